@@ -1,0 +1,13 @@
+DROP TABLE status_version;
+DROP TABLE webhooks;
+DROP TABLE outbox_messages;
+DROP TABLE audit_head;
+DROP TABLE audit_events;
+DROP TABLE respondent_tokens;
+DROP TABLE findings;
+DROP TABLE decisions;
+DROP TABLE answers;
+DROP TABLE review_stages;
+DROP TABLE reviews;
+DROP TABLE models;
+DROP TABLE providers;

@@ -1,0 +1,155 @@
+//! The append-only, hash-chained audit log. Every change writes one event in
+//! the same transaction as the change; each event's hash covers its canonical
+//! serialization and the previous event's hash, so an edited, deleted or
+//! reordered row breaks the chain.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Principal;
+use crate::db::DbConnection;
+use crate::schema::{audit_events, audit_head};
+
+/// The hash that precedes the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who made a change, and under which request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// A person's `sub`, `system:<job>` or `respondent:<review>/<stage>`.
+    pub id: String,
+    pub roles: Vec<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn person(principal: &Principal, request_id: Option<String>) -> Self {
+        Self {
+            id: principal.sub.clone(),
+            roles: principal
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            request_id,
+        }
+    }
+
+    pub fn system(job: &str) -> Self {
+        Self {
+            id: format!("system:{job}"),
+            roles: Vec::new(),
+            request_id: None,
+        }
+    }
+}
+
+/// A change to record.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub action: &'a str,
+    /// What changed, as a path: `provider/anthropic`, `model/anthropic/claude`, `review/<id>`.
+    pub subject: String,
+    pub review_id: Option<&'a str>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor: String,
+    pub actor_roles: String,
+    pub action: String,
+    pub subject: String,
+    pub review_id: Option<String>,
+    pub request_id: Option<String>,
+    pub before_data: Option<String>,
+    pub after_data: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The fields an event's hash covers, in a fixed order.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: i64,
+    id: &'a str,
+    occurred_at: String,
+    actor: &'a str,
+    actor_roles: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    review_id: Option<&'a str>,
+    request_id: Option<&'a str>,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+    prev_hash: &'a str,
+}
+
+impl AuditRow {
+    /// The SHA-256 (hex) of this event's canonical form, chained to `prev_hash`.
+    pub fn compute_hash(&self) -> String {
+        let canonical = Canonical {
+            seq: self.seq,
+            id: &self.id,
+            occurred_at: self
+                .occurred_at
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+            actor: &self.actor,
+            actor_roles: &self.actor_roles,
+            action: &self.action,
+            subject: &self.subject,
+            review_id: self.review_id.as_deref(),
+            request_id: self.request_id.as_deref(),
+            before: self.before_data.as_deref(),
+            after: self.after_data.as_deref(),
+            prev_hash: &self.prev_hash,
+        };
+        let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+        hex::encode(Sha256::digest(bytes))
+    }
+}
+
+/// Appends one event. Must run inside a write transaction (see
+/// [`crate::db::Store::write`]), which holds the chain's head.
+pub fn append(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    change: Change<'_>,
+    now: DateTime<Utc>,
+) -> QueryResult<AuditRow> {
+    let (head_seq, head_hash): (i64, String) = audit_head::table
+        .filter(audit_head::id.eq(1))
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?;
+    let mut row = AuditRow {
+        seq: head_seq + 1,
+        id: uuid::Uuid::now_v7().to_string(),
+        occurred_at: now.naive_utc(),
+        actor: actor.id.clone(),
+        actor_roles: serde_json::to_string(&actor.roles).unwrap_or_else(|_| "[]".into()),
+        action: change.action.to_owned(),
+        subject: change.subject,
+        review_id: change.review_id.map(str::to_owned),
+        request_id: actor.request_id.clone(),
+        before_data: change.before.map(|v| v.to_string()),
+        after_data: change.after.map(|v| v.to_string()),
+        prev_hash: head_hash,
+        hash: String::new(),
+    };
+    row.hash = row.compute_hash();
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
+    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+        .set((audit_head::seq.eq(row.seq), audit_head::hash.eq(&row.hash)))
+        .execute(conn)?;
+    Ok(row)
+}

@@ -1,0 +1,386 @@
+//! Authentication and roles: bearer JWTs verified with `jsonwebtoken` (an
+//! HS256 secret for development and bootstrap tokens, and the identity
+//! provider's RS256/ES256/EdDSA keys from a PEM file or a JWKS document).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::JwtConfig;
+use crate::http::problem::ApiError;
+
+mod secret;
+pub use secret::load_or_create_secret;
+
+/// What a person or system may do. Unknown role names in a token are ignored.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    VendorManager,
+    SecurityReviewer,
+    PrivacyReviewer,
+    RaiReviewer,
+    Approver,
+    Admin,
+    Integrator,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::VendorManager,
+        Role::SecurityReviewer,
+        Role::PrivacyReviewer,
+        Role::RaiReviewer,
+        Role::Approver,
+        Role::Admin,
+        Role::Integrator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::VendorManager => "vendor_manager",
+            Role::SecurityReviewer => "security_reviewer",
+            Role::PrivacyReviewer => "privacy_reviewer",
+            Role::RaiReviewer => "rai_reviewer",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+            Role::Integrator => "integrator",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role `{s}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// Roles admitted by endpoints that change the catalogue of providers and models.
+pub const CATALOGUE_WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
+/// Every role: reads of the catalogue.
+pub const EVERYONE: &[Role] = &Role::ALL;
+
+/// The claims Clearance reads and issues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Who is calling, once their token has been verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub sub: String,
+    pub email: Option<String>,
+    pub roles: BTreeSet<Role>,
+}
+
+impl Principal {
+    /// Admits the caller when they hold any of `roles`; otherwise 403.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.iter().any(|r| self.roles.contains(r)) {
+            return Ok(());
+        }
+        let wanted: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::Forbidden(format!(
+            "this action needs one of the roles: {}",
+            wanted.join(", ")
+        )))
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// Why a token was refused. Shown to the client: it names no key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the Authorization header is not a bearer token")]
+    NotBearer,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ApiError::Unauthorized(error.to_string())
+    }
+}
+
+#[derive(Clone)]
+struct PublicKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies bearer tokens. Built once at start-up from configuration.
+#[derive(Clone)]
+pub struct Authenticator {
+    secret: DecodingKey,
+    public_keys: Vec<PublicKey>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("public_keys", &self.public_keys.len())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
+impl Authenticator {
+    /// `secret` is the HS256 secret; public keys come from the configuration.
+    pub fn new(secret: &str, config: &JwtConfig) -> Result<Self, KeyError> {
+        let mut public_keys = Vec::new();
+        if let Some(path) = &config.public_key {
+            public_keys.push(read_pem_public_key(path)?);
+        }
+        if let Some(path) = &config.jwks {
+            public_keys.extend(read_jwks(path)?);
+        }
+        Ok(Self {
+            secret: DecodingKey::from_secret(secret.as_bytes())
+                .map_err(|e| KeyError(format!("CLEARANCE_JWT_SECRET: {e}")))?,
+            public_keys,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+        })
+    }
+
+    /// Verifies signature, expiry, and issuer and audience when configured.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| AuthError::Invalid(format!("unreadable header ({e})")))?;
+        let key = match header.alg {
+            Algorithm::HS256 => &self.secret,
+            alg => self
+                .public_keys
+                .iter()
+                .filter(|k| k.algorithm == alg)
+                .find(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+                .map(|k| &k.key)
+                .ok_or_else(|| {
+                    AuthError::Invalid(format!("no configured key verifies {alg:?} tokens"))
+                })?,
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = 30;
+        let mut required = vec!["exp", "sub"];
+        if self.issuer.is_some() {
+            required.push("iss");
+        }
+        if self.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
+        match &self.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AuthError::Invalid(format!("missing claim `{c}`"))
+                }
+                _ => AuthError::Invalid(e.to_string()),
+            }
+        })?;
+        let claims = data.claims;
+        if claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid("empty `sub` claim".into()));
+        }
+        Ok(Principal {
+            sub: claims.sub,
+            email: claims.email,
+            roles: claims.roles.iter().filter_map(|r| r.parse().ok()).collect(),
+        })
+    }
+}
+
+type PemParser = fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>;
+
+fn read_pem_public_key(path: &Path) -> Result<PublicKey, KeyError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        KeyError(format!(
+            "CLEARANCE_JWT_PUBLIC_KEY: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    let candidates: [(Algorithm, PemParser); 3] = [
+        (Algorithm::RS256, DecodingKey::from_rsa_pem),
+        (Algorithm::ES256, DecodingKey::from_ec_pem),
+        (Algorithm::EdDSA, DecodingKey::from_ed_pem),
+    ];
+    candidates
+        .into_iter()
+        .find_map(|(algorithm, parse)| {
+            parse(&pem).ok().map(|key| PublicKey {
+                kid: None,
+                algorithm,
+                key,
+            })
+        })
+        .ok_or_else(|| {
+            KeyError(format!(
+                "CLEARANCE_JWT_PUBLIC_KEY: {} is not a PEM RSA, P-256 or Ed25519 public key",
+                path.display()
+            ))
+        })
+}
+
+fn read_jwks(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
+    let fail = |m: String| KeyError(format!("CLEARANCE_JWT_JWKS: {}: {m}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read ({e})")))?;
+    let set: JwkSet =
+        serde_json::from_str(&text).map_err(|e| fail(format!("not a JWKS document ({e})")))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| fail(format!("unusable key ({e})")))?;
+        let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+            (Some(alg), _) => Algorithm::from_str(&alg.to_string())
+                .map_err(|e| fail(format!("unsupported algorithm ({e})")))?,
+            (None, jsonwebtoken::jwk::AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+            (None, jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
+            (None, jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+            (None, _) => return Err(fail("a key without `alg` of unknown type".into())),
+        };
+        keys.push(PublicKey {
+            kid: jwk.common.key_id.clone(),
+            algorithm,
+            key,
+        });
+    }
+    if keys.is_empty() {
+        return Err(fail("holds no keys".into()));
+    }
+    Ok(keys)
+}
+
+/// Issues HS256 tokens with the service's secret (development and bootstrap).
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl TokenIssuer {
+    pub fn new(secret: &str, config: &JwtConfig) -> Result<Self, KeyError> {
+        Ok(Self {
+            key: EncodingKey::from_secret(secret.as_bytes())
+                .map_err(|e| KeyError(format!("CLEARANCE_JWT_SECRET: {e}")))?,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+        })
+    }
+
+    pub fn issue(
+        &self,
+        sub: &str,
+        email: Option<&str>,
+        roles: &[Role],
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            sub: sub.to_owned(),
+            email: email.map(str::to_owned),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            exp: (now + ttl).timestamp(),
+            iat: Some(now.timestamp()),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+    }
+}
+
+/// The verified caller of a request; a missing or bad token is a 401.
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let authenticator = req
+        .app_data::<web::Data<Arc<Authenticator>>>()
+        .ok_or_else(|| ApiError::Internal("authenticator is not configured".into()))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?
+        .to_str()
+        .map_err(|_| AuthError::NotBearer)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::NotBearer)?;
+    Ok(authenticator.verify(token)?)
+}
+
+#[cfg(test)]
+mod tests;

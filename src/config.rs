@@ -1,0 +1,457 @@
+//! Configuration: one typed struct, loaded once from defaults, then an optional
+//! TOML file, then environment variables (whose names are part of the contract).
+//!
+//! Loading happens in two steps: [`RawConfig`] is what the sources say, as text;
+//! [`Config::from_raw`] checks every value and turns it into typed settings, so
+//! a bad value stops start-up with one line naming the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The environment variable naming an optional TOML configuration file.
+pub const CONFIG_FILE_VAR: &str = "CLEARANCE_CONFIG";
+
+/// A configuration problem, worded for the person starting the service.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// What the configuration sources say, before checking. Field names are the
+/// file's keys; each one's environment variable is `CLEARANCE_` + the key in
+/// upper case, except `database_url` and `smtp_url` (`DATABASE_URL`, `SMTP_URL`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub bind: String,
+    pub data_dir: String,
+    pub database_url: Option<String>,
+    pub database_pool_size: u32,
+    pub smtp_url: Option<String>,
+    pub workflows: String,
+    pub clock: String,
+    pub public_url: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub jwt_public_key: Option<String>,
+    pub jwt_jwks: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub log_format: String,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: "./data".into(),
+            database_url: None,
+            database_pool_size: 10,
+            smtp_url: None,
+            workflows: "./workflows".into(),
+            clock: "system".into(),
+            public_url: None,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            log_format: "text".into(),
+            max_body_bytes: 1024 * 1024,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Which database to use, decided from the URL's scheme (SQLite accepts any
+/// path, so the scheme must decide, never a connection attempt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Reads a `postgres://`/`postgresql://` URL, a `sqlite://` URL, or a plain path.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("is empty".into());
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            url::Url::parse(value).map_err(|e| format!("is not a valid PostgreSQL URL ({e})"))?;
+            return Ok(Self::Postgres(value.to_owned()));
+        }
+        let path = value
+            .strip_prefix("sqlite://")
+            .or_else(|| value.strip_prefix("sqlite:"))
+            .unwrap_or(value);
+        if path.is_empty() {
+            return Err("names no SQLite file".into());
+        }
+        if let Some((scheme, _)) = path.split_once("://") {
+            return Err(format!(
+                "has an unsupported scheme `{scheme}` (use postgres://, sqlite:// or a file path)"
+            ));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+/// How the service tells time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    System,
+    /// Time-skipping mode for demos and black-box tests.
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Checked settings for bearer-token verification.
+#[derive(Debug, Clone, Default)]
+pub struct JwtConfig {
+    /// HS256 secret; when unset, one is generated once into the data folder.
+    pub secret: Option<String>,
+    /// PEM public key (RSA, EC P-256 or Ed25519) of the identity provider.
+    pub public_key: Option<PathBuf>,
+    /// JWKS document of the identity provider.
+    pub jwks: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// The checked configuration every part of the service is built from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub database_pool_size: u32,
+    pub smtp_url: Option<url::Url>,
+    pub workflows: PathBuf,
+    pub clock: ClockMode,
+    pub public_url: url::Url,
+    pub jwt: JwtConfig,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file named by `CLEARANCE_CONFIG` (or
+    /// `./clearance.toml` when present), then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os(CONFIG_FILE_VAR)
+            .map(PathBuf::from)
+            .or_else(|| Some(PathBuf::from("clearance.toml")).filter(|p| p.exists()));
+        if let Some(file) = &file
+            && !file.exists()
+        {
+            return Err(ConfigError(format!(
+                "{CONFIG_FILE_VAR}: file {} does not exist",
+                file.display()
+            )));
+        }
+        Self::from_figment(Self::figment(file.as_deref()))
+    }
+
+    /// The layered sources, exposed so tests can feed their own environment.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Environment values are merged as text, whatever they look like: a
+        // secret of digits stays a string, and numbers are parsed on extraction.
+        for (key, value) in std::env::vars() {
+            if let Some(name) = env_key(&key) {
+                figment = figment.merge(Serialized::default(&name, value));
+            }
+        }
+        figment
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError(describe_figment_error(&e)))?;
+        Self::from_raw(raw)
+    }
+
+    /// Checks every value; the error names the environment variable at fault.
+    pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let fail = |var: &str, msg: String| ConfigError(format!("{var}: {msg}"));
+
+        let bind: SocketAddr = raw.bind.trim().parse().map_err(|_| {
+            fail(
+                "CLEARANCE_BIND",
+                format!("`{}` is not an address such as 127.0.0.1:8080", raw.bind),
+            )
+        })?;
+        if raw.data_dir.trim().is_empty() {
+            return Err(fail("CLEARANCE_DATA_DIR", "is empty".into()));
+        }
+        let data_dir = PathBuf::from(raw.data_dir.trim());
+        let database = match raw.database_url.as_deref().map(str::trim) {
+            None | Some("") => DatabaseUrl::Sqlite(data_dir.join("clearance.sqlite3")),
+            Some(url) => DatabaseUrl::parse(url).map_err(|m| fail("DATABASE_URL", m))?,
+        };
+        if raw.database_pool_size == 0 {
+            return Err(fail(
+                "CLEARANCE_DATABASE_POOL_SIZE",
+                "must be at least 1".into(),
+            ));
+        }
+        let smtp_url = match raw.smtp_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(value) => {
+                let url = url::Url::parse(value)
+                    .map_err(|e| fail("SMTP_URL", format!("`{value}` is not a URL ({e})")))?;
+                if !matches!(url.scheme(), "smtp" | "smtps") {
+                    return Err(fail(
+                        "SMTP_URL",
+                        format!("scheme must be smtp or smtps, not `{}`", url.scheme()),
+                    ));
+                }
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(fail("SMTP_URL", "names no host".into()));
+                }
+                Some(url)
+            }
+        };
+        let clock = match raw.clock.trim() {
+            "system" => ClockMode::System,
+            "manual" => ClockMode::Manual,
+            other => {
+                return Err(fail(
+                    "CLEARANCE_CLOCK",
+                    format!("`{other}` is neither `system` nor `manual`"),
+                ));
+            }
+        };
+        let public_url = match raw.public_url.as_deref().map(str::trim) {
+            None | Some("") => url::Url::parse(&format!("http://{bind}"))
+                .map_err(|e| fail("CLEARANCE_BIND", e.to_string()))?,
+            Some(value) => {
+                let url = url::Url::parse(value).map_err(|e| {
+                    fail(
+                        "CLEARANCE_PUBLIC_URL",
+                        format!("`{value}` is not a URL ({e})"),
+                    )
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(fail(
+                        "CLEARANCE_PUBLIC_URL",
+                        "must be an http:// or https:// URL".into(),
+                    ));
+                }
+                url
+            }
+        };
+        let log_format = match raw.log_format.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(fail(
+                    "CLEARANCE_LOG_FORMAT",
+                    format!("`{other}` is neither `text` nor `json`"),
+                ));
+            }
+        };
+        if raw.max_body_bytes < 1024 {
+            return Err(fail(
+                "CLEARANCE_MAX_BODY_BYTES",
+                "must be at least 1024".into(),
+            ));
+        }
+        let non_empty =
+            |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let existing_file =
+            |var: &str, v: Option<String>| -> Result<Option<PathBuf>, ConfigError> {
+                match non_empty(v) {
+                    None => Ok(None),
+                    Some(p) if Path::new(&p).is_file() => Ok(Some(PathBuf::from(p))),
+                    Some(p) => Err(fail(var, format!("file `{p}` does not exist"))),
+                }
+            };
+        let jwt = JwtConfig {
+            secret: non_empty(raw.jwt_secret),
+            public_key: existing_file("CLEARANCE_JWT_PUBLIC_KEY", raw.jwt_public_key)?,
+            jwks: existing_file("CLEARANCE_JWT_JWKS", raw.jwt_jwks)?,
+            issuer: non_empty(raw.jwt_issuer),
+            audience: non_empty(raw.jwt_audience),
+        };
+        if let Some(secret) = &jwt.secret
+            && secret.len() < 16
+        {
+            return Err(fail(
+                "CLEARANCE_JWT_SECRET",
+                "must be at least 16 characters".into(),
+            ));
+        }
+
+        Ok(Self {
+            bind,
+            data_dir,
+            database,
+            database_pool_size: raw.database_pool_size,
+            smtp_url,
+            workflows: PathBuf::from(raw.workflows.trim()),
+            clock,
+            public_url,
+            jwt,
+            log_format,
+            max_body_bytes: raw.max_body_bytes,
+            shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs),
+        })
+    }
+}
+
+/// The configuration key an environment variable sets, if it is one of ours.
+fn env_key(variable: &str) -> Option<String> {
+    match variable {
+        "DATABASE_URL" | "SMTP_URL" => Some(variable.to_ascii_lowercase()),
+        CONFIG_FILE_VAR => None,
+        _ => variable
+            .strip_prefix("CLEARANCE_")
+            .filter(|rest| !rest.is_empty())
+            .map(str::to_ascii_lowercase),
+    }
+}
+
+/// Turns figment's error into one line naming the key and where it came from.
+fn describe_figment_error(error: &figment::Error) -> String {
+    let key = error.path.join(".");
+    let variable = match key.as_str() {
+        "" => None,
+        "database_url" => Some("DATABASE_URL".to_owned()),
+        "smtp_url" => Some("SMTP_URL".to_owned()),
+        key => Some(format!("CLEARANCE_{}", key.to_ascii_uppercase())),
+    };
+    let source = error
+        .metadata
+        .as_ref()
+        .and_then(|m| m.source.as_ref())
+        .map(|source| format!(" (in {source})"))
+        .unwrap_or_default();
+    match variable {
+        Some(var) => format!("{var}: {}{source}", error.kind),
+        None => format!("{}{source}", error.kind),
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error"
+)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_with(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            for (k, v) in env {
+                jail.set_env(k, v);
+            }
+            result = Some(Config::from_figment(Config::figment(None)));
+            Ok(())
+        });
+        result.expect("jail ran")
+    }
+
+    #[test]
+    fn defaults_give_a_first_run_configuration() {
+        let config = load_with(&[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite(PathBuf::from("./data/clearance.sqlite3"))
+        );
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.clock, ClockMode::System);
+        assert!(config.smtp_url.is_none());
+    }
+
+    #[test]
+    fn database_url_chooses_postgres_by_scheme() {
+        let config = load_with(&[("DATABASE_URL", "postgres://u@localhost:5432/db")]).unwrap();
+        assert!(config.database.is_postgres());
+        let config = load_with(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
+        assert_eq!(config.database, DatabaseUrl::Sqlite("/tmp/x.db".into()));
+    }
+
+    #[test]
+    fn numeric_looking_secrets_stay_text() {
+        let config = load_with(&[("CLEARANCE_JWT_SECRET", "12345678901234567890")]).unwrap();
+        assert_eq!(config.jwt.secret.as_deref(), Some("12345678901234567890"));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("CLEARANCE_BIND", "not-an-address"),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("SMTP_URL", "http://mail"),
+            ("CLEARANCE_CLOCK", "sundial"),
+            ("CLEARANCE_PUBLIC_URL", "ftp://x"),
+            ("CLEARANCE_LOG_FORMAT", "xml"),
+            ("CLEARANCE_JWT_SECRET", "short"),
+            ("CLEARANCE_JWT_JWKS", "/nonexistent/jwks.json"),
+            ("CLEARANCE_DATABASE_POOL_SIZE", "many"),
+        ];
+        for (var, value) in cases {
+            let err = load_with(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value} gave `{err}`");
+            assert!(!err.contains('\n'), "error is one line: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("c.toml", "bind = \"0.0.0.0:9000\"\nbindd = 1\n")?;
+            result = Some(Config::from_figment(Config::figment(Some(Path::new(
+                "c.toml",
+            )))));
+            Ok(())
+        });
+        let err = result.unwrap().unwrap_err().to_string();
+        assert!(err.contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn the_file_is_overridden_by_the_environment() {
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("c.toml", "bind = \"0.0.0.0:9000\"\nclock = \"manual\"\n")?;
+            jail.set_env("CLEARANCE_BIND", "127.0.0.1:9001");
+            result = Some(Config::from_figment(Config::figment(Some(Path::new(
+                "c.toml",
+            )))));
+            Ok(())
+        });
+        let config = result.unwrap().unwrap();
+        assert_eq!(config.bind.port(), 9001);
+        assert_eq!(config.clock, ClockMode::Manual);
+    }
+}

@@ -1,0 +1,159 @@
+//! The HTTP layer: application state, the route table, operational endpoints
+//! (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`), and the
+//! middleware that makes every error a problem document.
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Store;
+
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+
+use problem::{ApiError, PROBLEM_CONTENT_TYPE};
+
+/// What every handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub config: Arc<Config>,
+}
+
+/// Registers every route of the service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
+        .configure(crate::providers::routes::configure);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` with the reason in `detail`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        detail: None,
+    })
+}
+
+/// Readiness: the database answers and every migration has been applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Health),
+        (status = 503, description = "Database unreachable or migrations pending", body = Health),
+    ))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || store.ready()).await;
+    let detail = match result {
+        Ok(Ok(true)) => {
+            return HttpResponse::Ok().json(Health {
+                status: "ok".into(),
+                detail: None,
+            });
+        }
+        Ok(Ok(false)) => "migrations are pending".to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    HttpResponse::ServiceUnavailable().json(Health {
+        status: "unavailable".into(),
+        detail: Some(detail),
+    })
+}
+
+/// Unknown routes get a problem document, not an empty 404.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Renders any error response that is not yet a problem document (a method
+/// the route does not allow, an oversized body refused by actix itself) as one.
+pub fn problem_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(to_problem)
+}
+
+fn to_problem<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = match status.as_u16() {
+        404 => ApiError::NotFound(format!(
+            "no route for {} {}",
+            res.request().method(),
+            res.request().path()
+        )),
+        405 => ApiError::MethodNotAllowed(format!(
+            "{} is not allowed on {}",
+            res.request().method(),
+            res.request().path()
+        )),
+        413 => ApiError::PayloadTooLarge("the body is larger than this service accepts".into()),
+        415 => ApiError::UnsupportedMediaType("send the body as application/json".into()),
+        400..=499 => ApiError::BadRequest(
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned(),
+        ),
+        _ => ApiError::Internal(format!("status {status}")),
+    };
+    let (req, old) = res.into_parts();
+    let mut new: HttpResponse<BoxBody> = actix_web::ResponseError::error_response(&error);
+    *new.status_mut() = status;
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    new.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+    );
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}
+
+/// The OpenAPI document, generated from the code.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::ApiDoc::openapi()
+}

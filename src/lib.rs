@@ -1,0 +1,18 @@
+//! Clearance: due-diligence reviews of third-party AI model providers, and a
+//! published clearance status per model.
+//!
+//! Layout: [`config`] (settings), [`db`] and [`schema`] (the store, both
+//! backends), [`auth`] (tokens and roles), [`audit`] (the hash-chained log),
+//! [`providers`] (the catalogue), [`http`] (routes, errors, OpenAPI) and
+//! [`startup`] (building the application from a configuration value).
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod providers;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,341 @@
+//! HTTP routes of providers and models.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing_actix_web::RequestId;
+
+use super::store::{self, CatalogueError};
+use super::{Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch};
+use crate::audit::Actor;
+use crate::auth::{CATALOGUE_WRITERS, EVERYONE, Principal};
+use crate::http::AppState;
+use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
+use crate::http::problem::{ApiError, Problem};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/providers")
+            .route(web::get().to(list_providers))
+            .route(web::post().to(create_provider)),
+    )
+    .service(
+        web::resource("/v1/providers/{provider}")
+            .route(web::get().to(get_provider))
+            .route(web::patch().to(update_provider)),
+    )
+    .service(
+        web::resource("/v1/providers/{provider}/models")
+            .route(web::get().to(list_models))
+            .route(web::post().to(create_model)),
+    )
+    .service(
+        web::resource("/v1/providers/{provider}/models/{model}")
+            .route(web::get().to(get_model))
+            .route(web::patch().to(update_model)),
+    );
+}
+
+impl From<CatalogueError> for ApiError {
+    fn from(error: CatalogueError) -> Self {
+        match error {
+            CatalogueError::ProviderNotFound(_) | CatalogueError::ModelNotFound(..) => {
+                ApiError::NotFound(error.to_string())
+            }
+            CatalogueError::Duplicate(_) => ApiError::Conflict(error.to_string()),
+            CatalogueError::Stale { .. } => ApiError::PreconditionFailed(error.to_string()),
+            CatalogueError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn actor(principal: &Principal, request_id: RequestId) -> Actor {
+    Actor::person(principal, Some(request_id.to_string()))
+}
+
+fn provider_response(status: actix_web::http::StatusCode, provider: &Provider) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(provider.revision)));
+    if status == actix_web::http::StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/v1/providers/{}", provider.slug)));
+    }
+    response.json(provider)
+}
+
+fn model_response(status: actix_web::http::StatusCode, model: &Model) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(model.revision)));
+    if status == actix_web::http::StatusCode::CREATED {
+        response.insert_header((
+            header::LOCATION,
+            format!("/v1/providers/{}/models/{}", model.provider, model.slug),
+        ));
+    }
+    response.json(model)
+}
+
+/// List providers, by slug.
+///
+/// Roles: every role.
+#[utoipa::path(
+    get, path = "/v1/providers", tag = "providers",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of providers", body = inline(Page<Provider>)),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_providers(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let page = query.check()?;
+    let limit = page.limit;
+    let rows = state
+        .store
+        .run(move |conn| store::list_providers(conn, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |p| p.slug.clone())))
+}
+
+/// Register a provider.
+///
+/// Roles: `vendor_manager`, `admin`.
+#[utoipa::path(
+    post, path = "/v1/providers", tag = "providers",
+    request_body = NewProvider,
+    responses(
+        (status = 201, description = "Created", body = Provider, headers(("ETag" = String), ("Location" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input, one error per field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_provider(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    body: ValidJson<NewProvider>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CATALOGUE_WRITERS)?;
+    let actor = actor(&principal, request_id);
+    let now = state.clock.now();
+    let provider = state
+        .store
+        .write(move |conn| store::create_provider(conn, &actor, body.0, now))
+        .await?;
+    Ok(provider_response(
+        actix_web::http::StatusCode::CREATED,
+        &provider,
+    ))
+}
+
+/// Read a provider.
+///
+/// Roles: every role.
+#[utoipa::path(
+    get, path = "/v1/providers/{provider}", tag = "providers",
+    params(("provider" = String, Path, description = "Provider slug")),
+    responses(
+        (status = 200, description = "The provider", body = Provider, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_provider(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let slug = path.into_inner();
+    let provider = state
+        .store
+        .run(move |conn| store::find_provider(conn, &slug).map(store::ProviderRow::into_provider))
+        .await?;
+    Ok(provider_response(
+        actix_web::http::StatusCode::OK,
+        &provider,
+    ))
+}
+
+/// Change a provider. Absent fields stay; `null` clears an optional one.
+///
+/// Roles: `vendor_manager`, `admin`. Send `If-Match` with the `ETag` to
+/// refuse a change made meanwhile by someone else (412).
+#[utoipa::path(
+    patch, path = "/v1/providers/{provider}", tag = "providers",
+    params(("provider" = String, Path, description = "Provider slug"), ("If-Match" = Option<String>, Header, description = "ETag of the revision being changed")),
+    request_body = ProviderPatch,
+    responses(
+        (status = 200, description = "The changed provider", body = Provider, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_provider(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: ValidJson<ProviderPatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CATALOGUE_WRITERS)?;
+    let expected = if_match_version(&req)?;
+    let actor = actor(&principal, request_id);
+    let now = state.clock.now();
+    let slug = path.into_inner();
+    let provider = state
+        .store
+        .write(move |conn| store::update_provider(conn, &actor, &slug, body.0, expected, now))
+        .await?;
+    Ok(provider_response(
+        actix_web::http::StatusCode::OK,
+        &provider,
+    ))
+}
+
+/// List a provider's models, by slug.
+///
+/// Roles: every role.
+#[utoipa::path(
+    get, path = "/v1/providers/{provider}/models", tag = "providers",
+    params(("provider" = String, Path, description = "Provider slug"), PageParams),
+    responses(
+        (status = 200, description = "A page of models", body = inline(Page<Model>)),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_models(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let page = query.check()?;
+    let limit = page.limit;
+    let provider = path.into_inner();
+    let rows = state
+        .store
+        .run(move |conn| store::list_models(conn, &provider, &page))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |m| m.slug.clone())))
+}
+
+/// Register a model of a provider.
+///
+/// Roles: `vendor_manager`, `admin`.
+#[utoipa::path(
+    post, path = "/v1/providers/{provider}/models", tag = "providers",
+    params(("provider" = String, Path, description = "Provider slug")),
+    request_body = NewModel,
+    responses(
+        (status = 201, description = "Created", body = Model, headers(("ETag" = String), ("Location" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken for this provider", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input, one error per field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_model(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: ValidJson<NewModel>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CATALOGUE_WRITERS)?;
+    let actor = actor(&principal, request_id);
+    let now = state.clock.now();
+    let provider = path.into_inner();
+    let model = state
+        .store
+        .write(move |conn| store::create_model(conn, &actor, &provider, body.0, now))
+        .await?;
+    Ok(model_response(actix_web::http::StatusCode::CREATED, &model))
+}
+
+/// Read a model.
+///
+/// Roles: every role.
+#[utoipa::path(
+    get, path = "/v1/providers/{provider}/models/{model}", tag = "providers",
+    params(("provider" = String, Path, description = "Provider slug"), ("model" = String, Path, description = "Model slug")),
+    responses(
+        (status = 200, description = "The model", body = Model, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider or model", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_model(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let (provider, slug) = path.into_inner();
+    let model = state
+        .store
+        .run(move |conn| {
+            store::find_model(conn, &provider, &slug).map(|(_, m)| m.into_model(&provider))
+        })
+        .await?;
+    Ok(model_response(actix_web::http::StatusCode::OK, &model))
+}
+
+/// Change a model. Absent fields stay; `null` clears an optional one.
+///
+/// Roles: `vendor_manager`, `admin`. Honours `If-Match` (412 when stale).
+#[utoipa::path(
+    patch, path = "/v1/providers/{provider}/models/{model}", tag = "providers",
+    params(("provider" = String, Path, description = "Provider slug"), ("model" = String, Path, description = "Model slug"), ("If-Match" = Option<String>, Header, description = "ETag of the revision being changed")),
+    request_body = ModelPatch,
+    responses(
+        (status = 200, description = "The changed model", body = Model, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider or model", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_model(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: ValidJson<ModelPatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(CATALOGUE_WRITERS)?;
+    let expected = if_match_version(&req)?;
+    let actor = actor(&principal, request_id);
+    let now = state.clock.now();
+    let (provider, slug) = path.into_inner();
+    let model = state
+        .store
+        .write(move |conn| {
+            store::update_model(conn, &actor, &provider, &slug, body.0, expected, now)
+        })
+        .await?;
+    Ok(model_response(actix_web::http::StatusCode::OK, &model))
+}

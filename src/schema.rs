@@ -1,0 +1,217 @@
+//! The diesel schema shared by both backends. Written with portable SQL types
+//! only (Text, BigInt, Integer, Bool, Timestamp), so one definition serves
+//! PostgreSQL and SQLite through [`crate::db::DbConnection`].
+
+diesel::table! {
+    providers (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        website -> Nullable<Text>,
+        contacts -> Text,
+        notes -> Nullable<Text>,
+        suspended_at -> Nullable<Timestamp>,
+        suspended_reason -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    models (id) {
+        id -> Text,
+        provider_id -> Text,
+        slug -> Text,
+        name -> Text,
+        model_version -> Nullable<Text>,
+        modality -> Nullable<Text>,
+        hosting -> Nullable<Text>,
+        description -> Nullable<Text>,
+        suspended_at -> Nullable<Timestamp>,
+        suspended_reason -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reviews (id) {
+        id -> Text,
+        provider_id -> Text,
+        model_id -> Nullable<Text>,
+        kind -> Text,
+        workflow_id -> Text,
+        workflow_version -> BigInt,
+        workflow_digest -> Text,
+        state -> Text,
+        tier -> Text,
+        tier_reason -> Nullable<Text>,
+        started_by -> Text,
+        previous_review_id -> Nullable<Text>,
+        conditions -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        valid_until -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    review_stages (id) {
+        id -> Text,
+        review_id -> Text,
+        stage_key -> Text,
+        state -> Text,
+        assignee -> Nullable<Text>,
+        due_at -> Nullable<Timestamp>,
+        escalation_level -> Integer,
+        opened_at -> Nullable<Timestamp>,
+        submitted_at -> Nullable<Timestamp>,
+        submitted_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    answers (id) {
+        id -> Text,
+        stage_id -> Text,
+        question_id -> Text,
+        value -> Text,
+        answered_by -> Text,
+        carried_forward -> Bool,
+        previous_value -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    decisions (id) {
+        id -> Text,
+        stage_id -> Text,
+        decision -> Text,
+        actor_sub -> Text,
+        actor_email -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        conditions -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    findings (id) {
+        id -> Text,
+        review_id -> Text,
+        stage_key -> Nullable<Text>,
+        severity -> Text,
+        text -> Text,
+        owner -> Nullable<Text>,
+        remediation_due -> Nullable<Timestamp>,
+        state -> Text,
+        resolution -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    respondent_tokens (id) {
+        id -> Text,
+        stage_id -> Text,
+        email -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        actor_roles -> Text,
+        action -> Text,
+        subject -> Text,
+        review_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        before_data -> Nullable<Text>,
+        after_data -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    outbox_messages (id) {
+        id -> Text,
+        kind -> Text,
+        dedup_key -> Nullable<Text>,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        url -> Text,
+        secret -> Text,
+        events -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    status_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::joinable!(models -> providers (provider_id));
+diesel::joinable!(reviews -> providers (provider_id));
+diesel::joinable!(review_stages -> reviews (review_id));
+diesel::joinable!(answers -> review_stages (stage_id));
+diesel::joinable!(decisions -> review_stages (stage_id));
+diesel::joinable!(findings -> reviews (review_id));
+diesel::joinable!(respondent_tokens -> review_stages (stage_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    providers,
+    models,
+    reviews,
+    review_stages,
+    answers,
+    decisions,
+    findings,
+    respondent_tokens,
+    audit_events,
+    audit_head,
+    outbox_messages,
+    webhooks,
+    status_version,
+);

@@ -1,0 +1,163 @@
+//! Building the application from a configuration value: storage, migrations,
+//! keys, the HTTP server and its middleware. Tests build it on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web_prom::PrometheusMetricsBuilder;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{Authenticator, load_or_create_secret};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::{Store, StoreError};
+use crate::http::{self, AppState, extract};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Keys(#[from] crate::auth::KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// A built, not yet running, service that knows the port it listens on.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
+        let data_dir = |source| StartupError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(data_dir)?;
+        let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)
+            .map_err(data_dir)?;
+        let authenticator = Arc::new(Authenticator::new(&secret, &config.jwt)?);
+
+        let store = open_store(&config).await?;
+
+        let listener = TcpListener::bind(config.bind).map_err(|source| StartupError::Bind {
+            addr: config.bind.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.bind.to_string(),
+                source,
+            })?
+            .port();
+
+        let metrics = PrometheusMetricsBuilder::new("clearance")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+
+        let max_body = config.max_body_bytes;
+        let shutdown = config.shutdown_timeout.as_secs();
+        let state = AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+        };
+        let app_state = state.clone();
+        let openapi = http::openapi_document();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(app_state.clone()))
+                .app_data(web::Data::new(authenticator.clone()))
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(extract::query_config())
+                .app_data(extract::path_config())
+                .configure(http::configure)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .default_service(web::to(http::not_found))
+                .wrap(http::problem_errors())
+                .wrap(metrics.clone())
+                .wrap_fn(|req, srv| {
+                    let request_id = req.extensions().get::<RequestId>().copied();
+                    let response = srv.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        if let Some(id) = request_id
+                            && let Ok(value) = HeaderValue::from_str(&id.to_string())
+                        {
+                            response
+                                .headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(response)
+                    }
+                })
+                .wrap(Logger::new(
+                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
+                ))
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: format!("port {port}"),
+            source,
+        })?
+        .shutdown_timeout(shutdown)
+        .run();
+
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the database and applies pending migrations.
+pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
+    let database = config.database.clone();
+    let pool_size = config.database_pool_size;
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open(&database, pool_size)?;
+        let applied = store.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        Ok(store)
+    })
+    .await
+    .map_err(|_| StoreError::Cancelled)?
+}

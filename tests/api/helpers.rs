@@ -1,0 +1,245 @@
+//! `TestApp`: one server per test, on its own database, and the
+//! `backend_tests!` macro that runs a test body on both backends.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clearance::auth::{Role, TokenIssuer};
+use clearance::clock::ManualClock;
+use clearance::config::{Config, RawConfig};
+use clearance::startup::Application;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::Value;
+
+pub const SECRET: &str = "integration-test-secret-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL database, dropped when the test ends.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropped from a plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut conn) = PgConnection::establish(&admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    _data_dir: tempfile::TempDir,
+    _database: Option<PgDatabase>,
+}
+
+pub fn test_start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+impl TestApp {
+    /// Starts a server on `backend`; `None` when PostgreSQL is not configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut RawConfig)) -> Option<Self> {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_pg_database()?),
+        };
+        let mut raw = RawConfig {
+            bind: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_string_lossy().into_owned(),
+            database_url: database.as_ref().map(|db| db_url(&db.admin_url, &db.name)),
+            database_pool_size: 5,
+            jwt_secret: Some(SECRET.into()),
+            clock: "manual".into(),
+            ..RawConfig::default()
+        };
+        adjust(&mut raw);
+        let config = Config::from_raw(raw).expect("valid test configuration");
+        let clock = Arc::new(ManualClock::new(test_start()));
+        let app = Application::build(config, clock.clone())
+            .await
+            .expect("application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Some(Self {
+            address,
+            client: reqwest::Client::new(),
+            clock,
+            _data_dir: data_dir,
+            _database: database,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A token for `sub` holding `roles`, signed with the server's secret.
+    pub fn token(&self, sub: &str, roles: &[Role]) -> String {
+        TokenIssuer::new(SECRET, &Default::default())
+            .unwrap()
+            .issue(
+                sub,
+                Some(&format!("{sub}@example.com")),
+                roles,
+                Utc::now(),
+                TimeDelta::hours(1),
+            )
+            .unwrap()
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("ada", &[Role::Admin])
+    }
+
+    pub fn manager(&self) -> String {
+        self.token("victor", &[Role::VendorManager])
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Registers a provider and returns its JSON.
+    pub async fn create_provider(&self, slug: &str) -> Value {
+        let response = self
+            .post(
+                "/v1/providers",
+                &self.manager(),
+                &serde_json::json!({"slug": slug, "name": slug.to_uppercase()}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "creating provider {slug}");
+        response.json().await.unwrap()
+    }
+}
+
+fn db_url(admin_url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(admin_url).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+fn create_pg_database() -> Option<PgDatabase> {
+    let admin_url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL is reachable");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create test database");
+    Some(PgDatabase { admin_url, name })
+}
+
+/// Asserts a problem document with `status`, and returns it.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"].as_str().unwrap().starts_with("/problems/"),
+        "{body}"
+    );
+    assert!(!body["detail"].as_str().unwrap().is_empty(), "{body}");
+    body
+}
+
+/// The fields named by a validation problem, sorted.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .expect("validation problem has errors")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// Defines each test twice: `<name>::sqlite` and `<name>::postgres` (which
+/// reports itself skipped when `TEST_DATABASE_URL` is unset).
+macro_rules! backend_tests {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use crate::helpers::{Backend, TestApp};
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite app");
+                $body
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some($app) = TestApp::spawn(Backend::Postgres).await else {
+                    assert!(std::env::var_os("CI").is_none(), "CI must set TEST_DATABASE_URL");
+                    eprintln!("skipped: TEST_DATABASE_URL is not set");
+                    return;
+                };
+                $body
+            }
+        }
+    )*};
+}

@@ -1,0 +1,10 @@
+//! Integration tests: a real server on a free port, a real database, HTTP.
+//! Every test runs on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL`
+//! is set (each test in a fresh database).
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod operations;
+mod providers;
