@@ -81,7 +81,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("clearance: {error}");
+            // One line, even when a driver's message spans several.
+            let message = error.to_string();
+            eprintln!("clearance: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
     }
