@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod conditions;
 pub mod config;
 pub mod db;
 pub mod http;
@@ -16,3 +17,4 @@ pub mod providers;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;
+pub mod workflow;

@@ -83,7 +83,10 @@ fn main() -> ExitCode {
         Err(error) => {
             // One line, even when a driver's message spans several.
             let message = error.to_string();
-            eprintln!("clearance: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "clearance: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }

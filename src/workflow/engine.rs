@@ -1,0 +1,777 @@
+//! The review engine: a pure state machine. Given a workflow definition, a
+//! review's state, an action by a caller and the time, [`apply`] returns the
+//! new state and its effects, or a typed refusal. No I/O happens here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::answers::{self, Answers};
+use super::definition::{Answerer, Severity, Stage, Tier, Workflow};
+use crate::auth::Role;
+use crate::conditions::Conditions;
+use crate::http::problem::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewKind {
+    Initial,
+    ReReview,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    InProgress,
+    Approved,
+    ApprovedWithConditions,
+    Rejected,
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    Blocked,
+    AwaitingAnswers,
+    InReview,
+    Approved,
+    Rejected,
+    Skipped,
+}
+
+macro_rules! snake_names {
+    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+snake_names!(ReviewKind { Initial => "initial", ReReview => "re_review" });
+snake_names!(ReviewState {
+    InProgress => "in_progress", Approved => "approved",
+    ApprovedWithConditions => "approved_with_conditions", Rejected => "rejected", Withdrawn => "withdrawn",
+});
+snake_names!(StageState {
+    Blocked => "blocked", AwaitingAnswers => "awaiting_answers", InReview => "in_review",
+    Approved => "approved", Rejected => "rejected", Skipped => "skipped",
+});
+
+impl ReviewState {
+    pub fn is_decided(self) -> bool {
+        !matches!(self, ReviewState::InProgress)
+    }
+}
+
+impl StageState {
+    /// Approved or skipped: later stages may open.
+    pub fn lets_others_open(self) -> bool {
+        matches!(self, StageState::Approved | StageState::Skipped)
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, StageState::AwaitingAnswers | StageState::InReview)
+    }
+}
+
+/// A reviewer's decision on a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+    RequestChanges,
+}
+
+snake_names!(Decision { Approve => "approve", Reject => "reject", RequestChanges => "request_changes" });
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub conditions: Option<Conditions>,
+}
+
+/// A review's instance of one workflow stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRecord {
+    pub key: String,
+    pub state: StageState,
+    pub assignee: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub escalation_level: i32,
+    /// Increases at each submission; approvals count within one round.
+    pub round: i32,
+    pub answers: Answers,
+    /// Everyone who saved answers in this stage, ever.
+    pub answerers: BTreeSet<String>,
+    /// Approvals of the current round.
+    pub approvals: Vec<Approval>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub submitted_by: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The engine's view of a review.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub kind: ReviewKind,
+    pub state: ReviewState,
+    pub tier: Tier,
+    pub tier_reason: Option<String>,
+    pub started_by: String,
+    /// In workflow order.
+    pub stages: Vec<StageRecord>,
+    pub conditions: Option<Conditions>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Risk rules that have opened a finding (`stage:question:rule`), so each opens one once.
+    pub finding_sources: BTreeSet<String>,
+}
+
+impl Review {
+    pub fn stage(&self, key: &str) -> Option<&StageRecord> {
+        self.stages.iter().find(|s| s.key == key)
+    }
+
+    fn stage_mut(&mut self, key: &str) -> &mut StageRecord {
+        self.stages
+            .iter_mut()
+            .find(|s| s.key == key)
+            .expect("stage exists: checked by the caller")
+    }
+}
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Person {
+        id: String,
+        roles: BTreeSet<Role>,
+    },
+    /// A supplier respondent holding an invitation to one stage.
+    Respondent {
+        id: String,
+        stage: String,
+    },
+}
+
+impl Caller {
+    pub fn id(&self) -> &str {
+        match self {
+            Caller::Person { id, .. } | Caller::Respondent { id, .. } => id,
+        }
+    }
+
+    fn has(&self, role: Role) -> bool {
+        matches!(self, Caller::Person { roles, .. } if roles.contains(&role))
+    }
+
+    fn has_any(&self, wanted: &[Role]) -> bool {
+        wanted.iter().any(|r| self.has(*r))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    SaveAnswers {
+        stage: String,
+        answers: BTreeMap<String, Value>,
+    },
+    Submit {
+        stage: String,
+    },
+    Decide {
+        stage: String,
+        decision: Decision,
+        comment: Option<String>,
+        conditions: Option<Conditions>,
+    },
+    Assign {
+        stage: String,
+        assignee: Option<String>,
+    },
+    RaiseTier {
+        tier: Tier,
+        reason: String,
+    },
+    Withdraw {
+        reason: String,
+    },
+}
+
+impl Action {
+    /// The audit log's name for the action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::SaveAnswers { .. } => "stage.answers_saved",
+            Action::Submit { .. } => "stage.submitted",
+            Action::Decide { .. } => "stage.decided",
+            Action::Assign { .. } => "stage.assigned",
+            Action::RaiseTier { .. } => "review.tier_raised",
+            Action::Withdraw { .. } => "review.withdrawn",
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            Action::SaveAnswers { .. } => "save answers",
+            Action::Submit { .. } => "submit",
+            Action::Decide { .. } => "decide",
+            Action::Assign { .. } => "assign",
+            Action::RaiseTier { .. } => "raise the tier",
+            Action::Withdraw { .. } => "withdraw",
+        }
+    }
+}
+
+/// What a change causes besides the new state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    StageOpened {
+        stage: String,
+    },
+    FindingOpened {
+        source: String,
+        stage: String,
+        severity: Severity,
+        text: String,
+    },
+    Decided {
+        stage: String,
+        decision: Decision,
+        by: String,
+        comment: Option<String>,
+        conditions: Option<Conditions>,
+        round: i32,
+    },
+    TierRaised {
+        from: Tier,
+        to: Tier,
+        reason: String,
+    },
+    ReviewDecided {
+        state: ReviewState,
+    },
+    ReviewWithdrawn {
+        reason: String,
+    },
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no stage `{0}` in this review")]
+    UnknownStage(String),
+    #[error("cannot {action} while {subject} is `{state}`")]
+    NotAllowed {
+        action: &'static str,
+        subject: String,
+        state: &'static str,
+    },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    SegregationOfDuties(String),
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("required questions are unanswered: {}", .0.join(", "))]
+    MissingAnswers(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub review: Review,
+    pub effects: Vec<Effect>,
+}
+
+/// Starts a review: its first stages open at once.
+pub fn start(
+    workflow: &Workflow,
+    kind: ReviewKind,
+    started_by: &str,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let stages = workflow
+        .stages
+        .iter()
+        .map(|stage| StageRecord {
+            key: stage.key.clone(),
+            state: StageState::Blocked,
+            assignee: None,
+            due_at: None,
+            escalation_level: 0,
+            round: 0,
+            answers: Answers::new(),
+            answerers: BTreeSet::new(),
+            approvals: Vec::new(),
+            opened_at: None,
+            submitted_at: None,
+            submitted_by: None,
+            closed_at: None,
+        })
+        .collect();
+    let mut review = Review {
+        kind,
+        state: ReviewState::InProgress,
+        tier: workflow.default_tier,
+        tier_reason: None,
+        started_by: started_by.to_owned(),
+        stages,
+        conditions: None,
+        decided_at: None,
+        valid_until: None,
+        finding_sources: BTreeSet::new(),
+    };
+    let mut effects = Vec::new();
+    settle(workflow, &mut review, now, &mut effects);
+    Outcome { review, effects }
+}
+
+/// Applies one action.
+pub fn apply(
+    workflow: &Workflow,
+    review: &Review,
+    action: &Action,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Refusal> {
+    if review.state != ReviewState::InProgress {
+        return Err(Refusal::NotAllowed {
+            action: action.verb(),
+            subject: "the review".into(),
+            state: review.state.as_str(),
+        });
+    }
+    let mut next = review.clone();
+    let mut effects = Vec::new();
+    match action {
+        Action::SaveAnswers {
+            stage,
+            answers: draft,
+        } => {
+            let definition = answerable_stage(workflow, &next, stage, caller, action)?;
+            let errors = answers::check_draft(&definition.questionnaire, draft);
+            if !errors.is_empty() {
+                return Err(Refusal::Invalid(errors));
+            }
+            let record = next.stage_mut(stage);
+            for (id, value) in draft {
+                if value.is_null() {
+                    record.answers.remove(id);
+                } else {
+                    record.answers.insert(id.clone(), value.clone());
+                }
+            }
+            record.answerers.insert(caller.id().to_owned());
+        }
+        Action::Submit { stage } => {
+            let definition = answerable_stage(workflow, &next, stage, caller, action)?;
+            let record = next.stage_mut(stage);
+            let missing = answers::missing_required(&definition.questionnaire, &record.answers);
+            if !missing.is_empty() {
+                return Err(Refusal::MissingAnswers(missing));
+            }
+            record.state = StageState::InReview;
+            record.round += 1;
+            record.approvals.clear();
+            record.submitted_at = Some(now);
+            record.submitted_by = Some(caller.id().to_owned());
+            record.answerers.insert(caller.id().to_owned());
+            apply_risk_rules(workflow, &mut next, definition, &mut effects);
+        }
+        Action::Decide {
+            stage,
+            decision,
+            comment,
+            conditions,
+        } => {
+            let definition = find_stage(workflow, stage)?;
+            let record = next
+                .stage(stage)
+                .ok_or_else(|| Refusal::UnknownStage(stage.clone()))?;
+            if record.state != StageState::InReview {
+                return Err(Refusal::NotAllowed {
+                    action: "decide",
+                    subject: format!("stage `{stage}`"),
+                    state: record.state.as_str(),
+                });
+            }
+            if !caller.has(definition.approver_role) {
+                return Err(Refusal::Forbidden(format!(
+                    "stage `{stage}` is decided by the `{}` role",
+                    definition.approver_role
+                )));
+            }
+            let id = caller.id();
+            if id == next.started_by {
+                return Err(Refusal::SegregationOfDuties(
+                    "you started this review, so you may not decide its stages".into(),
+                ));
+            }
+            if record.answerers.contains(id) {
+                return Err(Refusal::SegregationOfDuties(format!(
+                    "you answered the questionnaire of stage `{stage}`, so you may not decide it"
+                )));
+            }
+            if *decision == Decision::Approve && record.approvals.iter().any(|a| a.by == id) {
+                let needed = definition.approvals_for(next.tier);
+                return Err(Refusal::SegregationOfDuties(format!(
+                    "you have already approved stage `{stage}`; it needs {needed} approvals from different people"
+                )));
+            }
+            let comment = comment
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned);
+            let mut errors = Vec::new();
+            if *decision != Decision::Approve && comment.is_none() {
+                errors.push(FieldError::new(
+                    "comment",
+                    "is required to reject or request changes",
+                ));
+            }
+            if *decision != Decision::Approve && conditions.is_some() {
+                errors.push(FieldError::new(
+                    "conditions",
+                    "only an approval carries conditions",
+                ));
+            }
+            if !errors.is_empty() {
+                return Err(Refusal::Invalid(errors));
+            }
+            let conditions = conditions.clone().filter(|c| !c.is_empty());
+            let tier = next.tier;
+            let record = next.stage_mut(stage);
+            effects.push(Effect::Decided {
+                stage: stage.clone(),
+                decision: *decision,
+                by: id.to_owned(),
+                comment,
+                conditions: conditions.clone(),
+                round: record.round,
+            });
+            match decision {
+                Decision::Approve => {
+                    record.approvals.push(Approval {
+                        by: id.to_owned(),
+                        at: now,
+                        conditions,
+                    });
+                    if record.approvals.len() >= definition.approvals_for(tier) as usize {
+                        record.state = StageState::Approved;
+                        record.closed_at = Some(now);
+                    }
+                }
+                Decision::Reject => {
+                    record.state = StageState::Rejected;
+                    record.closed_at = Some(now);
+                }
+                Decision::RequestChanges => {
+                    record.state = StageState::AwaitingAnswers;
+                    record.approvals.clear();
+                    record.due_at = Some(now + definition.sla.delta);
+                    record.escalation_level = 0;
+                }
+            }
+        }
+        Action::Assign { stage, assignee } => {
+            find_stage(workflow, stage)?;
+            if !caller.has_any(&[Role::VendorManager, Role::Admin]) {
+                return Err(Refusal::Forbidden(
+                    "stages are assigned by a vendor_manager or an admin".into(),
+                ));
+            }
+            let record = next.stage_mut(stage);
+            if !matches!(
+                record.state,
+                StageState::Blocked | StageState::AwaitingAnswers | StageState::InReview
+            ) {
+                return Err(Refusal::NotAllowed {
+                    action: "assign",
+                    subject: format!("stage `{stage}`"),
+                    state: record.state.as_str(),
+                });
+            }
+            record.assignee = assignee.clone();
+        }
+        Action::RaiseTier { tier, reason } => {
+            let allowed = [
+                Role::SecurityReviewer,
+                Role::PrivacyReviewer,
+                Role::RaiReviewer,
+                Role::Approver,
+                Role::VendorManager,
+                Role::Admin,
+            ];
+            if !caller.has_any(&allowed) {
+                return Err(Refusal::Forbidden(
+                    "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
+                        .into(),
+                ));
+            }
+            let mut errors = Vec::new();
+            if *tier <= next.tier {
+                errors.push(FieldError::new(
+                    "tier",
+                    format!("can only be raised: the review is already `{}`", next.tier),
+                ));
+            }
+            if reason.trim().is_empty() {
+                errors.push(FieldError::new("reason", "is required"));
+            }
+            if !errors.is_empty() {
+                return Err(Refusal::Invalid(errors));
+            }
+            raise_tier(
+                workflow,
+                &mut next,
+                *tier,
+                reason.trim().to_owned(),
+                &mut effects,
+            );
+        }
+        Action::Withdraw { reason } => {
+            if !caller.has_any(&[Role::VendorManager, Role::Admin]) {
+                return Err(Refusal::Forbidden(
+                    "a review is withdrawn by a vendor_manager or an admin".into(),
+                ));
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::Invalid(vec![FieldError::new(
+                    "reason",
+                    "is required",
+                )]));
+            }
+            next.state = ReviewState::Withdrawn;
+            for record in &mut next.stages {
+                if record.state.is_open() || record.state == StageState::Blocked {
+                    record.closed_at = Some(now);
+                }
+            }
+            effects.push(Effect::ReviewWithdrawn {
+                reason: reason.trim().to_owned(),
+            });
+            return Ok(Outcome {
+                review: next,
+                effects,
+            });
+        }
+    }
+    settle(workflow, &mut next, now, &mut effects);
+    Ok(Outcome {
+        review: next,
+        effects,
+    })
+}
+
+fn find_stage<'w>(workflow: &'w Workflow, key: &str) -> Result<&'w Stage, Refusal> {
+    workflow
+        .stage(key)
+        .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))
+}
+
+/// Checks that `caller` may answer `stage` now, and returns its definition.
+fn answerable_stage<'w>(
+    workflow: &'w Workflow,
+    review: &Review,
+    key: &str,
+    caller: &Caller,
+    action: &Action,
+) -> Result<&'w Stage, Refusal> {
+    let definition = find_stage(workflow, key)?;
+    let allowed = match (caller, definition.answered_by) {
+        (Caller::Respondent { stage, .. }, Answerer::Supplier) => stage == key,
+        (Caller::Respondent { .. }, Answerer::Role(_)) => false,
+        (person, Answerer::Supplier) => person.has(Role::VendorManager),
+        (person, Answerer::Role(role)) => person.has(role),
+    };
+    if !allowed {
+        let who = match definition.answered_by {
+            Answerer::Supplier => "the supplier (by invitation) or a vendor_manager".to_owned(),
+            Answerer::Role(role) => format!("the `{role}` role"),
+        };
+        return Err(Refusal::Forbidden(format!(
+            "the questionnaire of stage `{key}` is answered by {who}"
+        )));
+    }
+    let record = review
+        .stage(key)
+        .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))?;
+    if record.state != StageState::AwaitingAnswers {
+        return Err(Refusal::NotAllowed {
+            action: action.verb(),
+            subject: format!("stage `{key}`"),
+            state: record.state.as_str(),
+        });
+    }
+    Ok(definition)
+}
+
+/// Evaluates the submitted stage's risk rules: raise the tier, open findings.
+fn apply_risk_rules(
+    workflow: &Workflow,
+    review: &mut Review,
+    stage: &Stage,
+    effects: &mut Vec<Effect>,
+) {
+    let answers = review
+        .stage(&stage.key)
+        .map(|s| s.answers.clone())
+        .unwrap_or_default();
+    let mut highest: Option<(Tier, String)> = None;
+    for question in stage.questionnaire.questions() {
+        if !answers::is_shown(question, &answers) {
+            continue;
+        }
+        for (index, rule) in question.risk.iter().enumerate() {
+            if !rule.when.matches(answers.get(&question.id)) {
+                continue;
+            }
+            if let Some(tier) = rule.min_tier
+                && tier > review.tier
+                && highest.as_ref().is_none_or(|(h, _)| tier > *h)
+            {
+                highest = Some((
+                    tier,
+                    format!("answer to `{}` in stage `{}`", question.id, stage.key),
+                ));
+            }
+            if let Some(finding) = &rule.finding {
+                let source = format!("{}:{}:{index}", stage.key, question.id);
+                if review.finding_sources.insert(source.clone()) {
+                    effects.push(Effect::FindingOpened {
+                        source,
+                        stage: stage.key.clone(),
+                        severity: finding.severity,
+                        text: finding.text.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if let Some((tier, reason)) = highest {
+        raise_tier(workflow, review, tier, reason, effects);
+    }
+}
+
+/// Raises the tier: stages the new tier needs come back, and approved stages
+/// that now need more approvals go back to review.
+fn raise_tier(
+    workflow: &Workflow,
+    review: &mut Review,
+    tier: Tier,
+    reason: String,
+    effects: &mut Vec<Effect>,
+) {
+    effects.push(Effect::TierRaised {
+        from: review.tier,
+        to: tier,
+        reason: reason.clone(),
+    });
+    review.tier = tier;
+    review.tier_reason = Some(reason);
+    for record in &mut review.stages {
+        let Some(definition) = workflow.stage(&record.key) else {
+            continue;
+        };
+        match record.state {
+            StageState::Skipped if definition.applies_to(tier) => {
+                record.state = StageState::Blocked
+            }
+            StageState::Approved
+                if record.approvals.len() < definition.approvals_for(tier) as usize =>
+            {
+                record.state = StageState::InReview;
+                record.closed_at = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Opens stages whose dependencies are done (or skips them), then decides the
+/// review when a stage is rejected or every stage is done.
+fn settle(workflow: &Workflow, review: &mut Review, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+    loop {
+        let mut changed = false;
+        for index in 0..review.stages.len() {
+            if review.stages[index].state != StageState::Blocked {
+                continue;
+            }
+            let Some(definition) = workflow.stage(&review.stages[index].key) else {
+                continue;
+            };
+            let ready = definition.after.iter().all(|dep| {
+                review
+                    .stage(dep)
+                    .is_some_and(|s| s.state.lets_others_open())
+            });
+            if !ready {
+                continue;
+            }
+            let record = &mut review.stages[index];
+            if definition.applies_to(review.tier) {
+                record.state = StageState::AwaitingAnswers;
+                record.opened_at = Some(now);
+                record.due_at = Some(now + definition.sla.delta);
+                record.escalation_level = 0;
+                effects.push(Effect::StageOpened {
+                    stage: record.key.clone(),
+                });
+            } else {
+                record.state = StageState::Skipped;
+            }
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+    if review.state != ReviewState::InProgress {
+        return;
+    }
+    if review
+        .stages
+        .iter()
+        .any(|s| s.state == StageState::Rejected)
+    {
+        review.state = ReviewState::Rejected;
+        review.decided_at = Some(now);
+        effects.push(Effect::ReviewDecided {
+            state: review.state,
+        });
+    } else if review.stages.iter().all(|s| s.state.lets_others_open()) {
+        let conditions = review
+            .stages
+            .iter()
+            .filter(|s| s.state == StageState::Approved)
+            .flat_map(|s| s.approvals.iter().filter_map(|a| a.conditions.clone()))
+            .reduce(|a, b| a.merge(&b));
+        review.state = if conditions.is_some() {
+            ReviewState::ApprovedWithConditions
+        } else {
+            ReviewState::Approved
+        };
+        review.conditions = conditions;
+        review.decided_at = Some(now);
+        review.valid_until = Some(now + workflow.policy(review.tier).re_review_every.delta);
+        effects.push(Effect::ReviewDecided {
+            state: review.state,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
