@@ -9,6 +9,7 @@ use clearance::auth::{Role, TokenIssuer, load_or_create_secret};
 use clearance::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use clearance::config::{ClockMode, Config};
 use clearance::startup::{Application, open_store};
+use clearance::workflow::Catalog;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +31,18 @@ enum Command {
     /// Development and bootstrap tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Workflow definitions.
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkflowsCommand {
+    /// Check every workflow file; print `file:line:col: message` per problem.
+    Check {
+        /// Folder of workflow files (default: the configured one).
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +73,10 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Workflows(WorkflowsCommand::Check { dir: Some(dir) }) = &cli.command {
+        // Needs no other configuration: usable in a CI pipeline on its own.
+        return check_workflows(dir);
+    }
     let config = match Config::load() {
         Ok(config) => config,
         Err(error) => {
@@ -81,12 +98,47 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // One line, even when a driver's message spans several.
+            // Each problem on one line, without a driver's indentation.
             let message = error.to_string();
-            eprintln!(
-                "clearance: {}",
-                message.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
+            let lines: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("clearance: {}", lines.join("\n"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_workflows(dir: &std::path::Path) -> ExitCode {
+    if !dir.is_dir() {
+        eprintln!("{}: not a folder", dir.display());
+        return ExitCode::from(2);
+    }
+    match Catalog::load_dir(dir) {
+        Ok(catalog) => {
+            for loaded in catalog.all() {
+                let questions: usize = loaded
+                    .workflow
+                    .stages
+                    .iter()
+                    .map(|s| s.questionnaire.questions().count())
+                    .sum();
+                println!(
+                    "{} v{}: {} stages, {questions} questions, ok",
+                    loaded.workflow.id,
+                    loaded.workflow.version,
+                    loaded.workflow.stages.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+            eprintln!("{} problem(s)", problems.len());
             ExitCode::FAILURE
         }
     }
@@ -113,6 +165,11 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Migrate => {
             open_store(&config).await?;
             println!("migrations are up to date");
+        }
+        Command::Workflows(WorkflowsCommand::Check { .. }) => {
+            if check_workflows(&config.workflows) != ExitCode::SUCCESS {
+                return Err("the workflows are invalid".into());
+            }
         }
         Command::Token(TokenCommand::Issue(args)) => {
             let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)?;

@@ -56,6 +56,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        started_by_email -> Nullable<Text>,
     }
 }
 
@@ -74,6 +75,8 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        round -> Integer,
+        answerers -> Text,
     }
 }
 
@@ -100,6 +103,7 @@ diesel::table! {
         comment -> Nullable<Text>,
         conditions -> Nullable<Text>,
         created_at -> Timestamp,
+        round -> Integer,
     }
 }
 
@@ -117,6 +121,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        source -> Nullable<Text>,
     }
 }
 
@@ -192,8 +197,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    workflow_definitions (digest) {
+        digest -> Text,
+        workflow_id -> Text,
+        version -> BigInt,
+        source -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(models -> providers (provider_id));
 diesel::joinable!(reviews -> providers (provider_id));
+diesel::joinable!(reviews -> models (model_id));
 diesel::joinable!(review_stages -> reviews (review_id));
 diesel::joinable!(answers -> review_stages (stage_id));
 diesel::joinable!(decisions -> review_stages (stage_id));
@@ -214,4 +230,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_messages,
     webhooks,
     status_version,
+    workflow_definitions,
 );

@@ -12,11 +12,13 @@ use actix_web_prom::PrometheusMetricsBuilder;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{Authenticator, load_or_create_secret};
+use crate::auth::{Authenticator, TokenIssuer, load_or_create_secret};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::{Store, StoreError};
 use crate::http::{self, AppState, extract};
+use crate::reviews::service::Reviews;
+use crate::workflow::Catalog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -36,6 +38,8 @@ pub enum StartupError {
     },
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("invalid workflows:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Workflows(Vec<crate::workflow::file::Diagnostic>),
 }
 
 /// A built, not yet running, service that knows the port it listens on.
@@ -55,6 +59,12 @@ impl Application {
         let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)
             .map_err(data_dir)?;
         let authenticator = Arc::new(Authenticator::new(&secret, &config.jwt)?);
+        let tokens = Arc::new(TokenIssuer::new(&secret, &config.jwt)?);
+        let catalog =
+            Arc::new(Catalog::load_dir(&config.workflows).map_err(StartupError::Workflows)?);
+        if catalog.is_empty() {
+            tracing::warn!(folder = %config.workflows.display(), "no workflows found: reviews cannot start");
+        }
 
         let store = open_store(&config).await?;
 
@@ -78,10 +88,16 @@ impl Application {
 
         let max_body = config.max_body_bytes;
         let shutdown = config.shutdown_timeout.as_secs();
+        let reviews = Reviews {
+            catalog,
+            tokens,
+            public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+        };
         let state = AppState {
             store,
             clock,
             config: Arc::new(config),
+            reviews,
         };
         let app_state = state.clone();
         let openapi = http::openapi_document();

@@ -101,6 +101,28 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// `respond` for a supplier respondent's invitation token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// The review and stage an invitation token is scoped to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The invitation's id, for revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// Purpose claim of invitation tokens.
+pub const RESPOND_PURPOSE: &str = "respond";
+
+/// What a supplier respondent's token admits: one stage of one review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RespondentScope {
+    pub invitation: String,
+    pub review: String,
+    pub stage: String,
 }
 
 /// Who is calling, once their token has been verified.
@@ -109,6 +131,8 @@ pub struct Principal {
     pub sub: String,
     pub email: Option<String>,
     pub roles: BTreeSet<Role>,
+    /// Set for supplier respondents, who hold no roles.
+    pub respondent: Option<RespondentScope>,
 }
 
 impl Principal {
@@ -248,10 +272,37 @@ impl Authenticator {
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid("empty `sub` claim".into()));
         }
+        if claims.purpose.as_deref() == Some(RESPOND_PURPOSE) {
+            // Only this service issues invitation tokens, with its own secret.
+            let scope = match (header.alg, claims.jti, claims.review, claims.stage) {
+                (Algorithm::HS256, Some(invitation), Some(review), Some(stage)) => {
+                    RespondentScope {
+                        invitation,
+                        review,
+                        stage,
+                    }
+                }
+                _ => {
+                    return Err(AuthError::Invalid(
+                        "not an invitation this service issued".into(),
+                    ));
+                }
+            };
+            return Ok(Principal {
+                sub: claims.sub,
+                email: claims.email,
+                roles: BTreeSet::new(),
+                respondent: Some(scope),
+            });
+        }
+        if claims.purpose.is_some() {
+            return Err(AuthError::Invalid("unknown token purpose".into()));
+        }
         Ok(Principal {
             sub: claims.sub,
             email: claims.email,
             roles: claims.roles.iter().filter_map(|r| r.parse().ok()).collect(),
+            respondent: None,
         })
     }
 }
@@ -315,7 +366,8 @@ fn read_jwks(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
     Ok(keys)
 }
 
-/// Issues HS256 tokens with the service's secret (development and bootstrap).
+/// Issues HS256 tokens with the service's secret: development and bootstrap
+/// tokens, and supplier invitations.
 pub struct TokenIssuer {
     key: EncodingKey,
     issuer: Option<String>,
@@ -348,6 +400,34 @@ impl TokenIssuer {
             iat: Some(now.timestamp()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            purpose: None,
+            review: None,
+            stage: None,
+            jti: None,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+    }
+
+    /// An invitation token: admits one stage's questionnaire until `expires_at`.
+    pub fn issue_respondent(
+        &self,
+        scope: &RespondentScope,
+        email: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            sub: format!("respondent:{}/{}", scope.review, scope.stage),
+            email: Some(email.to_owned()),
+            roles: Vec::new(),
+            exp: expires_at.timestamp(),
+            iat: Some(now.timestamp()),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            purpose: Some(RESPOND_PURPOSE.to_owned()),
+            review: Some(scope.review.clone()),
+            stage: Some(scope.stage.clone()),
+            jti: Some(scope.invitation.clone()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
     }

@@ -18,6 +18,10 @@ fn claims(exp_in: TimeDelta) -> Claims {
         iat: None,
         iss: None,
         aud: None,
+        purpose: None,
+        review: None,
+        stage: None,
+        jti: None,
     }
 }
 
@@ -243,4 +247,45 @@ fn issued_tokens_verify() {
     let principal = authenticator(&JwtConfig::default()).verify(&token).unwrap();
     assert!(principal.has(Role::Admin) && principal.has(Role::Integrator));
     assert!(principal.require(&[Role::VendorManager]).is_err());
+}
+
+#[test]
+fn invitation_tokens_carry_their_scope_and_no_roles() {
+    let issuer = TokenIssuer::new(SECRET, &JwtConfig::default()).unwrap();
+    let scope = RespondentScope {
+        invitation: "inv1".into(),
+        review: "r1".into(),
+        stage: "security".into(),
+    };
+    let now = Utc::now();
+    let token = issuer
+        .issue_respondent(
+            &scope,
+            "sec@supplier.example",
+            now,
+            now + TimeDelta::days(14),
+        )
+        .unwrap();
+    let principal = authenticator(&JwtConfig::default()).verify(&token).unwrap();
+    assert_eq!(principal.respondent, Some(scope));
+    assert!(principal.roles.is_empty());
+    assert!(principal.require(EVERYONE).is_err());
+}
+
+#[test]
+fn a_forged_purpose_is_refused() {
+    let mut forged = claims(TimeDelta::hours(1));
+    forged.purpose = Some("respond".into());
+    assert!(
+        authenticator(&JwtConfig::default())
+            .verify(&hs256(&forged, SECRET))
+            .is_err(),
+        "no scope"
+    );
+    forged.purpose = Some("superuser".into());
+    assert!(
+        authenticator(&JwtConfig::default())
+            .verify(&hs256(&forged, SECRET))
+            .is_err()
+    );
 }

@@ -28,6 +28,7 @@ pub struct AppState {
     pub store: Store,
     pub clock: SharedClock,
     pub config: Arc<Config>,
+    pub reviews: crate::reviews::service::Reviews,
 }
 
 /// Registers every route of the service.
@@ -42,7 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .finish()
             }),
         )
-        .configure(crate::providers::routes::configure);
+        .configure(crate::providers::routes::configure)
+        .configure(crate::workflow::routes::configure)
+        .configure(crate::reviews::routes::configure);
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,8 +4,11 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::conditions::{Conditions, DataClass};
 use crate::http::problem::{FieldError, Problem};
 use crate::providers::{self, routes as providers_routes};
+use crate::reviews::{self, routes as reviews_routes};
+use crate::workflow::{self, routes as workflow_routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,15 +27,43 @@ use crate::providers::{self, routes as providers_routes};
         providers_routes::create_model,
         providers_routes::get_model,
         providers_routes::update_model,
+        workflow_routes::list_workflows,
+        workflow_routes::get_workflow,
+        reviews_routes::list_reviews,
+        reviews_routes::start_review,
+        reviews_routes::get_review,
+        reviews_routes::get_stage,
+        reviews_routes::save_answers,
+        reviews_routes::submit,
+        reviews_routes::decide,
+        reviews_routes::assign,
+        reviews_routes::invite,
+        reviews_routes::revoke_invitation,
+        reviews_routes::raise_tier,
+        reviews_routes::withdraw,
+        reviews_routes::add_finding,
+        reviews_routes::update_finding,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
         providers::Provider, providers::Contact, providers::Model, providers::Modality, providers::Hosting,
         providers::NewProvider, providers::ProviderPatch, providers::NewModel, providers::ModelPatch,
+        Conditions, DataClass,
+        workflow::Workflow, workflow::Stage, workflow::Questionnaire, workflow::Section, workflow::Question,
+        workflow::ChoiceOption, workflow::ShownWhen, workflow::RiskRule, workflow::FindingTemplate,
+        workflow::TierPolicy, workflow::EscalationStep, workflow::Tier, workflow::Severity,
+        workflow_routes::WorkflowListing, workflow_routes::WorkflowDocument,
+        reviews::ReviewSummary, reviews::ReviewDetail, reviews::StageSummary, reviews::StageView,
+        reviews::WorkflowRef, reviews::ApprovalView, reviews::AnswerView, reviews::DecisionView,
+        reviews::FindingView, reviews::FindingState, reviews::InvitationView, reviews::TimelineEntry,
+        reviews::NewReview, reviews::AnswersInput, reviews::InviteInput, reviews::AssignInput,
+        reviews::DecisionInput, reviews::TierInput, reviews::WithdrawInput, reviews::NewFinding, reviews::FindingPatch,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "providers", description = "Providers and their models"),
+        (name = "workflows", description = "Workflow definitions and their questionnaires"),
+        (name = "reviews", description = "Reviews, their stages, answers, decisions and findings"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -51,6 +51,8 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    SegregationOfDuties(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -82,6 +84,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad-request",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::SegregationOfDuties(_) => "segregation-of-duties",
             Self::NotFound(_) => "not-found",
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Conflict(_) => "conflict",
@@ -100,6 +103,7 @@ impl ApiError {
             Self::BadRequest(_) => "Bad request",
             Self::Unauthorized(_) => "Authentication required",
             Self::Forbidden(_) => "Not allowed",
+            Self::SegregationOfDuties(_) => "Segregation of duties",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Conflict(_) => "Conflict",
@@ -144,7 +148,7 @@ impl ResponseError for ApiError {
         match self {
             Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::SegregationOfDuties(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

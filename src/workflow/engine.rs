@@ -397,6 +397,12 @@ pub fn apply(
             conditions,
         } => {
             let definition = find_stage(workflow, stage)?;
+            if !caller.has(definition.approver_role) {
+                return Err(Refusal::Forbidden(format!(
+                    "stage `{stage}` is decided by the `{}` role",
+                    definition.approver_role
+                )));
+            }
             let record = next
                 .stage(stage)
                 .ok_or_else(|| Refusal::UnknownStage(stage.clone()))?;
@@ -406,12 +412,6 @@ pub fn apply(
                     subject: format!("stage `{stage}`"),
                     state: record.state.as_str(),
                 });
-            }
-            if !caller.has(definition.approver_role) {
-                return Err(Refusal::Forbidden(format!(
-                    "stage `{stage}` is decided by the `{}` role",
-                    definition.approver_role
-                )));
             }
             let id = caller.id();
             if id == next.started_by {

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod definition;
 pub mod engine;
 pub mod file;
+pub mod routes;
 
 pub use catalog::{Catalog, LoadedWorkflow};
 pub use definition::*;

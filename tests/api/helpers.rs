@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use clearance::auth::{Role, TokenIssuer};
 use clearance::clock::ManualClock;
-use clearance::config::{Config, RawConfig};
+use clearance::config::{Config, DatabaseUrl, RawConfig};
 use clearance::startup::Application;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::Value;
@@ -41,6 +41,7 @@ impl Drop for PgDatabase {
 
 pub struct TestApp {
     pub address: String,
+    pub database: DatabaseUrl,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     _data_dir: tempfile::TempDir,
@@ -75,7 +76,11 @@ impl TestApp {
             ..RawConfig::default()
         };
         adjust(&mut raw);
+        if raw.workflows == RawConfig::default().workflows {
+            raw.workflows = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows").into();
+        }
         let config = Config::from_raw(raw).expect("valid test configuration");
+        let database_url = config.database.clone();
         let clock = Arc::new(ManualClock::new(test_start()));
         let app = Application::build(config, clock.clone())
             .await
@@ -84,6 +89,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         Some(Self {
             address,
+            database: database_url,
             client: reqwest::Client::new(),
             clock,
             _data_dir: data_dir,
@@ -152,6 +158,43 @@ impl TestApp {
             request = request.header("if-match", tag);
         }
         request.send().await.expect("request")
+    }
+
+    pub async fn put(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Emails waiting in the outbox, oldest first, as the worker would send them.
+    pub fn outbox_emails(&self) -> Vec<Value> {
+        use clearance::schema::outbox_messages::dsl::*;
+        use diesel::prelude::*;
+        let mut conn = clearance::db::ConnectionManager::new(self.database.clone())
+            .connect()
+            .expect("database");
+        let payloads: Vec<String> = outbox_messages
+            .filter(kind.eq("email"))
+            .order((created_at.asc(), id.asc()))
+            .select(payload)
+            .load(&mut conn)
+            .expect("outbox");
+        payloads
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect()
     }
 
     /// Registers a provider and returns its JSON.

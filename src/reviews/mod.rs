@@ -1,0 +1,324 @@
+//! Reviews: one run of a workflow for a provider or one of its models. The
+//! state machine is [`crate::workflow::engine`]; this module loads and saves
+//! its state ([`store`]), runs each change as one transaction with its audit
+//! event and outbox messages ([`service`]), and serves it over HTTP
+//! ([`routes`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::conditions::Conditions;
+use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
+use crate::workflow::{Questionnaire, Severity, Tier};
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+/// Which workflow, exactly, a review follows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkflowRef {
+    pub id: String,
+    pub version: i64,
+    /// SHA-256 of the definition's text.
+    pub digest: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Conditions>,
+}
+
+/// A stage as listed in a review.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StageSummary {
+    pub key: String,
+    pub title: String,
+    pub state: StageState,
+    /// `supplier` or a role.
+    pub answered_by: String,
+    pub approver_role: String,
+    pub assignee: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub approvals_required: u32,
+    pub approvals: Vec<ApprovalView>,
+}
+
+/// A review with its stages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewSummary {
+    pub id: String,
+    pub kind: ReviewKind,
+    pub provider: String,
+    pub model: Option<String>,
+    pub workflow: WorkflowRef,
+    pub state: ReviewState,
+    pub tier: Tier,
+    pub tier_reason: Option<String>,
+    pub started_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Merged conditions of the approval, when it has any.
+    pub conditions: Option<Conditions>,
+    /// Increases with every change; also the review's `ETag`.
+    pub version: i64,
+    pub stages: Vec<StageSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnswerView {
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    pub answered_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub carried_forward: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub stage: String,
+    pub decision: Decision,
+    pub by: String,
+    pub comment: Option<String>,
+    pub conditions: Option<Conditions>,
+    pub round: i32,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingState {
+    Open,
+    Resolved,
+    Accepted,
+}
+
+impl FindingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingState::Open => "open",
+            FindingState::Resolved => "resolved",
+            FindingState::Accepted => "accepted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            FindingState::Open,
+            FindingState::Resolved,
+            FindingState::Accepted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FindingView {
+    pub id: String,
+    pub stage: Option<String>,
+    pub severity: Severity,
+    pub text: String,
+    pub owner: Option<String>,
+    pub remediation_due: Option<DateTime<Utc>>,
+    pub state: FindingState,
+    pub resolution: Option<String>,
+    /// `rule:<stage>:<question>:<n>` when a risk rule opened it.
+    pub source: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub id: String,
+    pub stage: String,
+    pub email: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// `GET /v1/reviews/{id}`: the review with everything in it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewDetail {
+    #[serde(flatten)]
+    pub review: ReviewSummary,
+    /// Per stage, per question.
+    pub answers: BTreeMap<String, BTreeMap<String, AnswerView>>,
+    pub decisions: Vec<DecisionView>,
+    pub findings: Vec<FindingView>,
+    pub invitations: Vec<InvitationView>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One stage with its questionnaire and answers: what a respondent sees.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StageView {
+    pub review_id: String,
+    /// `provider` or `provider/model`.
+    pub subject: String,
+    #[serde(flatten)]
+    pub stage: StageSummary,
+    pub questionnaire: Questionnaire,
+    #[schema(value_type = BTreeMap<String, Object>)]
+    pub answers: BTreeMap<String, serde_json::Value>,
+    /// The review's version (its `ETag`).
+    pub version: i64,
+}
+
+/// `POST /v1/reviews`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReview {
+    #[validate(required)]
+    #[schema(required = true, example = "anthropic")]
+    pub provider: Option<String>,
+    /// Omit to review the whole provider.
+    #[schema(example = "claude-sonnet-4-5")]
+    pub model: Option<String>,
+    /// Workflow id; default `model-provider`.
+    pub workflow: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersInput {
+    /// Question id → answer; `null` clears an answer.
+    #[validate(required)]
+    #[schema(required = true, value_type = BTreeMap<String, Object>)]
+    pub answers: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteInput {
+    #[validate(required, email)]
+    #[schema(required = true, example = "security@supplier.example")]
+    pub email: Option<String>,
+    /// How long the link works, e.g. `14d` (default 30d, at most 90d).
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignInput {
+    /// Subject or email of the person; `null` unassigns.
+    #[validate(length(min = 1, max = 254))]
+    pub assignee: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    #[validate(required)]
+    #[schema(required = true)]
+    pub decision: Option<Decision>,
+    #[validate(length(max = 10000))]
+    pub comment: Option<String>,
+    #[validate(nested)]
+    pub conditions: Option<Conditions>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierInput {
+    #[validate(required)]
+    #[schema(required = true)]
+    pub tier: Option<Tier>,
+    #[validate(required, length(min = 1, max = 2000))]
+    #[schema(required = true)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawInput {
+    #[validate(required, length(min = 1, max = 2000))]
+    #[schema(required = true)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFinding {
+    #[validate(required)]
+    #[schema(required = true)]
+    pub severity: Option<Severity>,
+    #[validate(required, length(min = 1, max = 10000))]
+    #[schema(required = true)]
+    pub text: Option<String>,
+    pub stage: Option<String>,
+    #[validate(length(min = 1, max = 254))]
+    pub owner: Option<String>,
+    pub remediation_due: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingPatch {
+    pub state: Option<FindingState>,
+    pub severity: Option<Severity>,
+    #[validate(length(min = 1, max = 254))]
+    pub owner: Option<String>,
+    pub remediation_due: Option<DateTime<Utc>>,
+    #[validate(length(max = 10000))]
+    pub resolution: Option<String>,
+}
+
+/// Why a review operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("no review `{0}`")]
+    NotFound(String),
+    #[error("no finding `{0}` in this review")]
+    FindingNotFound(String),
+    #[error("no invitation `{0}` in this review")]
+    InvitationNotFound(String),
+    #[error(
+        "the review has changed since version {expected} (now {actual}); reload it and try again"
+    )]
+    Stale { expected: i64, actual: i64 },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Refused(#[from] crate::workflow::engine::Refusal),
+    #[error("invalid input")]
+    Invalid(Vec<crate::http::problem::FieldError>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error(transparent)]
+    Store(#[from] crate::db::StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for ReviewError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Store(crate::db::StoreError::Query(error))
+    }
+}

@@ -1,0 +1,780 @@
+//! HTTP routes of reviews, their stages and findings.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use tracing_actix_web::RequestId;
+use utoipa::IntoParams;
+
+use super::service::{Call, invitation_lifetime};
+use super::store::{self, ReviewFilter};
+use super::{
+    AnswersInput, AssignInput, DecisionInput, FindingPatch, FindingView, InvitationView,
+    NewFinding, NewReview, ReviewDetail, ReviewError, ReviewSummary, StageView, TierInput,
+    WithdrawInput,
+};
+use crate::audit::Actor;
+use crate::auth::{Principal, Role};
+use crate::http::AppState;
+use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
+use crate::http::problem::{ApiError, FieldError, Problem};
+use crate::workflow::engine::{Action, Caller, Refusal, ReviewState};
+
+/// Everyone who works on reviews (not integrators).
+pub const REVIEW_READERS: &[Role] = &[
+    Role::VendorManager,
+    Role::SecurityReviewer,
+    Role::PrivacyReviewer,
+    Role::RaiReviewer,
+    Role::Approver,
+    Role::Admin,
+];
+const REVIEW_STARTERS: &[Role] = &[Role::VendorManager, Role::Admin];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/reviews")
+            .route(web::get().to(list_reviews))
+            .route(web::post().to(start_review)),
+    )
+    .service(web::resource("/v1/reviews/{id}").route(web::get().to(get_review)))
+    .service(web::resource("/v1/reviews/{id}/stages/{stage}").route(web::get().to(get_stage)))
+    .service(
+        web::resource("/v1/reviews/{id}/stages/{stage}/answers").route(web::put().to(save_answers)),
+    )
+    .service(web::resource("/v1/reviews/{id}/stages/{stage}/submit").route(web::post().to(submit)))
+    .service(web::resource("/v1/reviews/{id}/stages/{stage}/invite").route(web::post().to(invite)))
+    .service(web::resource("/v1/reviews/{id}/stages/{stage}/assign").route(web::post().to(assign)))
+    .service(
+        web::resource("/v1/reviews/{id}/stages/{stage}/decisions").route(web::post().to(decide)),
+    )
+    .service(web::resource("/v1/reviews/{id}/tier").route(web::post().to(raise_tier)))
+    .service(web::resource("/v1/reviews/{id}/withdraw").route(web::post().to(withdraw)))
+    .service(web::resource("/v1/reviews/{id}/findings").route(web::post().to(add_finding)))
+    .service(
+        web::resource("/v1/reviews/{id}/findings/{finding}").route(web::patch().to(update_finding)),
+    )
+    .service(
+        web::resource("/v1/reviews/{id}/invitations/{invitation}")
+            .route(web::delete().to(revoke_invitation)),
+    );
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(error: ReviewError) -> Self {
+        match error {
+            ReviewError::NotFound(_)
+            | ReviewError::FindingNotFound(_)
+            | ReviewError::InvitationNotFound(_) => ApiError::NotFound(error.to_string()),
+            ReviewError::Stale { .. } => ApiError::PreconditionFailed(error.to_string()),
+            ReviewError::Conflict(m) => ApiError::Conflict(m),
+            ReviewError::Forbidden(m) => ApiError::Forbidden(m),
+            ReviewError::Unauthorized(m) => ApiError::Unauthorized(m),
+            ReviewError::Invalid(errors) => ApiError::Validation(errors),
+            ReviewError::Refused(refusal) => match refusal {
+                Refusal::UnknownStage(_) => ApiError::NotFound(refusal.to_string()),
+                Refusal::NotAllowed { .. } => ApiError::Conflict(refusal.to_string()),
+                Refusal::Forbidden(m) => ApiError::Forbidden(m),
+                Refusal::SegregationOfDuties(m) => ApiError::SegregationOfDuties(m),
+                Refusal::Invalid(errors) => ApiError::Validation(errors),
+                Refusal::MissingAnswers(questions) => ApiError::Validation(
+                    questions
+                        .into_iter()
+                        .map(|q| FieldError::new(q, "is required"))
+                        .collect(),
+                ),
+            },
+            ReviewError::Store(e) => e.into(),
+            ReviewError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// Who acts on a review: a person with a reading role, or a respondent
+/// whose invitation covers exactly this stage.
+fn caller(principal: &Principal, review: &str, stage: Option<&str>) -> Result<Caller, ApiError> {
+    if let Some(scope) = &principal.respondent {
+        if scope.review != review || Some(scope.stage.as_str()) != stage {
+            return Err(ApiError::Forbidden(
+                "this invitation admits only its own questionnaire".into(),
+            ));
+        }
+        return Ok(Caller::Respondent {
+            id: format!("respondent:{}", scope.invitation),
+            stage: scope.stage.clone(),
+        });
+    }
+    principal.require(REVIEW_READERS)?;
+    Ok(Caller::Person {
+        id: principal.sub.clone(),
+        roles: principal.roles.clone(),
+    })
+}
+
+fn actor(principal: &Principal, request_id: RequestId) -> Actor {
+    Actor::person(principal, Some(request_id.to_string()))
+}
+
+fn with_etag<T: serde::Serialize>(status: StatusCode, version: i64, body: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+type ReviewPath = web::Path<String>;
+type StagePath = web::Path<(String, String)>;
+
+const PROBLEM: &str = "application/problem+json";
+
+/// Filters of `GET /v1/reviews`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewQuery {
+    /// `in_progress`, `approved`, `approved_with_conditions`, `rejected`, `withdrawn`.
+    pub state: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Reviews with this stage open (awaiting answers or in review).
+    pub stage: Option<String>,
+    /// Reviews with an open stage assigned to this person.
+    pub assignee: Option<String>,
+    /// `true`: reviews with an open stage past its due time.
+    pub overdue: Option<String>,
+    /// Approvals that expire within this duration, e.g. `30d`.
+    pub expiring_within: Option<String>,
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl ReviewQuery {
+    fn filter(&self, now: chrono::DateTime<chrono::Utc>) -> Result<ReviewFilter, ApiError> {
+        let mut errors = Vec::new();
+        let state = self.state.as_deref().and_then(|s| {
+            let parsed = ReviewState::parse(s);
+            if parsed.is_none() {
+                errors.push(FieldError::new("state", "must be in_progress, approved, approved_with_conditions, rejected or withdrawn"));
+            }
+            parsed
+        });
+        let overdue = match self.overdue.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                errors.push(FieldError::new("overdue", "must be true or false"));
+                false
+            }
+        };
+        let expiring_before = self.expiring_within.as_deref().and_then(|text| {
+            match crate::workflow::file::parse_duration(text) {
+                Some(delta) => Some(now + delta),
+                None => {
+                    errors.push(FieldError::new(
+                        "expiring_within",
+                        "must be a duration such as 30d",
+                    ));
+                    None
+                }
+            }
+        });
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(ReviewFilter {
+            state,
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            stage: self.stage.clone(),
+            assignee: self.assignee.clone(),
+            overdue,
+            expiring_before,
+        })
+    }
+}
+
+/// List reviews, newest first.
+///
+/// Roles: `vendor_manager`, the reviewer roles, `approver`, `admin`.
+#[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ReviewQuery),
+    responses(
+        (status = 200, description = "A page of reviews", body = inline(Page<ReviewSummary>)),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A bad filter", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn list_reviews(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ReviewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(REVIEW_READERS)?;
+    let now = state.clock.now();
+    let filter = query.filter(now)?;
+    let page = PageParams {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    }
+    .check()?;
+    let catalog = state.reviews.catalog.clone();
+    let limit = page.limit;
+    let items = state
+        .store
+        .run(move |conn| {
+            store::list(
+                conn,
+                &catalog,
+                &filter,
+                page.after.as_deref(),
+                page.limit,
+                now,
+            )
+            .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| r.id.clone())))
+}
+
+/// Start a review of a provider, or of one of its models.
+///
+/// Roles: `vendor_manager`, `admin`. Its first stages open at once.
+#[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = NewReview,
+    responses(
+        (status = 201, description = "The review", body = ReviewSummary, headers(("ETag" = String), ("Location" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "A review of this subject is already in progress", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Unknown provider, model or workflow", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn start_review(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    body: ValidJson<NewReview>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(REVIEW_STARTERS)?;
+    let actor = actor(&principal, request_id);
+    let email = principal.email.clone();
+    let now = state.clock.now();
+    let reviews = state.reviews.clone();
+    let summary = state
+        .store
+        .write(move |conn| {
+            reviews
+                .start(conn, &actor, email.as_deref(), body.0, now)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    let mut response = with_etag(StatusCode::CREATED, summary.version, &summary);
+    response.headers_mut().insert(
+        header::LOCATION,
+        header::HeaderValue::from_str(&format!("/v1/reviews/{}", summary.id))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// A review with its answers, decisions, findings, invitations and timeline.
+///
+/// Roles: `vendor_manager`, the reviewer roles, `approver`, `admin`.
+#[utoipa::path(get, path = "/v1/reviews/{id}", tag = "reviews", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The review", body = ReviewDetail, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn get_review(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: ReviewPath,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(REVIEW_READERS)?;
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let reviews = state.reviews.clone();
+    let detail = state
+        .store
+        .run(move |conn| reviews.detail(conn, &id, now).map_err(ApiError::from))
+        .await?;
+    Ok(with_etag(StatusCode::OK, detail.review.version, &detail))
+}
+
+/// One stage: its questionnaire (every question inline) and its answers.
+///
+/// Roles: `vendor_manager`, the reviewer roles, `approver`, `admin`; or a
+/// supplier respondent's invitation token for this stage.
+#[utoipa::path(get, path = "/v1/reviews/{id}/stages/{stage}", tag = "reviews", params(("id" = String, Path), ("stage" = String, Path)),
+    responses(
+        (status = 200, description = "The stage", body = StageView, headers(("ETag" = String))),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The token lacks the role, or is an invitation to another stage", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review or stage", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn get_stage(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: StagePath,
+) -> Result<HttpResponse, ApiError> {
+    let (id, stage) = path.into_inner();
+    let caller = caller(&principal, &id, Some(&stage))?;
+    let now = state.clock.now();
+    let reviews = state.reviews.clone();
+    let view = state
+        .store
+        .run(move |conn| {
+            reviews
+                .stage_view(conn, &id, &stage, &caller, now)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(with_etag(StatusCode::OK, view.version, &view))
+}
+
+/// The review (and stage) an action targets.
+struct Target {
+    id: String,
+    stage: Option<String>,
+}
+
+/// A change's [`Call`]: who, when, and the `If-Match` version.
+fn call(
+    req: &HttpRequest,
+    state: &AppState,
+    principal: &Principal,
+    request_id: RequestId,
+    id: String,
+) -> Result<Call, ApiError> {
+    Ok(Call {
+        review_id: id,
+        expected: if_match_version(req)?,
+        actor: actor(principal, request_id),
+        email: principal.email.clone(),
+        now: state.clock.now(),
+    })
+}
+
+/// Runs an engine action; answers and submissions reply with the stage, the
+/// rest with the review.
+async fn run_action(
+    req: &HttpRequest,
+    state: &AppState,
+    principal: &Principal,
+    request_id: RequestId,
+    target: Target,
+    action: Action,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(principal, &target.id, target.stage.as_deref())?;
+    let call = call(req, state, principal, request_id, target.id)?;
+    let now = call.now;
+    let with_stage = matches!(action, Action::SaveAnswers { .. } | Action::Submit { .. });
+    let reviews = state.reviews.clone();
+    let loaded = state
+        .store
+        .write(move |conn| {
+            reviews
+                .act(conn, &call, &caller, action)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    if with_stage && let Some(stage) = target.stage {
+        let view = super::service::stage_view_of(&loaded, &stage, now)?;
+        return Ok(with_etag(StatusCode::OK, view.version, &view));
+    }
+    let summary = loaded.summary(now);
+    Ok(with_etag(StatusCode::OK, summary.version, &summary))
+}
+
+/// Save draft answers (`null` clears one).
+///
+/// Roles: whoever answers the stage (`answered_by`: a role, or for `supplier`
+/// the invitation token or a `vendor_manager`). Checks each answer's type.
+#[utoipa::path(put, path = "/v1/reviews/{id}/stages/{stage}/answers", tag = "reviews", request_body = AnswersInput,
+    params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The stage with its answers", body = StageView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not the stage's answerer", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review or stage", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage does not take answers now", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Unknown questions or wrong types, one error per question id", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn save_answers(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: StagePath,
+    body: ValidJson<AnswersInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, stage) = path.into_inner();
+    let action = Action::SaveAnswers {
+        stage: stage.clone(),
+        answers: body.0.answers.unwrap_or_default(),
+    };
+    run_action(
+        &req,
+        &state,
+        &principal,
+        request_id,
+        Target {
+            id,
+            stage: Some(stage),
+        },
+        action,
+    )
+    .await
+}
+
+/// Submit the answers for review.
+///
+/// Roles: as for saving answers. Every required, shown question must be answered.
+#[utoipa::path(post, path = "/v1/reviews/{id}/stages/{stage}/submit", tag = "reviews",
+    params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The stage, now in review", body = StageView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not the stage's answerer", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage is not awaiting answers", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Required questions unanswered, one error per question id", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: StagePath,
+) -> Result<HttpResponse, ApiError> {
+    let (id, stage) = path.into_inner();
+    let action = Action::Submit {
+        stage: stage.clone(),
+    };
+    run_action(
+        &req,
+        &state,
+        &principal,
+        request_id,
+        Target {
+            id,
+            stage: Some(stage),
+        },
+        action,
+    )
+    .await
+}
+
+/// Decide a stage: approve (with optional conditions), reject, or request changes.
+///
+/// Roles: the stage's `approver_role`. Whoever started the review or answered
+/// the stage may not decide it, and N approvals need N different people (403
+/// `segregation-of-duties`). `comment` is required to reject or request changes.
+#[utoipa::path(post, path = "/v1/reviews/{id}/stages/{stage}/decisions", tag = "reviews", request_body = DecisionInput,
+    params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not the approver role, or segregation of duties", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage is not in review", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid decision", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn decide(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: StagePath,
+    body: ValidJson<DecisionInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, stage) = path.into_inner();
+    let input = body.0;
+    let decision = input
+        .decision
+        .ok_or_else(|| ApiError::validation("decision", "is required"))?;
+    let action = Action::Decide {
+        stage: stage.clone(),
+        decision,
+        comment: input.comment,
+        conditions: input.conditions,
+    };
+    run_action(
+        &req,
+        &state,
+        &principal,
+        request_id,
+        Target {
+            id,
+            stage: Some(stage),
+        },
+        action,
+    )
+    .await
+}
+
+/// Assign a stage to a person.
+///
+/// Roles: `vendor_manager`, `admin`.
+#[utoipa::path(post, path = "/v1/reviews/{id}/stages/{stage}/assign", tag = "reviews", request_body = AssignInput,
+    params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage is closed", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn assign(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: StagePath,
+    body: ValidJson<AssignInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, stage) = path.into_inner();
+    let action = Action::Assign {
+        stage: stage.clone(),
+        assignee: body.0.assignee.map(|a| a.trim().to_owned()),
+    };
+    run_action(
+        &req,
+        &state,
+        &principal,
+        request_id,
+        Target {
+            id,
+            stage: Some(stage),
+        },
+        action,
+    )
+    .await
+}
+
+/// Raise the review's risk tier (never lower it), with a reason.
+///
+/// Roles: reviewer roles, `approver`, `vendor_manager`, `admin`. Stages the new
+/// tier needs are un-skipped.
+#[utoipa::path(post, path = "/v1/reviews/{id}/tier", tag = "reviews", request_body = TierInput,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The review is decided", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not higher than the current tier, or no reason", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn raise_tier(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: ReviewPath,
+    body: ValidJson<TierInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let action = Action::RaiseTier {
+        tier: input
+            .tier
+            .ok_or_else(|| ApiError::validation("tier", "is required"))?,
+        reason: input.reason.unwrap_or_default(),
+    };
+    run_action(
+        &req,
+        &state,
+        &principal,
+        request_id,
+        Target {
+            id: path.into_inner(),
+            stage: None,
+        },
+        action,
+    )
+    .await
+}
+
+/// Withdraw a review in progress.
+///
+/// Roles: `vendor_manager`, `admin`.
+#[utoipa::path(post, path = "/v1/reviews/{id}/withdraw", tag = "reviews", request_body = WithdrawInput,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The review is decided", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn withdraw(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: ReviewPath,
+    body: ValidJson<WithdrawInput>,
+) -> Result<HttpResponse, ApiError> {
+    let action = Action::Withdraw {
+        reason: body.0.reason.unwrap_or_default(),
+    };
+    run_action(
+        &req,
+        &state,
+        &principal,
+        request_id,
+        Target {
+            id: path.into_inner(),
+            stage: None,
+        },
+        action,
+    )
+    .await
+}
+
+/// Invite a supplier contact to answer a stage's questionnaire by email.
+///
+/// Roles: `vendor_manager`, `admin`. The email carries a link with a token
+/// that admits reading, saving and submitting this stage's answers, and
+/// nothing else, until it expires or is revoked.
+#[utoipa::path(post, path = "/v1/reviews/{id}/stages/{stage}/invite", tag = "reviews", request_body = super::InviteInput,
+    params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "The invitation (its link goes only to the invitee)", body = InvitationView),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage is not awaiting answers", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Bad email or lifetime, or the stage is not answered by the supplier", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: StagePath,
+    body: ValidJson<super::InviteInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(REVIEW_STARTERS)?;
+    let (id, stage) = path.into_inner();
+    let lifetime = invitation_lifetime(body.0.expires_in.as_deref())
+        .map_err(|m| ApiError::validation("expires_in", m))?;
+    let email = body.0.email.unwrap_or_default();
+    let call = call(&req, &state, &principal, request_id, id)?;
+    let reviews = state.reviews.clone();
+    let (view, _link) = state
+        .store
+        .write(move |conn| {
+            reviews
+                .invite(conn, &call, &stage, &email, lifetime)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Revoke an invitation: its link stops working at once.
+///
+/// Roles: `vendor_manager`, `admin`.
+#[utoipa::path(delete, path = "/v1/reviews/{id}/invitations/{invitation}", tag = "reviews",
+    params(("id" = String, Path), ("invitation" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such (unrevoked) invitation", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn revoke_invitation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(REVIEW_STARTERS)?;
+    let (id, invitation) = path.into_inner();
+    let call = call(&req, &state, &principal, request_id, id)?;
+    let reviews = state.reviews.clone();
+    state
+        .store
+        .write(move |conn| {
+            reviews
+                .revoke_invitation(conn, &call, &invitation)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+const FINDING_WRITERS: &[Role] = &[
+    Role::SecurityReviewer,
+    Role::PrivacyReviewer,
+    Role::RaiReviewer,
+    Role::Approver,
+    Role::VendorManager,
+    Role::Admin,
+];
+
+/// Raise a finding on a review.
+///
+/// Roles: reviewer roles, `approver`, `vendor_manager`, `admin`.
+#[utoipa::path(post, path = "/v1/reviews/{id}/findings", tag = "reviews", request_body = NewFinding,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "The finding", body = FindingView),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid finding", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn add_finding(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: ReviewPath,
+    body: ValidJson<NewFinding>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(FINDING_WRITERS)?;
+    let call = call(&req, &state, &principal, request_id, path.into_inner())?;
+    let reviews = state.reviews.clone();
+    let view = state
+        .store
+        .write(move |conn| {
+            reviews
+                .add_finding(conn, &call, body.0)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Update a finding: resolve or accept it (with a resolution), change owner,
+/// due date or severity.
+///
+/// Roles: reviewer roles, `approver`, `vendor_manager`, `admin`.
+#[utoipa::path(patch, path = "/v1/reviews/{id}/findings/{finding}", tag = "reviews", request_body = FindingPatch,
+    params(("id" = String, Path), ("finding" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The finding", body = FindingView),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review or finding", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid change", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn update_finding(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: ValidJson<FindingPatch>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(FINDING_WRITERS)?;
+    let (id, finding) = path.into_inner();
+    let call = call(&req, &state, &principal, request_id, id)?;
+    let reviews = state.reviews.clone();
+    let view = state
+        .store
+        .write(move |conn| {
+            reviews
+                .update_finding(conn, &call, &finding, body.0)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,562 @@
+//! Reviews driven through the HTTP contract alone: the client reads the
+//! workflow document, answers each questionnaire and signs stages off.
+
+use clearance::auth::Role;
+use serde_json::{Map, Value, json};
+
+use crate::helpers::{TestApp, assert_problem, error_fields};
+
+/// Whether an answer meets a condition of the workflow document.
+fn meets(condition: &Value, answer: &Value) -> bool {
+    let contains = |wanted: &Value| match answer {
+        Value::Array(items) => items.contains(wanted),
+        other => other == wanted,
+    };
+    if let Some(v) = condition.get("equals") {
+        return contains(v);
+    }
+    if let Some(vs) = condition.get("any_of").and_then(Value::as_array) {
+        return vs.iter().any(contains);
+    }
+    if let Some(limit) = condition.get("above").and_then(Value::as_f64) {
+        return answer.as_f64().is_some_and(|n| n > limit);
+    }
+    if let Some(limit) = condition.get("below").and_then(Value::as_f64) {
+        return answer.as_f64().is_some_and(|n| n < limit);
+    }
+    false
+}
+
+/// Candidate answers for a question of the workflow document.
+fn candidates(question: &Value) -> Vec<Value> {
+    let options: Vec<Value> = question["options"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|o| o["value"].clone())
+        .collect();
+    match question["type"].as_str().unwrap() {
+        "yes_no" => vec![json!(true), json!(false)],
+        "single_choice" => options,
+        "multi_choice" => options.into_iter().map(|o| json!([o])).collect(),
+        "text" => vec![json!("Documented in the supplier's trust centre.")],
+        "number" => vec![
+            question
+                .get("min")
+                .cloned()
+                .filter(|m| !m.is_null())
+                .unwrap_or(json!(1)),
+        ],
+        "date" => vec![json!("2026-06-01")],
+        "url" => vec![json!("https://trust.supplier.example/evidence.pdf")],
+        other => panic!("unknown type {other}"),
+    }
+}
+
+/// Answers every shown question of a stage, avoiding risk rules, except
+/// where `overrides` says otherwise.
+fn fill(stage: &Value, overrides: &Value) -> Map<String, Value> {
+    let mut answers = Map::new();
+    for section in stage["questionnaire"]["sections"].as_array().unwrap() {
+        for question in section["questions"].as_array().unwrap() {
+            let id = question["id"].as_str().unwrap();
+            if let Some(shown) = question.get("shown_when") {
+                let target = shown["question"].as_str().unwrap();
+                if !answers.get(target).is_some_and(|a| meets(shown, a)) {
+                    continue;
+                }
+            }
+            let value = match overrides.get(id) {
+                Some(value) => value.clone(),
+                None => {
+                    let rules = question["risk"].as_array().cloned().unwrap_or_default();
+                    let all = candidates(question);
+                    all.iter()
+                        .find(|c| !rules.iter().any(|r| meets(&r["when"], c)))
+                        .cloned()
+                        .unwrap_or_else(|| all[0].clone())
+                }
+            };
+            answers.insert(id.to_owned(), value);
+        }
+    }
+    answers
+}
+
+struct Flow<'a> {
+    app: &'a TestApp,
+    workflow: Value,
+    id: String,
+}
+
+impl<'a> Flow<'a> {
+    /// A model registered and a review of it started by `victor`.
+    async fn start(app: &'a TestApp) -> Flow<'a> {
+        let victor = app.token("victor", &[Role::VendorManager]);
+        app.create_provider("anthropic").await;
+        app.post(
+            "/v1/providers/anthropic/models",
+            &victor,
+            &json!({"slug": "claude", "name": "Claude"}),
+        )
+        .await;
+        let workflow: Value = app
+            .get("/v1/workflows/model-provider", &victor)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let response = app
+            .post(
+                "/v1/reviews",
+                &victor,
+                &json!({"provider": "anthropic", "model": "claude"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let review: Value = response.json().await.unwrap();
+        Flow {
+            app,
+            workflow,
+            id: review["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn stage(&self, key: &str) -> &Value {
+        self.workflow["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap()
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/v1/reviews/{}{rest}", self.id)
+    }
+
+    async fn review(&self) -> Value {
+        self.app
+            .get(&self.path(""), &self.app.admin())
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn answer(&self, token: &str, stage: &str, overrides: Value) -> reqwest::Response {
+        let answers = fill(self.stage(stage), &overrides);
+        self.app
+            .put(
+                &self.path(&format!("/stages/{stage}/answers")),
+                token,
+                &json!({"answers": answers}),
+                None,
+            )
+            .await
+    }
+
+    async fn answer_and_submit(&self, token: &str, stage: &str, overrides: Value) {
+        let saved = self.answer(token, stage, overrides).await;
+        assert_eq!(
+            saved.status(),
+            200,
+            "{stage}: {}",
+            saved.text().await.unwrap()
+        );
+        let submitted = self
+            .app
+            .post(
+                &self.path(&format!("/stages/{stage}/submit")),
+                token,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(
+            submitted.status(),
+            200,
+            "{stage}: {}",
+            submitted.text().await.unwrap()
+        );
+    }
+
+    async fn decide(&self, token: &str, stage: &str, body: Value) -> reqwest::Response {
+        self.app
+            .post(
+                &self.path(&format!("/stages/{stage}/decisions")),
+                token,
+                &body,
+            )
+            .await
+    }
+
+    async fn approve(&self, token: &str, stage: &str) {
+        let response = self
+            .decide(token, stage, json!({"decision": "approve"}))
+            .await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{stage}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Intake answered by the starter (victor) and confirmed by vera.
+    async fn through_intake(&self, overrides: Value) {
+        let victor = self.app.token("victor", &[Role::VendorManager]);
+        self.answer_and_submit(&victor, "intake", overrides).await;
+        self.approve(&self.app.token("vera", &[Role::VendorManager]), "intake")
+            .await;
+    }
+}
+
+fn stage_state(review: &Value, key: &str) -> String {
+    review["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap()["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+backend_tests! {
+    async fn the_workflow_document_has_every_question_inline(app) {
+        let token = app.token("sam", &[Role::SecurityReviewer]);
+        let list: Value = app.get("/v1/workflows", &token).await.json().await.unwrap();
+        assert_eq!(list["items"][0]["id"], "model-provider");
+        let doc: Value = app.get("/v1/workflows/model-provider", &token).await.json().await.unwrap();
+        assert_eq!(doc["digest"].as_str().unwrap().len(), 64);
+        let security = doc["stages"].as_array().unwrap().iter().find(|s| s["key"] == "security").unwrap();
+        assert_eq!(security["after"], json!(["intake"]));
+        assert_eq!(security["answered_by"], "supplier");
+        assert_eq!(security["approvals"]["high"], 2);
+        assert_eq!(security["sla"], "10d");
+        let question = &security["questionnaire"]["sections"][0]["questions"][0];
+        for key in ["id", "text", "type", "required", "controls"] {
+            assert!(!question[key].is_null(), "{key} in {question}");
+        }
+        let rai = doc["stages"].as_array().unwrap().iter().find(|s| s["key"] == "responsible-ai").unwrap();
+        assert_eq!(rai["tiers"], json!(["high", "critical"]));
+        assert_problem(app.get("/v1/workflows/nope", &token).await, 404).await;
+        assert_problem(app.get("/v1/workflows", &app.token("ci", &[Role::Integrator])).await, 403).await;
+    }
+
+    async fn a_low_tier_review_runs_from_intake_to_approved(app) {
+        let flow = Flow::start(&app).await;
+        let review = flow.review().await;
+        assert_eq!(review["tier"], "low");
+        assert_eq!(review["workflow"]["id"], "model-provider");
+        assert_eq!(stage_state(&review, "intake"), "awaiting_answers");
+        assert_eq!(stage_state(&review, "security"), "blocked");
+
+        flow.through_intake(json!({})).await;
+        let review = flow.review().await;
+        assert_eq!(review["tier"], "low");
+        assert_eq!(stage_state(&review, "security"), "awaiting_answers");
+        assert_eq!(stage_state(&review, "privacy"), "awaiting_answers", "security and privacy run in parallel");
+        assert_eq!(stage_state(&review, "responsible-ai"), "skipped");
+
+        let victor = app.token("victor", &[Role::VendorManager]);
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        flow.approve(&app.token("sam", &[Role::SecurityReviewer]), "security").await;
+        flow.approve(&app.token("pia", &[Role::PrivacyReviewer]), "privacy").await;
+
+        let review = flow.review().await;
+        assert_eq!(review["state"], "approved");
+        assert_eq!(stage_state(&review, "final-approval"), "skipped");
+        assert_eq!(review["valid_until"], "2028-03-01T09:00:00Z", "decision time + 730 days");
+        assert_eq!(review["answers"]["security"]["iso27001"]["value"], true);
+        let decisions = review["decisions"].as_array().unwrap();
+        assert_eq!(decisions.len(), 3);
+        let actions: Vec<&str> = review["timeline"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions.first(), Some(&"review.started"));
+        assert_eq!(actions.iter().filter(|a| **a == "stage.decided").count(), 3);
+        let emails = app.outbox_emails();
+        assert!(emails.iter().any(|e| e["subject"].as_str().unwrap().contains("approved") && e["to"][0] == "victor@example.com"), "{emails:?}");
+    }
+
+    async fn a_high_tier_review_needs_responsible_ai_two_security_approvers_and_the_approver(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({"data_classes": ["internal", "personal"], "affects_people": true})).await;
+        let review = flow.review().await;
+        assert_eq!(review["tier"], "high");
+        assert!(review["tier_reason"].as_str().unwrap().contains("intake"));
+        assert_eq!(stage_state(&review, "responsible-ai"), "awaiting_answers");
+
+        let victor = app.token("victor", &[Role::VendorManager]);
+        for stage in ["security", "privacy", "responsible-ai"] {
+            flow.answer_and_submit(&victor, stage, json!({})).await;
+        }
+        let sam = app.token("sam", &[Role::SecurityReviewer]);
+        flow.approve(&sam, "security").await;
+        let again = flow.decide(&sam, "security", json!({"decision": "approve"})).await;
+        let problem = assert_problem(again, 403).await;
+        assert!(problem["type"].as_str().unwrap().ends_with("segregation-of-duties"), "{problem}");
+        let review = flow.review().await;
+        let security = review["stages"].as_array().unwrap().iter().find(|s| s["key"] == "security").unwrap().clone();
+        assert_eq!(security["approvals_required"], 2);
+        assert_eq!(security["state"], "in_review");
+        flow.approve(&app.token("sue", &[Role::SecurityReviewer]), "security").await;
+        flow.approve(&app.token("pia", &[Role::PrivacyReviewer]), "privacy").await;
+
+        let review = flow.review().await;
+        assert_eq!(review["state"], "in_progress", "not approved without the responsible-AI stage");
+        assert_eq!(stage_state(&review, "final-approval"), "blocked");
+        flow.approve(&app.token("rae", &[Role::RaiReviewer]), "responsible-ai").await;
+        let review = flow.review().await;
+        assert_eq!(review["state"], "in_progress", "not approved without the final approver");
+        assert_eq!(stage_state(&review, "final-approval"), "awaiting_answers");
+
+        flow.answer_and_submit(&app.token("vera", &[Role::VendorManager]), "final-approval", json!({})).await;
+        let not_an_approver = flow.decide(&sam, "final-approval", json!({"decision": "approve"})).await;
+        assert_problem(not_an_approver, 403).await;
+        flow.approve(&app.token("alex", &[Role::Approver]), "final-approval").await;
+        let review = flow.review().await;
+        assert_eq!(review["state"], "approved");
+        assert_eq!(review["valid_until"], "2026-08-29T09:00:00Z", "decision time + 180 days at high");
+    }
+
+    async fn conditions_make_an_approval_conditional(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        let sam = app.token("sam", &[Role::SecurityReviewer]);
+        let response = flow.decide(&sam, "security", json!({"decision": "approve", "conditions": {"regions": ["eu", "uk"], "features_off": ["web_grounding"]}})).await;
+        assert_eq!(response.status(), 200);
+        let response = flow.decide(&app.token("pia", &[Role::PrivacyReviewer]), "privacy", json!({"decision": "approve", "conditions": {"regions": ["eu"], "data_classes": ["public", "internal"]}})).await;
+        let review: Value = response.json().await.unwrap();
+        assert_eq!(review["state"], "approved_with_conditions");
+        assert_eq!(review["conditions"], json!({"regions": ["eu"], "data_classes": ["public", "internal"], "features_off": ["web_grounding"]}));
+    }
+
+    async fn whoever_started_the_review_may_not_approve_it(app) {
+        let flow = Flow::start(&app).await;
+        let vera = app.token("vera", &[Role::VendorManager]);
+        flow.answer_and_submit(&vera, "intake", json!({})).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let problem = assert_problem(flow.decide(&victor, "intake", json!({"decision": "approve"})).await, 403).await;
+        assert_eq!(problem["type"], "/problems/segregation-of-duties");
+        let problem = assert_problem(flow.decide(&vera, "intake", json!({"decision": "approve"})).await, 403).await;
+        assert!(problem["detail"].as_str().unwrap().contains("answered"), "{problem}");
+    }
+
+    async fn a_stale_if_match_is_412(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let response = app.get(&flow.path(""), &victor).await;
+        let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(tag, "\"1\"");
+        let answers = json!({"answers": {"use_case": "Support chat"}});
+        let first = app.put(&flow.path("/stages/intake/answers"), &victor, &answers, Some(&tag)).await;
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["etag"], "\"2\"");
+        let second = app.put(&flow.path("/stages/intake/answers"), &victor, &json!({"answers": {"use_case": "Overwrite"}}), Some(&tag)).await;
+        assert_problem(second, 412).await;
+        let review = flow.review().await;
+        assert_eq!(review["answers"]["intake"]["use_case"]["value"], "Support chat");
+    }
+
+    async fn answers_of_the_wrong_type_are_refused_per_question(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let body = json!({"answers": {"affects_people": "yes", "data_classes": ["public", "telepathic"], "go_live_date": "next week", "no_such_question": 1, "use_case": "ok"}});
+        let problem = assert_problem(app.put(&flow.path("/stages/intake/answers"), &victor, &body, None).await, 422).await;
+        assert_eq!(error_fields(&problem), ["affects_people", "data_classes", "go_live_date", "no_such_question"]);
+        let review = flow.review().await;
+        assert!(review["answers"]["intake"].is_null(), "nothing was saved: {}", review["answers"]);
+    }
+
+    async fn submitting_with_required_answers_missing_lists_them(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        app.put(&flow.path("/stages/intake/answers"), &victor, &json!({"answers": {"use_case": "Support chat"}}), None).await;
+        let problem = assert_problem(app.post(&flow.path("/stages/intake/submit"), &victor, &json!({})).await, 422).await;
+        let fields = error_fields(&problem);
+        assert!(fields.contains(&"data_classes".to_owned()) && !fields.contains(&"use_case".to_owned()), "{fields:?}");
+        assert_eq!(stage_state(&flow.review().await, "intake"), "awaiting_answers");
+    }
+
+    async fn an_action_the_state_does_not_allow_is_409(app) {
+        let flow = Flow::start(&app).await;
+        let problem = assert_problem(flow.decide(&app.token("vera", &[Role::VendorManager]), "intake", json!({"decision": "approve"})).await, 409).await;
+        assert!(problem["detail"].as_str().unwrap().contains("awaiting_answers"), "{problem}");
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let problem = assert_problem(app.put(&flow.path("/stages/security/answers"), &victor, &json!({"answers": {}}), None).await, 409).await;
+        assert!(problem["detail"].as_str().unwrap().contains("blocked"), "{problem}");
+        assert_problem(app.post(&flow.path("/stages/nope/submit"), &victor, &json!({})).await, 404).await;
+        assert_problem(app.get("/v1/reviews/00000000-0000-0000-0000-000000000000", &victor).await, 404).await;
+    }
+
+    async fn changes_requested_send_a_stage_back(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        flow.answer_and_submit(&victor, "intake", json!({})).await;
+        let vera = app.token("vera", &[Role::VendorManager]);
+        let no_comment = flow.decide(&vera, "intake", json!({"decision": "request_changes"})).await;
+        assert_eq!(error_fields(&assert_problem(no_comment, 422).await), ["comment"]);
+        let response = flow.decide(&vera, "intake", json!({"decision": "request_changes", "comment": "Name the business owner."})).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(stage_state(&flow.review().await, "intake"), "awaiting_answers");
+    }
+
+    async fn a_rejected_stage_rejects_the_review(app) {
+        let flow = Flow::start(&app).await;
+        flow.answer_and_submit(&app.token("victor", &[Role::VendorManager]), "intake", json!({})).await;
+        let response = flow.decide(&app.token("vera", &[Role::VendorManager]), "intake", json!({"decision": "reject", "comment": "Out of policy."})).await;
+        let review: Value = response.json().await.unwrap();
+        assert_eq!(review["state"], "rejected");
+        assert!(review["decided_at"].is_string());
+    }
+
+    async fn the_tier_is_raised_with_a_reason_and_never_lowered(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let sam = app.token("sam", &[Role::SecurityReviewer]);
+        let lower = app.post(&flow.path("/tier"), &sam, &json!({"tier": "low", "reason": "x"})).await;
+        assert_eq!(error_fields(&assert_problem(lower, 422).await), ["tier"]);
+        let no_reason = app.post(&flow.path("/tier"), &sam, &json!({"tier": "high"})).await;
+        assert_eq!(error_fields(&assert_problem(no_reason, 422).await), ["reason"]);
+        let raised: Value = app.post(&flow.path("/tier"), &sam, &json!({"tier": "high", "reason": "Used for HR screening"})).await.json().await.unwrap();
+        assert_eq!(raised["tier"], "high");
+        assert_eq!(raised["tier_reason"], "Used for HR screening");
+        assert_eq!(stage_state(&raised, "responsible-ai"), "awaiting_answers");
+        assert_problem(app.post(&flow.path("/tier"), &app.token("ci", &[Role::Integrator]), &json!({"tier": "critical", "reason": "x"})).await, 403).await;
+    }
+
+    async fn a_risky_answer_opens_a_finding(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        flow.answer_and_submit(&app.token("victor", &[Role::VendorManager]), "security", json!({"encryption_at_rest": false})).await;
+        let review = flow.review().await;
+        let findings = review["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0]["severity"], "critical");
+        assert_eq!(findings[0]["state"], "open");
+        assert!(findings[0]["source"].as_str().unwrap().contains("encryption_at_rest"));
+    }
+
+    async fn findings_are_raised_and_resolved_with_a_resolution(app) {
+        let flow = Flow::start(&app).await;
+        let sam = app.token("sam", &[Role::SecurityReviewer]);
+        let response = app.post(&flow.path("/findings"), &sam, &json!({"severity": "high", "text": "No SBOM for the model server.", "owner": "victor"})).await;
+        assert_eq!(response.status(), 201);
+        let finding: Value = response.json().await.unwrap();
+        let path = flow.path(&format!("/findings/{}", finding["id"].as_str().unwrap()));
+        let no_resolution = app.patch(&path, &sam, &json!({"state": "resolved"}), None).await;
+        assert_eq!(error_fields(&assert_problem(no_resolution, 422).await), ["resolution"]);
+        let resolved: Value = app.patch(&path, &sam, &json!({"state": "resolved", "resolution": "SBOM received."}), None).await.json().await.unwrap();
+        assert_eq!(resolved["state"], "resolved");
+        let bad = app.post(&flow.path("/findings"), &sam, &json!({"severity": "apocalyptic", "text": "x"})).await;
+        assert_eq!(error_fields(&assert_problem(bad, 422).await), ["severity"]);
+    }
+
+    async fn a_second_review_of_a_subject_in_progress_is_409(app) {
+        let flow = Flow::start(&app).await;
+        let again = app.post("/v1/reviews", &app.manager(), &json!({"provider": "anthropic", "model": "claude"})).await;
+        let problem = assert_problem(again, 409).await;
+        assert!(problem["detail"].as_str().unwrap().contains(&flow.id));
+        let whole_provider = app.post("/v1/reviews", &app.manager(), &json!({"provider": "anthropic"})).await;
+        assert_eq!(whole_provider.status(), 201, "a provider-wide review is another subject");
+        let unknown = app.post("/v1/reviews", &app.manager(), &json!({"provider": "anthropic", "model": "nope", "workflow": "nope"})).await;
+        assert_eq!(error_fields(&assert_problem(unknown, 422).await), ["model"]);
+    }
+
+    async fn a_withdrawn_review_stops(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let review: Value = app.post(&flow.path("/withdraw"), &victor, &json!({"reason": "Project cancelled"})).await.json().await.unwrap();
+        assert_eq!(review["state"], "withdrawn");
+        assert_problem(app.put(&flow.path("/stages/intake/answers"), &victor, &json!({"answers": {}}), None).await, 409).await;
+    }
+
+    async fn lists_filter_by_state_stage_assignee_and_overdue(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        app.post(&flow.path("/stages/intake/assign"), &victor, &json!({"assignee": "victor"})).await;
+        app.post("/v1/providers/anthropic/models", &victor, &json!({"slug": "haiku", "name": "Haiku"})).await;
+        app.post("/v1/reviews", &victor, &json!({"provider": "anthropic", "model": "haiku"})).await;
+
+        let count = |query: &'static str| {
+            let token = victor.clone();
+            let app = &app;
+            async move {
+                let page: Value = app.get(&format!("/v1/reviews{query}"), &token).await.json().await.unwrap();
+                page["items"].as_array().unwrap().len()
+            }
+        };
+        assert_eq!(count("").await, 2);
+        assert_eq!(count("?model=claude").await, 1);
+        assert_eq!(count("?state=in_progress&stage=intake").await, 2);
+        assert_eq!(count("?stage=security").await, 0);
+        assert_eq!(count("?assignee=victor").await, 1);
+        assert_eq!(count("?overdue=true").await, 0);
+        app.clock.advance(chrono::TimeDelta::days(6));
+        assert_eq!(count("?overdue=true").await, 2, "intake's 5-day SLA has passed");
+        assert_eq!(count("?state=approved").await, 0);
+        assert_eq!(count("?limit=1").await, 1);
+        let problem = assert_problem(app.get("/v1/reviews?state=sideways&overdue=maybe&expiring_within=soon", &victor).await, 422).await;
+        assert_eq!(error_fields(&problem), ["expiring_within", "overdue", "state"]);
+    }
+
+    async fn a_supplier_answers_through_the_invitation_link_and_nothing_else(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let response = app.post(&flow.path("/stages/security/invite"), &victor, &json!({"email": "security@supplier.example", "expires_in": "14d"})).await;
+        assert_eq!(response.status(), 201);
+        let invitation: Value = response.json().await.unwrap();
+        let email = app.outbox_emails().into_iter().find(|e| e["to"][0] == "security@supplier.example").expect("invitation queued");
+        let text = email["text"].as_str().unwrap();
+        let link = text.lines().find(|l| l.contains("/respond/")).expect("a link").trim();
+        assert!(link.starts_with("http://127.0.0.1:"), "{link}");
+        let token = link.rsplit('/').next().unwrap();
+
+        let stage: Value = app.get(&flow.path("/stages/security"), token).await.json().await.unwrap();
+        assert_eq!(stage["key"], "security");
+        assert!(stage["questionnaire"]["sections"].as_array().unwrap().len() > 1);
+        let answers = fill(flow.stage("security"), &json!({}));
+        assert_eq!(app.put(&flow.path("/stages/security/answers"), token, &json!({"answers": answers}), None).await.status(), 200);
+
+        assert_problem(app.get(&flow.path(""), token).await, 403).await;
+        assert_problem(app.get(&flow.path("/stages/privacy"), token).await, 403).await;
+        assert_problem(app.get("/v1/providers", token).await, 403).await;
+        assert_problem(flow.decide(token, "security", json!({"decision": "approve"})).await, 403).await;
+
+        let submitted = app.post(&flow.path("/stages/security/submit"), token, &json!({})).await;
+        assert_eq!(submitted.status(), 200);
+        let review = flow.review().await;
+        assert_eq!(stage_state(&review, "security"), "in_review");
+        let answered_by = review["answers"]["security"]["iso27001"]["answered_by"].as_str().unwrap();
+        assert!(answered_by.starts_with("respondent:"), "{answered_by}");
+
+        let revoke = app.client.delete(app.url(&flow.path(&format!("/invitations/{}", invitation["id"].as_str().unwrap())))).bearer_auth(&victor).send().await.unwrap();
+        assert_eq!(revoke.status(), 204);
+        let problem = assert_problem(app.get(&flow.path("/stages/security"), token).await, 401).await;
+        assert!(problem["detail"].as_str().unwrap().contains("revoked"));
+    }
+
+    async fn an_invitation_stops_working_when_it_expires(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        app.post(&flow.path("/stages/privacy/invite"), &app.manager(), &json!({"email": "dpo@supplier.example", "expires_in": "2d"})).await;
+        let email = app.outbox_emails().into_iter().find(|e| e["to"][0] == "dpo@supplier.example").unwrap();
+        let text = email["text"].as_str().unwrap().to_owned();
+        let token = text.lines().find(|l| l.contains("/respond/")).unwrap().trim().rsplit('/').next().unwrap().to_owned();
+        assert_eq!(app.get(&flow.path("/stages/privacy"), &token).await.status(), 200);
+        app.clock.advance(chrono::TimeDelta::days(3));
+        let problem = assert_problem(app.get(&flow.path("/stages/privacy"), &token).await, 401).await;
+        assert!(problem["detail"].as_str().unwrap().contains("expired"));
+        let bad = app.post(&flow.path("/stages/intake/invite"), &app.manager(), &json!({"email": "x@y.example"})).await;
+        assert_eq!(error_fields(&assert_problem(bad, 422).await), ["stage"], "intake is answered by vendor managers");
+        let bad = app.post(&flow.path("/stages/privacy/invite"), &app.manager(), &json!({"email": "not-an-email", "expires_in": "1y"})).await;
+        assert_eq!(error_fields(&assert_problem(bad, 422).await), ["email"]);
+    }
+}
