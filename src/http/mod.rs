@@ -43,6 +43,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .finish()
             }),
         )
+        .route("/respond/{token}", web::get().to(respond_page))
+        .route(
+            "/assets/respond.js",
+            web::get().to(|| asset("text/javascript; charset=utf-8", RESPOND_JS)),
+        )
+        .route(
+            "/assets/respond.css",
+            web::get().to(|| asset("text/css; charset=utf-8", RESPOND_CSS)),
+        )
         .configure(crate::providers::routes::configure)
         .configure(crate::workflow::routes::configure)
         .configure(crate::reviews::routes::configure);
@@ -90,6 +99,31 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         status: "unavailable".into(),
         detail: Some(detail),
     })
+}
+
+const RESPOND_HTML: &str = include_str!("assets/respond.html");
+const RESPOND_JS: &str = include_str!("assets/respond.js");
+const RESPOND_CSS: &str = include_str!("assets/respond.css");
+
+/// The page a supplier's invitation link opens. The token stays in the URL
+/// path: the page's script sends it as a bearer token to the stage endpoints.
+async fn respond_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("referrer-policy", "no-referrer"))
+        .insert_header((
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'",
+        ))
+        .body(RESPOND_HTML)
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
 }
 
 /// Unknown routes get a problem document, not an empty 404.

@@ -97,6 +97,29 @@ impl TestApp {
         })
     }
 
+    /// A second instance on this app's database (as when scaling out or
+    /// restarting with other files), configured by `adjust`.
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut RawConfig)) -> TestApp {
+        let url = match &self.database {
+            DatabaseUrl::Postgres(url) => url.clone(),
+            DatabaseUrl::Sqlite(path) => path.to_string_lossy().into_owned(),
+        };
+        let backend = if self.database.is_postgres() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let mut other = Self::spawn_with(backend, |raw| {
+            raw.database_url = Some(url);
+            adjust(raw);
+        })
+        .await
+        .expect("second instance");
+        // The first instance owns (and drops) the database.
+        other._database = None;
+        other
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

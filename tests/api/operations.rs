@@ -92,6 +92,17 @@ backend_tests! {
         assert_eq!(error_fields(&problem), ["cursor"]);
     }
 
+    async fn the_invitation_link_opens_the_questionnaire_page(app) {
+        let page = app.client.get(app.url("/respond/some.token.value")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+        let html = page.text().await.unwrap();
+        assert!(html.contains(r#"<script src="/assets/respond.js">"#), "{html}");
+        let script = app.client.get(app.url("/assets/respond.js")).send().await.unwrap();
+        assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        assert!(script.text().await.unwrap().contains("/submit"));
+    }
+
     async fn responses_carry_a_request_id(app) {
         let response = app.client.get(app.url("/healthz")).send().await.unwrap();
         let id = response.headers()["x-request-id"].to_str().unwrap();

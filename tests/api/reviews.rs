@@ -560,3 +560,93 @@ backend_tests! {
         assert_eq!(error_fields(&assert_problem(bad, 422).await), ["email"]);
     }
 }
+
+/// Editing a workflow file never changes a review already started: a server
+/// started on the edited files still shows the running review as it began.
+mod editing_a_workflow_never_changes_a_running_review {
+    use super::*;
+    use crate::helpers::Backend;
+
+    async fn run(backend: Backend) {
+        let files = tempfile::tempdir().unwrap();
+        let path = files.path().join("model-provider.toml");
+        let original = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/workflows/model-provider.toml"
+        ))
+        .unwrap();
+        std::fs::write(&path, &original).unwrap();
+        let folder = files.path().to_string_lossy().into_owned();
+        let Some(app) = TestApp::spawn_with(backend, |raw| raw.workflows = folder.clone()).await
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set TEST_DATABASE_URL"
+            );
+            return;
+        };
+        let flow = Flow::start(&app).await;
+
+        let edited = original.replacen("version = 1", "version = 2", 1).replacen(
+            "title = \"Security review\"",
+            "title = \"Security and resilience review\"",
+            1,
+        );
+        assert_ne!(edited, original);
+        std::fs::write(&path, &edited).unwrap();
+        let restarted = app.spawn_beside(|raw| raw.workflows = folder.clone()).await;
+
+        let review: Value = restarted
+            .get(&flow.path(""), &restarted.admin())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(review["workflow"]["version"], 1);
+        let security = review["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "security")
+            .unwrap();
+        assert_eq!(security["title"], "Security review");
+
+        let victor = restarted.token("victor", &[Role::VendorManager]);
+        restarted
+            .post(
+                "/v1/providers/anthropic/models",
+                &victor,
+                &json!({"slug": "haiku", "name": "Haiku"}),
+            )
+            .await;
+        let fresh: Value = restarted
+            .post(
+                "/v1/reviews",
+                &victor,
+                &json!({"provider": "anthropic", "model": "haiku"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(fresh["workflow"]["version"], 2);
+        assert_ne!(fresh["workflow"]["digest"], review["workflow"]["digest"]);
+        let security = fresh["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "security")
+            .unwrap();
+        assert_eq!(security["title"], "Security and resilience review");
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
