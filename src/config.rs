@@ -43,6 +43,11 @@ pub struct RawConfig {
     pub log_format: String,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    pub mail_from: String,
+    pub outbox_max_attempts: u32,
+    pub outbox_interval_ms: u64,
+    pub status_refresh_ms: u64,
+    pub attestation_keys: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -64,6 +69,11 @@ impl Default for RawConfig {
             log_format: "text".into(),
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 30,
+            mail_from: "Clearance <clearance@localhost>".into(),
+            outbox_max_attempts: 8,
+            outbox_interval_ms: 2000,
+            status_refresh_ms: 2000,
+            attestation_keys: None,
         }
     }
 }
@@ -149,6 +159,17 @@ pub struct Config {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub shutdown_timeout: Duration,
+    /// Sender of every email.
+    pub mail_from: lettre::message::Mailbox,
+    /// Attempts before an outbox message is dead.
+    pub outbox_max_attempts: u32,
+    /// How often the outbox worker runs; `None` turns the loop off (tests
+    /// and one-shot runs use `POST /v1/admin/jobs/outbox/run`).
+    pub outbox_interval: Option<Duration>,
+    /// How often the status snapshot checks the version counter.
+    pub status_refresh: Duration,
+    /// Folder of the attestation signing keys.
+    pub attestation_keys: PathBuf,
 }
 
 impl Config {
@@ -304,7 +325,39 @@ impl Config {
             ));
         }
 
+        let mail_from = raw.mail_from.trim().parse().map_err(|e| {
+            fail(
+                "CLEARANCE_MAIL_FROM",
+                format!(
+                    "`{}` is not a mailbox such as \"Clearance <clearance@example.com>\" ({e})",
+                    raw.mail_from
+                ),
+            )
+        })?;
+        if raw.outbox_max_attempts == 0 {
+            return Err(fail(
+                "CLEARANCE_OUTBOX_MAX_ATTEMPTS",
+                "must be at least 1".into(),
+            ));
+        }
+        if raw.status_refresh_ms < 100 {
+            return Err(fail(
+                "CLEARANCE_STATUS_REFRESH_MS",
+                "must be at least 100".into(),
+            ));
+        }
+        let attestation_keys = match non_empty(raw.attestation_keys) {
+            Some(path) => PathBuf::from(path),
+            None => data_dir.join("attestation-keys"),
+        };
+
         Ok(Self {
+            mail_from,
+            outbox_max_attempts: raw.outbox_max_attempts,
+            outbox_interval: (raw.outbox_interval_ms > 0)
+                .then(|| Duration::from_millis(raw.outbox_interval_ms)),
+            status_refresh: Duration::from_millis(raw.status_refresh_ms),
+            attestation_keys,
             bind,
             data_dir,
             database,

@@ -14,10 +14,13 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Authenticator, TokenIssuer, load_or_create_secret};
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, DatabaseUrl};
 use crate::db::{Store, StoreError};
 use crate::http::{self, AppState, extract};
+use crate::outbox::{Mailer, Outbox};
 use crate::reviews::service::Reviews;
+use crate::status::StatusService;
+use crate::status::attestation::AttestationKeys;
 use crate::workflow::Catalog;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,10 @@ pub enum StartupError {
     },
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("{0}")]
+    Attestation(#[from] crate::status::attestation::KeyError),
+    #[error("{0}")]
+    Mail(String),
     #[error("invalid workflows:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Workflows(Vec<crate::workflow::file::Diagnostic>),
 }
@@ -67,6 +74,33 @@ impl Application {
         }
 
         let store = open_store(&config).await?;
+        let keys = Arc::new(AttestationKeys::load_or_create(
+            &config.attestation_keys,
+            config.public_url.as_str().trim_end_matches('/'),
+        )?);
+        let status = StatusService::load(store.clone(), clock.clone()).await?;
+        status.spawn_background(
+            config.status_refresh,
+            match &config.database {
+                DatabaseUrl::Postgres(url) => Some(url.clone()),
+                DatabaseUrl::Sqlite(_) => None,
+            },
+        );
+        let mailer = Mailer::from_config(config.smtp_url.as_ref(), &config.data_dir)
+            .map_err(StartupError::Mail)?;
+        let outbox = Arc::new(
+            Outbox::new(
+                store.clone(),
+                clock.clone(),
+                mailer,
+                config.mail_from.clone(),
+                config.outbox_max_attempts as i32,
+            )
+            .map_err(StartupError::Mail)?,
+        );
+        if let Some(interval) = config.outbox_interval {
+            outbox.spawn(interval);
+        }
 
         let listener = TcpListener::bind(config.bind).map_err(|source| StartupError::Bind {
             addr: config.bind.to_string(),
@@ -98,6 +132,9 @@ impl Application {
             clock,
             config: Arc::new(config),
             reviews,
+            status,
+            keys,
+            outbox,
         };
         let app_state = state.clone();
         let openapi = http::openapi_document();

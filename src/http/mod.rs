@@ -29,6 +29,9 @@ pub struct AppState {
     pub clock: SharedClock,
     pub config: Arc<Config>,
     pub reviews: crate::reviews::service::Reviews,
+    pub status: Arc<crate::status::StatusService>,
+    pub keys: Arc<crate::status::attestation::AttestationKeys>,
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 /// Registers every route of the service.
@@ -54,7 +57,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .configure(crate::providers::routes::configure)
         .configure(crate::workflow::routes::configure)
-        .configure(crate::reviews::routes::configure);
+        .configure(crate::reviews::routes::configure)
+        .configure(crate::status::routes::configure)
+        .configure(crate::webhooks::routes::configure)
+        .configure(crate::outbox::routes::configure);
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,8 +6,11 @@ use utoipa::{Modify, OpenApi};
 
 use crate::conditions::{Conditions, DataClass};
 use crate::http::problem::{FieldError, Problem};
+use crate::outbox::routes as outbox_routes;
 use crate::providers::{self, routes as providers_routes};
 use crate::reviews::{self, routes as reviews_routes};
+use crate::status::{self, routes as status_routes};
+use crate::webhooks::{self, routes as webhooks_routes};
 use crate::workflow::{self, routes as workflow_routes};
 
 #[derive(OpenApi)]
@@ -43,6 +46,20 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews_routes::withdraw,
         reviews_routes::add_finding,
         reviews_routes::update_finding,
+        status_routes::get_status,
+        status_routes::check,
+        status_routes::attestation,
+        status_routes::jwks,
+        status_routes::suspend_model,
+        status_routes::resume_model,
+        status_routes::suspend_provider,
+        status_routes::resume_provider,
+        webhooks_routes::create_webhook,
+        webhooks_routes::list_webhooks,
+        webhooks_routes::delete_webhook,
+        outbox_routes::list_outbox,
+        outbox_routes::retry,
+        outbox_routes::run_job,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -58,12 +75,18 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews::FindingView, reviews::FindingState, reviews::InvitationView, reviews::TimelineEntry,
         reviews::NewReview, reviews::AnswersInput, reviews::InviteInput, reviews::AssignInput,
         reviews::DecisionInput, reviews::TierInput, reviews::WithdrawInput, reviews::NewFinding, reviews::FindingPatch,
+        status::Clearance, status::Status, status::CheckContext, status::CheckResult,
+        status_routes::CheckRequest, status_routes::CheckResponse, status_routes::SuspendInput, status_routes::ResumeInput,
+        webhooks::Webhook, webhooks::NewWebhook, webhooks::CreatedWebhook,
+        outbox_routes::OutboxMessage, outbox_routes::JobReport,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "providers", description = "Providers and their models"),
         (name = "workflows", description = "Workflow definitions and their questionnaires"),
         (name = "reviews", description = "Reviews, their stages, answers, decisions and findings"),
+        (name = "status", description = "Clearance status for integrators, attestations, the suspend switch"),
+        (name = "webhooks", description = "Subscriptions to status changes"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -264,6 +264,7 @@ pub async fn start_review(
                 .map_err(ApiError::from)
         })
         .await?;
+    state.status.refresh().await?;
     let mut response = with_etag(StatusCode::CREATED, summary.version, &summary);
     response.headers_mut().insert(
         header::LOCATION,
@@ -376,6 +377,7 @@ async fn run_action(
                 .map_err(ApiError::from)
         })
         .await?;
+    state.status.refresh().await?;
     if with_stage && let Some(stage) = target.stage {
         let view = super::service::stage_view_of(&loaded, &stage, now)?;
         return Ok(with_etag(StatusCode::OK, view.version, &view));

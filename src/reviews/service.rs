@@ -17,7 +17,8 @@ use crate::auth::{RespondentScope, TokenIssuer};
 use crate::db::DbConnection;
 use crate::notify::{self, messages};
 use crate::providers::store as catalogue;
-use crate::schema::{findings, respondent_tokens, status_version};
+use crate::schema::{findings, respondent_tokens};
+use crate::status::store as status;
 use crate::workflow::engine::{self, Action, Caller, Effect, ReviewKind};
 use crate::workflow::{Answerer, Catalog};
 
@@ -62,14 +63,6 @@ impl std::fmt::Debug for Reviews {
             .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
-}
-
-/// Published statuses change: let status readers know (see DESIGN, status snapshot).
-pub fn bump_status_version(conn: &mut DbConnection) -> QueryResult<()> {
-    diesel::update(status_version::table.filter(status_version::id.eq(1)))
-        .set(status_version::version.eq(status_version::version + 1))
-        .execute(conn)?;
-    Ok(())
 }
 
 fn check_version(loaded: &Loaded, expected: Option<i64>) -> Result<(), ReviewError> {
@@ -159,8 +152,10 @@ impl Reviews {
             updated_at: now.naive_utc(),
             started_by_email: email.map(str::to_owned),
         };
+        let before = status::statuses_of(conn, &provider.id, input.model.as_deref(), now)?;
         store::insert(conn, &row, review, now)?;
-        bump_status_version(conn)?;
+        let after = status::statuses_of(conn, &provider.id, input.model.as_deref(), now)?;
+        status::announce_changes(conn, &before, &after, now)?;
         let loaded = store::load(conn, &self.catalog, &row.id)?;
         let summary = loaded.summary(now);
         audit::append(
@@ -305,7 +300,6 @@ impl Reviews {
                     }
                 }
                 Effect::ReviewDecided { state } => {
-                    bump_status_version(conn)?;
                     if let Some(to) = &starter {
                         let label = state.as_str().replace('_', " ");
                         let email =
@@ -313,7 +307,6 @@ impl Reviews {
                         notify::enqueue_email(conn, &email, None, now)?;
                     }
                 }
-                Effect::ReviewWithdrawn { .. } => bump_status_version(conn)?,
                 _ => {}
             }
         }

@@ -73,6 +73,8 @@ impl TestApp {
             database_pool_size: 5,
             jwt_secret: Some(SECRET.into()),
             clock: "manual".into(),
+            // Tests run the outbox worker on demand (POST /v1/admin/jobs/outbox/run).
+            outbox_interval_ms: 0,
             ..RawConfig::default()
         };
         adjust(&mut raw);

@@ -1,0 +1,204 @@
+//! Admin routes of the outbox: what waits, what died, retrying it, and
+//! running the delivery job at once.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{DeliveryReport, OutboxRow};
+use crate::auth::{Principal, Role};
+use crate::http::AppState;
+use crate::http::extract::{Page, PageParams};
+use crate::http::problem::{ApiError, Problem};
+use crate::schema::outbox_messages;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/outbox").route(web::get().to(list_outbox)))
+        .service(web::resource("/v1/admin/outbox/{id}/retry").route(web::post().to(retry)))
+        .service(web::resource("/v1/admin/jobs/{job}/run").route(web::post().to(run_job)));
+}
+
+const PROBLEM: &str = "application/problem+json";
+const STATES: [&str; 4] = ["pending", "sending", "sent", "dead"];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxMessage {
+    pub id: String,
+    /// `email` or `webhook`.
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl From<OutboxRow> for OutboxMessage {
+    fn from(row: OutboxRow) -> Self {
+        OutboxMessage {
+            id: row.id,
+            kind: row.kind,
+            state: row.state,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at.and_utc(),
+            last_error: row.last_error,
+            created_at: row.created_at.and_utc(),
+            sent_at: row.sent_at.map(|s| s.and_utc()),
+            payload: serde_json::from_str(&row.payload).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxQuery {
+    /// `pending`, `sending`, `sent` or `dead`.
+    pub state: Option<String>,
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Messages in the outbox, oldest first.
+///
+/// Roles: `admin`.
+#[utoipa::path(get, path = "/v1/admin/outbox", tag = "operations", params(OutboxQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = inline(Page<OutboxMessage>)),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Bad filter", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn list_outbox(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<OutboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let wanted = query.state.clone();
+    if let Some(s) = &wanted
+        && !STATES.contains(&s.as_str())
+    {
+        return Err(ApiError::validation(
+            "state",
+            format!("must be one of: {}", STATES.join(", ")),
+        ));
+    }
+    let page = PageParams {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    }
+    .check()?;
+    let limit = page.limit;
+    let rows: Vec<OutboxRow> = state
+        .store
+        .run(move |conn| {
+            let mut q = outbox_messages::table
+                .select(OutboxRow::as_select())
+                .order(outbox_messages::id.asc())
+                .limit(i64::from(limit) + 1)
+                .into_boxed();
+            if let Some(s) = wanted {
+                q = q.filter(outbox_messages::state.eq(s));
+            }
+            if let Some(after) = page.after {
+                q = q.filter(outbox_messages::id.gt(after));
+            }
+            q.load(conn).map_err(ApiError::from)
+        })
+        .await?;
+    let items: Vec<OutboxMessage> = rows.into_iter().map(OutboxMessage::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |m| m.id.clone())))
+}
+
+/// Send a dead (or failing) message again, from a fresh count of attempts.
+///
+/// Roles: `admin`.
+#[utoipa::path(post, path = "/v1/admin/outbox/{id}/retry", tag = "operations", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Queued again", body = OutboxMessage),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such message", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already sent", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn retry(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let id = path.into_inner();
+    let now = state.clock.now().naive_utc();
+    let row = state
+        .store
+        .write(move |conn| {
+            let row: OutboxRow = outbox_messages::table
+                .filter(outbox_messages::id.eq(&id))
+                .select(OutboxRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ApiError::NotFound(format!("no outbox message `{id}`")))?;
+            if row.state == "sent" {
+                return Err(ApiError::Conflict(format!(
+                    "message `{id}` was already sent"
+                )));
+            }
+            diesel::update(outbox_messages::table.filter(outbox_messages::id.eq(&id)))
+                .set((
+                    outbox_messages::state.eq("pending"),
+                    outbox_messages::attempts.eq(0),
+                    outbox_messages::next_attempt_at.eq(now),
+                    outbox_messages::locked_until.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            outbox_messages::table
+                .filter(outbox_messages::id.eq(&id))
+                .select(OutboxRow::as_select())
+                .first(conn)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(OutboxMessage::from(row)))
+}
+
+/// What a job did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobReport {
+    pub job: String,
+    #[schema(value_type = Object)]
+    pub result: serde_json::Value,
+}
+
+/// Run a job now and return when it has finished, with what it did.
+///
+/// Roles: `admin`. Jobs: `outbox` (deliver due emails and webhooks).
+#[utoipa::path(post, path = "/v1/admin/jobs/{job}/run", tag = "operations", params(("job" = String, Path)),
+    responses(
+        (status = 200, description = "What the job did", body = JobReport),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such job", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn run_job(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let job = path.into_inner();
+    let result: DeliveryReport = match job.as_str() {
+        "outbox" => state.outbox.run_once().await?,
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "no job `{other}` (jobs: outbox)"
+            )));
+        }
+    };
+    Ok(HttpResponse::Ok().json(JobReport {
+        job,
+        result: serde_json::to_value(result).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,424 @@
+//! HTTP routes of the integrators' hot path (answered from the in-memory
+//! snapshot), attestations and their keys, and the admin suspend switch.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use diesel::prelude::*;
+use serde::Deserialize;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::derive::{self, CheckContext, CheckResult, Clearance};
+use super::store;
+use crate::audit::{self, Actor, Change};
+use crate::auth::{EVERYONE, Principal, Role};
+use crate::http::AppState;
+use crate::http::extract::ValidJson;
+use crate::http::problem::{ApiError, Problem};
+use crate::providers::store as catalogue;
+use crate::schema::{models, providers};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/status/check").route(web::post().to(check)))
+        .service(web::resource("/v1/status/{provider}/{model}").route(web::get().to(get_status)))
+        .service(
+            web::resource("/v1/status/{provider}/{model}/attestation")
+                .route(web::get().to(attestation)),
+        )
+        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
+        .service(
+            web::resource("/v1/models/{provider}/{model}/suspend")
+                .route(web::post().to(suspend_model)),
+        )
+        .service(
+            web::resource("/v1/models/{provider}/{model}/resume")
+                .route(web::post().to(resume_model)),
+        )
+        .service(
+            web::resource("/v1/providers/{provider}/suspend")
+                .route(web::post().to(suspend_provider)),
+        )
+        .service(
+            web::resource("/v1/providers/{provider}/resume").route(web::post().to(resume_provider)),
+        );
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// The clearance of a model.
+///
+/// Roles: every role (`integrator` included). Answered from memory. Unknown
+/// models answer `not_reviewed`, never 404. Strong `ETag`; `If-None-Match`
+/// answers 304.
+#[utoipa::path(get, path = "/v1/status/{provider}/{model}", tag = "status",
+    params(("provider" = String, Path), ("model" = String, Path), ("If-None-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The clearance", body = Clearance, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged since the ETag sent"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The token has no role", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn get_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let (provider, model) = path.into_inner();
+    let snapshot = state.status.snapshot();
+    let rendered = snapshot.lookup(&provider, &model, state.clock.now());
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == rendered.etag || tag.trim() == "*")
+        });
+    if matches {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, rendered.etag.clone()))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, rendered.etag.clone()))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .content_type("application/json")
+        .body(rendered.body.clone()))
+}
+
+/// `POST /v1/status/check`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// 1 to 1000 uses to decide.
+    #[validate(length(min = 1, max = 1000, message = "must hold 1 to 1000 items"))]
+    pub items: Vec<CheckContext>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct CheckResponse {
+    pub results: Vec<CheckResult>,
+}
+
+/// Decide uses in context: allow only an approval in force whose conditions
+/// admit the context, with stable reason codes otherwise.
+///
+/// Roles: every role (`integrator` included).
+#[utoipa::path(post, path = "/v1/status/check", tag = "status", request_body = CheckRequest,
+    responses(
+        (status = 200, description = "One result per item, in order", body = CheckResponse),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No items, more than 1000, or a malformed item", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn check(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ValidJson<CheckRequest>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let snapshot = state.status.snapshot();
+    let now = state.clock.now();
+    let results: Vec<CheckResult> = body
+        .0
+        .items
+        .iter()
+        .map(|item| {
+            derive::check(
+                &snapshot.lookup(&item.provider, &item.model, now).clearance,
+                item,
+            )
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(CheckResponse { results }))
+}
+
+/// A signed attestation (compact JWT, EdDSA) of the model's clearance, to
+/// verify offline against `/.well-known/jwks.json`. Its `exp` is
+/// `valid_until` for an approval, an hour for any other status.
+///
+/// Roles: every role (`integrator` included).
+#[utoipa::path(get, path = "/v1/status/{provider}/{model}/attestation", tag = "status",
+    params(("provider" = String, Path), ("model" = String, Path)),
+    responses(
+        (status = 200, description = "The attestation", content_type = "application/jwt", body = String),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn attestation(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVERYONE)?;
+    let (provider, model) = path.into_inner();
+    let now = state.clock.now();
+    let snapshot = state.status.snapshot();
+    let rendered = snapshot.lookup(&provider, &model, now);
+    // `iat` and a short `exp` follow real time: verifiers check them against theirs.
+    let token = state
+        .keys
+        .sign(&rendered.clearance, Utc::now())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/jwt")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(token))
+}
+
+/// The public keys that verify attestations (old keys stay until their
+/// attestations have expired).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "status",
+    responses((status = 200, description = "JWKS", content_type = "application/json", body = Object)))]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.keys.jwks())
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendInput {
+    #[validate(required, length(min = 1, max = 2000))]
+    #[schema(required = true, example = "Provider incident under investigation")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeInput {
+    #[validate(length(max = 2000))]
+    pub reason: Option<String>,
+}
+
+/// Flips the switch of a model (or, with `model = None`, a whole provider) in
+/// one transaction with its audit event and webhook deliveries, then
+/// refreshes this instance's snapshot.
+async fn switch(
+    state: &AppState,
+    principal: &Principal,
+    request_id: RequestId,
+    provider: String,
+    model: Option<String>,
+    suspend: bool,
+    reason: Option<String>,
+) -> Result<Vec<Clearance>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let actor = Actor::person(principal, Some(request_id.to_string()));
+    let now = state.clock.now();
+    let after = state
+        .store
+        .write(move |conn| {
+            let provider_row = catalogue::find_provider(conn, &provider)?;
+            let before = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
+            let (subject, was_suspended) = match &model {
+                Some(slug) => {
+                    let (_, model_row) = catalogue::find_model(conn, &provider, slug)?;
+                    let target = models::table.filter(models::id.eq(&model_row.id));
+                    if suspend {
+                        diesel::update(target)
+                            .set((
+                                models::suspended_at.eq(Some(now.naive_utc())),
+                                models::suspended_reason.eq(&reason),
+                            ))
+                            .execute(conn)?;
+                    } else {
+                        diesel::update(target)
+                            .set((
+                                models::suspended_at.eq(None::<chrono::NaiveDateTime>),
+                                models::suspended_reason.eq(None::<String>),
+                            ))
+                            .execute(conn)?;
+                    }
+                    (
+                        format!("model/{provider}/{slug}"),
+                        model_row.suspended_at.is_some(),
+                    )
+                }
+                None => {
+                    let target = providers::table.filter(providers::id.eq(&provider_row.id));
+                    if suspend {
+                        diesel::update(target)
+                            .set((
+                                providers::suspended_at.eq(Some(now.naive_utc())),
+                                providers::suspended_reason.eq(&reason),
+                            ))
+                            .execute(conn)?;
+                    } else {
+                        diesel::update(target)
+                            .set((
+                                providers::suspended_at.eq(None::<chrono::NaiveDateTime>),
+                                providers::suspended_reason.eq(None::<String>),
+                            ))
+                            .execute(conn)?;
+                    }
+                    (
+                        format!("provider/{provider}"),
+                        provider_row.suspended_at.is_some(),
+                    )
+                }
+            };
+            if was_suspended == suspend {
+                let state_word = if suspend {
+                    "already suspended"
+                } else {
+                    "not suspended"
+                };
+                return Err(ApiError::Conflict(format!("{subject} is {state_word}")));
+            }
+            let after = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
+            store::announce_changes(conn, &before, &after, now)?;
+            audit::append(
+                conn,
+                &actor,
+                Change {
+                    action: if suspend {
+                        "status.suspended"
+                    } else {
+                        "status.resumed"
+                    },
+                    subject,
+                    review_id: None,
+                    before: Some(serde_json::json!({"suspended": was_suspended})),
+                    after: Some(serde_json::json!({"suspended": suspend, "reason": reason})),
+                },
+                now,
+            )?;
+            Ok(after)
+        })
+        .await?;
+    state.status.refresh().await?;
+    Ok(after)
+}
+
+/// Suspend a model: it is denied everywhere at once.
+///
+/// Roles: `admin`. Takes effect in this instance's snapshot at once and on
+/// every other instance within a second (PostgreSQL); audited; notifies
+/// webhook subscribers.
+#[utoipa::path(post, path = "/v1/models/{provider}/{model}/suspend", tag = "status", request_body = SuspendInput,
+    params(("provider" = String, Path), ("model" = String, Path)),
+    responses(
+        (status = 200, description = "The clearance now", body = Vec<Clearance>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already suspended", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No reason given", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn suspend_model(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: ValidJson<SuspendInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (provider, model) = path.into_inner();
+    let after = switch(
+        &state,
+        &principal,
+        request_id,
+        provider,
+        Some(model),
+        true,
+        body.0.reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+/// Lift a model's suspension.
+///
+/// Roles: `admin`.
+#[utoipa::path(post, path = "/v1/models/{provider}/{model}/resume", tag = "status", request_body = ResumeInput,
+    params(("provider" = String, Path), ("model" = String, Path)),
+    responses(
+        (status = 200, description = "The clearance now", body = Vec<Clearance>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not suspended", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn resume_model(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: ValidJson<ResumeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (provider, model) = path.into_inner();
+    let after = switch(
+        &state,
+        &principal,
+        request_id,
+        provider,
+        Some(model),
+        false,
+        body.0.reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+/// Suspend every model of a provider.
+///
+/// Roles: `admin`. As for a model, on every model of the provider.
+#[utoipa::path(post, path = "/v1/providers/{provider}/suspend", tag = "status", request_body = SuspendInput,
+    params(("provider" = String, Path)),
+    responses(
+        (status = 200, description = "The clearances of its models now", body = Vec<Clearance>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such provider", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already suspended", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No reason given", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn suspend_provider(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: ValidJson<SuspendInput>,
+) -> Result<HttpResponse, ApiError> {
+    let after = switch(
+        &state,
+        &principal,
+        request_id,
+        path.into_inner(),
+        None,
+        true,
+        body.0.reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+/// Lift a provider's suspension.
+///
+/// Roles: `admin`.
+#[utoipa::path(post, path = "/v1/providers/{provider}/resume", tag = "status", request_body = ResumeInput,
+    params(("provider" = String, Path)),
+    responses(
+        (status = 200, description = "The clearances of its models now", body = Vec<Clearance>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such provider", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not suspended", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn resume_provider(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: ValidJson<ResumeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let after = switch(
+        &state,
+        &principal,
+        request_id,
+        path.into_inner(),
+        None,
+        false,
+        body.0.reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(after))
+}

@@ -1,0 +1,277 @@
+//! The in-memory snapshot that answers integrator queries without touching
+//! the database. Rebuilt at start-up, swapped atomically after each change in
+//! this process, and kept current across instances by `LISTEN/NOTIFY` on
+//! PostgreSQL plus a periodic check of the status version.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::derive::{self, Clearance, Facts};
+use super::store;
+use crate::clock::SharedClock;
+use crate::db::{Store, StoreError};
+
+/// A clearance with its response body and strong entity tag, ready to send.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub clearance: Clearance,
+    pub body: Bytes,
+    pub etag: String,
+}
+
+impl Rendered {
+    fn new(clearance: Clearance) -> Self {
+        let body = Bytes::from(serde_json::to_vec(&clearance).unwrap_or_default());
+        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+        Self {
+            clearance,
+            body,
+            etag,
+        }
+    }
+}
+
+/// One model: its clearance now, and as it will read once `valid_until` passes.
+#[derive(Debug, Clone)]
+struct Entry {
+    current: Rendered,
+    expired: Option<(DateTime<Utc>, Rendered)>,
+}
+
+/// Every model's clearance at one status version.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub version: i64,
+    models: HashMap<String, HashMap<String, Entry>>,
+}
+
+/// The earliest instant: deriving "as of" it never yields `expired`.
+fn beginning() -> DateTime<Utc> {
+    DateTime::<Utc>::MIN_UTC
+}
+
+impl Snapshot {
+    /// Builds from facts; a model whose clearance did not change since
+    /// `previous` keeps its version.
+    pub fn build(
+        version: i64,
+        facts: Vec<(String, String, Facts)>,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        let mut models: HashMap<String, HashMap<String, Entry>> = HashMap::new();
+        for (provider, model, facts) in facts {
+            let mut clearance = derive::derive(&provider, &model, &facts, version, beginning());
+            if let Some(old) = previous
+                .and_then(|p| p.models.get(&provider))
+                .and_then(|m| m.get(&model))
+            {
+                let mut same = clearance.clone();
+                same.version = old.current.clearance.version;
+                if same == old.current.clearance {
+                    clearance.version = same.version;
+                }
+            }
+            let expired = clearance.valid_until.map(|until| {
+                let mut lapsed =
+                    derive::derive(&provider, &model, &facts, clearance.version, until);
+                lapsed.version = clearance.version;
+                (until, Rendered::new(lapsed))
+            });
+            let entry = Entry {
+                current: Rendered::new(clearance),
+                expired,
+            };
+            models.entry(provider).or_default().insert(model, entry);
+        }
+        Snapshot { version, models }
+    }
+
+    /// The clearance of a model as of `now`; unknown models are `not_reviewed`.
+    pub fn lookup(
+        &self,
+        provider: &str,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> std::borrow::Cow<'_, Rendered> {
+        match self.models.get(provider).and_then(|m| m.get(model)) {
+            Some(entry) => match &entry.expired {
+                Some((until, lapsed)) if *until <= now => std::borrow::Cow::Borrowed(lapsed),
+                _ => std::borrow::Cow::Borrowed(&entry.current),
+            },
+            None => std::borrow::Cow::Owned(Rendered::new(derive::derive(
+                provider,
+                model,
+                &Facts::default(),
+                0,
+                now,
+            ))),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.models.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Holds the current snapshot and keeps it fresh.
+pub struct StatusService {
+    current: ArcSwap<Snapshot>,
+    store: Store,
+    clock: SharedClock,
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for StatusService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusService")
+            .field("version", &self.current.load().version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StatusService {
+    /// Builds the first snapshot from the database.
+    pub async fn load(store: Store, clock: SharedClock) -> Result<Arc<Self>, StoreError> {
+        let service = Arc::new(Self {
+            current: ArcSwap::from_pointee(Snapshot::default()),
+            store,
+            clock,
+            rebuilding: tokio::sync::Mutex::new(()),
+        });
+        service.rebuild().await?;
+        Ok(service)
+    }
+
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Rebuilds when the database's status version moved past the snapshot's.
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let seen = self.current.load().version;
+        let version = self
+            .store
+            .run(|conn| store::version(conn).map_err(StoreError::from))
+            .await?;
+        if version <= seen {
+            return Ok(false);
+        }
+        self.rebuild().await?;
+        Ok(true)
+    }
+
+    async fn rebuild(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.rebuilding.lock().await;
+        let (version, facts) = self
+            .store
+            .run(|conn| {
+                let version = store::version(conn)?;
+                let facts = store::load_facts(conn, None)?;
+                Ok::<_, StoreError>((version, facts))
+            })
+            .await?;
+        let previous = self.current.load_full();
+        if version < previous.version {
+            return Ok(());
+        }
+        let snapshot =
+            tokio::task::spawn_blocking(move || Snapshot::build(version, facts, Some(&previous)))
+                .await
+                .map_err(|_| StoreError::Cancelled)?;
+        self.current.store(Arc::new(snapshot));
+        Ok(())
+    }
+
+    /// Keeps the snapshot current: a version check every `interval`, and on
+    /// PostgreSQL a listener that refreshes as soon as another instance commits.
+    pub fn spawn_background(self: &Arc<Self>, interval: Duration, postgres_url: Option<String>) {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = service.refresh().await {
+                    tracing::warn!(%error, "status snapshot refresh failed");
+                }
+            }
+        });
+        if let Some(url) = postgres_url {
+            let service = Arc::downgrade(self);
+            let handle = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name("status-listener".into())
+                .spawn(move || listen(url, service, handle))
+                .map(drop)
+                .unwrap_or_else(|error| tracing::warn!(%error, "cannot start the status listener"));
+        }
+    }
+}
+
+/// Waits for `NOTIFY clearance_status` and refreshes; reconnects on failure,
+/// and ends when the service is gone or the database stays unreachable.
+fn listen(url: String, service: std::sync::Weak<StatusService>, handle: tokio::runtime::Handle) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut failures = 0;
+    while failures < 5 && service.strong_count() > 0 {
+        let connected = diesel::PgConnection::establish(&url).and_then(|mut conn| {
+            diesel::sql_query(format!("LISTEN {}", store::CHANNEL))
+                .execute(&mut conn)
+                .map(|_| conn)
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+        });
+        let mut conn = match connected {
+            Ok(conn) => {
+                failures = 0;
+                conn
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(%error, "status listener cannot listen; retrying");
+                std::thread::sleep(Duration::from_secs(2));
+                continue;
+            }
+        };
+        loop {
+            let mut heard = false;
+            let mut broken = false;
+            for notification in conn.notifications_iter() {
+                match notification {
+                    Ok(_) => heard = true,
+                    Err(_) => broken = true,
+                }
+                if broken {
+                    break;
+                }
+            }
+            let Some(service) = service.upgrade() else {
+                return;
+            };
+            if broken {
+                break;
+            }
+            if heard {
+                handle.spawn(async move {
+                    if let Err(error) = service.refresh().await {
+                        tracing::warn!(%error, "status snapshot refresh failed");
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
