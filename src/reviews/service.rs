@@ -200,6 +200,18 @@ impl Reviews {
         }
         let before = loaded.engine_review();
         let outcome = engine::apply(&loaded.workflow.workflow, &before, &action, caller, now)?;
+        // Only a decision or a withdrawal can change what is published.
+        let publishes = outcome.effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::ReviewDecided { .. } | Effect::ReviewWithdrawn { .. }
+            )
+        });
+        let statuses_before = if publishes {
+            status::statuses_of(conn, &loaded.row.provider_id, loaded.model.as_deref(), now)?
+        } else {
+            Vec::new()
+        };
         store::save(
             conn,
             &loaded,
@@ -209,6 +221,11 @@ impl Reviews {
             email,
             now,
         )?;
+        if publishes {
+            let statuses_after =
+                status::statuses_of(conn, &loaded.row.provider_id, loaded.model.as_deref(), now)?;
+            status::announce_changes(conn, &statuses_before, &statuses_after, now)?;
+        }
         let subject = loaded.subject();
         let after = &outcome.review;
 

@@ -9,3 +9,4 @@ mod auth;
 mod operations;
 mod providers;
 mod reviews;
+mod status;

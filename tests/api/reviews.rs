@@ -56,7 +56,7 @@ fn candidates(question: &Value) -> Vec<Value> {
 
 /// Answers every shown question of a stage, avoiding risk rules, except
 /// where `overrides` says otherwise.
-fn fill(stage: &Value, overrides: &Value) -> Map<String, Value> {
+pub fn fill(stage: &Value, overrides: &Value) -> Map<String, Value> {
     let mut answers = Map::new();
     for section in stage["questionnaire"]["sections"].as_array().unwrap() {
         for question in section["questions"].as_array().unwrap() {
@@ -84,15 +84,15 @@ fn fill(stage: &Value, overrides: &Value) -> Map<String, Value> {
     answers
 }
 
-struct Flow<'a> {
-    app: &'a TestApp,
-    workflow: Value,
-    id: String,
+pub struct Flow<'a> {
+    pub app: &'a TestApp,
+    pub workflow: Value,
+    pub id: String,
 }
 
 impl<'a> Flow<'a> {
     /// A model registered and a review of it started by `victor`.
-    async fn start(app: &'a TestApp) -> Flow<'a> {
+    pub async fn start(app: &'a TestApp) -> Flow<'a> {
         let victor = app.token("victor", &[Role::VendorManager]);
         app.create_provider("anthropic").await;
         app.post(
@@ -101,19 +101,23 @@ impl<'a> Flow<'a> {
             &json!({"slug": "claude", "name": "Claude"}),
         )
         .await;
+        Flow::start_for(app, "anthropic", Some("claude")).await
+    }
+
+    /// A review started by `victor` of a registered provider or model.
+    pub async fn start_for(app: &'a TestApp, provider: &str, model: Option<&str>) -> Flow<'a> {
+        let victor = app.token("victor", &[Role::VendorManager]);
         let workflow: Value = app
             .get("/v1/workflows/model-provider", &victor)
             .await
             .json()
             .await
             .unwrap();
-        let response = app
-            .post(
-                "/v1/reviews",
-                &victor,
-                &json!({"provider": "anthropic", "model": "claude"}),
-            )
-            .await;
+        let body = match model {
+            Some(model) => json!({"provider": provider, "model": model}),
+            None => json!({"provider": provider}),
+        };
+        let response = app.post("/v1/reviews", &victor, &body).await;
         assert_eq!(response.status(), 201);
         let review: Value = response.json().await.unwrap();
         Flow {
@@ -123,7 +127,7 @@ impl<'a> Flow<'a> {
         }
     }
 
-    fn stage(&self, key: &str) -> &Value {
+    pub fn stage(&self, key: &str) -> &Value {
         self.workflow["stages"]
             .as_array()
             .unwrap()
@@ -132,11 +136,11 @@ impl<'a> Flow<'a> {
             .unwrap()
     }
 
-    fn path(&self, rest: &str) -> String {
+    pub fn path(&self, rest: &str) -> String {
         format!("/v1/reviews/{}{rest}", self.id)
     }
 
-    async fn review(&self) -> Value {
+    pub async fn review(&self) -> Value {
         self.app
             .get(&self.path(""), &self.app.admin())
             .await
@@ -145,7 +149,7 @@ impl<'a> Flow<'a> {
             .unwrap()
     }
 
-    async fn answer(&self, token: &str, stage: &str, overrides: Value) -> reqwest::Response {
+    pub async fn answer(&self, token: &str, stage: &str, overrides: Value) -> reqwest::Response {
         let answers = fill(self.stage(stage), &overrides);
         self.app
             .put(
@@ -157,7 +161,7 @@ impl<'a> Flow<'a> {
             .await
     }
 
-    async fn answer_and_submit(&self, token: &str, stage: &str, overrides: Value) {
+    pub async fn answer_and_submit(&self, token: &str, stage: &str, overrides: Value) {
         let saved = self.answer(token, stage, overrides).await;
         assert_eq!(
             saved.status(),
@@ -181,7 +185,7 @@ impl<'a> Flow<'a> {
         );
     }
 
-    async fn decide(&self, token: &str, stage: &str, body: Value) -> reqwest::Response {
+    pub async fn decide(&self, token: &str, stage: &str, body: Value) -> reqwest::Response {
         self.app
             .post(
                 &self.path(&format!("/stages/{stage}/decisions")),
@@ -191,7 +195,7 @@ impl<'a> Flow<'a> {
             .await
     }
 
-    async fn approve(&self, token: &str, stage: &str) {
+    pub async fn approve(&self, token: &str, stage: &str) {
         let response = self
             .decide(token, stage, json!({"decision": "approve"}))
             .await;
@@ -204,7 +208,7 @@ impl<'a> Flow<'a> {
     }
 
     /// Intake answered by the starter (victor) and confirmed by vera.
-    async fn through_intake(&self, overrides: Value) {
+    pub async fn through_intake(&self, overrides: Value) {
         let victor = self.app.token("victor", &[Role::VendorManager]);
         self.answer_and_submit(&victor, "intake", overrides).await;
         self.approve(&self.app.token("vera", &[Role::VendorManager]), "intake")
