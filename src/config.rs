@@ -378,7 +378,8 @@ impl Config {
 fn env_key(variable: &str) -> Option<String> {
     match variable {
         "DATABASE_URL" | "SMTP_URL" => Some(variable.to_ascii_lowercase()),
-        CONFIG_FILE_VAR => None,
+        // The file's own name, and the `clearance check` gate's settings.
+        CONFIG_FILE_VAR | "CLEARANCE_SERVER" | "CLEARANCE_TOKEN" => None,
         _ => variable
             .strip_prefix("CLEARANCE_")
             .filter(|rest| !rest.is_empty())

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod conditions;
 pub mod config;
 pub mod db;
+pub mod gate;
 pub mod http;
 pub mod notify;
 pub mod outbox;

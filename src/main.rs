@@ -34,6 +34,50 @@ enum Command {
     /// Workflow definitions.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// CI gate: exit 0 if the model is allowed in this context, 1 if denied,
+    /// 2 if it cannot be decided. Asks `--server`, or decides offline from
+    /// `--attestation` and `--jwks`.
+    Check(CheckArgs),
+    /// Attestation signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; older keys stay published so attestations they
+    /// signed keep verifying until they expire.
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// `provider/model`.
+    subject: String,
+    /// The use case, e.g. `support-chat`.
+    #[arg(long)]
+    use_case: Option<String>,
+    /// A data class that will be sent (public, internal, confidential, personal, special_category); repeat for several.
+    #[arg(long = "data-class")]
+    data_classes: Vec<String>,
+    /// A region of use or processing; repeat for several.
+    #[arg(long = "region")]
+    regions: Vec<String>,
+    /// A feature that will be turned on; repeat for several.
+    #[arg(long = "feature")]
+    features: Vec<String>,
+    /// Base URL of a Clearance server.
+    #[arg(long, env = "CLEARANCE_SERVER")]
+    server: Option<String>,
+    /// Bearer token for the server.
+    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A saved attestation (the body of `GET /v1/status/{provider}/{model}/attestation`).
+    #[arg(long, requires = "jwks", conflicts_with = "server")]
+    attestation: Option<std::path::PathBuf>,
+    /// The JWKS document (`GET /.well-known/jwks.json`) to verify it with.
+    #[arg(long)]
+    jwks: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +117,10 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Check(args) = &cli.command {
+        // A pipeline's gate: needs no server configuration.
+        return gate(args);
+    }
     if let Command::Workflows(WorkflowsCommand::Check { dir: Some(dir) }) = &cli.command {
         // Needs no other configuration: usable in a CI pipeline on its own.
         return check_workflows(dir);
@@ -109,6 +157,55 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn gate(args: &CheckArgs) -> ExitCode {
+    use clearance::gate::{Verdict, check_offline, check_online, parse_subject};
+    let decide = || -> Result<Verdict, String> {
+        let (provider, model) = parse_subject(&args.subject)?;
+        let data_classes = args
+            .data_classes
+            .iter()
+            .map(|c| {
+                serde_json::from_value(serde_json::Value::String(c.clone()))
+                    .map_err(|_| format!("unknown data class `{c}`"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let context = clearance::status::CheckContext {
+            provider,
+            model,
+            use_case: args.use_case.clone(),
+            data_classes: (!data_classes.is_empty()).then_some(data_classes),
+            regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
+            features: (!args.features.is_empty()).then(|| args.features.clone()),
+        };
+        if let (Some(attestation), Some(jwks)) = (&args.attestation, &args.jwks) {
+            let token = std::fs::read_to_string(attestation)
+                .map_err(|e| format!("{}: {e}", attestation.display()))?;
+            let jwks =
+                std::fs::read_to_string(jwks).map_err(|e| format!("{}: {e}", jwks.display()))?;
+            return Ok(check_offline(&token, &jwks, &context, chrono::Utc::now()));
+        }
+        let server = args
+            .server
+            .as_deref()
+            .ok_or("give --server (or CLEARANCE_SERVER), or --attestation with --jwks")?;
+        let token = args
+            .token
+            .as_deref()
+            .ok_or("give --token (or CLEARANCE_TOKEN)")?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(runtime.block_on(check_online(server, token, &context)))
+    };
+    let verdict = decide().unwrap_or_else(|message| Verdict {
+        code: 2,
+        message: format!("cannot decide: {message}"),
+    });
+    println!("{}", verdict.message);
+    ExitCode::from(verdict.code)
 }
 
 fn check_workflows(dir: &std::path::Path) -> ExitCode {
@@ -170,6 +267,14 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             if check_workflows(&config.workflows) != ExitCode::SUCCESS {
                 return Err("the workflows are invalid".into());
             }
+        }
+        Command::Check(_) => return Err("the gate runs before configuration is read".into()),
+        Command::Keys(KeysCommand::Rotate) => {
+            let kid = clearance::status::attestation::generate(&config.attestation_keys)?;
+            println!(
+                "new signing key {kid} in {}; restart the service to sign with it",
+                config.attestation_keys.display()
+            );
         }
         Command::Token(TokenCommand::Issue(args)) => {
             let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)?;

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod gate;
 mod operations;
 mod providers;
 mod reviews;

@@ -12,7 +12,7 @@ use crate::reviews::Flow;
 
 /// Registers `acme` (once) and `model`, and approves a low-tier review of it,
 /// with `conditions` on the security approval.
-async fn approve(app: &TestApp, model: &str, conditions: Option<Value>) -> String {
+pub async fn approve(app: &TestApp, model: &str, conditions: Option<Value>) -> String {
     ensure_model(app, model).await;
     let flow = Flow::start_for(app, "acme", Some(model)).await;
     flow.through_intake(json!({})).await;
