@@ -123,6 +123,8 @@ impl Store {
         })?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
+            // Connections open as load needs them (each SQLite one holds a page cache).
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         Ok(Self {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Logger;
 use actix_web::{App, HttpMessage, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -16,6 +15,7 @@ use crate::auth::{Authenticator, TokenIssuer, load_or_create_secret};
 use crate::clock::SharedClock;
 use crate::config::{Config, DatabaseUrl};
 use crate::db::{Store, StoreError};
+use crate::http::telemetry::LeanRootSpan;
 use crate::http::{self, AppState, extract};
 use crate::outbox::{Mailer, Outbox};
 use crate::reviews::service::Reviews;
@@ -165,10 +165,7 @@ impl Application {
                         Ok(response)
                     }
                 })
-                .wrap(Logger::new(
-                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
-                ))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<LeanRootSpan>::new())
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

@@ -180,13 +180,21 @@ struct PublicKey {
 }
 
 /// Verifies bearer tokens. Built once at start-up from configuration.
+///
+/// Verified tokens are remembered (by their full text, until their `exp`):
+/// integrators send the same token on every lookup, and checking its
+/// signature and claims each time would cost more than the lookup itself.
 #[derive(Clone)]
 pub struct Authenticator {
     secret: DecodingKey,
     public_keys: Vec<PublicKey>,
     issuer: Option<String>,
     audience: Option<String>,
+    verified: Arc<quick_cache::sync::Cache<String, (Principal, i64)>>,
 }
+
+/// How many verified tokens are remembered.
+const VERIFIED_TOKENS: usize = 10_000;
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,11 +226,28 @@ impl Authenticator {
             public_keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_TOKENS)),
         })
     }
 
-    /// Verifies signature, expiry, and issuer and audience when configured.
+    /// Verifies a token, or recalls that it was verified and has not expired.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((principal, exp)) = self.verified.get(token)
+            && exp > now
+        {
+            return Ok(principal);
+        }
+        let (principal, exp) = self.verify_uncached(token)?;
+        if token.len() <= 4096 {
+            self.verified
+                .insert(token.to_owned(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    /// Verifies signature, expiry, and issuer and audience when configured.
+    fn verify_uncached(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Invalid(format!("unreadable header ({e})")))?;
         let key = match header.alg {
@@ -288,22 +313,28 @@ impl Authenticator {
                     ));
                 }
             };
-            return Ok(Principal {
-                sub: claims.sub,
-                email: claims.email,
-                roles: BTreeSet::new(),
-                respondent: Some(scope),
-            });
+            return Ok((
+                Principal {
+                    sub: claims.sub,
+                    email: claims.email,
+                    roles: BTreeSet::new(),
+                    respondent: Some(scope),
+                },
+                claims.exp,
+            ));
         }
         if claims.purpose.is_some() {
             return Err(AuthError::Invalid("unknown token purpose".into()));
         }
-        Ok(Principal {
-            sub: claims.sub,
-            email: claims.email,
-            roles: claims.roles.iter().filter_map(|r| r.parse().ok()).collect(),
-            respondent: None,
-        })
+        Ok((
+            Principal {
+                sub: claims.sub,
+                email: claims.email,
+                roles: claims.roles.iter().filter_map(|r| r.parse().ok()).collect(),
+                respondent: None,
+            },
+            claims.exp,
+        ))
     }
 }
 

@@ -19,6 +19,7 @@ use crate::db::Store;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod telemetry;
 
 use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 
@@ -36,7 +37,9 @@ pub struct AppState {
 
 /// Registers every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    // The integrators' hot path first: routing tries patterns in order.
+    cfg.configure(crate::status::routes::configure)
+        .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route(
             "/docs",
@@ -58,7 +61,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::providers::routes::configure)
         .configure(crate::workflow::routes::configure)
         .configure(crate::reviews::routes::configure)
-        .configure(crate::status::routes::configure)
         .configure(crate::webhooks::routes::configure)
         .configure(crate::outbox::routes::configure);
 }
