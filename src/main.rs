@@ -1,4 +1,5 @@
-//! The `clearance` command: `serve`, `migrate` and `token issue`.
+//! The `clearance` command: `serve`, `migrate`, `token issue`, `workflows
+//! check` and `audit verify`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use clearance::auth::{Role, TokenIssuer, load_or_create_secret};
 use clearance::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use clearance::config::{ClockMode, Config};
+use clearance::config::{ClockMode, Config, DatabaseUrl};
+use clearance::db::{Store, StoreError};
 use clearance::startup::{Application, open_store};
 use clearance::workflow::Catalog;
 
@@ -34,6 +36,16 @@ enum Command {
     /// Workflow definitions.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit chain and print the result as JSON; exit 0 when
+    /// intact, 1 when broken, 2 when the database cannot be read.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,7 +108,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(cli.command, config));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             // Each problem on one line, without a driver's indentation.
             let message = error.to_string();
@@ -144,7 +156,54 @@ fn check_workflows(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+/// `clearance audit verify`: reads the store the configuration names without
+/// changing it (no migrations), so it is safe to point at a live database.
+async fn verify_audit(config: &Config) -> ExitCode {
+    let database = config.database.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        if let DatabaseUrl::Sqlite(path) = &database
+            && !path.exists()
+        {
+            return Err(format!("there is no database at {}", path.display()).into());
+        }
+        let store = Store::open(&database, 1)?;
+        if !store.ready()? {
+            return Err(
+                "the database has pending migrations; run `clearance migrate` first".into(),
+            );
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(store)
+    })
+    .await;
+    let store = match opened {
+        Ok(Ok(store)) => store,
+        Ok(Err(error)) => return cannot_verify(&*error),
+        Err(error) => return cannot_verify(&error),
+    };
+    let result = store
+        .run(|conn| clearance::audit::store::verify_chain(conn).map_err(StoreError::from))
+        .await;
+    let verification = match result {
+        Ok(verification) => verification,
+        Err(error) => return cannot_verify(&error),
+    };
+    match serde_json::to_string_pretty(&verification) {
+        Ok(json) => println!("{json}"),
+        Err(error) => return cannot_verify(&error),
+    }
+    if verification.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn cannot_verify(error: &dyn std::error::Error) -> ExitCode {
+    eprintln!("clearance: cannot verify the audit log: {error}");
+    ExitCode::from(2)
+}
+
+async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
         Command::Serve => {
             clearance::telemetry::init(config.log_format);
@@ -166,6 +225,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             open_store(&config).await?;
             println!("migrations are up to date");
         }
+        Command::Audit(AuditCommand::Verify) => return Ok(verify_audit(&config).await),
         Command::Workflows(WorkflowsCommand::Check { .. }) => {
             if check_workflows(&config.workflows) != ExitCode::SUCCESS {
                 return Err("the workflows are invalid".into());
@@ -184,5 +244,5 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             println!("{token}");
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::audit::{self, routes as audit_routes};
 use crate::conditions::{Conditions, DataClass};
 use crate::http::problem::{FieldError, Problem};
 use crate::providers::{self, routes as providers_routes};
@@ -43,6 +44,8 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews_routes::withdraw,
         reviews_routes::add_finding,
         reviews_routes::update_finding,
+        audit_routes::list_events,
+        audit_routes::verify_chain,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -58,12 +61,14 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews::FindingView, reviews::FindingState, reviews::InvitationView, reviews::TimelineEntry,
         reviews::NewReview, reviews::AnswersInput, reviews::InviteInput, reviews::AssignInput,
         reviews::DecisionInput, reviews::TierInput, reviews::WithdrawInput, reviews::NewFinding, reviews::FindingPatch,
+        audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "providers", description = "Providers and their models"),
         (name = "workflows", description = "Workflow definitions and their questionnaires"),
         (name = "reviews", description = "Reviews, their stages, answers, decisions and findings"),
+        (name = "audit", description = "The hash-chained audit log and its verification"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -5,7 +5,9 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod auth;
+mod flow;
 mod operations;
 mod providers;
 mod reviews;
