@@ -4,12 +4,11 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::AuditRow;
 use super::verify::{ChainHead, Verification, verify};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, in_snapshot};
 use crate::schema::{audit_events, audit_head};
 
 /// How many events verification reads at a time, so that a large log is
@@ -138,12 +137,7 @@ impl Iterator for InSeqOrder<'_> {
 /// read-only snapshot: appends that commit meanwhile are neither half seen
 /// nor blocked.
 pub fn verify_chain(conn: &mut DbConnection) -> QueryResult<Verification> {
-    conn.transaction(|conn| {
-        // SQLite (WAL) keeps one snapshot from a transaction's first read;
-        // PostgreSQL needs to be asked for it before the first query.
-        if let DbConnection::Postgresql(pg) = conn {
-            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        }
+    in_snapshot(conn, |conn| {
         let head = head(conn)?;
         verify(InSeqOrder::new(conn, VERIFY_BATCH), &head)
     })
