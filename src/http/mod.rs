@@ -55,7 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::providers::routes::configure)
         .configure(crate::workflow::routes::configure)
         .configure(crate::reviews::routes::configure)
-        .configure(crate::audit::routes::configure);
+        .configure(crate::audit::routes::configure)
+        .configure(crate::evidence::routes::configure);
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::audit::{self, routes as audit_routes};
 use crate::conditions::{Conditions, DataClass};
+use crate::evidence::routes as evidence_routes;
 use crate::http::problem::{FieldError, Problem};
 use crate::providers::{self, routes as providers_routes};
 use crate::reviews::{self, routes as reviews_routes};
@@ -46,6 +47,7 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews_routes::update_finding,
         audit_routes::list_events,
         audit_routes::verify_chain,
+        evidence_routes::evidence_pack,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -69,6 +71,7 @@ use crate::workflow::{self, routes as workflow_routes};
         (name = "workflows", description = "Workflow definitions and their questionnaires"),
         (name = "reviews", description = "Reviews, their stages, answers, decisions and findings"),
         (name = "audit", description = "The hash-chained audit log and its verification"),
+        (name = "evidence", description = "Evidence packs of reviews, for auditors"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

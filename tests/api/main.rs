@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod evidence;
 mod flow;
 mod operations;
 mod providers;
