@@ -3,8 +3,8 @@
 //!
 //! Layout: [`config`] (settings), [`db`] and [`schema`] (the store, both
 //! backends), [`auth`] (tokens and roles), [`audit`] (the hash-chained log
-//! and its verification), [`evidence`] (evidence packs for auditors),
-//! [`providers`] (the catalogue), [`http`] (routes, errors,
+//! and its verification), [`evidence`] (evidence packs and period summaries
+//! for auditors), [`providers`] (the catalogue), [`http`] (routes, errors,
 //! OpenAPI) and [`startup`] (building the application from a configuration
 //! value).
 

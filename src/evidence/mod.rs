@@ -1,10 +1,10 @@
 //! Evidence for auditors: the evidence pack of one review (a zip with a
 //! human-readable report, the review as JSON, its answers and its control
-//! mapping as CSV).
+//! mapping as CSV) and a summary of all reviews over a period.
 //!
 //! [`Evidence::build`] turns a review and the workflow it pinned into plain
-//! text lines, once; [`pack`] renders them into the pack's files; [`routes`]
-//! serves them.
+//! text lines, once; [`pack`] renders them into the pack's files;
+//! [`summary`] counts reviews over a period; [`routes`] serves both.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ use crate::workflow::{Question, Workflow};
 
 pub mod pack;
 pub mod routes;
+pub mod summary;
 
 /// One questionnaire answer, as printed.
 #[derive(Debug, Clone, PartialEq, Eq)]

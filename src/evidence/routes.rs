@@ -1,20 +1,26 @@
-//! HTTP routes of evidence: a review's evidence pack.
+//! HTTP routes of evidence: a review's evidence pack, and the summary of
+//! reviews over a period.
 
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
+use super::summary::{self, PeriodSummary};
 use super::{Evidence, pack};
-use crate::auth::Principal;
+use crate::audit::routes::{check_period, parse_time};
+use crate::auth::{Principal, Role};
 use crate::db::in_snapshot;
 use crate::http::AppState;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::reviews::routes::REVIEW_READERS;
 use crate::reviews::store::pinned_workflow;
 
 const PROBLEM: &str = "application/problem+json";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/reviews/{id}/evidence").route(web::get().to(evidence_pack)));
+    cfg.service(web::resource("/v1/reviews/{id}/evidence").route(web::get().to(evidence_pack)))
+        .service(web::resource("/v1/evidence").route(web::get().to(period_summary)));
 }
 
 impl From<pack::PackError> for ApiError {
@@ -80,4 +86,63 @@ pub async fn evidence_pack(
         })
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(pack.bytes))
+}
+
+/// The period of `GET /v1/evidence`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// Start of the period (inclusive), RFC 3339.
+    #[param(required = true)]
+    pub from: Option<String>,
+    /// End of the period (exclusive), RFC 3339.
+    #[param(required = true)]
+    pub to: Option<String>,
+}
+
+/// Summarize reviews over a period, for an audit or a management review.
+///
+/// Roles: `admin`.
+///
+/// Counts, each in total and by risk tier: reviews `started` in the period;
+/// reviews `decided` in it, also by outcome (approved, approved with
+/// conditions, rejected, withdrawn); reviews `overdue` now (in progress with
+/// an open stage past its due time); and approvals `expired` (their
+/// `valid_until` in the period and passed, with no later approval of the same
+/// subject before it).
+#[utoipa::path(get, path = "/v1/evidence", tag = "evidence", params(PeriodQuery),
+    responses(
+        (status = 200, description = "The summary", body = PeriodSummary),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A missing or bad `from` or `to`", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn period_summary(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let mut errors = Vec::new();
+    let from = parse_time("from", query.from.as_deref(), &mut errors);
+    let to = parse_time("to", query.to.as_deref(), &mut errors);
+    for (field, value) in [("from", &query.from), ("to", &query.to)] {
+        if value.as_deref().is_none_or(str::is_empty) {
+            errors.push(FieldError::new(field, "is required"));
+        }
+    }
+    check_period(from, to, &mut errors);
+    let (Some(from), Some(to), true) = (from, to, errors.is_empty()) else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    };
+    let now = state.clock.now();
+    let summary = state
+        .store
+        .run(move |conn| {
+            in_snapshot(conn, |conn| summary::summarize(conn, from, to, now))
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(summary))
 }

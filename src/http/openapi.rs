@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::audit::{self, routes as audit_routes};
 use crate::conditions::{Conditions, DataClass};
-use crate::evidence::routes as evidence_routes;
+use crate::evidence::{routes as evidence_routes, summary};
 use crate::http::problem::{FieldError, Problem};
 use crate::providers::{self, routes as providers_routes};
 use crate::reviews::{self, routes as reviews_routes};
@@ -48,6 +48,7 @@ use crate::workflow::{self, routes as workflow_routes};
         audit_routes::list_events,
         audit_routes::verify_chain,
         evidence_routes::evidence_pack,
+        evidence_routes::period_summary,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -64,6 +65,7 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews::NewReview, reviews::AnswersInput, reviews::InviteInput, reviews::AssignInput,
         reviews::DecisionInput, reviews::TierInput, reviews::WithdrawInput, reviews::NewFinding, reviews::FindingPatch,
         audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
+        summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -71,7 +73,7 @@ use crate::workflow::{self, routes as workflow_routes};
         (name = "workflows", description = "Workflow definitions and their questionnaires"),
         (name = "reviews", description = "Reviews, their stages, answers, decisions and findings"),
         (name = "audit", description = "The hash-chained audit log and its verification"),
-        (name = "evidence", description = "Evidence packs of reviews, for auditors"),
+        (name = "evidence", description = "Evidence packs of reviews, and summaries over a period, for auditors"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

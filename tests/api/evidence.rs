@@ -1,14 +1,15 @@
-//! Evidence for auditors over HTTP: a review's evidence pack, unzipped and
-//! read back.
+//! Evidence for auditors over HTTP: a review's evidence pack (unzipped and
+//! read back) and the summary of reviews over a period.
 
 use std::collections::BTreeSet;
 use std::io::Read;
 
+use chrono::TimeDelta;
 use clearance::auth::Role;
 use serde_json::{Value, json};
 
 use crate::flow::Flow;
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, assert_problem, error_fields};
 
 /// The files of a zip, by name.
 fn unzip(bytes: Vec<u8>) -> std::collections::BTreeMap<String, String> {
@@ -180,4 +181,117 @@ backend_tests! {
         assert_problem(app.client.get(app.url(&flow.path("/evidence"))).send().await.unwrap(), 401).await;
         assert_problem(app.get("/v1/reviews/nope/evidence", &app.admin()).await, 404).await;
     }
+
+    async fn the_period_summary_counts_reviews_by_outcome_and_tier(app) {
+        // A low-tier review approved with conditions on the first day.
+        decided_review(&app).await;
+        // A high-tier review of another model, left with intake overdue.
+        let victor = app.token("victor", &[Role::VendorManager]);
+        app.post("/v1/providers/anthropic/models", &victor, &json!({"slug": "haiku", "name": "Haiku"})).await;
+        let high: Value = app.post("/v1/reviews", &victor, &json!({"provider": "anthropic", "model": "haiku"})).await.json().await.unwrap();
+        app.post(&format!("/v1/reviews/{}/tier", high["id"].as_str().unwrap()), &victor, &json!({"tier": "high", "reason": "Used for HR screening"})).await;
+        // A third, withdrawn the next day.
+        app.create_provider("mistral").await;
+        let withdrawn: Value = app.post("/v1/reviews", &victor, &json!({"provider": "mistral"})).await.json().await.unwrap();
+        app.clock.advance(TimeDelta::days(1));
+        let response = app.post(&format!("/v1/reviews/{}/withdraw", withdrawn["id"].as_str().unwrap()), &victor, &json!({"reason": "Project cancelled"})).await;
+        assert_eq!(response.status(), 200);
+        app.clock.advance(TimeDelta::days(5));
+
+        let admin = app.admin();
+        let summary: Value = app.get("/v1/evidence?from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z", &admin).await.json().await.unwrap();
+        assert_eq!(summary["from"], "2026-03-01T00:00:00Z");
+        assert_eq!(summary["generated_at"], "2026-03-08T09:00:00Z");
+        assert_eq!(summary["started"], json!({"total": 3, "by_tier": {"low": 2, "medium": 0, "high": 1, "critical": 0}}));
+        assert_eq!(summary["decided"]["total"], 2);
+        assert_eq!(summary["decided"]["by_tier"], json!({"low": 2, "medium": 0, "high": 0, "critical": 0}));
+        let outcomes = &summary["decided"]["by_outcome"];
+        assert_eq!(outcomes["approved_with_conditions"]["total"], 1);
+        assert_eq!(outcomes["withdrawn"]["by_tier"]["low"], 1);
+        assert_eq!(outcomes["approved"]["total"], 0);
+        assert_eq!(outcomes["rejected"]["total"], 0);
+        assert_eq!(summary["overdue"], json!({"total": 1, "by_tier": {"low": 0, "medium": 0, "high": 1, "critical": 0}}), "haiku's intake is past its 5-day SLA");
+        assert_eq!(summary["expired"]["total"], 0);
+
+        let before: Value = app.get("/v1/evidence?from=2026-03-03T00:00:00Z&to=2026-03-04T00:00:00Z", &admin).await.json().await.unwrap();
+        assert_eq!(before["started"]["total"], 0);
+        assert_eq!(before["decided"]["total"], 1, "only the withdrawal fell on the 3rd");
+        assert_eq!(before["decided"]["by_outcome"]["withdrawn"]["total"], 1);
+        assert_eq!(before["overdue"]["total"], 1, "overdue is as of now, whatever the period");
+
+        // The approval (low tier: valid 730 days) lapses with no re-review.
+        app.clock.advance(TimeDelta::days(740));
+        let lapsed: Value = app.get("/v1/evidence?from=2028-01-01T00:00:00Z&to=2029-01-01T00:00:00Z", &admin).await.json().await.unwrap();
+        assert_eq!(lapsed["expired"], json!({"total": 1, "by_tier": {"low": 1, "medium": 0, "high": 0, "critical": 0}}));
+        assert_eq!(lapsed["started"]["total"], 0);
+        let future: Value = app.get("/v1/evidence?from=2029-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", &admin).await.json().await.unwrap();
+        assert_eq!(future["expired"]["total"], 0);
+    }
+
+    async fn an_approval_renewed_in_time_does_not_expire(app) {
+        let first = decided_review(&app).await;
+        // 700 days later, inside the 730-day validity, a new review approves again.
+        app.clock.advance(TimeDelta::days(700));
+        let victor = app.token("victor", &[Role::VendorManager]);
+        let again: Value = app.post("/v1/reviews", &victor, &json!({"provider": "anthropic", "model": "claude"})).await.json().await.unwrap();
+        let second = Flow { app: &app, workflow: first.workflow.clone(), id: again["id"].as_str().unwrap().to_owned() };
+        second.through_intake(json!({})).await;
+        second.answer_and_submit(&victor, "security", json!({})).await;
+        second.answer_and_submit(&victor, "privacy", json!({})).await;
+        second.approve(&app.token("sam", &[Role::SecurityReviewer]), "security").await;
+        second.approve(&app.token("pia", &[Role::PrivacyReviewer]), "privacy").await;
+        assert_eq!(second.review().await["state"], "approved");
+        app.clock.advance(TimeDelta::days(60));
+
+        let summary: Value = app.get("/v1/evidence?from=2028-01-01T00:00:00Z&to=2029-01-01T00:00:00Z", &app.admin()).await.json().await.unwrap();
+        assert_eq!(summary["expired"]["total"], 0, "the first approval's end passed, but it was renewed: {summary}");
+        assert_eq!(summary["decided"]["by_outcome"]["approved"]["total"], 1);
+    }
+
+    async fn the_period_summary_is_for_admins_and_needs_a_period(app) {
+        let period = "/v1/evidence?from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z";
+        assert_problem(app.get(period, &app.manager()).await, 403).await;
+        assert_problem(app.get(period, &app.token("alex", &[Role::Approver])).await, 403).await;
+        let admin = app.admin();
+        assert_eq!(error_fields(&assert_problem(app.get("/v1/evidence", &admin).await, 422).await), ["from", "to"]);
+        assert_eq!(error_fields(&assert_problem(app.get("/v1/evidence?from=march&to=2026-04-01T00:00:00Z", &admin).await, 422).await), ["from"]);
+        assert_eq!(error_fields(&assert_problem(app.get("/v1/evidence?from=2026-04-01T00:00:00Z&to=2026-03-01T00:00:00Z", &admin).await, 422).await), ["to"]);
+        let empty: Value = app.get(period, &admin).await.json().await.unwrap();
+        assert_eq!(empty["started"]["total"], 0);
+        assert_eq!(empty["decided"]["by_outcome"]["rejected"]["by_tier"]["critical"], 0);
+    }
+}
+
+#[tokio::test]
+async fn the_evidence_routes_are_documented_with_their_roles() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pack = &doc["paths"]["/v1/reviews/{id}/evidence"]["get"];
+    assert!(
+        pack["responses"]["200"]["content"]["application/zip"].is_object(),
+        "{pack}"
+    );
+    assert!(
+        pack["description"]
+            .as_str()
+            .unwrap()
+            .contains("vendor_manager"),
+        "{pack}"
+    );
+    let summary = &doc["paths"]["/v1/evidence"]["get"];
+    assert!(
+        summary["description"].as_str().unwrap().contains("admin"),
+        "{summary}"
+    );
+    assert!(doc["components"]["schemas"]["PeriodSummary"].is_object());
 }
