@@ -110,17 +110,20 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            // Each problem on one line, without a driver's indentation.
-            let message = error.to_string();
-            let lines: Vec<&str> = message
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            eprintln!("clearance: {}", lines.join("\n"));
+            print_error(&error.to_string());
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints each problem on one line, without a driver's indentation.
+fn print_error(message: &str) {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("clearance: {}", lines.join("\n"));
 }
 
 fn check_workflows(dir: &std::path::Path) -> ExitCode {
@@ -199,7 +202,7 @@ async fn verify_audit(config: &Config) -> ExitCode {
 }
 
 fn cannot_verify(error: &dyn std::error::Error) -> ExitCode {
-    eprintln!("clearance: cannot verify the audit log: {error}");
+    print_error(&format!("cannot verify the audit log: {error}"));
     ExitCode::from(2)
 }
 

@@ -283,3 +283,24 @@ async fn the_audit_routes_are_documented_with_their_roles() {
     );
     assert!(doc["components"]["schemas"]["Verification"].is_object());
 }
+
+#[test]
+fn the_command_line_exits_2_when_it_cannot_read_the_log() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
+        .args(["audit", "verify"])
+        .current_dir(folder.path())
+        .env("DATABASE_URL", folder.path().join("missing.sqlite3"))
+        .env("CLEARANCE_DATA_DIR", folder.path())
+        .env_remove("CLEARANCE_CONFIG")
+        .output()
+        .expect("clearance runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no database"), "{stderr}");
+    assert!(
+        !folder.path().join("missing.sqlite3").exists(),
+        "verifying creates nothing"
+    );
+}
