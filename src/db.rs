@@ -200,6 +200,24 @@ impl Store {
     }
 }
 
+/// Runs `f` in one read-only snapshot of the database, so that what it reads
+/// in several queries fits together (a review and its audit head, a whole
+/// audit chain) while writers carry on unblocked.
+pub fn in_snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|conn| {
+        // SQLite (WAL) keeps one snapshot from a transaction's first read;
+        // PostgreSQL must be asked for one before the transaction's first query.
+        if let DbConnection::Postgresql(pg) = conn {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        f(conn)
+    })
+}
+
 /// Takes the shared write lock (see [`Store::write`]).
 fn lock_for_write(conn: &mut DbConnection) -> QueryResult<()> {
     use crate::schema::audit_head::dsl::*;

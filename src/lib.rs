@@ -2,9 +2,11 @@
 //! published clearance status per model.
 //!
 //! Layout: [`config`] (settings), [`db`] and [`schema`] (the store, both
-//! backends), [`auth`] (tokens and roles), [`audit`] (the hash-chained log),
-//! [`providers`] (the catalogue), [`http`] (routes, errors, OpenAPI) and
-//! [`startup`] (building the application from a configuration value).
+//! backends), [`auth`] (tokens and roles), [`audit`] (the hash-chained log
+//! and its verification), [`evidence`] (evidence packs and period summaries
+//! for auditors), [`providers`] (the catalogue), [`http`] (routes, errors,
+//! OpenAPI) and [`startup`] (building the application from a configuration
+//! value).
 
 pub mod audit;
 pub mod auth;
@@ -12,6 +14,7 @@ pub mod clock;
 pub mod conditions;
 pub mod config;
 pub mod db;
+pub mod evidence;
 pub mod gate;
 pub mod http;
 pub mod notify;

@@ -1,4 +1,5 @@
-//! The `clearance` command: `serve`, `migrate` and `token issue`.
+//! The `clearance` command: `serve`, `migrate`, `token issue`, `workflows
+//! check` and `audit verify`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use clearance::auth::{Role, TokenIssuer, load_or_create_secret};
 use clearance::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use clearance::config::{ClockMode, Config};
+use clearance::config::{ClockMode, Config, DatabaseUrl};
+use clearance::db::{Store, StoreError};
 use clearance::startup::{Application, open_store};
 use clearance::workflow::Catalog;
 
@@ -41,6 +43,16 @@ enum Command {
     /// Attestation signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit chain and print the result as JSON; exit 0 when
+    /// intact, 1 when broken, 2 when the database cannot be read.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,16 +156,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(run(cli.command, config));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
-            // Each problem on one line, without a driver's indentation.
-            let message = error.to_string();
-            let lines: Vec<&str> = message
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            eprintln!("clearance: {}", lines.join("\n"));
+            print_error(&error.to_string());
             ExitCode::FAILURE
         }
     }
@@ -208,6 +213,16 @@ fn gate(args: &CheckArgs) -> ExitCode {
     ExitCode::from(verdict.code)
 }
 
+/// Prints each problem on one line, without a driver's indentation.
+fn print_error(message: &str) {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("clearance: {}", lines.join("\n"));
+}
+
 fn check_workflows(dir: &std::path::Path) -> ExitCode {
     if !dir.is_dir() {
         eprintln!("{}: not a folder", dir.display());
@@ -241,7 +256,54 @@ fn check_workflows(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+/// `clearance audit verify`: reads the store the configuration names without
+/// changing it (no migrations), so it is safe to point at a live database.
+async fn verify_audit(config: &Config) -> ExitCode {
+    let database = config.database.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        if let DatabaseUrl::Sqlite(path) = &database
+            && !path.exists()
+        {
+            return Err(format!("there is no database at {}", path.display()).into());
+        }
+        let store = Store::open(&database, 1)?;
+        if !store.ready()? {
+            return Err(
+                "the database has pending migrations; run `clearance migrate` first".into(),
+            );
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(store)
+    })
+    .await;
+    let store = match opened {
+        Ok(Ok(store)) => store,
+        Ok(Err(error)) => return cannot_verify(&*error),
+        Err(error) => return cannot_verify(&error),
+    };
+    let result = store
+        .run(|conn| clearance::audit::store::verify_chain(conn).map_err(StoreError::from))
+        .await;
+    let verification = match result {
+        Ok(verification) => verification,
+        Err(error) => return cannot_verify(&error),
+    };
+    match serde_json::to_string_pretty(&verification) {
+        Ok(json) => println!("{json}"),
+        Err(error) => return cannot_verify(&error),
+    }
+    if verification.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn cannot_verify(error: &dyn std::error::Error) -> ExitCode {
+    print_error(&format!("cannot verify the audit log: {error}"));
+    ExitCode::from(2)
+}
+
+async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
         Command::Serve => {
             clearance::telemetry::init(config.log_format);
@@ -263,6 +325,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             open_store(&config).await?;
             println!("migrations are up to date");
         }
+        Command::Audit(AuditCommand::Verify) => return Ok(verify_audit(&config).await),
         Command::Workflows(WorkflowsCommand::Check { .. }) => {
             if check_workflows(&config.workflows) != ExitCode::SUCCESS {
                 return Err("the workflows are invalid".into());
@@ -289,5 +352,5 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             println!("{token}");
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,15 +2,24 @@
 //! the same transaction as the change; each event's hash covers its canonical
 //! serialization and the previous event's hash, so an edited, deleted or
 //! reordered row breaks the chain.
+//!
+//! Appending lives here; reading and filtering the log in [`store`],
+//! recomputing the chain in [`verify`] (pure), and the HTTP routes in
+//! [`routes`].
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::db::DbConnection;
 use crate::schema::{audit_events, audit_head};
+
+pub mod routes;
+pub mod store;
+pub mod verify;
 
 /// The hash that precedes the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -152,4 +161,54 @@ pub fn append(
         .set((audit_head::seq.eq(row.seq), audit_head::hash.eq(&row.hash)))
         .execute(conn)?;
     Ok(row)
+}
+
+/// An event as `GET /v1/audit` shows it: the stored row, with its JSON
+/// columns parsed. `prev_hash` and `hash` are included so that a reader can
+/// recompute the chain without trusting the service.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    /// A person's `sub`, `system:<job>` or `respondent:<invitation>`.
+    pub actor: String,
+    pub actor_roles: Vec<String>,
+    /// e.g. `review.started`, `stage.decided`, `provider.updated`.
+    pub action: String,
+    /// What changed, as a path: `provider/anthropic`, `review/<id>`.
+    pub subject: String,
+    pub review_id: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(row: AuditRow) -> Self {
+        // A column that no longer parses (edited by hand) is shown as the
+        // text it holds rather than hidden: the log is evidence.
+        let json =
+            |text: String| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Self {
+            seq: row.seq,
+            id: row.id,
+            occurred_at: row.occurred_at.and_utc(),
+            actor: row.actor,
+            actor_roles: serde_json::from_str(&row.actor_roles)
+                .unwrap_or_else(|_| vec![row.actor_roles]),
+            action: row.action,
+            subject: row.subject,
+            review_id: row.review_id,
+            request_id: row.request_id,
+            before: row.before_data.map(json),
+            after: row.after_data.map(json),
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
 }

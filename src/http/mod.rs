@@ -62,7 +62,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::workflow::routes::configure)
         .configure(crate::reviews::routes::configure)
         .configure(crate::webhooks::routes::configure)
-        .configure(crate::outbox::routes::configure);
+        .configure(crate::outbox::routes::configure)
+        .configure(crate::audit::routes::configure)
+        .configure(crate::evidence::routes::configure);
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::audit::{self, routes as audit_routes};
 use crate::conditions::{Conditions, DataClass};
+use crate::evidence::{routes as evidence_routes, summary};
 use crate::http::problem::{FieldError, Problem};
 use crate::outbox::routes as outbox_routes;
 use crate::providers::{self, routes as providers_routes};
@@ -60,6 +62,10 @@ use crate::workflow::{self, routes as workflow_routes};
         outbox_routes::list_outbox,
         outbox_routes::retry,
         outbox_routes::run_job,
+        audit_routes::list_events,
+        audit_routes::verify_chain,
+        evidence_routes::evidence_pack,
+        evidence_routes::period_summary,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -79,6 +85,8 @@ use crate::workflow::{self, routes as workflow_routes};
         status_routes::CheckRequest, status_routes::CheckResponse, status_routes::SuspendInput, status_routes::ResumeInput,
         webhooks::Webhook, webhooks::NewWebhook, webhooks::CreatedWebhook,
         outbox_routes::OutboxMessage, outbox_routes::JobReport,
+        audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
+        summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -87,6 +95,8 @@ use crate::workflow::{self, routes as workflow_routes};
         (name = "reviews", description = "Reviews, their stages, answers, decisions and findings"),
         (name = "status", description = "Clearance status for integrators, attestations, the suspend switch"),
         (name = "webhooks", description = "Subscriptions to status changes"),
+        (name = "audit", description = "The hash-chained audit log and its verification"),
+        (name = "evidence", description = "Evidence packs of reviews, and summaries over a period, for auditors"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

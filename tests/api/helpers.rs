@@ -203,6 +203,17 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// Runs SQL on the app's database directly, as someone with access to the
+    /// database (not to the service) could; returns the rows it changed.
+    pub fn sql(&self, statement: &str) -> usize {
+        let mut conn = clearance::db::ConnectionManager::new(self.database.clone())
+            .connect()
+            .expect("database");
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("{statement}: {e}"))
+    }
+
     /// Emails waiting in the outbox, oldest first, as the worker would send them.
     pub fn outbox_emails(&self) -> Vec<Value> {
         use clearance::schema::outbox_messages::dsl::*;

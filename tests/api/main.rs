@@ -5,7 +5,10 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod auth;
+mod evidence;
+mod flow;
 mod gate;
 mod operations;
 mod providers;

@@ -7,8 +7,8 @@ use chrono::TimeDelta;
 use clearance::auth::Role;
 use serde_json::{Value, json};
 
+use crate::flow::Flow;
 use crate::helpers::{TestApp, assert_problem, error_fields};
-use crate::reviews::Flow;
 
 /// Registers `acme` (once) and `model`, and approves a low-tier review of it,
 /// with `conditions` on the security approval.
