@@ -37,11 +37,11 @@ impl Rendered {
     }
 }
 
-/// One model: its clearance now, and as it will read once `valid_until` passes.
+/// One model's clearance, rendered. Once an approval's `valid_until` has
+/// passed it reads `expired`, rendered at lookup (rare, and small).
 #[derive(Debug, Clone)]
 struct Entry {
     current: Rendered,
-    expired: Option<(DateTime<Utc>, Rendered)>,
 }
 
 /// Every model's clearance at one status version.
@@ -77,15 +77,8 @@ impl Snapshot {
                     clearance.version = same.version;
                 }
             }
-            let expired = clearance.valid_until.map(|until| {
-                let mut lapsed =
-                    derive::derive(&provider, &model, &facts, clearance.version, until);
-                lapsed.version = clearance.version;
-                (until, Rendered::new(lapsed))
-            });
             let entry = Entry {
                 current: Rendered::new(clearance),
-                expired,
             };
             models.entry(provider).or_default().insert(model, entry);
         }
@@ -100,10 +93,18 @@ impl Snapshot {
         now: DateTime<Utc>,
     ) -> std::borrow::Cow<'_, Rendered> {
         match self.models.get(provider).and_then(|m| m.get(model)) {
-            Some(entry) => match &entry.expired {
-                Some((until, lapsed)) if *until <= now => std::borrow::Cow::Borrowed(lapsed),
-                _ => std::borrow::Cow::Borrowed(&entry.current),
-            },
+            Some(entry) => {
+                let clearance = &entry.current.clearance;
+                let lapsed = clearance.status.is_approval()
+                    && clearance.valid_until.is_some_and(|until| until <= now);
+                if lapsed {
+                    let mut expired = clearance.clone();
+                    expired.status = derive::Status::Expired;
+                    std::borrow::Cow::Owned(Rendered::new(expired))
+                } else {
+                    std::borrow::Cow::Borrowed(&entry.current)
+                }
+            }
             None => std::borrow::Cow::Owned(Rendered::new(derive::derive(
                 provider,
                 model,
