@@ -126,12 +126,7 @@ pub async fn check(
         .0
         .items
         .iter()
-        .map(|item| {
-            derive::check(
-                &snapshot.lookup(&item.provider, &item.model, now).clearance,
-                item,
-            )
-        })
+        .map(|item| derive::check(&snapshot.clearance(&item.provider, &item.model, now), item))
         .collect();
     Ok(HttpResponse::Ok().json(CheckResponse { results }))
 }

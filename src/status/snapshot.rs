@@ -93,18 +93,10 @@ impl Snapshot {
         now: DateTime<Utc>,
     ) -> std::borrow::Cow<'_, Rendered> {
         match self.models.get(provider).and_then(|m| m.get(model)) {
-            Some(entry) => {
-                let clearance = &entry.current.clearance;
-                let lapsed = clearance.status.is_approval()
-                    && clearance.valid_until.is_some_and(|until| until <= now);
-                if lapsed {
-                    let mut expired = clearance.clone();
-                    expired.status = derive::Status::Expired;
-                    std::borrow::Cow::Owned(Rendered::new(expired))
-                } else {
-                    std::borrow::Cow::Borrowed(&entry.current)
-                }
-            }
+            Some(entry) => match lapsed(&entry.current.clearance, now) {
+                Some(expired) => std::borrow::Cow::Owned(Rendered::new(expired)),
+                None => std::borrow::Cow::Borrowed(&entry.current),
+            },
             None => std::borrow::Cow::Owned(Rendered::new(derive::derive(
                 provider,
                 model,
@@ -115,6 +107,24 @@ impl Snapshot {
         }
     }
 
+    /// The clearance of a model as of `now`, without rendering it (for checks).
+    pub fn clearance(
+        &self,
+        provider: &str,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> std::borrow::Cow<'_, Clearance> {
+        match self.models.get(provider).and_then(|m| m.get(model)) {
+            Some(entry) => match lapsed(&entry.current.clearance, now) {
+                Some(expired) => std::borrow::Cow::Owned(expired),
+                None => std::borrow::Cow::Borrowed(&entry.current.clearance),
+            },
+            None => {
+                std::borrow::Cow::Owned(derive::derive(provider, model, &Facts::default(), 0, now))
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.models.values().map(HashMap::len).sum()
     }
@@ -122,6 +132,16 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The clearance as it reads once an approval's `valid_until` has passed.
+fn lapsed(clearance: &Clearance, now: DateTime<Utc>) -> Option<Clearance> {
+    let expired =
+        clearance.status.is_approval() && clearance.valid_until.is_some_and(|until| until <= now);
+    expired.then(|| Clearance {
+        status: derive::Status::Expired,
+        ..clearance.clone()
+    })
 }
 
 /// Holds the current snapshot and keeps it fresh.
