@@ -31,6 +31,7 @@ fn answer(value: serde_json::Value) -> AnswerView {
         answered_by: "victor".into(),
         updated_at: at(10),
         carried_forward: false,
+        previous_value: None,
     }
 }
 

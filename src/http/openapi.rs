@@ -48,6 +48,7 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews_routes::withdraw,
         reviews_routes::add_finding,
         reviews_routes::update_finding,
+        reviews_routes::re_review,
         status_routes::get_status,
         status_routes::check,
         status_routes::attestation,

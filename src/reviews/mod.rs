@@ -82,7 +82,13 @@ pub struct AnswerView {
     pub value: serde_json::Value,
     pub answered_by: String,
     pub updated_at: DateTime<Utc>,
+    /// Copied from the previous review of the subject and not yet changed:
+    /// the supplier confirms it by submitting, or changes it.
     pub carried_forward: bool,
+    /// On a re-review, the answer of the previous cycle when it differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub previous_value: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

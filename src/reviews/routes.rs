@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/v1/reviews/{id}/tier").route(web::post().to(raise_tier)))
     .service(web::resource("/v1/reviews/{id}/withdraw").route(web::post().to(withdraw)))
+    .service(web::resource("/v1/reviews/{id}/re-review").route(web::post().to(re_review)))
     .service(web::resource("/v1/reviews/{id}/findings").route(web::post().to(add_finding)))
     .service(
         web::resource("/v1/reviews/{id}/findings/{finding}").route(web::patch().to(update_finding)),
@@ -779,4 +780,44 @@ pub async fn update_finding(
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Open a re-review of an approved review now (the re-review sweep does it
+/// by itself before the approval expires).
+///
+/// Roles: `vendor_manager`, `admin`. Previous answers are carried forward,
+/// marked as such; the approval stays in force until its `valid_until`.
+#[utoipa::path(post, path = "/v1/reviews/{id}/re-review", tag = "reviews",
+    params(("id" = String, Path, description = "The approved review")),
+    responses(
+        (status = 201, description = "The re-review", body = ReviewSummary, headers(("ETag" = String), ("Location" = String))),
+        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not an approval, or a review of the subject is already open", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn re_review(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    path: ReviewPath,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(REVIEW_STARTERS)?;
+    let previous = path.into_inner();
+    let actor = actor(&principal, request_id);
+    let now = state.clock.now();
+    let reviews = state.reviews.clone();
+    let summary = state
+        .store
+        .write(move |conn| {
+            reviews
+                .start_re_review(conn, &previous, &actor, now)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    state.status.refresh().await?;
+    let location = format!("/v1/reviews/{}", summary.id);
+    Ok(HttpResponse::Created()
+        .insert_header((header::ETAG, etag(summary.version)))
+        .insert_header((header::LOCATION, location))
+        .json(summary))
 }

@@ -178,6 +178,96 @@ impl Reviews {
         Ok(summary)
     }
 
+    /// Opens a re-review of the subject of an approved review, on the
+    /// workflow's current version, with the previous answers carried forward
+    /// (marked as such) and every stage assigned to the previous review's
+    /// vendor manager. Refused while another review of the subject is open.
+    pub fn start_re_review(
+        &self,
+        conn: &mut DbConnection,
+        previous_review_id: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ReviewSummary, ReviewError> {
+        use crate::workflow::engine::ReviewState;
+        let previous = store::load(conn, &self.catalog, previous_review_id)?;
+        let approved = matches!(
+            ReviewState::parse(&previous.row.state),
+            Some(ReviewState::Approved | ReviewState::ApprovedWithConditions)
+        );
+        if !approved {
+            return Err(ReviewError::Conflict(format!(
+                "review {previous_review_id} is `{}`; only an approval is re-reviewed",
+                previous.row.state
+            )));
+        }
+        if let Some(open) = store::open_review_of(
+            conn,
+            &previous.row.provider_id,
+            previous.row.model_id.as_deref(),
+        )? {
+            return Err(ReviewError::Conflict(format!(
+                "a review of this subject is already in progress: {open}"
+            )));
+        }
+        // The workflow as it is now; if it was removed, the one the approval followed.
+        let workflow = self
+            .catalog
+            .get(&previous.row.workflow_id)
+            .unwrap_or_else(|| previous.workflow.clone());
+        store::pin_workflow(conn, &workflow, now)?;
+        let mut outcome = engine::start(&workflow.workflow, ReviewKind::ReReview, &actor.id, now);
+        for stage in &mut outcome.review.stages {
+            stage.assignee = Some(previous.row.started_by.clone());
+        }
+        let row = ReviewRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            provider_id: previous.row.provider_id.clone(),
+            model_id: previous.row.model_id.clone(),
+            kind: ReviewKind::ReReview.as_str().to_owned(),
+            workflow_id: workflow.workflow.id.clone(),
+            workflow_version: workflow.workflow.version,
+            workflow_digest: workflow.digest.clone(),
+            state: outcome.review.state.as_str().to_owned(),
+            tier: outcome.review.tier.as_str().to_owned(),
+            tier_reason: None,
+            started_by: actor.id.clone(),
+            previous_review_id: Some(previous.row.id.clone()),
+            conditions: None,
+            decided_at: None,
+            valid_until: None,
+            version: 1,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+            started_by_email: previous.row.started_by_email.clone(),
+        };
+        let before = status::statuses_of(conn, &row.provider_id, previous.model.as_deref(), now)?;
+        store::insert(conn, &row, &outcome.review, now)?;
+        let carried = store::carry_forward(conn, &previous, &row.id, &workflow.workflow, now)?;
+        let after = status::statuses_of(conn, &row.provider_id, previous.model.as_deref(), now)?;
+        status::announce_changes(conn, &before, &after, now)?;
+        let loaded = store::load(conn, &self.catalog, &row.id)?;
+        audit::append(
+            conn,
+            actor,
+            Change {
+                action: "review.re_review_started",
+                subject: format!("review/{}", row.id),
+                review_id: Some(&row.id),
+                before: None,
+                after: Some(json!({
+                    "subject": loaded.subject(),
+                    "previous_review": previous.row.id,
+                    "workflow": {"id": workflow.workflow.id, "version": workflow.workflow.version, "digest": workflow.digest},
+                    "answers_carried_forward": carried,
+                    "assignee": previous.row.started_by,
+                })),
+            },
+            now,
+        )?;
+        Ok(loaded.summary(now))
+    }
+
     /// Applies an engine action to a review.
     pub fn act(
         &self,

@@ -658,19 +658,82 @@ fn save_answers(
     Ok(())
 }
 
+/// Copies the previous review's answers into a new review's stages: those
+/// whose stage and question still exist and whose value the current question
+/// still accepts. Each is marked carried forward, with the old value kept to
+/// show what changes. Returns how many were carried.
+pub fn carry_forward(
+    conn: &mut DbConnection,
+    previous: &Loaded,
+    review_id: &str,
+    workflow: &crate::workflow::Workflow,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let stages: Vec<StageRow> = review_stages::table
+        .filter(review_stages::review_id.eq(review_id))
+        .select(StageRow::as_select())
+        .load(conn)?;
+    let mut carried = 0;
+    for stage in &stages {
+        let Some(definition) = workflow.stage(&stage.stage_key) else {
+            continue;
+        };
+        let Some(old_stage) = previous.stage_row(&stage.stage_key) else {
+            continue;
+        };
+        for answer in previous
+            .answers
+            .iter()
+            .filter(|a| a.stage_id == old_stage.id)
+        {
+            let Some(question) = definition.question(&answer.question_id) else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&answer.value) else {
+                continue;
+            };
+            if crate::workflow::answers::check_value(question, &value).is_err() {
+                continue;
+            }
+            diesel::insert_into(answers::table)
+                .values(&AnswerRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    stage_id: stage.id.clone(),
+                    question_id: answer.question_id.clone(),
+                    value: answer.value.clone(),
+                    answered_by: answer.answered_by.clone(),
+                    carried_forward: true,
+                    previous_value: Some(answer.value.clone()),
+                    updated_at: now.naive_utc(),
+                })
+                .execute(conn)?;
+            carried += 1;
+        }
+    }
+    Ok(carried)
+}
+
 pub fn answer_views(loaded: &Loaded) -> BTreeMap<String, BTreeMap<String, AnswerView>> {
     let mut out: BTreeMap<String, BTreeMap<String, AnswerView>> = BTreeMap::new();
     for answer in &loaded.answers {
         let Some(stage) = loaded.stages.iter().find(|s| s.id == answer.stage_id) else {
             continue;
         };
+        let value: serde_json::Value =
+            serde_json::from_str(&answer.value).unwrap_or(serde_json::Value::Null);
+        let previous_value = answer
+            .previous_value
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .filter(|previous| *previous != value);
         out.entry(stage.stage_key.clone()).or_default().insert(
             answer.question_id.clone(),
             AnswerView {
-                value: serde_json::from_str(&answer.value).unwrap_or(serde_json::Value::Null),
+                value,
                 answered_by: answer.answered_by.clone(),
                 updated_at: utc(answer.updated_at),
                 carried_forward: answer.carried_forward,
+                previous_value,
             },
         );
     }

@@ -304,3 +304,46 @@ fn the_command_line_exits_2_when_it_cannot_read_the_log() {
         "verifying creates nothing"
     );
 }
+
+/// Two instances writing at once on one PostgreSQL keep one chain, without
+/// gaps or forks: every change takes the chain's head first.
+mod concurrent_writers_keep_one_chain {
+    use super::*;
+    use crate::helpers::Backend;
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some(first) = TestApp::spawn(Backend::Postgres).await else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set TEST_DATABASE_URL"
+            );
+            return;
+        };
+        let second = first.spawn_beside(|_| {}).await;
+        let writes = (0..40).map(|i| {
+            let app = if i % 2 == 0 { &first } else { &second };
+            let token = app.manager();
+            async move {
+                let response = app
+                    .post(
+                        "/v1/providers",
+                        &token,
+                        &json!({"slug": format!("p{i}"), "name": format!("P{i}")}),
+                    )
+                    .await;
+                assert_eq!(response.status(), 201);
+            }
+        });
+        futures_util::future::join_all(writes).await;
+        let report = verify(&second).await;
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["events"], 40);
+        let seqs: Vec<i64> = all_events(&first)
+            .await
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    }
+}

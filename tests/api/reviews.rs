@@ -445,3 +445,46 @@ mod editing_a_workflow_never_changes_a_running_review {
         run(Backend::Postgres).await;
     }
 }
+
+backend_tests! {
+    async fn a_re_review_carries_answers_forward_and_shows_what_changed(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        flow.approve(&app.token("sam", &[Role::SecurityReviewer]), "security").await;
+        flow.approve(&app.token("pia", &[Role::PrivacyReviewer]), "privacy").await;
+        let approved = flow.review().await;
+        let previous_iso = approved["answers"]["security"]["iso27001"]["value"].clone();
+
+        let response = app.post(&flow.path("/re-review"), &victor, &json!({})).await;
+        assert_eq!(response.status(), 201);
+        let re_review: Value = response.json().await.unwrap();
+        assert_eq!(re_review["kind"], "re_review");
+        assert!(re_review["stages"].as_array().unwrap().iter().all(|s| s["assignee"] == "victor"));
+        let again = app.post(&flow.path("/re-review"), &victor, &json!({})).await;
+        assert_problem(again, 409).await;
+
+        let path = format!("/v1/reviews/{}", re_review["id"].as_str().unwrap());
+        let detail: Value = app.get(&path, &victor).await.json().await.unwrap();
+        let carried = &detail["answers"]["security"]["iso27001"];
+        assert_eq!(carried["carried_forward"], true);
+        assert_eq!(carried["value"], previous_iso);
+        assert!(carried.get("previous_value").is_none(), "unchanged answers show no previous value");
+        assert_eq!(detail["answers"]["intake"]["use_case"]["carried_forward"], true);
+
+        // The vendor manager confirms intake with one change; the approval stays in force meanwhile.
+        let changed = json!({"answers": {"use_case": "Now also used for claims triage"}});
+        assert_eq!(app.put(&format!("{path}/stages/intake/answers"), &victor, &changed, None).await.status(), 200);
+        let submit = app.post(&format!("{path}/stages/intake/submit"), &victor, &json!({})).await;
+        assert_eq!(submit.status(), 200, "carried answers satisfy the required questions");
+        let detail: Value = app.get(&path, &victor).await.json().await.unwrap();
+        let use_case = &detail["answers"]["intake"]["use_case"];
+        assert_eq!(use_case["carried_forward"], false);
+        assert_eq!(use_case["value"], "Now also used for claims triage");
+        assert_eq!(use_case["previous_value"], approved["answers"]["intake"]["use_case"]["value"]);
+        let status: Value = app.get("/v1/status/anthropic/claude", &victor).await.json().await.unwrap();
+        assert_eq!(status["status"], "approved");
+    }
+}
