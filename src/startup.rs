@@ -164,6 +164,8 @@ impl Application {
             scheduler.spawn();
         }
         let directory = Directory::new(store.clone(), clock.clone());
+        let manual_clock =
+            manual_clock.filter(|_| config.clock == crate::config::ClockMode::Manual);
         let state = AppState {
             scheduler,
             directory,

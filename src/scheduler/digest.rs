@@ -20,7 +20,7 @@ use crate::notify::{self, messages};
 use crate::reviews::ReviewError;
 use crate::reviews::store as review_store;
 use crate::schema::{models, people, providers, review_stages, reviews};
-use crate::workflow::LoadedWorkflow;
+use crate::workflow::{Answerer, LoadedWorkflow};
 
 /// What one digest run did.
 #[derive(Debug, Default, Clone, Serialize, ToSchema)]
@@ -34,8 +34,9 @@ pub struct DigestReport {
 /// An open stage, as the digest lists it.
 struct Pending {
     assignee: Option<String>,
-    approver_role: Role,
-    awaiting_decision: bool,
+    /// The role whose people must act: the approvers of a stage in review,
+    /// the answering role of one awaiting answers (none for suppliers).
+    acting_role: Option<Role>,
     item: messages::Item,
     due_at: Option<NaiveDateTime>,
 }
@@ -98,8 +99,14 @@ impl Scheduler {
                         .unwrap_or_else(|| "no due date".into());
                     pending.push(Pending {
                         assignee,
-                        approver_role: stage.approver_role,
-                        awaiting_decision: state == "in_review",
+                        acting_role: if state == "in_review" {
+                            Some(stage.approver_role)
+                        } else {
+                            match stage.answered_by {
+                                Answerer::Role(role) => Some(role),
+                                Answerer::Supplier => None,
+                            }
+                        },
                         item: messages::Item {
                             title: format!("{subject}: {}", stage.title),
                             detail: format!("Waiting for {}; {due}", messages::waiting_for(&state)),
@@ -133,7 +140,7 @@ impl Scheduler {
                 .iter()
                 .filter(|p| match &p.assignee {
                     Some(who) => *who == sub || *who == email,
-                    None => p.awaiting_decision && roles.contains(&p.approver_role),
+                    None => p.acting_role.is_some_and(|r| roles.contains(&r)),
                 })
                 .collect();
             if mine.is_empty() {

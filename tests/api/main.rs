@@ -13,4 +13,5 @@ mod gate;
 mod operations;
 mod providers;
 mod reviews;
+mod scheduler;
 mod status;
