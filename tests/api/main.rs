@@ -14,4 +14,5 @@ mod operations;
 mod providers;
 mod reviews;
 mod scheduler;
+mod smtp;
 mod status;
