@@ -48,6 +48,19 @@ pub struct RawConfig {
     pub outbox_interval_ms: u64,
     pub status_refresh_ms: u64,
     pub attestation_keys: Option<String>,
+    /// `false` turns every scheduled run off (jobs still run on demand).
+    pub scheduler: bool,
+    pub schedule_sla_sweep: String,
+    pub schedule_re_review_sweep: String,
+    pub schedule_digest: String,
+    pub schedule_outbox: String,
+    pub mailbox_vendor_manager: Option<String>,
+    pub mailbox_security_reviewer: Option<String>,
+    pub mailbox_privacy_reviewer: Option<String>,
+    pub mailbox_rai_reviewer: Option<String>,
+    pub mailbox_approver: Option<String>,
+    pub mailbox_admin: Option<String>,
+    pub mailbox_integrator: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -74,8 +87,54 @@ impl Default for RawConfig {
             outbox_interval_ms: 2000,
             status_refresh_ms: 2000,
             attestation_keys: None,
+            scheduler: true,
+            schedule_sla_sweep: "0 */5 * * * *".into(),
+            schedule_re_review_sweep: "0 0 * * * *".into(),
+            schedule_digest: "0 0 7 * * *".into(),
+            schedule_outbox: "*/2 * * * * *".into(),
+            mailbox_vendor_manager: None,
+            mailbox_security_reviewer: None,
+            mailbox_privacy_reviewer: None,
+            mailbox_rai_reviewer: None,
+            mailbox_approver: None,
+            mailbox_admin: None,
+            mailbox_integrator: None,
         }
     }
+}
+
+/// When each scheduled job runs: a cron expression (seconds first, 6 or 7
+/// fields), or `None` when the job is `off` (it still runs on demand).
+#[derive(Debug, Clone, Default)]
+pub struct Schedules {
+    pub sla_sweep: Option<cron::Schedule>,
+    pub re_review_sweep: Option<cron::Schedule>,
+    pub digest: Option<cron::Schedule>,
+    pub outbox: Option<cron::Schedule>,
+}
+
+fn parse_schedule(var: &str, value: &str) -> Result<Option<cron::Schedule>, ConfigError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    value.parse::<cron::Schedule>().map(Some).map_err(|e| {
+        ConfigError(format!(
+            "{var}: `{value}` is not a cron expression with seconds first, such as `0 */5 * * * *`, or `off` ({})",
+            e.to_string().lines().last().unwrap_or_default().trim()
+        ))
+    })
+}
+
+/// Reads a comma-separated list of addresses; each must be a mailbox.
+pub fn parse_addresses(value: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        part.parse::<lettre::message::Mailbox>()
+            .map_err(|e| format!("`{part}` is not an email address ({e})"))?;
+        out.push(part.to_owned());
+    }
+    Ok(out)
 }
 
 /// Which database to use, decided from the URL's scheme (SQLite accepts any
@@ -170,6 +229,12 @@ pub struct Config {
     pub status_refresh: Duration,
     /// Folder of the attestation signing keys.
     pub attestation_keys: PathBuf,
+    /// Whether jobs run on their schedules (`CLEARANCE_SCHEDULER`).
+    pub scheduler: bool,
+    pub schedules: Schedules,
+    /// Configured mailboxes per role (`CLEARANCE_MAILBOX_<ROLE>`); one set
+    /// through `PUT /v1/admin/roles/{role}/mailbox` takes precedence.
+    pub mailboxes: std::collections::BTreeMap<crate::auth::Role, Vec<String>>,
 }
 
 impl Config {
@@ -351,7 +416,46 @@ impl Config {
             None => data_dir.join("attestation-keys"),
         };
 
+        let schedules = Schedules {
+            sla_sweep: parse_schedule("CLEARANCE_SCHEDULE_SLA_SWEEP", &raw.schedule_sla_sweep)?,
+            re_review_sweep: parse_schedule(
+                "CLEARANCE_SCHEDULE_RE_REVIEW_SWEEP",
+                &raw.schedule_re_review_sweep,
+            )?,
+            digest: parse_schedule("CLEARANCE_SCHEDULE_DIGEST", &raw.schedule_digest)?,
+            outbox: parse_schedule("CLEARANCE_SCHEDULE_OUTBOX", &raw.schedule_outbox)?,
+        };
+        let mut mailboxes = std::collections::BTreeMap::new();
+        for (role, value) in [
+            (
+                crate::auth::Role::VendorManager,
+                &raw.mailbox_vendor_manager,
+            ),
+            (
+                crate::auth::Role::SecurityReviewer,
+                &raw.mailbox_security_reviewer,
+            ),
+            (
+                crate::auth::Role::PrivacyReviewer,
+                &raw.mailbox_privacy_reviewer,
+            ),
+            (crate::auth::Role::RaiReviewer, &raw.mailbox_rai_reviewer),
+            (crate::auth::Role::Approver, &raw.mailbox_approver),
+            (crate::auth::Role::Admin, &raw.mailbox_admin),
+            (crate::auth::Role::Integrator, &raw.mailbox_integrator),
+        ] {
+            let var = format!("CLEARANCE_MAILBOX_{}", role.as_str().to_ascii_uppercase());
+            let emails =
+                parse_addresses(value.as_deref().unwrap_or_default()).map_err(|m| fail(&var, m))?;
+            if !emails.is_empty() {
+                mailboxes.insert(role, emails);
+            }
+        }
+
         Ok(Self {
+            scheduler: raw.scheduler,
+            schedules,
+            mailboxes,
             mail_from,
             outbox_max_attempts: raw.outbox_max_attempts,
             outbox_interval: (raw.outbox_interval_ms > 0)
@@ -441,6 +545,26 @@ mod tests {
         assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(config.clock, ClockMode::System);
         assert!(config.smtp_url.is_none());
+        assert!(config.scheduler);
+        assert!(config.schedules.sla_sweep.is_some());
+        assert!(config.mailboxes.is_empty());
+    }
+
+    #[test]
+    fn mailboxes_and_schedules_come_from_the_environment() {
+        let config = load_with(&[
+            (
+                "CLEARANCE_MAILBOX_SECURITY_REVIEWER",
+                "a@x.example, b@y.example",
+            ),
+            ("CLEARANCE_SCHEDULE_DIGEST", "off"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.mailboxes[&crate::auth::Role::SecurityReviewer],
+            ["a@x.example", "b@y.example"]
+        );
+        assert!(config.schedules.digest.is_none());
     }
 
     #[test]
@@ -469,6 +593,9 @@ mod tests {
             ("CLEARANCE_JWT_SECRET", "short"),
             ("CLEARANCE_JWT_JWKS", "/nonexistent/jwks.json"),
             ("CLEARANCE_DATABASE_POOL_SIZE", "many"),
+            ("CLEARANCE_SCHEDULE_SLA_SWEEP", "every five minutes"),
+            ("CLEARANCE_SCHEDULE_DIGEST", "0 0 7 * *"),
+            ("CLEARANCE_MAILBOX_SECURITY_REVIEWER", "a@x, not an address"),
         ];
         for (var, value) in cases {
             let err = load_with(&[(var, value)]).unwrap_err().to_string();

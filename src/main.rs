@@ -307,11 +307,16 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
     match command {
         Command::Serve => {
             clearance::telemetry::init(config.log_format);
-            let clock: SharedClock = match config.clock {
-                ClockMode::System => Arc::new(SystemClock),
-                ClockMode::Manual => Arc::new(ManualClock::new(SystemClock.now())),
+            let app = match config.clock {
+                ClockMode::System => {
+                    let clock: SharedClock = Arc::new(SystemClock);
+                    Application::build(config, clock).await?
+                }
+                ClockMode::Manual => {
+                    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+                    Application::build_manual(config, clock).await?
+                }
             };
-            let app = Application::build(config, clock).await?;
             let config = &app.state().config;
             tracing::info!(
                 port = app.port(),

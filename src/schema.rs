@@ -207,6 +207,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    people (sub) {
+        sub -> Text,
+        email -> Nullable<Text>,
+        roles -> Text,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    role_mailboxes (role) {
+        role -> Text,
+        emails -> Text,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(models -> providers (provider_id));
 diesel::joinable!(reviews -> providers (provider_id));
 diesel::joinable!(reviews -> models (model_id));
@@ -231,4 +249,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     status_version,
     workflow_definitions,
+    people,
+    role_mailboxes,
 );

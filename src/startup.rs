@@ -12,13 +12,15 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Authenticator, TokenIssuer, load_or_create_secret};
-use crate::clock::SharedClock;
+use crate::clock::{ManualClock, SharedClock};
 use crate::config::{Config, DatabaseUrl};
 use crate::db::{Store, StoreError};
 use crate::http::telemetry::LeanRootSpan;
 use crate::http::{self, AppState, extract};
 use crate::outbox::{Mailer, Outbox};
+use crate::people::Directory;
 use crate::reviews::service::Reviews;
+use crate::scheduler::Scheduler;
 use crate::status::StatusService;
 use crate::status::attestation::AttestationKeys;
 use crate::workflow::Catalog;
@@ -58,6 +60,22 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
+        Self::build_with(config, clock, None).await
+    }
+
+    /// Builds in time-skipping mode: `POST /v1/admin/clock` moves `clock`.
+    pub async fn build_manual(
+        config: Config,
+        clock: Arc<ManualClock>,
+    ) -> Result<Self, StartupError> {
+        Self::build_with(config, clock.clone(), Some(clock)).await
+    }
+
+    async fn build_with(
+        config: Config,
+        clock: SharedClock,
+        manual_clock: Option<Arc<ManualClock>>,
+    ) -> Result<Self, StartupError> {
         let data_dir = |source| StartupError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -98,9 +116,6 @@ impl Application {
             )
             .map_err(StartupError::Mail)?,
         );
-        if let Some(interval) = config.outbox_interval {
-            outbox.spawn(interval);
-        }
 
         let listener = TcpListener::bind(config.bind).map_err(|source| StartupError::Bind {
             addr: config.bind.to_string(),
@@ -114,7 +129,11 @@ impl Application {
             })?
             .port();
 
+        let registry = prometheus::Registry::new();
+        let job_metrics = crate::scheduler::Metrics::register(&registry)
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let metrics = PrometheusMetricsBuilder::new("clearance")
+            .registry(registry)
             .endpoint("/metrics")
             .mask_unmatched_patterns("UNMATCHED")
             .build()
@@ -127,7 +146,30 @@ impl Application {
             tokens,
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
         };
+        let mut schedules = config.schedules.clone();
+        if config.outbox_interval.is_none() {
+            // CLEARANCE_OUTBOX_INTERVAL_MS=0 keeps meaning "no background delivery".
+            schedules.outbox = None;
+        }
+        let scheduler = Arc::new(Scheduler {
+            store: store.clone(),
+            clock: clock.clone(),
+            reviews: reviews.clone(),
+            mailboxes: Arc::new(config.mailboxes.clone()),
+            outbox: outbox.clone(),
+            metrics: job_metrics,
+            schedules,
+        });
+        if config.scheduler {
+            scheduler.spawn();
+        }
+        let directory = Directory::new(store.clone(), clock.clone());
+        let manual_clock =
+            manual_clock.filter(|_| config.clock == crate::config::ClockMode::Manual);
         let state = AppState {
+            scheduler,
+            directory,
+            manual_clock,
             store,
             clock,
             config: Arc::new(config),

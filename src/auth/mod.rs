@@ -490,7 +490,11 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::NotBearer)?;
-    Ok(authenticator.verify(token)?)
+    let principal = authenticator.verify(token)?;
+    if let Some(state) = req.app_data::<web::Data<crate::http::AppState>>() {
+        state.directory.seen(&principal);
+    }
+    Ok(principal)
 }
 
 #[cfg(test)]

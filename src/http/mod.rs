@@ -33,6 +33,11 @@ pub struct AppState {
     pub status: Arc<crate::status::StatusService>,
     pub keys: Arc<crate::status::attestation::AttestationKeys>,
     pub outbox: Arc<crate::outbox::Outbox>,
+    pub scheduler: Arc<crate::scheduler::Scheduler>,
+    pub directory: crate::people::Directory,
+    /// Set in time-skipping mode (`CLEARANCE_CLOCK=manual`): the clock that
+    /// `POST /v1/admin/clock` moves.
+    pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
 }
 
 /// Registers every route of the service.
@@ -63,6 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::reviews::routes::configure)
         .configure(crate::webhooks::routes::configure)
         .configure(crate::outbox::routes::configure)
+        .configure(crate::scheduler::routes::configure)
+        .configure(crate::people::routes::configure)
         .configure(crate::audit::routes::configure)
         .configure(crate::evidence::routes::configure);
 }

@@ -9,8 +9,10 @@ use crate::conditions::{Conditions, DataClass};
 use crate::evidence::{routes as evidence_routes, summary};
 use crate::http::problem::{FieldError, Problem};
 use crate::outbox::routes as outbox_routes;
+use crate::people::routes as people_routes;
 use crate::providers::{self, routes as providers_routes};
 use crate::reviews::{self, routes as reviews_routes};
+use crate::scheduler::{self, routes as scheduler_routes};
 use crate::status::{self, routes as status_routes};
 use crate::webhooks::{self, routes as webhooks_routes};
 use crate::workflow::{self, routes as workflow_routes};
@@ -62,7 +64,11 @@ use crate::workflow::{self, routes as workflow_routes};
         webhooks_routes::delete_webhook,
         outbox_routes::list_outbox,
         outbox_routes::retry,
-        outbox_routes::run_job,
+        scheduler_routes::run_job,
+        scheduler_routes::advance_clock,
+        people_routes::list_people,
+        people_routes::get_mailbox,
+        people_routes::put_mailbox,
         audit_routes::list_events,
         audit_routes::verify_chain,
         evidence_routes::evidence_pack,
@@ -85,7 +91,8 @@ use crate::workflow::{self, routes as workflow_routes};
         status::Clearance, status::Status, status::CheckContext, status::CheckResult,
         status_routes::CheckRequest, status_routes::CheckResponse, status_routes::SuspendInput, status_routes::ResumeInput,
         webhooks::Webhook, webhooks::NewWebhook, webhooks::CreatedWebhook,
-        outbox_routes::OutboxMessage, outbox_routes::JobReport,
+        outbox_routes::OutboxMessage, scheduler::JobReport, scheduler_routes::ClockInput, scheduler_routes::ClockView,
+        people_routes::Person, people_routes::MailboxInput, people_routes::MailboxView,
         audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
         summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
     )),

@@ -17,6 +17,10 @@ pub struct Email {
     pub to: Vec<String>,
     pub subject: String,
     pub text: String,
+    /// The same content as HTML; when present the email is sent as
+    /// multipart/alternative (text first, for clients that show only text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 /// Queues an email. With a `dedup_key`, a second email with the same key is

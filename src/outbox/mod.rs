@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -186,10 +186,16 @@ impl Outbox {
                 .parse::<Mailbox>()
                 .map_err(|e| format!("bad address {to}: {e}"))?);
         }
-        let message = builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.text.clone())
-            .map_err(|e| e.to_string())?;
+        let message = match &email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                html.clone(),
+            )),
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(email.text.clone()),
+        }
+        .map_err(|e| e.to_string())?;
         match &self.mailer {
             Mailer::Smtp(transport) => transport
                 .send(message)

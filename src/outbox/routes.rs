@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{DeliveryReport, OutboxRow};
+use super::OutboxRow;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams};
@@ -16,8 +16,7 @@ use crate::schema::outbox_messages;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/outbox").route(web::get().to(list_outbox)))
-        .service(web::resource("/v1/admin/outbox/{id}/retry").route(web::post().to(retry)))
-        .service(web::resource("/v1/admin/jobs/{job}/run").route(web::post().to(run_job)));
+        .service(web::resource("/v1/admin/outbox/{id}/retry").route(web::post().to(retry)));
 }
 
 const PROBLEM: &str = "application/problem+json";
@@ -163,42 +162,4 @@ pub async fn retry(
         })
         .await?;
     Ok(HttpResponse::Ok().json(OutboxMessage::from(row)))
-}
-
-/// What a job did.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobReport {
-    pub job: String,
-    #[schema(value_type = Object)]
-    pub result: serde_json::Value,
-}
-
-/// Run a job now and return when it has finished, with what it did.
-///
-/// Roles: `admin`. Jobs: `outbox` (deliver due emails and webhooks).
-#[utoipa::path(post, path = "/v1/admin/jobs/{job}/run", tag = "operations", params(("job" = String, Path)),
-    responses(
-        (status = 200, description = "What the job did", body = JobReport),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such job", body = Problem, content_type = PROBLEM),
-    ), security(("bearer" = [])))]
-pub async fn run_job(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
-    let job = path.into_inner();
-    let result: DeliveryReport = match job.as_str() {
-        "outbox" => state.outbox.run_once().await?,
-        other => {
-            return Err(ApiError::NotFound(format!(
-                "no job `{other}` (jobs: outbox)"
-            )));
-        }
-    };
-    Ok(HttpResponse::Ok().json(JobReport {
-        job,
-        result: serde_json::to_value(result).unwrap_or_default(),
-    }))
 }

@@ -75,6 +75,8 @@ impl TestApp {
             clock: "manual".into(),
             // Tests run the outbox worker on demand (POST /v1/admin/jobs/outbox/run).
             outbox_interval_ms: 0,
+            // ...and every other job too: tests call them when they mean to.
+            scheduler: false,
             ..RawConfig::default()
         };
         adjust(&mut raw);
@@ -84,7 +86,7 @@ impl TestApp {
         let config = Config::from_raw(raw).expect("valid test configuration");
         let database_url = config.database.clone();
         let clock = Arc::new(ManualClock::new(test_start()));
-        let app = Application::build(config, clock.clone())
+        let app = Application::build_manual(config, clock.clone())
             .await
             .expect("application starts");
         let address = format!("http://127.0.0.1:{}", app.port());

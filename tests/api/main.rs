@@ -13,4 +13,6 @@ mod gate;
 mod operations;
 mod providers;
 mod reviews;
+mod scheduler;
+mod smtp;
 mod status;

@@ -1,0 +1,2 @@
+DROP TABLE role_mailboxes;
+DROP TABLE people;

@@ -1,0 +1,221 @@
+//! Who gets told: a directory of the people who have signed in (their
+//! address and roles as their last token said), the shared mailbox of each
+//! role, and the rules that turn "the assignee", "the security reviewers" or
+//! "the admins" into addresses.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+
+use crate::auth::{Principal, Role};
+use crate::clock::SharedClock;
+use crate::db::{DbConnection, Store, StoreError};
+use crate::schema::{people, role_mailboxes};
+
+pub mod routes;
+
+/// A person is written to the directory at most this often.
+const REFRESH: TimeDelta = TimeDelta::minutes(1);
+
+/// When a person was last written, with the address and roles written.
+type Recorded = (DateTime<Utc>, Option<String>, String);
+
+/// Records who signed in, cheaply: at most once a minute per person (and
+/// again at once when their address or roles change), off the request path.
+#[derive(Clone)]
+pub struct Directory {
+    store: Store,
+    clock: SharedClock,
+    recent: Arc<Mutex<HashMap<String, Recorded>>>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory").finish_non_exhaustive()
+    }
+}
+
+impl Directory {
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            recent: Arc::default(),
+        }
+    }
+
+    /// Notes that `principal` made a request; respondents are not people of
+    /// the organisation and are not recorded.
+    pub fn seen(&self, principal: &Principal) {
+        if principal.respondent.is_some() {
+            return;
+        }
+        let now = self.clock.now();
+        let roles = roles_json(principal.roles.iter().copied());
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, email, known_roles)) = recent.get(&principal.sub)
+                && now - *at < REFRESH
+                && *email == principal.email
+                && *known_roles == roles
+            {
+                return;
+            }
+            if recent.len() > 100_000 {
+                recent.clear();
+            }
+            recent.insert(
+                principal.sub.clone(),
+                (now, principal.email.clone(), roles.clone()),
+            );
+        }
+        let store = self.store.clone();
+        let (sub, email) = (principal.sub.clone(), principal.email.clone());
+        let record = move || -> Result<(), StoreError> {
+            let mut conn = store.get()?;
+            record(&mut conn, &sub, email.as_deref(), &roles, now)?;
+            Ok(())
+        };
+        // Off the executor, and never a reason to fail the request.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || {
+                if let Err(error) = record() {
+                    tracing::warn!(%error, "cannot record a person in the directory");
+                }
+            });
+        }
+    }
+}
+
+fn roles_json(roles: impl Iterator<Item = Role>) -> String {
+    serde_json::to_string(&roles.map(Role::as_str).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+/// Inserts or refreshes a person (an update first: the common case).
+pub fn record(
+    conn: &mut DbConnection,
+    sub: &str,
+    email: Option<&str>,
+    roles: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let values = (
+        people::email.eq(email),
+        people::roles.eq(roles),
+        people::last_seen_at.eq(now.naive_utc()),
+    );
+    let updated = diesel::update(people::table.filter(people::sub.eq(sub)))
+        .set(values)
+        .execute(conn)?;
+    if updated == 0 {
+        let inserted = diesel::insert_into(people::table)
+            .values((people::sub.eq(sub), values.0, values.1, values.2))
+            .execute(conn);
+        match inserted {
+            // Another request inserted them first: theirs is as good.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The address of a person known by `sub` (or the value itself, when it is
+/// already an address).
+pub fn address_of(conn: &mut DbConnection, who: &str) -> QueryResult<Option<String>> {
+    if who.contains('@') {
+        return Ok(Some(who.to_owned()));
+    }
+    Ok(people::table
+        .filter(people::sub.eq(who))
+        .select(people::email)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// The mailbox an admin set for `role`, if any.
+pub fn stored_mailbox(conn: &mut DbConnection, role: Role) -> QueryResult<Option<Vec<String>>> {
+    let emails: Option<String> = role_mailboxes::table
+        .filter(role_mailboxes::role.eq(role.as_str()))
+        .select(role_mailboxes::emails)
+        .first(conn)
+        .optional()?;
+    Ok(emails.and_then(|e| serde_json::from_str(&e).ok()))
+}
+
+/// Every known person holding `role` who has an address, by `sub`.
+pub fn people_with_role(conn: &mut DbConnection, role: Role) -> QueryResult<Vec<(String, String)>> {
+    let pattern = format!("%\"{}\"%", role.as_str());
+    let rows: Vec<(String, Option<String>, String)> = people::table
+        .filter(people::roles.like(pattern))
+        .select((people::sub, people::email, people::roles))
+        .order(people::sub.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, roles)| {
+            serde_json::from_str::<Vec<String>>(roles)
+                .is_ok_and(|r| r.iter().any(|r| r == role.as_str()))
+        })
+        .filter_map(|(sub, email, _)| email.map(|e| (sub, e)))
+        .collect())
+}
+
+/// The addresses a notice to `role` goes to: its mailbox (set by an admin,
+/// else configured), else every known person with the role.
+pub fn role_addresses(
+    conn: &mut DbConnection,
+    role: Role,
+    configured: &BTreeMap<Role, Vec<String>>,
+) -> QueryResult<Vec<String>> {
+    if let Some(emails) = stored_mailbox(conn, role)?.filter(|e| !e.is_empty()) {
+        return Ok(emails);
+    }
+    if let Some(emails) = configured.get(&role).filter(|e| !e.is_empty()) {
+        return Ok(emails.clone());
+    }
+    let mut emails: Vec<String> = people_with_role(conn, role)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    emails.sort();
+    emails.dedup();
+    Ok(emails)
+}
+
+/// Who a notice reaches in the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipients {
+    pub to: Vec<String>,
+    /// True when nobody was found for the intended audience and the admins
+    /// are told instead.
+    pub fell_back_to_admins: bool,
+}
+
+/// `intended`, or when it is empty the admins; empty only when nobody at
+/// all can be told (the caller records that, never silently).
+pub fn or_admins(
+    conn: &mut DbConnection,
+    intended: Vec<String>,
+    configured: &BTreeMap<Role, Vec<String>>,
+) -> QueryResult<Recipients> {
+    if !intended.is_empty() {
+        return Ok(Recipients {
+            to: intended,
+            fell_back_to_admins: false,
+        });
+    }
+    Ok(Recipients {
+        to: role_addresses(conn, Role::Admin, configured)?,
+        fell_back_to_admins: true,
+    })
+}

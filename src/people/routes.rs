@@ -1,0 +1,213 @@
+//! Admin routes of the directory: the people who have signed in, and the
+//! shared mailbox of each role.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::{Principal, Role};
+use crate::http::AppState;
+use crate::http::extract::ValidJson;
+use crate::http::problem::{ApiError, Problem};
+use crate::schema::{people, role_mailboxes};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/people").route(web::get().to(list_people)))
+        .service(
+            web::resource("/v1/admin/roles/{role}/mailbox")
+                .route(web::get().to(get_mailbox))
+                .route(web::put().to(put_mailbox)),
+        );
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Person {
+    pub sub: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// Everyone who has signed in, with the address and roles of their last token.
+///
+/// Roles: `admin`.
+#[utoipa::path(get, path = "/v1/admin/people", tag = "operations",
+    responses(
+        (status = 200, description = "The directory", body = [Person]),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn list_people(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let rows: Vec<(String, Option<String>, String, chrono::NaiveDateTime)> = state
+        .store
+        .run(|conn| {
+            people::table
+                .select((
+                    people::sub,
+                    people::email,
+                    people::roles,
+                    people::last_seen_at,
+                ))
+                .order(people::sub.asc())
+                .load(conn)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    let people: Vec<Person> = rows
+        .into_iter()
+        .map(|(sub, email, roles, seen)| Person {
+            sub,
+            email,
+            roles: serde_json::from_str(&roles).unwrap_or_default(),
+            last_seen_at: seen.and_utc(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(people))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxInput {
+    /// Addresses that receive notices to the role; `[]` removes the mailbox
+    /// (notices then go to every known person with the role).
+    #[validate(length(max = 50))]
+    pub emails: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MailboxView {
+    pub role: Role,
+    /// The mailbox in force: set here, else configured, else empty.
+    pub emails: Vec<String>,
+    /// `api`, `configuration` or `none` (notices go to the people with the role).
+    pub source: String,
+}
+
+fn parse_role(text: &str) -> Result<Role, ApiError> {
+    text.parse()
+        .map_err(|e: String| ApiError::NotFound(format!("no role `{text}`: {e}")))
+}
+
+async fn view(state: &AppState, role: Role) -> Result<MailboxView, ApiError> {
+    let stored = state
+        .store
+        .run(move |conn| crate::people::stored_mailbox(conn, role).map_err(ApiError::from))
+        .await?
+        .filter(|e| !e.is_empty());
+    Ok(match stored {
+        Some(emails) => MailboxView {
+            role,
+            emails,
+            source: "api".into(),
+        },
+        None => match state.config.mailboxes.get(&role) {
+            Some(emails) => MailboxView {
+                role,
+                emails: emails.clone(),
+                source: "configuration".into(),
+            },
+            None => MailboxView {
+                role,
+                emails: Vec::new(),
+                source: "none".into(),
+            },
+        },
+    })
+}
+
+/// The mailbox that notices to a role go to.
+///
+/// Roles: `admin`.
+#[utoipa::path(get, path = "/v1/admin/roles/{role}/mailbox", tag = "operations", params(("role" = String, Path)),
+    responses(
+        (status = 200, description = "The mailbox in force", body = MailboxView),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such role", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn get_mailbox(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let role = parse_role(&path)?;
+    Ok(HttpResponse::Ok().json(view(&state, role).await?))
+}
+
+/// Set the mailbox that notices to a role go to (overrides the configured one).
+///
+/// Roles: `admin`.
+#[utoipa::path(put, path = "/v1/admin/roles/{role}/mailbox", tag = "operations", params(("role" = String, Path)),
+    request_body = MailboxInput,
+    responses(
+        (status = 200, description = "The mailbox in force", body = MailboxView),
+        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such role", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not an email address", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn put_mailbox(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: tracing_actix_web::RequestId,
+    path: web::Path<String>,
+    body: ValidJson<MailboxInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let role = parse_role(&path)?;
+    let mut emails = Vec::new();
+    for (i, email) in body.0.emails.iter().enumerate() {
+        let email = email.trim();
+        if email.parse::<lettre::message::Mailbox>().is_err() || !email.contains('@') {
+            return Err(ApiError::validation(
+                format!("emails[{i}]"),
+                format!("`{email}` is not an email address"),
+            ));
+        }
+        emails.push(email.to_owned());
+    }
+    let actor = Actor::person(&principal, Some(request_id.to_string()));
+    let now = state.clock.now();
+    state
+        .store
+        .write(move |conn| {
+            let before = crate::people::stored_mailbox(conn, role)?;
+            diesel::delete(role_mailboxes::table.filter(role_mailboxes::role.eq(role.as_str())))
+                .execute(conn)?;
+            if !emails.is_empty() {
+                diesel::insert_into(role_mailboxes::table)
+                    .values((
+                        role_mailboxes::role.eq(role.as_str()),
+                        role_mailboxes::emails
+                            .eq(serde_json::to_string(&emails).unwrap_or_default()),
+                        role_mailboxes::updated_by.eq(&actor.id),
+                        role_mailboxes::updated_at.eq(now.naive_utc()),
+                    ))
+                    .execute(conn)?;
+            }
+            audit::append(
+                conn,
+                &actor,
+                Change {
+                    action: "mailbox.set",
+                    subject: format!("role/{role}"),
+                    review_id: None,
+                    before: before.map(|b| json!({"emails": b})),
+                    after: Some(json!({"emails": emails})),
+                },
+                now,
+            )?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view(&state, role).await?))
+}

@@ -1,0 +1,213 @@
+//! The SLA sweep: every open stage past its due time climbs its workflow's
+//! escalation ladder. Level `i` is due when `now >= due_at + ladder[i].after`;
+//! each due level is notified once, ever: its email is queued with the key
+//! `escalation:<stage>:<level>` and the stage's `escalation_level` moves past
+//! it in the same write transaction (which every instance serializes on), so
+//! two sweeps, on one instance or several, never send a level twice.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::Scheduler;
+use crate::audit::{self, Actor, Change};
+use crate::db::DbConnection;
+use crate::notify::{self, messages};
+use crate::people;
+use crate::reviews::ReviewError;
+use crate::reviews::store as review_store;
+use crate::schema::review_stages;
+use crate::workflow::Notify;
+
+/// Stage states with someone to chase.
+pub const OPEN_STATES: [&str; 2] = ["awaiting_answers", "in_review"];
+
+/// What one SLA sweep did.
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
+pub struct SlaReport {
+    /// Open stages past their due time.
+    pub overdue: usize,
+    /// Reminders (level 0) queued.
+    pub reminders: usize,
+    /// Escalations (level 1 and up) queued.
+    pub escalations: usize,
+    /// Levels with nobody to tell (recorded in the audit log).
+    pub undeliverable: usize,
+}
+
+impl Scheduler {
+    /// Runs the SLA sweep as of `now`.
+    pub async fn sla_sweep(&self, now: DateTime<Utc>) -> Result<SlaReport, ReviewError> {
+        let overdue: Vec<(String, String)> = self
+            .store
+            .run(move |conn| {
+                review_stages::table
+                    .filter(review_stages::state.eq_any(OPEN_STATES))
+                    .filter(review_stages::due_at.le(now.naive_utc()))
+                    .select((review_stages::id, review_stages::review_id))
+                    .order(review_stages::due_at.asc())
+                    .load(conn)
+                    .map_err(ReviewError::from)
+            })
+            .await?;
+        let mut report = SlaReport {
+            overdue: overdue.len(),
+            ..SlaReport::default()
+        };
+        for (stage_id, review_id) in overdue {
+            let jobs = self.clone_context();
+            let done = self
+                .store
+                .write(move |conn| jobs.escalate(conn, &review_id, &stage_id, now))
+                .await?;
+            report.reminders += done.reminders;
+            report.escalations += done.escalations;
+            report.undeliverable += done.undeliverable;
+        }
+        Ok(report)
+    }
+}
+
+impl super::Context {
+    /// Notifies every due level of one stage not yet notified; runs inside
+    /// a write transaction and re-reads the stage there.
+    fn escalate(
+        &self,
+        conn: &mut DbConnection,
+        review_id: &str,
+        stage_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SlaReport, ReviewError> {
+        let mut report = SlaReport::default();
+        let loaded = review_store::load(conn, &self.reviews.catalog, review_id)?;
+        let Some(row) = loaded.stages.iter().find(|s| s.id == stage_id) else {
+            return Ok(report);
+        };
+        let Some(due_at) = row.due_at.map(|d| d.and_utc()) else {
+            return Ok(report);
+        };
+        if !OPEN_STATES.contains(&row.state.as_str()) {
+            return Ok(report);
+        }
+        let Some(definition) = loaded.workflow.workflow.stage(&row.stage_key) else {
+            return Ok(report);
+        };
+        let subject = loaded.subject();
+        let context = messages::ReviewContext {
+            review_id,
+            subject: &subject,
+            workflow_title: &loaded.workflow.workflow.title,
+            public_url: &self.reviews.public_url,
+        };
+        let actor = Actor::system("sla-sweep");
+        let start = usize::try_from(row.escalation_level).unwrap_or(0);
+        let mut level = start;
+        while let Some(step) = definition.escalation.get(level) {
+            if now < due_at + step.after.delta {
+                break;
+            }
+            let intended = match &step.notify {
+                Notify::Assignee => {
+                    let assignee = match &row.assignee {
+                        Some(who) => people::address_of(conn, who)?,
+                        None => None,
+                    };
+                    match assignee {
+                        Some(address) => vec![address],
+                        None => {
+                            people::role_addresses(conn, definition.approver_role, &self.mailboxes)?
+                        }
+                    }
+                }
+                Notify::Role(role) => people::role_addresses(conn, *role, &self.mailboxes)?,
+                Notify::Email(address) => vec![address.clone()],
+            };
+            let recipients = people::or_admins(conn, intended, &self.mailboxes)?;
+            let audience = serde_json::to_value(&step.notify).unwrap_or_default();
+            if recipients.to.is_empty() {
+                report.undeliverable += 1;
+                self.metrics.undeliverable.inc();
+                audit::append(
+                    conn,
+                    &actor,
+                    Change {
+                        action: "notification.undeliverable",
+                        subject: format!("review/{review_id}"),
+                        review_id: Some(review_id),
+                        before: None,
+                        after: Some(json!({
+                            "stage": row.stage_key, "level": level, "notify": audience,
+                            "reason": "nobody is known for this audience, and no admin either",
+                        })),
+                    },
+                    now,
+                )?;
+            } else {
+                let email = if level == 0 {
+                    messages::reminder(
+                        &context,
+                        recipients.to.clone(),
+                        &row.stage_key,
+                        &definition.title,
+                        &row.state,
+                        due_at,
+                    )
+                } else {
+                    messages::escalation(
+                        &context,
+                        recipients.to.clone(),
+                        &row.stage_key,
+                        &definition.title,
+                        &row.state,
+                        due_at,
+                        level,
+                        row.assignee.as_deref(),
+                    )
+                };
+                let queued = notify::enqueue_email(
+                    conn,
+                    &email,
+                    Some(format!("escalation:{stage_id}:{level}")),
+                    now,
+                )?;
+                if queued {
+                    if level == 0 {
+                        report.reminders += 1;
+                    } else {
+                        report.escalations += 1;
+                    }
+                }
+                audit::append(
+                    conn,
+                    &actor,
+                    Change {
+                        action: if level == 0 {
+                            "stage.reminded"
+                        } else {
+                            "stage.escalated"
+                        },
+                        subject: format!("review/{review_id}"),
+                        review_id: Some(review_id),
+                        before: Some(json!({"escalation_level": level})),
+                        after: Some(json!({
+                            "stage": row.stage_key, "escalation_level": level + 1,
+                            "notify": audience, "to": recipients.to,
+                            "to_admins_instead": recipients.fell_back_to_admins,
+                            "due_at": due_at, "queued": queued,
+                        })),
+                    },
+                    now,
+                )?;
+            }
+            level += 1;
+        }
+        if level != start {
+            diesel::update(review_stages::table.filter(review_stages::id.eq(stage_id)))
+                .set(review_stages::escalation_level.eq(i32::try_from(level).unwrap_or(i32::MAX)))
+                .execute(conn)?;
+        }
+        Ok(report)
+    }
+}
