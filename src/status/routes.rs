@@ -203,6 +203,8 @@ async fn switch(
     principal.require(&[Role::Admin])?;
     let actor = Actor::person(principal, Some(request_id.to_string()));
     let now = state.clock.now();
+    let mailboxes = state.config.mailboxes.clone();
+    let public_url = state.reviews.public_url.clone();
     let after = state
         .store
         .write(move |conn| {
@@ -265,6 +267,23 @@ async fn switch(
             }
             let after = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
             store::announce_changes(conn, &before, &after, now)?;
+            if suspend {
+                // Vendor managers hear of it at once (the admins when none is known).
+                let managers =
+                    crate::people::role_addresses(conn, Role::VendorManager, &mailboxes)?;
+                let recipients = crate::people::or_admins(conn, managers, &mailboxes)?;
+                let label = subject
+                    .split_once('/')
+                    .map_or(subject.as_str(), |(_, rest)| rest);
+                let email = crate::notify::messages::suspension(
+                    &public_url,
+                    recipients.to,
+                    label,
+                    reason.as_deref().unwrap_or_default(),
+                    &actor.id,
+                );
+                crate::notify::enqueue_email(conn, &email, None, now)?;
+            }
             audit::append(
                 conn,
                 &actor,

@@ -344,6 +344,9 @@ backend_tests! {
         assert_problem(app.post("/v1/models/acme/nope/suspend", &app.admin(), &json!({"reason": "x"})).await, 404).await;
         assert_eq!(app.post("/v1/providers/acme/suspend", &app.admin(), &json!({"reason": "Breach"})).await.status(), 200);
         assert_eq!(status(&app, "m").await["status"], "suspended");
+        let notices: Vec<Value> = app.outbox_emails().into_iter().filter(|e| e["subject"] == "Suspended: acme").collect();
+        assert_eq!(notices.len(), 1, "the vendor managers (or admins) are told");
+        assert!(notices[0]["text"].as_str().unwrap().contains("Breach"), "{}", notices[0]);
         assert_problem(app.post("/v1/providers/acme/suspend", &app.admin(), &json!({"reason": "again"})).await, 409).await;
         app.post("/v1/providers/acme/resume", &app.admin(), &json!({})).await;
         assert_eq!(status(&app, "m").await["status"], "approved");
