@@ -273,7 +273,7 @@ impl Config {
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let raw: RawConfig = figment
-            .extract()
+            .extract_lossy()
             .map_err(|e| ConfigError(describe_figment_error(&e)))?;
         Self::from_raw(raw)
     }
@@ -579,6 +579,19 @@ mod tests {
     fn numeric_looking_secrets_stay_text() {
         let config = load_with(&[("CLEARANCE_JWT_SECRET", "12345678901234567890")]).unwrap();
         assert_eq!(config.jwt.secret.as_deref(), Some("12345678901234567890"));
+    }
+
+    #[test]
+    fn numbers_and_switches_are_read_from_text() {
+        let config = load_with(&[
+            ("CLEARANCE_DATABASE_POOL_SIZE", "3"),
+            ("CLEARANCE_OUTBOX_MAX_ATTEMPTS", "4"),
+            ("CLEARANCE_SCHEDULER", "false"),
+        ])
+        .unwrap();
+        assert_eq!(config.database_pool_size, 3);
+        assert_eq!(config.outbox_max_attempts, 4);
+        assert!(!config.scheduler);
     }
 
     #[test]
