@@ -148,6 +148,9 @@ backend_tests! {
             .await
             .unwrap();
         assert_eq!(re_review["kind"], "re_review");
+        let carried = &re_review["answers"]["security"]["iso27001"];
+        assert_eq!(carried["carried_forward"], true, "answers are carried forward: {carried}");
+        assert_eq!(re_review["answers"]["intake"]["use_case"]["carried_forward"], true);
 
         advance(&app, &format!("PT{}S", (lead * 86_400))).await;
         let status: Value = app
@@ -238,4 +241,92 @@ async fn two_instances_sweeping_at_once_send_each_email_once() {
     assert_eq!(emails_starting(&app, "Reminder:").len(), 4);
     assert_eq!(emails_starting(&app, "Escalation 1:").len(), 4);
     assert_eq!(emails_starting(&app, "Escalation 2:").len(), 4);
+}
+
+/// Two instances running every job at once on one PostgreSQL: one re-review,
+/// one expiry notice, and each webhook delivery exactly once.
+#[tokio::test]
+async fn two_instances_running_every_job_at_once_do_each_thing_once() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let other = app.spawn_beside(|_| {}).await;
+    let receiver = crate::status::Receiver::start(0);
+    app.post("/v1/webhooks", &app.admin(), &json!({"url": receiver.url}))
+        .await;
+    approve(&app, "shared", None).await;
+    for step in ["P700D", "P40D"] {
+        advance(&app, step).await;
+        other.clock.advance(app.clock.now() - other.clock.now());
+        let jobs = ["sla-sweep", "re-review-sweep", "digest", "outbox"];
+        let runs = (0..3).flat_map(|_| {
+            jobs.iter()
+                .flat_map(|job| [run_job(&app, job), run_job(&other, job)])
+        });
+        futures_util::future::join_all(runs).await;
+    }
+    assert_eq!(emails_starting(&app, "Re-review opened").len(), 1);
+    assert_eq!(emails_starting(&app, "Approval expired").len(), 1);
+    let page: Value = app
+        .get("/v1/reviews?model=shared", &app.admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        2,
+        "the approval and one re-review"
+    );
+    let ids: Vec<String> = receiver
+        .deliveries()
+        .iter()
+        .map(|(headers, _)| {
+            headers
+                .get("clearance-delivery")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert!(!ids.is_empty());
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "each delivery exactly once: {ids:?}"
+    );
+}
+
+backend_tests! {
+    async fn a_message_claimed_by_a_worker_that_died_is_delivered_after_its_lease(app) {
+        ensure_queued_email(&app).await;
+        // A worker claimed everything and died mid-delivery.
+        app.sql("UPDATE outbox_messages SET state = 'sending', attempts = 1");
+        app.sql(&format!(
+            "UPDATE outbox_messages SET locked_until = '{}'",
+            (app.clock.now() + TimeDelta::minutes(5)).format("%Y-%m-%d %H:%M:%S")
+        ));
+        assert_eq!(run_job(&app, "outbox").await["claimed"], 0, "its lease still holds");
+        advance(&app, "PT6M").await;
+        let report = run_job(&app, "outbox").await;
+        assert!(report["sent"].as_i64().unwrap() >= 1, "{report}");
+        let pending: Value = app.get("/v1/admin/outbox?state=sending", &app.admin()).await.json().await.unwrap();
+        assert_eq!(pending["items"], json!([]));
+    }
+}
+
+async fn ensure_queued_email(app: &TestApp) {
+    let flow = Flow::start(app).await;
+    flow.through_intake(json!({})).await;
+    assert!(
+        !app.outbox_emails().is_empty(),
+        "decision notices are queued"
+    );
 }

@@ -102,13 +102,13 @@ async fn check(app: &TestApp, items: Value) -> Vec<Value> {
 }
 
 /// A webhook receiver on loopback that records deliveries and fails the first `failures`.
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     seen: Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, String)>>>,
 }
 
 impl Receiver {
-    fn start(failures: usize) -> Receiver {
+    pub fn start(failures: usize) -> Receiver {
         use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
         let seen: Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, String)>>> = Arc::default();
         let remaining = Arc::new(Mutex::new(failures));
@@ -143,7 +143,7 @@ impl Receiver {
         }
     }
 
-    fn deliveries(&self) -> Vec<(actix_web::http::header::HeaderMap, String)> {
+    pub fn deliveries(&self) -> Vec<(actix_web::http::header::HeaderMap, String)> {
         self.seen.lock().unwrap().clone()
     }
 }
