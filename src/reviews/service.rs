@@ -65,6 +65,38 @@ impl std::fmt::Debug for Reviews {
     }
 }
 
+/// The row of a review the engine has just started.
+fn new_review_row(
+    provider_id: &str,
+    model_id: Option<&str>,
+    workflow: &crate::workflow::LoadedWorkflow,
+    review: &engine::Review,
+    started_by: &str,
+    now: DateTime<Utc>,
+) -> ReviewRow {
+    ReviewRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        provider_id: provider_id.to_owned(),
+        model_id: model_id.map(str::to_owned),
+        kind: review.kind.as_str().to_owned(),
+        workflow_id: workflow.workflow.id.clone(),
+        workflow_version: workflow.workflow.version,
+        workflow_digest: workflow.digest.clone(),
+        state: review.state.as_str().to_owned(),
+        tier: review.tier.as_str().to_owned(),
+        tier_reason: None,
+        started_by: started_by.to_owned(),
+        previous_review_id: None,
+        conditions: None,
+        decided_at: None,
+        valid_until: None,
+        version: 1,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+        started_by_email: None,
+    }
+}
+
 fn check_version(loaded: &Loaded, expected: Option<i64>) -> Result<(), ReviewError> {
     match expected {
         Some(expected) if expected != loaded.row.version => Err(ReviewError::Stale {
@@ -132,25 +164,15 @@ impl Reviews {
         let outcome = engine::start(&workflow.workflow, ReviewKind::Initial, &actor.id, now);
         let review = &outcome.review;
         let row = ReviewRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            provider_id: provider.id.clone(),
-            model_id: model.as_ref().map(|m| m.id.clone()),
-            kind: review.kind.as_str().to_owned(),
-            workflow_id: workflow.workflow.id.clone(),
-            workflow_version: workflow.workflow.version,
-            workflow_digest: workflow.digest.clone(),
-            state: review.state.as_str().to_owned(),
-            tier: review.tier.as_str().to_owned(),
-            tier_reason: None,
-            started_by: actor.id.clone(),
-            previous_review_id: None,
-            conditions: None,
-            decided_at: None,
-            valid_until: None,
-            version: 1,
-            created_at: now.naive_utc(),
-            updated_at: now.naive_utc(),
             started_by_email: email.map(str::to_owned),
+            ..new_review_row(
+                &provider.id,
+                model.as_ref().map(|m| m.id.as_str()),
+                &workflow,
+                review,
+                &actor.id,
+                now,
+            )
         };
         let before = status::statuses_of(conn, &provider.id, input.model.as_deref(), now)?;
         store::insert(conn, &row, review, now)?;
@@ -221,25 +243,16 @@ impl Reviews {
             stage.assignee = Some(previous.row.started_by.clone());
         }
         let row = ReviewRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            provider_id: previous.row.provider_id.clone(),
-            model_id: previous.row.model_id.clone(),
-            kind: ReviewKind::ReReview.as_str().to_owned(),
-            workflow_id: workflow.workflow.id.clone(),
-            workflow_version: workflow.workflow.version,
-            workflow_digest: workflow.digest.clone(),
-            state: outcome.review.state.as_str().to_owned(),
-            tier: outcome.review.tier.as_str().to_owned(),
-            tier_reason: None,
-            started_by: actor.id.clone(),
             previous_review_id: Some(previous.row.id.clone()),
-            conditions: None,
-            decided_at: None,
-            valid_until: None,
-            version: 1,
-            created_at: now.naive_utc(),
-            updated_at: now.naive_utc(),
             started_by_email: previous.row.started_by_email.clone(),
+            ..new_review_row(
+                &previous.row.provider_id,
+                previous.row.model_id.as_deref(),
+                &workflow,
+                &outcome.review,
+                &actor.id,
+                now,
+            )
         };
         let before = status::statuses_of(conn, &row.provider_id, previous.model.as_deref(), now)?;
         store::insert(conn, &row, &outcome.review, now)?;
