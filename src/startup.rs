@@ -7,7 +7,6 @@ use std::sync::Arc;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpMessage, HttpServer, web};
-use actix_web_prom::PrometheusMetricsBuilder;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -15,6 +14,7 @@ use crate::auth::{Authenticator, TokenIssuer, load_or_create_secret};
 use crate::clock::{ManualClock, SharedClock};
 use crate::config::{Config, DatabaseUrl};
 use crate::db::{Store, StoreError};
+use crate::http::metrics::HttpMetrics;
 use crate::http::telemetry::LeanRootSpan;
 use crate::http::{self, AppState, extract};
 use crate::outbox::{Mailer, Outbox};
@@ -132,12 +132,7 @@ impl Application {
         let registry = prometheus::Registry::new();
         let job_metrics = crate::scheduler::Metrics::register(&registry)
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let metrics = PrometheusMetricsBuilder::new("clearance")
-            .registry(registry)
-            .endpoint("/metrics")
-            .mask_unmatched_patterns("UNMATCHED")
-            .build()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let metrics = HttpMetrics::register(registry).map_err(|e| StartupError::Metrics(e.to_string()))?;
 
         let max_body = config.max_body_bytes;
         let shutdown = config.shutdown_timeout.as_secs();
@@ -191,7 +186,27 @@ impl Application {
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))
                 .wrap(http::problem_errors())
-                .wrap(metrics.clone())
+                .app_data(web::Data::new(metrics.clone()))
+                .wrap_fn({
+                    let metrics = metrics.clone();
+                    move |req, srv| {
+                        let started = std::time::Instant::now();
+                        let method = req.method().clone();
+                        let metrics = metrics.clone();
+                        let response = srv.call(req);
+                        async move {
+                            let response = response.await?;
+                            let endpoint = response.request().match_pattern();
+                            metrics.observe(
+                                endpoint.as_deref().unwrap_or("UNMATCHED"),
+                                method.as_str(),
+                                response.status().as_str(),
+                                started,
+                            );
+                            Ok(response)
+                        }
+                    }
+                })
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::db::Store;
 
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod telemetry;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // The integrators' hot path first: routing tries patterns in order.
     cfg.configure(crate::status::routes::configure)
         .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/readyz", web::get().to(readyz))
         .route(
             "/docs",
