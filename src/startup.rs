@@ -132,7 +132,8 @@ impl Application {
         let registry = prometheus::Registry::new();
         let job_metrics = crate::scheduler::Metrics::register(&registry)
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let metrics = HttpMetrics::register(registry).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let metrics =
+            HttpMetrics::register(registry).map_err(|e| StartupError::Metrics(e.to_string()))?;
 
         let max_body = config.max_body_bytes;
         let shutdown = config.shutdown_timeout.as_secs();

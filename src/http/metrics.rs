@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// The service's metrics registry and its HTTP collectors.
 #[derive(Clone)]
@@ -29,23 +31,37 @@ impl HttpMetrics {
     pub fn register(registry: Registry) -> prometheus::Result<Self> {
         let labels = ["endpoint", "method", "status"];
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route, method and status").namespace("clearance"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            )
+            .namespace("clearance"),
             &labels,
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new("http_requests_duration_seconds", "HTTP request latency in seconds").namespace("clearance"),
+            HistogramOpts::new(
+                "http_requests_duration_seconds",
+                "HTTP request latency in seconds",
+            )
+            .namespace("clearance"),
             &labels,
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
-        Ok(Self { registry, requests, duration })
+        Ok(Self {
+            registry,
+            requests,
+            duration,
+        })
     }
 
     /// Records one answered request.
     pub fn observe(&self, endpoint: &str, method: &str, status: &str, started: Instant) {
         let labels = [endpoint, method, status];
         self.requests.with_label_values(&labels).inc();
-        self.duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+        self.duration
+            .with_label_values(&labels)
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// The Prometheus text of every registered collector.
@@ -53,7 +69,9 @@ impl HttpMetrics {
         let mut buffer = Vec::new();
         let encoder = TextEncoder::new();
         match encoder.encode(&self.registry.gather(), &mut buffer) {
-            Ok(()) => HttpResponse::Ok().content_type(encoder.format_type()).body(buffer),
+            Ok(()) => HttpResponse::Ok()
+                .content_type(encoder.format_type())
+                .body(buffer),
             Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
         }
     }
