@@ -5,9 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, HttpMessage, HttpServer, web};
-use tracing_actix_web::{RequestId, TracingLogger};
+use actix_web::{App, HttpServer, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Authenticator, TokenIssuer, load_or_create_secret};
@@ -15,7 +13,6 @@ use crate::clock::{ManualClock, SharedClock};
 use crate::config::{Config, DatabaseUrl};
 use crate::db::{Store, StoreError};
 use crate::http::metrics::HttpMetrics;
-use crate::http::telemetry::LeanRootSpan;
 use crate::http::{self, AppState, extract};
 use crate::outbox::{Mailer, Outbox};
 use crate::people::Directory;
@@ -208,22 +205,7 @@ impl Application {
                         }
                     }
                 })
-                .wrap_fn(|req, srv| {
-                    let request_id = req.extensions().get::<RequestId>().copied();
-                    let response = srv.call(req);
-                    async move {
-                        let mut response = response.await?;
-                        if let Some(id) = request_id
-                            && let Ok(value) = HeaderValue::from_str(&id.to_string())
-                        {
-                            response
-                                .headers_mut()
-                                .insert(HeaderName::from_static("x-request-id"), value);
-                        }
-                        Ok(response)
-                    }
-                })
-                .wrap(TracingLogger::<LeanRootSpan>::new())
+                .wrap_fn(crate::http::telemetry::trace)
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

@@ -1,36 +1,92 @@
-//! Per-request telemetry that stays off the hot path: a root span carrying
-//! the request id (without resolving the route, which would scan every
-//! route's pattern once more per request), and an access log line written
-//! only when info-level logging is on.
+//! Per-request telemetry that stays off the hot path: a request id (taken
+//! from a sane incoming `X-Request-Id`, else generated) in the request's
+//! extensions and the response's `x-request-id` header, and, only when info
+//! logging is on, a span carrying it and an access log line.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage};
-use tracing::Span;
-use tracing_actix_web::{RequestId, RootSpanBuilder};
+use std::future::{Ready, ready};
 
-/// Root span with method, path and request id.
-pub struct LeanRootSpan;
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use tracing::Instrument;
 
-impl RootSpanBuilder for LeanRootSpan {
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request.extensions().get::<RequestId>().copied();
+use super::problem::ApiError;
+
+/// The id of one request, for logs and audit events.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.to_str().unwrap_or_default())
+    }
+}
+
+impl FromRequest for RequestId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(req.extensions().get::<RequestId>().cloned().ok_or_else(|| {
+            ApiError::Internal("no request id: the telemetry middleware is missing".into())
+        }))
+    }
+}
+
+const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Keeps an incoming id when it is short and plain, else makes one.
+fn request_id(req: &ServiceRequest) -> HeaderValue {
+    req.headers()
+        .get(&HEADER)
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().hyphenated().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
+}
+
+/// The middleware, as a function for `App::wrap_fn`.
+pub fn trace<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let logging = tracing::enabled!(tracing::Level::INFO);
+    let span = if logging {
         tracing::info_span!(
             "request",
-            method = %request.method(),
-            path = %request.path(),
-            request_id = %request_id.map(|id| id.to_string()).unwrap_or_default(),
+            method = %req.method(),
+            path = %req.path(),
+            request_id = %id.to_str().unwrap_or_default(),
         )
-    }
-
-    fn on_request_end<B: MessageBody>(_span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        if tracing::enabled!(tracing::Level::INFO) {
-            match outcome {
-                Ok(response) => {
-                    tracing::info!(status = response.status().as_u16(), "request served")
-                }
-                Err(error) => tracing::info!(%error, "request failed"),
-            }
+    } else {
+        tracing::Span::none()
+    };
+    let started = std::time::Instant::now();
+    let response = srv.call(req);
+    async move {
+        let mut response = response.await?;
+        response.headers_mut().insert(HEADER, id);
+        if logging {
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request served"
+            );
         }
+        Ok(response)
     }
+    .instrument(span)
 }

@@ -158,7 +158,7 @@ pub async fn get_mailbox(
 pub async fn put_mailbox(
     state: web::Data<AppState>,
     principal: Principal,
-    request_id: tracing_actix_web::RequestId,
+    request_id: crate::http::telemetry::RequestId,
     path: web::Path<String>,
     body: ValidJson<MailboxInput>,
 ) -> Result<HttpResponse, ApiError> {

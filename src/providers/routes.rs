@@ -1,8 +1,8 @@
 //! HTTP routes of providers and models.
 
+use crate::http::telemetry::RequestId;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use tracing_actix_web::RequestId;
 
 use super::store::{self, CatalogueError};
 use super::{Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch};

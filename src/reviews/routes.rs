@@ -1,9 +1,9 @@
 //! HTTP routes of reviews, their stages and findings.
 
+use crate::http::telemetry::RequestId;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use tracing_actix_web::RequestId;
 use utoipa::IntoParams;
 
 use super::service::{Call, invitation_lifetime};

@@ -1,12 +1,12 @@
 //! HTTP routes of the integrators' hot path (answered from the in-memory
 //! snapshot), attestations and their keys, and the admin suspend switch.
 
+use crate::http::telemetry::RequestId;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use diesel::prelude::*;
 use serde::Deserialize;
-use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -76,7 +76,7 @@ pub async fn get_status(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
-                .any(|tag| tag.trim() == rendered.etag || tag.trim() == "*")
+                .any(|tag| tag.trim().as_bytes() == rendered.etag.as_bytes() || tag.trim() == "*")
         });
     if matches {
         return Ok(HttpResponse::NotModified()

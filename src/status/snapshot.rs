@@ -22,13 +22,16 @@ use crate::db::{Store, StoreError};
 pub struct Rendered {
     pub clearance: Clearance,
     pub body: Bytes,
-    pub etag: String,
+    /// The strong entity tag, ready to send.
+    pub etag: actix_web::http::header::HeaderValue,
 }
 
 impl Rendered {
     fn new(clearance: Clearance) -> Self {
         let body = Bytes::from(serde_json::to_vec(&clearance).unwrap_or_default());
-        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+        let tag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
+        let etag = actix_web::http::header::HeaderValue::from_str(&tag)
+            .unwrap_or_else(|_| actix_web::http::header::HeaderValue::from_static("\"0\""));
         Self {
             clearance,
             body,

@@ -1,9 +1,9 @@
 //! HTTP routes of webhook subscriptions (admin).
 
+use crate::http::telemetry::RequestId;
 use actix_web::{HttpResponse, web};
 use base64::Engine as _;
 use diesel::prelude::*;
-use tracing_actix_web::RequestId;
 
 use super::{CreatedWebhook, EVENTS, NewWebhook, Webhook, WebhookRow};
 use crate::audit::{self, Actor, Change};
