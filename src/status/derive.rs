@@ -185,6 +185,19 @@ pub struct CheckResult {
 /// admit the whole context. A condition the context does not speak to
 /// (`use_case_not_stated`, …) denies: the integrator must say.
 pub fn check(clearance: &Clearance, context: &CheckContext) -> CheckResult {
+    let reasons = reasons(clearance, context);
+    CheckResult {
+        provider: clearance.provider.clone(),
+        model: clearance.model.clone(),
+        allow: reasons.is_empty(),
+        status: clearance.status,
+        reasons,
+        valid_until: clearance.valid_until,
+    }
+}
+
+/// Why a use is denied; empty when it is allowed.
+pub fn reasons(clearance: &Clearance, context: &CheckContext) -> Vec<String> {
     let mut reasons = Vec::new();
     if !clearance.status.is_approval() {
         reasons.push(clearance.status.as_str().to_owned());
@@ -235,14 +248,7 @@ pub fn check(clearance: &Clearance, context: &CheckContext) -> CheckResult {
         }
         reasons.dedup();
     }
-    CheckResult {
-        provider: clearance.provider.clone(),
-        model: clearance.model.clone(),
-        allow: reasons.is_empty(),
-        status: clearance.status,
-        reasons,
-        valid_until: clearance.valid_until,
-    }
+    reasons
 }
 
 pub fn data_class_name(class: DataClass) -> &'static str {

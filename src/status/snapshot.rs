@@ -21,6 +21,8 @@ use crate::db::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub clearance: Clearance,
+    /// `valid_until` as RFC 3339 text, for check results.
+    pub valid_until: Option<Box<str>>,
     pub body: Bytes,
     /// The strong entity tag, ready to send.
     pub etag: actix_web::http::header::HeaderValue,
@@ -32,8 +34,13 @@ impl Rendered {
         let tag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
         let etag = actix_web::http::header::HeaderValue::from_str(&tag)
             .unwrap_or_else(|_| actix_web::http::header::HeaderValue::from_static("\"0\""));
+        let valid_until = clearance.valid_until.map(|v| {
+            v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .into_boxed_str()
+        });
         Self {
             clearance,
+            valid_until,
             body,
             etag,
         }
@@ -107,6 +114,29 @@ impl Snapshot {
                 0,
                 now,
             ))),
+        }
+    }
+
+    /// The clearance of a model as of `now` with its `valid_until` as text,
+    /// without rendering a body (for checks).
+    pub fn for_check(
+        &self,
+        provider: &str,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> (std::borrow::Cow<'_, Clearance>, Option<&str>) {
+        match self.models.get(provider).and_then(|m| m.get(model)) {
+            Some(entry) => {
+                let until = entry.current.valid_until.as_deref();
+                match lapsed(&entry.current.clearance, now) {
+                    Some(expired) => (std::borrow::Cow::Owned(expired), until),
+                    None => (std::borrow::Cow::Borrowed(&entry.current.clearance), until),
+                }
+            }
+            None => (
+                std::borrow::Cow::Owned(derive::derive(provider, model, &Facts::default(), 0, now)),
+                None,
+            ),
         }
     }
 
