@@ -232,7 +232,10 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        let status = self.state.status.clone();
+        let _ = tokio::task::spawn_blocking(move || status.stop()).await;
+        result
     }
 }
 

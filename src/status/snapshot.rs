@@ -183,6 +183,8 @@ pub struct StatusService {
     store: Store,
     clock: SharedClock,
     rebuilding: tokio::sync::Mutex<()>,
+    stopping: std::sync::atomic::AtomicBool,
+    listener: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for StatusService {
@@ -201,6 +203,8 @@ impl StatusService {
             store,
             clock,
             rebuilding: tokio::sync::Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            listener: std::sync::Mutex::new(None),
         });
         service.rebuild().await?;
         Ok(service)
@@ -250,6 +254,21 @@ impl StatusService {
         Ok(())
     }
 
+    /// Stops the listener and waits for it, so that no database client is
+    /// still at work while the process exits.
+    pub fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let thread = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
     /// Keeps the snapshot current: a version check every `interval`, and on
     /// PostgreSQL a listener that refreshes as soon as another instance commits.
     pub fn spawn_background(self: &Arc<Self>, interval: Duration, postgres_url: Option<String>) {
@@ -267,11 +286,15 @@ impl StatusService {
         if let Some(url) = postgres_url {
             let service = Arc::downgrade(self);
             let handle = tokio::runtime::Handle::current();
-            std::thread::Builder::new()
+            match std::thread::Builder::new()
                 .name("status-listener".into())
                 .spawn(move || listen(url, service, handle))
-                .map(drop)
-                .unwrap_or_else(|error| tracing::warn!(%error, "cannot start the status listener"));
+            {
+                Ok(thread) => {
+                    *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread)
+                }
+                Err(error) => tracing::warn!(%error, "cannot start the status listener"),
+            }
         }
     }
 }
@@ -301,6 +324,12 @@ fn listen(url: String, service: std::sync::Weak<StatusService>, handle: tokio::r
             }
         };
         loop {
+            if service
+                .upgrade()
+                .is_none_or(|s| s.stopping.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return;
+            }
             let mut heard = false;
             let mut broken = false;
             for notification in conn.notifications_iter() {
