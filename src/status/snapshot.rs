@@ -140,24 +140,6 @@ impl Snapshot {
         }
     }
 
-    /// The clearance of a model as of `now`, without rendering it (for checks).
-    pub fn clearance(
-        &self,
-        provider: &str,
-        model: &str,
-        now: DateTime<Utc>,
-    ) -> std::borrow::Cow<'_, Clearance> {
-        match self.models.get(provider).and_then(|m| m.get(model)) {
-            Some(entry) => match lapsed(&entry.current.clearance, now) {
-                Some(expired) => std::borrow::Cow::Owned(expired),
-                None => std::borrow::Cow::Borrowed(&entry.current.clearance),
-            },
-            None => {
-                std::borrow::Cow::Owned(derive::derive(provider, model, &Facts::default(), 0, now))
-            }
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.models.values().map(HashMap::len).sum()
     }

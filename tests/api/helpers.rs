@@ -176,15 +176,8 @@ impl TestApp {
         body: &Value,
         if_match: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(body);
-        if let Some(tag) = if_match {
-            request = request.header("if-match", tag);
-        }
-        request.send().await.expect("request")
+        self.send_json(self.client.patch(self.url(path)), token, body, if_match)
+            .await
     }
 
     pub async fn put(
@@ -194,11 +187,19 @@ impl TestApp {
         body: &Value,
         if_match: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .json(body);
+        self.send_json(self.client.put(self.url(path)), token, body, if_match)
+            .await
+    }
+
+    /// Sends a JSON body with the token and, when given, `If-Match`.
+    async fn send_json(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = request.bearer_auth(token).json(body);
         if let Some(tag) = if_match {
             request = request.header("if-match", tag);
         }
