@@ -42,7 +42,7 @@ run() { # name, url, script
 
 echo "models: $models, body: $size bytes, $connections connections, ${duration}s per run"
 printf '%-28s %12s %10s %10s\n' "load" "requests/s" "p50" "p99"
-run "(c) minimal handler" http://127.0.0.1:18081/ "" c
+run "(c) minimal handler" http://127.0.0.1:18081 bench/status.lua c
 run "(a) GET status" http://127.0.0.1:18080 bench/status.lua a
 run "(b) check, 100 items" http://127.0.0.1:18080 bench/check.lua b
 awk -v a="$rps_a" -v b="$rps_b" -v c="$rps_c" 'BEGIN {

@@ -23,7 +23,9 @@ pub enum DataClass {
     SpecialCategory,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Validate, ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     /// Use cases the model may serve (slugs such as `support-chat`).

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -187,23 +187,7 @@ impl Application {
                 .app_data(web::Data::new(metrics.clone()))
                 .wrap_fn({
                     let metrics = metrics.clone();
-                    move |req, srv| {
-                        let started = std::time::Instant::now();
-                        let method = req.method().clone();
-                        let metrics = metrics.clone();
-                        let response = srv.call(req);
-                        async move {
-                            let response = response.await?;
-                            let endpoint = response.request().match_pattern();
-                            metrics.observe(
-                                endpoint.as_deref().unwrap_or("UNMATCHED"),
-                                method.as_str(),
-                                response.status().as_str(),
-                                started,
-                            );
-                            Ok(response)
-                        }
-                    }
+                    move |req, srv| metrics.record(req, srv)
                 })
                 .wrap_fn(crate::http::telemetry::trace)
         })

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -125,17 +126,59 @@ pub struct RespondentScope {
     pub stage: String,
 }
 
-/// Who is calling, once their token has been verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+/// Who is calling, once their token has been verified: a cheap handle on
+/// the identity its token carries, shared with the cache of verified tokens.
+#[derive(Debug, Clone)]
+pub struct Principal(Arc<Identity>);
+
+/// What a verified token says about its holder.
+#[derive(Debug)]
+pub struct Identity {
     pub sub: String,
     pub email: Option<String>,
     pub roles: BTreeSet<Role>,
     /// Set for supplier respondents, who hold no roles.
     pub respondent: Option<RespondentScope>,
+    /// When the directory last noted this holder (Unix seconds), so that a
+    /// token sent on every request is not looked up there each time.
+    noted_at: AtomicI64,
+}
+
+impl std::ops::Deref for Principal {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
 }
 
 impl Principal {
+    pub fn new(
+        sub: String,
+        email: Option<String>,
+        roles: BTreeSet<Role>,
+        respondent: Option<RespondentScope>,
+    ) -> Self {
+        Principal(Arc::new(Identity {
+            sub,
+            email,
+            roles,
+            respondent,
+            noted_at: AtomicI64::new(i64::MIN),
+        }))
+    }
+
+    /// Whether the directory noted this holder at or after `since`; if not,
+    /// records `now` as the time it is noted.
+    pub fn noted_since(&self, since: i64, now: i64) -> bool {
+        let noted = self.noted_at.load(Ordering::Relaxed);
+        if noted >= since && noted <= now {
+            return true;
+        }
+        self.noted_at.store(now, Ordering::Relaxed);
+        false
+    }
+
     /// Admits the caller when they hold any of `roles`; otherwise 403.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if roles.iter().any(|r| self.roles.contains(r)) {
@@ -314,25 +357,16 @@ impl Authenticator {
                 }
             };
             return Ok((
-                Principal {
-                    sub: claims.sub,
-                    email: claims.email,
-                    roles: BTreeSet::new(),
-                    respondent: Some(scope),
-                },
+                Principal::new(claims.sub, claims.email, BTreeSet::new(), Some(scope)),
                 claims.exp,
             ));
         }
         if claims.purpose.is_some() {
             return Err(AuthError::Invalid("unknown token purpose".into()));
         }
+        let roles = claims.roles.iter().filter_map(|r| r.parse().ok()).collect();
         Ok((
-            Principal {
-                sub: claims.sub,
-                email: claims.email,
-                roles: claims.roles.iter().filter_map(|r| r.parse().ok()).collect(),
-                respondent: None,
-            },
+            Principal::new(claims.sub, claims.email, roles, None),
             claims.exp,
         ))
     }
@@ -474,7 +508,8 @@ impl FromRequest for Principal {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+/// The verified caller of a request, as the [`Principal`] extractor finds it.
+pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let authenticator = req
         .app_data::<web::Data<Arc<Authenticator>>>()
         .ok_or_else(|| ApiError::Internal("authenticator is not configured".into()))?;
@@ -482,11 +517,13 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .ok_or(AuthError::Missing)?
-        .to_str()
-        .map_err(|_| AuthError::NotBearer)?;
+        .as_bytes();
+    // Bytes first: checking a long header for visible ASCII cost more than
+    // finding its token among those already verified.
     let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
+        .strip_prefix(b"Bearer ")
+        .or_else(|| value.strip_prefix(b"bearer "))
+        .and_then(|t| std::str::from_utf8(t).ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::NotBearer)?;

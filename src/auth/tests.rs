@@ -76,8 +76,8 @@ fn a_valid_token_gives_its_known_roles() {
 fn an_expired_token_is_refused() {
     let token = hs256(&claims(TimeDelta::hours(-1)), SECRET);
     assert_eq!(
-        authenticator(&JwtConfig::default()).verify(&token),
-        Err(AuthError::Expired)
+        authenticator(&JwtConfig::default()).verify(&token).err(),
+        Some(AuthError::Expired)
     );
 }
 
@@ -137,15 +137,15 @@ fn audience_and_issuer_are_checked_when_configured() {
     let mut wrong_aud = good.clone();
     wrong_aud.aud = Some("someone-else".into());
     assert_eq!(
-        auth.verify(&hs256(&wrong_aud, SECRET)),
-        Err(AuthError::Invalid("wrong audience".into()))
+        auth.verify(&hs256(&wrong_aud, SECRET)).err(),
+        Some(AuthError::Invalid("wrong audience".into()))
     );
 
     let mut wrong_iss = good.clone();
     wrong_iss.iss = Some("https://evil.example".into());
     assert_eq!(
-        auth.verify(&hs256(&wrong_iss, SECRET)),
-        Err(AuthError::Invalid("wrong issuer".into()))
+        auth.verify(&hs256(&wrong_iss, SECRET)).err(),
+        Some(AuthError::Invalid("wrong issuer".into()))
     );
 
     let mut no_aud = good;

@@ -28,6 +28,26 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = JsonBody::from_request(req, payload);
+        Box::pin(async move {
+            let JsonBody(bytes) = body.await?;
+            let value: T = parse_json(&bytes)?;
+            value.validate()?;
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+/// The unparsed bytes of a body sent as JSON, for handlers that parse it
+/// into types borrowing from it (with [`parse_json`] to explain a failure).
+#[derive(Debug)]
+pub struct JsonBody(pub web::Bytes);
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type_ok = is_json_content_type(req);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
@@ -43,9 +63,7 @@ where
                     ApiError::BadRequest(format!("could not read the body: {e}"))
                 }
             })?;
-            let value: T = parse_json(&bytes)?;
-            value.validate()?;
-            Ok(ValidJson(value))
+            Ok(JsonBody(bytes))
         })
     }
 }

@@ -4,11 +4,18 @@
 //! wrapped every response body and formatted label strings per request, which
 //! cost a third of a status lookup.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The service's metrics registry and its HTTP collectors.
@@ -17,6 +24,24 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    /// Tells this service's collectors from another's in [`HANDLES`]
+    /// (tests run several services in one process).
+    id: Arc<()>,
+}
+
+/// The collectors of one label set.
+struct Handle {
+    metrics: usize,
+    method: Method,
+    status: StatusCode,
+    requests: IntCounter,
+    duration: Histogram,
+}
+
+thread_local! {
+    /// Collectors by route pattern, for each worker thread.
+    static HANDLES: RefCell<HashMap<Box<str>, Vec<Handle>, foldhash::fast::RandomState>> =
+        RefCell::default();
 }
 
 impl std::fmt::Debug for HttpMetrics {
@@ -52,16 +77,73 @@ impl HttpMetrics {
             registry,
             requests,
             duration,
+            id: Arc::new(()),
         })
     }
 
-    /// Records one answered request.
-    pub fn observe(&self, endpoint: &str, method: &str, status: &str, started: Instant) {
-        let labels = [endpoint, method, status];
-        self.requests.with_label_values(&labels).inc();
-        self.duration
-            .with_label_values(&labels)
-            .observe(started.elapsed().as_secs_f64());
+    /// The middleware, for `App::wrap_fn`: records each answered request
+    /// under its route pattern.
+    pub fn record<S, B>(
+        &self,
+        req: ServiceRequest,
+        srv: &S,
+    ) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+        S::Future: 'static,
+    {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let metrics = self.clone();
+        let response = srv.call(req);
+        async move {
+            let response = response.await?;
+            let status = response.status();
+            // The status lookups are routed by hand (see `status::routes`).
+            match crate::status::routes::model_route(response.request().path()) {
+                Some((endpoint, _, _)) => metrics.observe(endpoint, &method, status, started),
+                None => {
+                    let endpoint = response.request().match_pattern();
+                    let endpoint = endpoint.as_deref().unwrap_or("UNMATCHED");
+                    metrics.observe(endpoint, &method, status, started)
+                }
+            }
+            Ok(response)
+        }
+    }
+
+    /// Records one answered request. The collectors of each label set are
+    /// looked up once per worker thread, not hashed anew for every request.
+    fn observe(&self, endpoint: &str, method: &Method, status: StatusCode, started: Instant) {
+        let elapsed = started.elapsed().as_secs_f64();
+        let id = Arc::as_ptr(&self.id) as usize;
+        HANDLES.with_borrow_mut(|handles| {
+            if !handles.contains_key(endpoint) {
+                handles.insert(endpoint.into(), Vec::new());
+            }
+            let Some(known) = handles.get_mut(endpoint) else {
+                return;
+            };
+            let found = known
+                .iter()
+                .find(|h| h.metrics == id && h.method == method && h.status == status);
+            let handle = match found {
+                Some(handle) => handle,
+                None => {
+                    let labels = [endpoint, method.as_str(), status.as_str()];
+                    known.push(Handle {
+                        metrics: id,
+                        method: method.clone(),
+                        status,
+                        requests: self.requests.with_label_values(&labels),
+                        duration: self.duration.with_label_values(&labels),
+                    });
+                    &known[known.len() - 1]
+                }
+            };
+            handle.requests.inc();
+            handle.duration.observe(elapsed);
+        });
     }
 
     /// The Prometheus text of every registered collector.

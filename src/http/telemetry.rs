@@ -1,13 +1,13 @@
 //! Per-request telemetry that stays off the hot path: a request id (taken
 //! from a sane incoming `X-Request-Id`, else generated) in the request's
-//! extensions and the response's `x-request-id` header, and, only when info
+//! headers and the response's `x-request-id` header, and, only when info
 //! logging is on, a span carrying it and an access log line.
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use tracing::Instrument;
 
 use super::problem::ApiError;
@@ -27,9 +27,15 @@ impl FromRequest for RequestId {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<RequestId>().cloned().ok_or_else(|| {
-            ApiError::Internal("no request id: the telemetry middleware is missing".into())
-        }))
+        ready(
+            req.headers()
+                .get(&HEADER)
+                .cloned()
+                .map(RequestId)
+                .ok_or_else(|| {
+                    ApiError::Internal("no request id: the telemetry middleware is missing".into())
+                }),
+        )
     }
 }
 
@@ -47,22 +53,25 @@ fn request_id(req: &ServiceRequest) -> HeaderValue {
         })
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().hyphenated().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
         })
 }
 
 /// The middleware, as a function for `App::wrap_fn`.
 pub fn trace<S, B>(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     srv: &S,
 ) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
     S::Future: 'static,
 {
+    // Kept in the request's own headers (replacing one not kept): cheaper
+    // than the extensions map, which would be allocated for it alone.
     let id = request_id(&req);
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.headers_mut().insert(HEADER, id.clone());
     let logging = tracing::enabled!(tracing::Level::INFO);
     let span = if logging {
         tracing::info_span!(

@@ -53,6 +53,11 @@ impl Directory {
             return;
         }
         let now = self.clock.now();
+        // The same token again within the minute: nothing to look up.
+        let seconds = now.timestamp();
+        if principal.noted_since(seconds - REFRESH.num_seconds(), seconds) {
+            return;
+        }
         let roles = roles_json(principal.roles.iter().copied());
         {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());

@@ -181,73 +181,134 @@ pub struct CheckResult {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
+impl CheckContext {
+    /// The use this context describes, borrowed.
+    pub fn as_use(&self) -> Use<'_, String> {
+        Use {
+            use_case: self.use_case.as_deref(),
+            data_classes: self.data_classes.as_deref(),
+            regions: self.regions.as_deref(),
+            features: self.features.as_deref(),
+        }
+    }
+}
+
+/// One use to decide, borrowed from whatever holds its context.
+#[derive(Debug, Clone, Copy)]
+pub struct Use<'a, S> {
+    pub use_case: Option<&'a str>,
+    pub data_classes: Option<&'a [DataClass]>,
+    pub regions: Option<&'a [S]>,
+    pub features: Option<&'a [S]>,
+}
+
+/// Why a use is denied, as a stable, machine-readable code
+/// (`expired`, `region_not_allowed:us`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason<'a> {
+    /// A status that denies every use (`in_review`, `expired`, `suspended`, …).
+    Status(Status),
+    UseCaseNotStated,
+    DataClassesNotStated,
+    RegionsNotStated,
+    UseCaseNotAllowed(&'a str),
+    DataClassNotAllowed(DataClass),
+    RegionNotAllowed(&'a str),
+    FeatureMustBeOff(&'a str),
+}
+
+impl std::fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Status(status) => f.write_str(status.as_str()),
+            Reason::UseCaseNotStated => f.write_str("use_case_not_stated"),
+            Reason::DataClassesNotStated => f.write_str("data_classes_not_stated"),
+            Reason::RegionsNotStated => f.write_str("regions_not_stated"),
+            Reason::UseCaseNotAllowed(use_case) => write!(f, "use_case_not_allowed:{use_case}"),
+            Reason::DataClassNotAllowed(class) => {
+                write!(f, "data_class_not_allowed:{}", data_class_name(*class))
+            }
+            Reason::RegionNotAllowed(region) => write!(f, "region_not_allowed:{region}"),
+            Reason::FeatureMustBeOff(feature) => write!(f, "feature_must_be_off:{feature}"),
+        }
+    }
+}
+
+impl Serialize for Reason<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Decides one use: allowed only for an approval in force whose conditions
 /// admit the whole context. A condition the context does not speak to
 /// (`use_case_not_stated`, …) denies: the integrator must say.
 pub fn check(clearance: &Clearance, context: &CheckContext) -> CheckResult {
-    let reasons = reasons(clearance, context);
+    let reasons = reasons(clearance.status, &clearance.conditions, context.as_use());
     CheckResult {
         provider: clearance.provider.clone(),
         model: clearance.model.clone(),
         allow: reasons.is_empty(),
         status: clearance.status,
-        reasons,
+        reasons: reasons.iter().map(ToString::to_string).collect(),
         valid_until: clearance.valid_until,
     }
 }
 
-/// Why a use is denied; empty when it is allowed.
-pub fn reasons(clearance: &Clearance, context: &CheckContext) -> Vec<String> {
+/// Why a use of a model with `status` and `conditions` is denied; empty
+/// when it is allowed.
+pub fn reasons<'a, S: AsRef<str>>(
+    status: Status,
+    conditions: &Conditions,
+    context: Use<'a, S>,
+) -> Vec<Reason<'a>> {
     let mut reasons = Vec::new();
-    if !clearance.status.is_approval() {
-        reasons.push(clearance.status.as_str().to_owned());
-    } else {
-        let conditions = &clearance.conditions;
-        if let Some(allowed) = &conditions.use_cases {
-            match &context.use_case {
-                None => reasons.push("use_case_not_stated".to_owned()),
-                Some(use_case) if !allowed.contains(use_case) => {
-                    reasons.push(format!("use_case_not_allowed:{use_case}"))
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(allowed) = &conditions.data_classes {
-            match &context.data_classes {
-                None => reasons.push("data_classes_not_stated".to_owned()),
-                Some(classes) => {
-                    for class in classes {
-                        if !allowed.contains(class) {
-                            reasons.push(format!(
-                                "data_class_not_allowed:{}",
-                                data_class_name(*class)
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(allowed) = &conditions.regions {
-            match &context.regions {
-                None => reasons.push("regions_not_stated".to_owned()),
-                Some(regions) => {
-                    for region in regions {
-                        if !allowed.contains(region) {
-                            reasons.push(format!("region_not_allowed:{region}"));
-                        }
-                    }
-                }
-            }
-        }
-        if let (Some(off), Some(features)) = (&conditions.features_off, &context.features) {
-            for feature in features {
-                if off.contains(feature) {
-                    reasons.push(format!("feature_must_be_off:{feature}"));
-                }
-            }
-        }
-        reasons.dedup();
+    if !status.is_approval() {
+        reasons.push(Reason::Status(status));
+        return reasons;
     }
+    if let Some(allowed) = &conditions.use_cases {
+        match context.use_case {
+            None => reasons.push(Reason::UseCaseNotStated),
+            Some(use_case) if !allowed.contains(use_case) => {
+                reasons.push(Reason::UseCaseNotAllowed(use_case))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(allowed) = &conditions.data_classes {
+        match context.data_classes {
+            None => reasons.push(Reason::DataClassesNotStated),
+            Some(classes) => reasons.extend(
+                classes
+                    .iter()
+                    .filter(|class| !allowed.contains(class))
+                    .map(|class| Reason::DataClassNotAllowed(*class)),
+            ),
+        }
+    }
+    if let Some(allowed) = &conditions.regions {
+        match context.regions {
+            None => reasons.push(Reason::RegionsNotStated),
+            Some(regions) => reasons.extend(
+                regions
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .filter(|region| !allowed.contains(*region))
+                    .map(Reason::RegionNotAllowed),
+            ),
+        }
+    }
+    if let (Some(off), Some(features)) = (&conditions.features_off, context.features) {
+        reasons.extend(
+            features
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|feature| off.contains(*feature))
+                .map(Reason::FeatureMustBeOff),
+        );
+    }
+    reasons.dedup();
     reasons
 }
 

@@ -7,58 +7,126 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::derive::{self, Clearance, Facts};
+use super::derive::{self, Clearance, Facts, Status};
 use super::store;
 use crate::clock::SharedClock;
+use crate::conditions::Conditions;
 use crate::db::{Store, StoreError};
 
-/// A clearance with its response body and strong entity tag, ready to send.
+/// The strong entity tag's length: 32 hex digits in quotes.
+const ETAG_LEN: usize = 34;
+
+/// What a status lookup answers: the body and its strong entity tag.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub clearance: Clearance,
-    /// `valid_until` as RFC 3339 text, for check results.
-    pub valid_until: Option<Box<str>>,
+    pub etag: HeaderValue,
     pub body: Bytes,
-    /// The strong entity tag, ready to send.
-    pub etag: actix_web::http::header::HeaderValue,
 }
 
-impl Rendered {
-    fn new(clearance: Clearance) -> Self {
-        let body = Bytes::from(serde_json::to_vec(&clearance).unwrap_or_default());
-        let tag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-        let etag = actix_web::http::header::HeaderValue::from_str(&tag)
-            .unwrap_or_else(|_| actix_web::http::header::HeaderValue::from_static("\"0\""));
-        let valid_until = clearance.valid_until.map(|v| {
-            v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                .into_boxed_str()
-        });
-        Self {
-            clearance,
-            valid_until,
-            body,
+/// One model's clearance, compact: 10,000 of them must fit in a few
+/// megabytes. The response is rendered once, into one buffer that holds the
+/// entity tag, `valid_until` as text (for check results) and the JSON body;
+/// a lookup hands out slices of it. Checks read `status`, `valid_until` and
+/// the conditions, which identical approvals share.
+#[derive(Debug, Clone)]
+struct Entry {
+    buffer: Bytes,
+    valid_until_len: u8,
+    status: Status,
+    valid_until: Option<DateTime<Utc>>,
+    conditions: Arc<Conditions>,
+    version: i64,
+}
+
+impl Entry {
+    fn new(clearance: &Clearance, conditions: Arc<Conditions>) -> Self {
+        let body = serde_json::to_vec(clearance).unwrap_or_default();
+        let until = clearance
+            .valid_until
+            .map(|v| v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default();
+        let mut buffer = Vec::with_capacity(ETAG_LEN + until.len() + body.len());
+        buffer.push(b'"');
+        buffer.extend_from_slice(hex::encode(&Sha256::digest(&body)[..16]).as_bytes());
+        buffer.push(b'"');
+        buffer.extend_from_slice(until.as_bytes());
+        buffer.extend_from_slice(&body);
+        Entry {
+            buffer: Bytes::from(buffer),
+            valid_until_len: until.len() as u8,
+            status: clearance.status,
+            valid_until: clearance.valid_until,
+            conditions,
+            version: clearance.version,
+        }
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.buffer[ETAG_LEN + usize::from(self.valid_until_len)..]
+    }
+
+    fn rendered(&self) -> Rendered {
+        let etag = HeaderValue::from_maybe_shared(self.buffer.slice(..ETAG_LEN))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        Rendered {
             etag,
+            body: self
+                .buffer
+                .slice(ETAG_LEN + usize::from(self.valid_until_len)..),
+        }
+    }
+
+    fn valid_until_text(&self) -> Option<&str> {
+        let text = &self.buffer[ETAG_LEN..ETAG_LEN + usize::from(self.valid_until_len)];
+        std::str::from_utf8(text).ok().filter(|t| !t.is_empty())
+    }
+
+    /// The clearance it was rendered from.
+    fn clearance(&self) -> Option<Clearance> {
+        serde_json::from_slice(self.body()).ok()
+    }
+
+    /// Whether this entry already renders `clearance` at this entry's version.
+    fn renders(&self, clearance: &Clearance) -> bool {
+        let same = Clearance {
+            version: self.version,
+            ..clearance.clone()
+        };
+        serde_json::to_vec(&same).is_ok_and(|body| body == self.body())
+    }
+
+    /// An approval whose `valid_until` has passed reads `expired`.
+    fn status_at(&self, now: DateTime<Utc>) -> Status {
+        if self.status.is_approval() && self.valid_until.is_some_and(|until| until <= now) {
+            Status::Expired
+        } else {
+            self.status
         }
     }
 }
 
-/// One model's clearance, rendered. Once an approval's `valid_until` has
-/// passed it reads `expired`, rendered at lookup (rare, and small).
-#[derive(Debug, Clone)]
-struct Entry {
-    current: Rendered,
+/// What a check needs to know of a model's clearance.
+#[derive(Debug)]
+pub struct Decided<'s> {
+    pub status: Status,
+    pub conditions: &'s Conditions,
+    /// `valid_until` as RFC 3339 text.
+    pub valid_until: Option<&'s str>,
 }
+
+type Hasher = foldhash::fast::RandomState;
 
 /// Every model's clearance at one status version.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub version: i64,
-    models: HashMap<String, HashMap<String, Entry>>,
+    models: HashMap<Box<str>, HashMap<Box<str>, Entry, Hasher>, Hasher>,
 }
 
 /// The earliest instant: deriving "as of" it never yields `expired`.
@@ -66,77 +134,86 @@ fn beginning() -> DateTime<Utc> {
     DateTime::<Utc>::MIN_UTC
 }
 
+static NO_CONDITIONS: std::sync::LazyLock<Conditions> =
+    std::sync::LazyLock::new(Conditions::default);
+
 impl Snapshot {
     /// Builds from facts; a model whose clearance did not change since
-    /// `previous` keeps its version.
+    /// `previous` keeps its version (and its rendering).
     pub fn build(
         version: i64,
         facts: Vec<(String, String, Facts)>,
         previous: Option<&Snapshot>,
     ) -> Snapshot {
-        let mut models: HashMap<String, HashMap<String, Entry>> = HashMap::new();
+        let mut models: HashMap<Box<str>, HashMap<Box<str>, Entry, Hasher>, Hasher> =
+            HashMap::default();
+        let mut shared: HashMap<Conditions, Arc<Conditions>, Hasher> = HashMap::default();
         for (provider, model, facts) in facts {
-            let mut clearance = derive::derive(&provider, &model, &facts, version, beginning());
-            if let Some(old) = previous
-                .and_then(|p| p.models.get(&provider))
-                .and_then(|m| m.get(&model))
-            {
-                let mut same = clearance.clone();
-                same.version = old.current.clearance.version;
-                if same == old.current.clearance {
-                    clearance.version = same.version;
+            let clearance = derive::derive(&provider, &model, &facts, version, beginning());
+            let old = previous.and_then(|p| p.entry(&provider, &model));
+            let entry = match old {
+                Some(old) if old.renders(&clearance) => {
+                    shared
+                        .entry(clearance.conditions)
+                        .or_insert_with(|| old.conditions.clone());
+                    old.clone()
                 }
-            }
-            let entry = Entry {
-                current: Rendered::new(clearance),
+                _ => {
+                    let conditions = shared
+                        .entry(clearance.conditions.clone())
+                        .or_insert_with_key(|c| Arc::new(c.clone()))
+                        .clone();
+                    Entry::new(&clearance, conditions)
+                }
             };
-            models.entry(provider).or_default().insert(model, entry);
+            models
+                .entry(provider.into_boxed_str())
+                .or_default()
+                .insert(model.into_boxed_str(), entry);
         }
         Snapshot { version, models }
     }
 
-    /// The clearance of a model as of `now`; unknown models are `not_reviewed`.
-    pub fn lookup(
-        &self,
-        provider: &str,
-        model: &str,
-        now: DateTime<Utc>,
-    ) -> std::borrow::Cow<'_, Rendered> {
-        match self.models.get(provider).and_then(|m| m.get(model)) {
-            Some(entry) => match lapsed(&entry.current.clearance, now) {
-                Some(expired) => std::borrow::Cow::Owned(Rendered::new(expired)),
-                None => std::borrow::Cow::Borrowed(&entry.current),
-            },
-            None => std::borrow::Cow::Owned(Rendered::new(derive::derive(
-                provider,
-                model,
-                &Facts::default(),
-                0,
-                now,
-            ))),
+    fn entry(&self, provider: &str, model: &str) -> Option<&Entry> {
+        self.models.get(provider)?.get(model)
+    }
+
+    /// The response to a status lookup as of `now`; unknown models are
+    /// `not_reviewed`.
+    pub fn lookup(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Rendered {
+        match self.entry(provider, model) {
+            Some(entry) if entry.status_at(now) == entry.status => entry.rendered(),
+            _ => render(&self.clearance(provider, model, now)),
         }
     }
 
-    /// The clearance of a model as of `now` with its `valid_until` as text,
-    /// without rendering a body (for checks).
-    pub fn for_check(
-        &self,
-        provider: &str,
-        model: &str,
-        now: DateTime<Utc>,
-    ) -> (std::borrow::Cow<'_, Clearance>, Option<&str>) {
-        match self.models.get(provider).and_then(|m| m.get(model)) {
-            Some(entry) => {
-                let until = entry.current.valid_until.as_deref();
-                match lapsed(&entry.current.clearance, now) {
-                    Some(expired) => (std::borrow::Cow::Owned(expired), until),
-                    None => (std::borrow::Cow::Borrowed(&entry.current.clearance), until),
-                }
-            }
-            None => (
-                std::borrow::Cow::Owned(derive::derive(provider, model, &Facts::default(), 0, now)),
-                None,
-            ),
+    /// The clearance of a model as of `now`; unknown models are `not_reviewed`.
+    pub fn clearance(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Clearance {
+        match self
+            .entry(provider, model)
+            .and_then(|e| Some((e, e.clearance()?)))
+        {
+            Some((entry, clearance)) => Clearance {
+                status: entry.status_at(now),
+                ..clearance
+            },
+            None => derive::derive(provider, model, &Facts::default(), 0, now),
+        }
+    }
+
+    /// What a check needs of a model's clearance as of `now`, rendering nothing.
+    pub fn for_check(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Decided<'_> {
+        match self.entry(provider, model) {
+            Some(entry) => Decided {
+                status: entry.status_at(now),
+                conditions: &entry.conditions,
+                valid_until: entry.valid_until_text(),
+            },
+            None => Decided {
+                status: Status::NotReviewed,
+                conditions: &NO_CONDITIONS,
+                valid_until: None,
+            },
         }
     }
 
@@ -149,14 +226,10 @@ impl Snapshot {
     }
 }
 
-/// The clearance as it reads once an approval's `valid_until` has passed.
-fn lapsed(clearance: &Clearance, now: DateTime<Utc>) -> Option<Clearance> {
-    let expired =
-        clearance.status.is_approval() && clearance.valid_until.is_some_and(|until| until <= now);
-    expired.then(|| Clearance {
-        status: derive::Status::Expired,
-        ..clearance.clone()
-    })
+/// Renders a clearance not held in the snapshot (unknown, or lapsed since).
+fn render(clearance: &Clearance) -> Rendered {
+    let entry = Entry::new(clearance, Arc::default());
+    entry.rendered()
 }
 
 /// Holds the current snapshot and keeps it fresh.

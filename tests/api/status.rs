@@ -167,6 +167,49 @@ backend_tests! {
         assert_eq!(results[0]["reasons"], json!(["not_reviewed"]));
     }
 
+    async fn status_paths_refuse_other_shapes_and_methods_as_problems(app) {
+        approve(&app, "m-1", None).await;
+        let ci = app.token("ci", &[Role::Integrator]);
+        // A percent-encoded slug is the slug.
+        let response = app.get("/v1/status/acme/m%2D1", &ci).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.json::<Value>().await.unwrap()["status"], "approved");
+        for path in ["/v1/status/acme", "/v1/status/acme/m-1/", "/v1/status/acme//x", "/v1/status/acme/m-1/other", "/v1/status/acme/m-1/attestation/x"] {
+            let problem = assert_problem(app.get(path, &ci).await, 404).await;
+            assert!(problem["detail"].as_str().unwrap().contains(path), "{problem}");
+        }
+        let problem = assert_problem(app.post("/v1/status/acme/m-1", &ci, &json!({})).await, 405).await;
+        assert!(problem["detail"].as_str().unwrap().contains("POST"), "{problem}");
+        assert_problem(app.client.get(app.url("/v1/status/acme/m-1")).send().await.unwrap(), 401).await;
+        assert_eq!(app.get("/v1/status/acme/m-1/attestation", &ci).await.status(), 200);
+        let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        for line in [
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="200"} 1"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="POST",status="405"} 1"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}/attestation",method="GET",status="200"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    async fn checks_read_escaped_strings(app) {
+        approve(&app, "m-1", Some(json!({"regions": ["eu"]}))).await;
+        // Escapes, as a client may send them: the item names `acme`, `m-1`, `eu` and `us`.
+        let body = r#"{"items": [{"provider": "ac\u006de", "model": "m\u002d1", "regions": ["\u0065u", "u\u0073"]}]}"#;
+        let response = app.client.post(app.url("/v1/status/check"))
+            .bearer_auth(app.token("ci", &[Role::Integrator]))
+            .header("content-type", "application/json")
+            .body(body)
+            .send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let results: Value = response.json().await.unwrap();
+        let result = &results["results"][0];
+        assert_eq!(result["provider"], "acme");
+        assert_eq!(result["model"], "m-1");
+        assert_eq!(result["status"], "approved_with_conditions");
+        assert_eq!(result["reasons"], json!(["region_not_allowed:us"]));
+    }
+
     async fn every_status_is_published(app) {
         ensure_model(&app, "fresh").await;
         assert_eq!(status(&app, "fresh").await["status"], "not_reviewed");
