@@ -2,9 +2,10 @@
 # Status benchmark: seeds 10,000 models, then loads over loopback with wrk
 #   (a) GET /v1/status/{p}/{m} on random models,
 #   (b) POST /v1/status/check with 100 items,
-#   (c) a minimal actix-web handler answering a JSON body of the same size,
-# and prints requests/s, p50, p99, the ratios a/c and b/c, and the server's
-# resident memory. Usage: bench/run.sh [seconds per run, default 10]
+#   (c) a minimal actix-web handler answering the requests of (a) with a JSON
+#       body of the same size,
+# and prints requests/s, p50, p99, the server's CPU time per request, the
+# ratios a/c and b/c, and the server's resident memory. Usage: bench/run.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -30,21 +31,28 @@ size=$(curl -fsS -H "Authorization: Bearer $TOKEN" http://127.0.0.1:18080/v1/sta
 baseline=$!
 sleep 0.5
 
-run() { # name, url, script
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system CPU, in clock ticks
+
+run() { # name, url, script, key, server pid
+  local before after rps p50 p99 requests cpu
+  before=$(ticks "$5")
   wrk -t1 -c"$connections" -d"${duration}s" --latency ${3:+-s "$3"} "$2" > "$work/$1.txt"
-  local rps p50 p99
+  after=$(ticks "$5")
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$work/$1.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$work/$1.txt")
-  printf '%-28s %12s %10s %10s\n' "$1" "$rps" "$p50" "$p99"
+  requests=$(awk '/requests in/ {print $1}' "$work/$1.txt")
+  cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "%.1fus", t / hz * 1e6 / n}')
+  printf '%-28s %12s %10s %10s %16s\n' "$1" "$rps" "$p50" "$p99" "$cpu"
   eval "rps_$4=$rps"
 }
 
 echo "models: $models, body: $size bytes, $connections connections, ${duration}s per run"
-printf '%-28s %12s %10s %10s\n' "load" "requests/s" "p50" "p99"
-run "(c) minimal handler" http://127.0.0.1:18081 bench/status.lua c
-run "(a) GET status" http://127.0.0.1:18080 bench/status.lua a
-run "(b) check, 100 items" http://127.0.0.1:18080 bench/check.lua b
+printf '%-28s %12s %10s %10s %16s\n' "load" "requests/s" "p50" "p99" "server CPU/req"
+run "(c) minimal handler" http://127.0.0.1:18081 bench/status.lua c "$baseline"
+run "(a) GET status" http://127.0.0.1:18080 bench/status.lua a "$server"
+run "(b) check, 100 items" http://127.0.0.1:18080 bench/check.lua b "$server"
 awk -v a="$rps_a" -v b="$rps_b" -v c="$rps_c" 'BEGIN {
   printf "a/c = %.2f (target >= 0.8)\n", a / c
   printf "b/c = %.3f\n", b / c
