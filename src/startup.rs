@@ -173,8 +173,13 @@ impl Application {
         };
         let app_state = state.clone();
         let openapi = http::openapi_document();
+        let lane = crate::status::lane::Lane {
+            state: state.clone(),
+            authenticator: authenticator.clone(),
+            metrics: metrics.clone(),
+        };
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(authenticator.clone()))
                 .app_data(web::PayloadConfig::new(max_body))
@@ -189,7 +194,8 @@ impl Application {
                     let metrics = metrics.clone();
                     move |req, srv| metrics.record(req, srv)
                 })
-                .wrap_fn(crate::http::telemetry::trace)
+                .wrap_fn(crate::http::telemetry::trace);
+            lane.before(app)
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

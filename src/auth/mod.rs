@@ -513,25 +513,35 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let authenticator = req
         .app_data::<web::Data<Arc<Authenticator>>>()
         .ok_or_else(|| ApiError::Internal("authenticator is not configured".into()))?;
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?
-        .as_bytes();
-    // Bytes first: checking a long header for visible ASCII cost more than
-    // finding its token among those already verified.
-    let token = value
-        .strip_prefix(b"Bearer ")
-        .or_else(|| value.strip_prefix(b"bearer "))
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(AuthError::NotBearer)?;
-    let principal = authenticator.verify(token)?;
-    if let Some(state) = req.app_data::<web::Data<crate::http::AppState>>() {
-        state.directory.seen(&principal);
+    let directory = req
+        .app_data::<web::Data<crate::http::AppState>>()
+        .map(|state| &state.directory);
+    authenticator.caller(req.headers().get(header::AUTHORIZATION), directory)
+}
+
+impl Authenticator {
+    /// The caller an `Authorization` header names, noted in `directory`.
+    pub fn caller(
+        &self,
+        authorization: Option<&header::HeaderValue>,
+        directory: Option<&crate::people::Directory>,
+    ) -> Result<Principal, ApiError> {
+        let value = authorization.ok_or(AuthError::Missing)?.as_bytes();
+        // Bytes first: checking a long header for visible ASCII cost more than
+        // finding its token among those already verified.
+        let token = value
+            .strip_prefix(b"Bearer ")
+            .or_else(|| value.strip_prefix(b"bearer "))
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::NotBearer)?;
+        let principal = self.verify(token)?;
+        if let Some(directory) = directory {
+            directory.seen(&principal);
+        }
+        Ok(principal)
     }
-    Ok(principal)
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ impl HttpMetrics {
 
     /// Records one answered request. The collectors of each label set are
     /// looked up once per worker thread, not hashed anew for every request.
-    fn observe(&self, endpoint: &str, method: &Method, status: StatusCode, started: Instant) {
+    pub fn observe(&self, endpoint: &str, method: &Method, status: StatusCode, started: Instant) {
         let elapsed = started.elapsed().as_secs_f64();
         let id = Arc::as_ptr(&self.id) as usize;
         HANDLES.with_borrow_mut(|handles| {

@@ -6,7 +6,8 @@
 use std::future::{Ready, ready};
 
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest};
 use tracing::Instrument;
 
@@ -39,11 +40,11 @@ impl FromRequest for RequestId {
     }
 }
 
-const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Keeps an incoming id when it is short and plain, else makes one.
-fn request_id(req: &ServiceRequest) -> HeaderValue {
-    req.headers()
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
         .get(&HEADER)
         .filter(|v| {
             (1..=64).contains(&v.len())
@@ -70,16 +71,11 @@ where
 {
     // Kept in the request's own headers (replacing one not kept): cheaper
     // than the extensions map, which would be allocated for it alone.
-    let id = request_id(&req);
+    let id = request_id(req.headers());
     req.headers_mut().insert(HEADER, id.clone());
     let logging = tracing::enabled!(tracing::Level::INFO);
     let span = if logging {
-        tracing::info_span!(
-            "request",
-            method = %req.method(),
-            path = %req.path(),
-            request_id = %id.to_str().unwrap_or_default(),
-        )
+        span(req.method(), req.path(), &id)
     } else {
         tracing::Span::none()
     };
@@ -89,13 +85,28 @@ where
         let mut response = response.await?;
         response.headers_mut().insert(HEADER, id);
         if logging {
-            tracing::info!(
-                status = response.status().as_u16(),
-                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request served"
-            );
+            served(response.status(), started);
         }
         Ok(response)
     }
     .instrument(span)
+}
+
+/// The span of one request, for when info logging is on.
+pub fn span(method: &Method, path: &str, id: &HeaderValue) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %method,
+        path = %path,
+        request_id = %id.to_str().unwrap_or_default(),
+    )
+}
+
+/// The access log line of an answered request, in its span.
+pub fn served(status: StatusCode, started: std::time::Instant) {
+    tracing::info!(
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request served"
+    );
 }

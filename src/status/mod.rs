@@ -3,10 +3,11 @@
 //! ([`derive`], pure), held in an in-memory snapshot that answers every
 //! integrator query ([`snapshot`]), loaded from the database ([`store`]),
 //! signed as offline-verifiable attestations ([`attestation`]) and served
-//! over HTTP ([`routes`]).
+//! over HTTP ([`routes`], with lookups in a fast lane: [`lane`]).
 
 pub mod attestation;
 pub mod derive;
+pub mod lane;
 pub mod routes;
 pub mod snapshot;
 pub mod store;

@@ -66,33 +66,43 @@ pub async fn get_status(
     model: &str,
 ) -> Result<HttpResponse, ApiError> {
     authenticate(req)?.require(EVERYONE)?;
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH);
+    Ok(status_response(state, provider, model, if_none_match))
+}
+
+/// The answer to an admitted caller's status lookup: the clearance from the
+/// snapshot, or 304 when `If-None-Match` names its entity tag.
+pub fn status_response(
+    state: &AppState,
+    provider: &str,
+    model: &str,
+    if_none_match: Option<&HeaderValue>,
+) -> HttpResponse {
     let rendered = state
         .status
         .snapshot()
         .lookup(provider, model, state.clock.now());
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
+    let matches = if_none_match
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
                 .any(|tag| tag.trim().as_bytes() == rendered.etag.as_bytes() || tag.trim() == "*")
         });
     if matches {
-        return Ok(HttpResponse::NotModified()
+        return HttpResponse::NotModified()
             .insert_header((header::ETAG, rendered.etag))
-            .finish());
+            .finish();
     }
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::ETAG, rendered.etag))
         .insert_header((header::CACHE_CONTROL, NO_CACHE))
         .insert_header((header::CONTENT_TYPE, JSON))
-        .body(rendered.body))
+        .body(rendered.body)
 }
 
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
-const STATUS: &str = "/v1/status/{provider}/{model}";
+pub const STATUS: &str = "/v1/status/{provider}/{model}";
 const ATTESTATION: &str = "/v1/status/{provider}/{model}/attestation";
 
 /// The route pattern, provider and model of a path that [`by_model`] serves.

@@ -126,7 +126,8 @@ type Hasher = foldhash::fast::RandomState;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub version: i64,
-    models: HashMap<Box<str>, HashMap<Box<str>, Entry, Hasher>, Hasher>,
+    /// By `provider/model` (slugs hold no `/`): one probe per lookup.
+    models: HashMap<Box<str>, Entry, Hasher>,
 }
 
 /// The earliest instant: deriving "as of" it never yields `expired`.
@@ -145,8 +146,8 @@ impl Snapshot {
         facts: Vec<(String, String, Facts)>,
         previous: Option<&Snapshot>,
     ) -> Snapshot {
-        let mut models: HashMap<Box<str>, HashMap<Box<str>, Entry, Hasher>, Hasher> =
-            HashMap::default();
+        let mut models: HashMap<Box<str>, Entry, Hasher> =
+            HashMap::with_capacity_and_hasher(facts.len(), Hasher::default());
         let mut shared: HashMap<Conditions, Arc<Conditions>, Hasher> = HashMap::default();
         for (provider, model, facts) in facts {
             let clearance = derive::derive(&provider, &model, &facts, version, beginning());
@@ -166,16 +167,22 @@ impl Snapshot {
                     Entry::new(&clearance, conditions)
                 }
             };
-            models
-                .entry(provider.into_boxed_str())
-                .or_default()
-                .insert(model.into_boxed_str(), entry);
+            models.insert(format!("{provider}/{model}").into_boxed_str(), entry);
         }
         Snapshot { version, models }
     }
 
     fn entry(&self, provider: &str, model: &str) -> Option<&Entry> {
-        self.models.get(provider)?.get(model)
+        // The key, put together on the stack: lookups allocate nothing.
+        let mut key = [0; 192];
+        let len = provider.len() + 1 + model.len();
+        let Some(buffer) = key.get_mut(..len) else {
+            return self.models.get(format!("{provider}/{model}").as_str());
+        };
+        buffer[..provider.len()].copy_from_slice(provider.as_bytes());
+        buffer[provider.len()] = b'/';
+        buffer[provider.len() + 1..].copy_from_slice(model.as_bytes());
+        self.models.get(std::str::from_utf8(buffer).ok()?)
     }
 
     /// The response to a status lookup as of `now`; unknown models are
@@ -218,7 +225,7 @@ impl Snapshot {
     }
 
     pub fn len(&self) -> usize {
-        self.models.values().map(HashMap::len).sum()
+        self.models.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -3,12 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::TimeDelta;
-use clearance::auth::Role;
+use chrono::{TimeDelta, Utc};
+use clearance::auth::{Role, TokenIssuer};
 use serde_json::{Value, json};
 
 use crate::flow::Flow;
-use crate::helpers::{TestApp, assert_problem, error_fields};
+use crate::helpers::{SECRET, TestApp, assert_problem, error_fields};
 
 /// Registers `acme` (once) and `model`, and approves a low-tier review of it,
 /// with `conditions` on the security approval.
@@ -187,6 +187,37 @@ backend_tests! {
             r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="200"} 1"#,
             r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="POST",status="405"} 1"#,
             r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}/attestation",method="GET",status="200"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    async fn lookups_carry_request_ids_etags_and_problems_like_every_route(app) {
+        approve(&app, "m-1", None).await;
+        let ci = app.token("ci", &[Role::Integrator]);
+        let url = app.url("/v1/status/acme/m-1");
+        let first = app.client.get(&url).bearer_auth(&ci).send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["x-request-id"].to_str().unwrap().len(), 36);
+        assert_eq!(first.headers()["cache-control"], "no-cache");
+        assert_eq!(first.headers()["content-type"], "application/json");
+        let etag = first.headers()["etag"].clone();
+        let again = app.client.get(&url).bearer_auth(&ci).header("if-none-match", etag.clone())
+            .header("x-request-id", "trace-42").send().await.unwrap();
+        assert_eq!(again.status(), 304);
+        assert_eq!(again.headers()["etag"], etag);
+        assert_eq!(again.headers()["x-request-id"], "trace-42");
+        let expired = TokenIssuer::new(SECRET, &Default::default()).unwrap()
+            .issue("ci", None, &[Role::Integrator], Utc::now() - TimeDelta::hours(2), TimeDelta::hours(1)).unwrap();
+        let refused = app.client.get(&url).bearer_auth(expired).send().await.unwrap();
+        assert_eq!(refused.headers()["x-request-id"].to_str().unwrap().len(), 36);
+        let problem = assert_problem(refused, 401).await;
+        assert!(problem["detail"].as_str().unwrap().contains("expired"), "{problem}");
+        let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        for line in [
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="200"} 1"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="304"} 1"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="401"} 1"#,
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
