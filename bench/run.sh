@@ -18,16 +18,23 @@ cargo build --release --quiet --bin clearance --example baseline
 work=$(mktemp -d)
 cleanup() { kill "${server:-}" "${baseline:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+# With BENCH_PIN=1 the servers share CPU 0 and wrk has the others, so that
+# the load generator does not compete with the server under test for a core
+# and its caches; by default every process may run on every core.
+server_cpus=() client_cpus=()
+if [ "${BENCH_PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  server_cpus=(taskset -c 0) client_cpus=(taskset -c "1-$(($(nproc) - 1))")
+fi
 export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18080 CLEARANCE_WORKFLOWS="$PWD/workflows" RUST_LOG=warn
 ./target/release/clearance migrate >/dev/null
 python3 bench/seed.py "$work/clearance.sqlite3" "$models"
-./target/release/clearance serve 2>"$work/serve.log" &
+"${server_cpus[@]}" ./target/release/clearance serve 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break; sleep 0.2; done
 TOKEN=$(./target/release/clearance token issue --sub bench --role integrator --ttl 1h)
 export TOKEN PROVIDERS=$((models / 100))
 size=$(curl -fsS -H "Authorization: Bearer $TOKEN" http://127.0.0.1:18080/v1/status/provider-1/model-1 | wc -c)
-./target/release/examples/baseline 127.0.0.1:18081 "$size" &
+"${server_cpus[@]}" ./target/release/examples/baseline 127.0.0.1:18081 "$size" &
 baseline=$!
 sleep 0.5
 
@@ -36,7 +43,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system CPU, in clo
 run() { # name, url, script, key, server pid
   local before after rps p50 p99 requests cpu
   before=$(ticks "$5")
-  wrk -t1 -c"$connections" -d"${duration}s" --latency ${3:+-s "$3"} "$2" > "$work/$1.txt"
+  "${client_cpus[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency ${3:+-s "$3"} "$2" > "$work/$1.txt"
   after=$(ticks "$5")
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$work/$1.txt")
@@ -48,7 +55,7 @@ run() { # name, url, script, key, server pid
   eval "rps_$4=$rps"
 }
 
-echo "models: $models, body: $size bytes, $connections connections, ${duration}s per run"
+echo "models: $models, body: $size bytes, $connections connections, ${duration}s per run, ${server_cpus[*]:-unpinned}"
 printf '%-28s %12s %10s %10s %16s\n' "load" "requests/s" "p50" "p99" "server CPU/req"
 run "(c) minimal handler" http://127.0.0.1:18081 bench/status.lua c "$baseline"
 run "(a) GET status" http://127.0.0.1:18080 bench/status.lua a "$server"
