@@ -9,10 +9,12 @@ use utoipa::IntoParams;
 use super::summary::{self, PeriodSummary};
 use super::{Evidence, pack};
 use crate::audit::routes::{check_period, parse_time};
+use crate::audit::{self, Actor, Change};
 use crate::auth::{Principal, Role};
 use crate::db::in_snapshot;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, FieldError, Problem};
+use crate::http::telemetry::RequestId;
 use crate::reviews::routes::REVIEW_READERS;
 use crate::reviews::store::pinned_workflow;
 
@@ -33,6 +35,8 @@ impl From<pack::PackError> for ApiError {
 struct Pack {
     file_name: String,
     bytes: Vec<u8>,
+    /// The sequence number of the audit chain's head the pack names.
+    audit_head: i64,
 }
 
 /// Download a review's evidence pack: a zip for auditors.
@@ -44,7 +48,8 @@ struct Pack {
 /// and section, decisions, findings, the control mapping and the timeline),
 /// `review.json` (exactly what `GET /v1/reviews/{id}` returns), `answers.csv`
 /// and `controls.csv`. Everything is read from one snapshot, and the report
-/// names the audit chain's head at that moment.
+/// names the audit chain's head at that moment. Each download is audited
+/// (`evidence.exported`, naming that head).
 #[utoipa::path(get, path = "/v1/reviews/{id}/evidence", tag = "evidence", params(("id" = String, Path)),
     responses(
         (status = 200, description = "The evidence pack", content_type = "application/zip", body = Vec<u8>,
@@ -56,12 +61,14 @@ struct Pack {
 pub async fn evidence_pack(
     state: web::Data<AppState>,
     principal: Principal,
+    request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(REVIEW_READERS)?;
     let id = path.into_inner();
     let now = state.clock.now();
     let reviews = state.reviews.clone();
+    let review = id.clone();
     let pack = state
         .store
         .run(move |conn| {
@@ -74,8 +81,30 @@ pub async fn evidence_pack(
                 Ok::<_, ApiError>(Pack {
                     file_name: pack::file_name(&evidence),
                     bytes: pack::zip(&evidence, now)?,
+                    audit_head: head.seq,
                 })
             })
+        })
+        .await?;
+    // Who took the evidence out, and which state of the chain it shows.
+    let actor = Actor::person(&principal, Some(request_id.to_string()));
+    let after = serde_json::json!({"file": pack.file_name, "audit_head": pack.audit_head});
+    state
+        .store
+        .write(move |conn| {
+            audit::append(
+                conn,
+                &actor,
+                Change {
+                    action: "evidence.exported",
+                    subject: format!("review/{review}"),
+                    review_id: Some(&review),
+                    before: None,
+                    after: Some(after),
+                },
+                now,
+            )?;
+            Ok::<_, ApiError>(())
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -89,6 +89,8 @@ backend_tests! {
         let flow = decided_review(&app).await;
         let review = flow.review().await;
         assert_eq!(review["state"], "approved_with_conditions");
+        // The review as it reads before the download (which is itself audited).
+        let body: Value = app.get(&flow.path(""), &app.admin()).await.json().await.unwrap();
 
         let response = app.get(&flow.path("/evidence"), &app.token("sam", &[Role::SecurityReviewer])).await;
         assert_eq!(response.status(), 200);
@@ -100,7 +102,6 @@ backend_tests! {
         let files = unzip(response.bytes().await.unwrap().to_vec());
         assert_eq!(files.keys().collect::<Vec<_>>(), ["answers.csv", "controls.csv", "report.html", "review.json"]);
 
-        let body: Value = app.get(&flow.path(""), &app.admin()).await.json().await.unwrap();
         let packed: Value = serde_json::from_str(&files["review.json"]).expect("review.json parses");
         assert_eq!(packed, body, "review.json is GET /v1/reviews/{{id}}");
 
@@ -154,6 +155,25 @@ backend_tests! {
         assert!(report.contains("iso42001:A.10.3"));
         let controls_named: BTreeSet<&str> = controls.iter().map(|r| r["control"].as_str()).collect();
         assert!(controls_named.len() > 20, "every control of the workflow: {controls_named:?}");
+    }
+
+    async fn each_download_of_a_pack_is_audited(app) {
+        let flow = decided_review(&app).await;
+        let response = app.get(&flow.path("/evidence"), &app.token("sam", &[Role::SecurityReviewer])).await;
+        assert_eq!(response.status(), 200);
+        let file = response.headers()["content-disposition"].to_str().unwrap().to_owned();
+        let page: Value = app.get(&format!("/v1/audit?review={}&limit=200", flow.id), &app.admin()).await.json().await.unwrap();
+        let events = page["items"].as_array().unwrap();
+        let exported: Vec<&Value> = events.iter().filter(|e| e["action"] == "evidence.exported").collect();
+        assert_eq!(exported.len(), 1, "{events:?}");
+        let event = exported[0];
+        assert_eq!(event["actor"], "sam", "{event}");
+        assert_eq!(event["actor_roles"], json!(["security_reviewer"]), "{event}");
+        assert!(file.contains(event["after"]["file"].as_str().unwrap()), "{event}");
+        // The pack names the chain's head before its own export event.
+        assert_eq!(event["after"]["audit_head"].as_i64().unwrap() + 1, event["seq"].as_i64().unwrap(), "{event}");
+        let verified: Value = app.get("/v1/audit/verify", &app.admin()).await.json().await.unwrap();
+        assert_eq!(verified["ok"], true, "{verified}");
     }
 
     async fn a_provider_wide_pack_is_named_for_the_provider(app) {
