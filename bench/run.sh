@@ -4,11 +4,14 @@
 #   (b) POST /v1/status/check with 100 items,
 #   (c) a minimal actix-web handler answering the requests of (a) with a JSON
 #       body of the same size,
-# and prints requests/s, p50, p99, the server's CPU time per request, the
-# ratios a/c and b/c, and the server's resident memory. Usage: bench/run.sh [seconds per run, default 10]
+# and prints requests/s, p50, p99 and the server's CPU time per request of
+# each, in rounds (BENCH_ROUNDS, default 3) with the median of each ratio,
+# and the server's resident memory. BENCH_PIN=1 puts the servers and wrk on
+# separate cores. Usage: bench/run.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
+rounds=${BENCH_ROUNDS:-3}
 models=10000
 connections=32
 
@@ -40,29 +43,55 @@ sleep 0.5
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system CPU, in clock ticks
 
-run() { # name, url, script, key, server pid
-  local before after rps p50 p99 requests cpu
-  before=$(ticks "$5")
-  "${client_cpus[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency ${3:+-s "$3"} "$2" > "$work/$1.txt"
-  after=$(ticks "$5")
-  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$work/$1.txt")
-  p99=$(awk '$1 == "99%" {print $2}' "$work/$1.txt")
-  requests=$(awk '/requests in/ {print $1}' "$work/$1.txt")
+run() { # round, name, url, script, key, server pid
+  local before after rps p50 p99 requests cpu out="$work/$5-$1.txt"
+  before=$(ticks "$6")
+  "${client_cpus[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency ${4:+-s "$4"} "$3" > "$out"
+  after=$(ticks "$6")
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+  p50=$(awk '$1 == "50%" {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {print $2}' "$out")
+  requests=$(awk '/requests in/ {print $1}' "$out")
   cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
     'BEGIN {printf "%.1fus", t / hz * 1e6 / n}')
-  printf '%-28s %12s %10s %10s %16s\n' "$1" "$rps" "$p50" "$p99" "$cpu"
-  eval "rps_$4=$rps"
+  printf '%-6s %-24s %12s %10s %10s %16s\n' "$1" "$2" "$rps" "$p50" "$p99" "$cpu"
+  echo "$1 $5 $rps $(to_ms "$p99")" >> "$work/results"
 }
 
-echo "models: $models, body: $size bytes, $connections connections, ${duration}s per run, ${server_cpus[*]:-unpinned}"
-printf '%-28s %12s %10s %10s %16s\n' "load" "requests/s" "p50" "p99" "server CPU/req"
-run "(c) minimal handler" http://127.0.0.1:18081 bench/status.lua c "$baseline"
-run "(a) GET status" http://127.0.0.1:18080 bench/status.lua a "$server"
-run "(b) check, 100 items" http://127.0.0.1:18080 bench/check.lua b "$server"
-awk -v a="$rps_a" -v b="$rps_b" -v c="$rps_c" 'BEGIN {
-  printf "a/c = %.2f (target >= 0.8)\n", a / c
-  printf "b/c = %.3f\n", b / c
-  printf "cost of a 100-item check in lookups = %.2f (target <= 3)\n", a / b
-}'
+to_ms() { # wrk's latency (850.00us, 1.20ms, 1.01s) in milliseconds
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+    print n
+  }'
+}
+
+# Rounds of (c), (a), (b) in turn: this kind of machine drifts by a tenth
+# between runs, so each ratio is taken within a round and the median shown.
+echo "models: $models, body: $size bytes, $connections connections, ${duration}s per run," \
+  "$rounds rounds, ${server_cpus[*]:-unpinned}"
+printf '%-6s %-24s %12s %10s %10s %16s\n' "round" "load" "requests/s" "p50" "p99" "server CPU/req"
+for round in $(seq 1 "$rounds"); do
+  run "$round" "(c) minimal handler" http://127.0.0.1:18081 bench/status.lua c "$baseline"
+  run "$round" "(a) GET status" http://127.0.0.1:18080 bench/status.lua a "$server"
+  run "$round" "(b) check, 100 items" http://127.0.0.1:18080 bench/check.lua b "$server"
+done
+sort -k1,1n "$work/results" | awk '
+  function median(list, n,   i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && list[j - 1] > list[j]; j--) {
+      t = list[j]; list[j] = list[j - 1]; list[j - 1] = t
+    }
+    return n % 2 ? list[(n + 1) / 2] : (list[n / 2] + list[n / 2 + 1]) / 2
+  }
+  { rps[$1, $2] = $3; p99[$1, $2] = $4; rounds = $1 }
+  END {
+    for (r = 1; r <= rounds; r++) {
+      ac[r] = rps[r, "a"] / rps[r, "c"]; ab[r] = rps[r, "a"] / rps[r, "b"]
+      pa[r] = p99[r, "a"]; pc[r] = p99[r, "c"]
+      acs = acs sprintf(" %.2f", ac[r]); abs = abs sprintf(" %.2f", ab[r])
+    }
+    printf "a/c = %.2f, median of%s (target >= 0.8)\n", median(ac, rounds), acs
+    printf "cost of a 100-item check in lookups = %.2f, median of%s (target <= 3)\n", median(ab, rounds), abs
+    printf "p99 of (a) = %.2f ms, of (c) = %.2f ms, medians (target < 2 ms for (a))\n", median(pa, rounds), median(pc, rounds)
+  }'
 echo "server resident memory: $(awk '/VmRSS/ {print $2, $3}' /proc/$server/status) (target < 50 MB)"
