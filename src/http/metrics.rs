@@ -7,7 +7,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
@@ -26,17 +25,20 @@ pub struct HttpMetrics {
     duration: HistogramVec,
     /// Tells this service's collectors from another's in [`HANDLES`]
     /// (tests run several services in one process).
-    id: Arc<()>,
+    id: u64,
 }
 
 /// The collectors of one label set.
 struct Handle {
-    metrics: usize,
+    metrics: u64,
     method: Method,
     status: StatusCode,
     requests: IntCounter,
     duration: Histogram,
 }
+
+/// The source of [`HttpMetrics`] ids.
+static SERVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
     /// Collectors by route pattern, for each worker thread.
@@ -77,7 +79,7 @@ impl HttpMetrics {
             registry,
             requests,
             duration,
-            id: Arc::new(()),
+            id: SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -116,7 +118,7 @@ impl HttpMetrics {
     /// looked up once per worker thread, not hashed anew for every request.
     pub fn observe(&self, endpoint: &str, method: &Method, status: StatusCode, started: Instant) {
         let elapsed = started.elapsed().as_secs_f64();
-        let id = Arc::as_ptr(&self.id) as usize;
+        let id = self.id;
         HANDLES.with_borrow_mut(|handles| {
             if !handles.contains_key(endpoint) {
                 handles.insert(endpoint.into(), Vec::new());
