@@ -52,6 +52,16 @@ impl Status {
     pub fn is_approval(self) -> bool {
         matches!(self, Status::Approved | Status::ApprovedWithConditions)
     }
+
+    /// The status as of `now`: an approval whose `valid_until` has passed
+    /// reads `expired`.
+    pub fn as_of(self, valid_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Status {
+        if self.is_approval() && valid_until.is_some_and(|until| until <= now) {
+            Status::Expired
+        } else {
+            self
+        }
+    }
 }
 
 /// The latest decided review of a subject.
@@ -129,9 +139,10 @@ pub fn derive(
     };
     clearance.status = match decision {
         Some(d) if d.state == ReviewState::Rejected => Status::Rejected,
-        Some(d) if d.valid_until.is_some_and(|v| v <= now) => Status::Expired,
-        Some(d) if d.state == ReviewState::ApprovedWithConditions => Status::ApprovedWithConditions,
-        Some(_) => Status::Approved,
+        Some(d) if d.state == ReviewState::ApprovedWithConditions => {
+            Status::ApprovedWithConditions.as_of(d.valid_until, now)
+        }
+        Some(d) => Status::Approved.as_of(d.valid_until, now),
         None => match &facts.review_in_progress {
             Some(review) => {
                 clearance.review_id = Some(review.clone());

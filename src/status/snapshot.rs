@@ -67,8 +67,13 @@ impl Entry {
         }
     }
 
+    /// Where the JSON body starts in the buffer.
+    fn body_start(&self) -> usize {
+        ETAG_LEN + usize::from(self.valid_until_len)
+    }
+
     fn body(&self) -> &[u8] {
-        &self.buffer[ETAG_LEN + usize::from(self.valid_until_len)..]
+        &self.buffer[self.body_start()..]
     }
 
     fn rendered(&self) -> Rendered {
@@ -76,14 +81,12 @@ impl Entry {
             .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         Rendered {
             etag,
-            body: self
-                .buffer
-                .slice(ETAG_LEN + usize::from(self.valid_until_len)..),
+            body: self.buffer.slice(self.body_start()..),
         }
     }
 
     fn valid_until_text(&self) -> Option<&str> {
-        let text = &self.buffer[ETAG_LEN..ETAG_LEN + usize::from(self.valid_until_len)];
+        let text = &self.buffer[ETAG_LEN..self.body_start()];
         std::str::from_utf8(text).ok().filter(|t| !t.is_empty())
     }
 
@@ -101,13 +104,9 @@ impl Entry {
         serde_json::to_vec(&same).is_ok_and(|body| body == self.body())
     }
 
-    /// An approval whose `valid_until` has passed reads `expired`.
+    /// The status as of `now` (an approval lapses at `valid_until`).
     fn status_at(&self, now: DateTime<Utc>) -> Status {
-        if self.status.is_approval() && self.valid_until.is_some_and(|until| until <= now) {
-            Status::Expired
-        } else {
-            self.status
-        }
+        self.status.as_of(self.valid_until, now)
     }
 }
 
@@ -167,17 +166,17 @@ impl Snapshot {
                     Entry::new(&clearance, conditions)
                 }
             };
-            models.insert(format!("{provider}/{model}").into_boxed_str(), entry);
+            models.insert(key(&provider, &model).into_boxed_str(), entry);
         }
         Snapshot { version, models }
     }
 
     fn entry(&self, provider: &str, model: &str) -> Option<&Entry> {
-        // The key, put together on the stack: lookups allocate nothing.
-        let mut key = [0; 192];
+        // The key, put together on the stack as `key` would: lookups allocate nothing.
+        let mut stack = [0; 192];
         let len = provider.len() + 1 + model.len();
-        let Some(buffer) = key.get_mut(..len) else {
-            return self.models.get(format!("{provider}/{model}").as_str());
+        let Some(buffer) = stack.get_mut(..len) else {
+            return self.models.get(key(provider, model).as_str());
         };
         buffer[..provider.len()].copy_from_slice(provider.as_bytes());
         buffer[provider.len()] = b'/';
@@ -190,22 +189,13 @@ impl Snapshot {
     pub fn lookup(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Rendered {
         match self.entry(provider, model) {
             Some(entry) if entry.status_at(now) == entry.status => entry.rendered(),
-            _ => render(&self.clearance(provider, model, now)),
+            entry => render(&clearance_of(entry, provider, model, now)),
         }
     }
 
     /// The clearance of a model as of `now`; unknown models are `not_reviewed`.
     pub fn clearance(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Clearance {
-        match self
-            .entry(provider, model)
-            .and_then(|e| Some((e, e.clearance()?)))
-        {
-            Some((entry, clearance)) => Clearance {
-                status: entry.status_at(now),
-                ..clearance
-            },
-            None => derive::derive(provider, model, &Facts::default(), 0, now),
-        }
+        clearance_of(self.entry(provider, model), provider, model, now)
     }
 
     /// What a check needs of a model's clearance as of `now`, rendering nothing.
@@ -230,6 +220,27 @@ impl Snapshot {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The key of a model in the snapshot (slugs hold no `/`).
+fn key(provider: &str, model: &str) -> String {
+    format!("{provider}/{model}")
+}
+
+/// The clearance `entry` holds, as of `now`; `not_reviewed` without one.
+fn clearance_of(
+    entry: Option<&Entry>,
+    provider: &str,
+    model: &str,
+    now: DateTime<Utc>,
+) -> Clearance {
+    match entry.and_then(|e| Some((e, e.clearance()?))) {
+        Some((entry, clearance)) => Clearance {
+            status: entry.status_at(now),
+            ..clearance
+        },
+        None => derive::derive(provider, model, &Facts::default(), 0, now),
     }
 }
 
