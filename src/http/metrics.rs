@@ -120,11 +120,9 @@ impl HttpMetrics {
         let elapsed = started.elapsed().as_secs_f64();
         let id = self.id;
         HANDLES.with_borrow_mut(|handles| {
-            if !handles.contains_key(endpoint) {
-                handles.insert(endpoint.into(), Vec::new());
-            }
-            let Some(known) = handles.get_mut(endpoint) else {
-                return;
+            let known = match handles.get_mut(endpoint) {
+                Some(known) => known,
+                None => handles.entry(endpoint.into()).or_default(),
             };
             let found = known
                 .iter()

@@ -147,11 +147,17 @@ async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 
 /// Unknown routes get a problem document, not an empty 404.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(no_route(&req))
+}
+
+/// The 404 of a path no route serves.
+pub fn no_route(req: &HttpRequest) -> ApiError {
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path()))
+}
+
+/// The 405 of a method the route does not take.
+pub fn method_not_allowed(req: &HttpRequest) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path()))
 }
 
 /// Renders any error response that is not yet a problem document (a method
@@ -172,16 +178,8 @@ fn to_problem<B: MessageBody + 'static>(
     }
     let status = res.status();
     let error = match status.as_u16() {
-        404 => ApiError::NotFound(format!(
-            "no route for {} {}",
-            res.request().method(),
-            res.request().path()
-        )),
-        405 => ApiError::MethodNotAllowed(format!(
-            "{} is not allowed on {}",
-            res.request().method(),
-            res.request().path()
-        )),
+        404 => no_route(res.request()),
+        405 => method_not_allowed(res.request()),
         413 => ApiError::PayloadTooLarge("the body is larger than this service accepts".into()),
         415 => ApiError::UnsupportedMediaType("send the body as application/json".into()),
         400..=499 => ApiError::BadRequest(

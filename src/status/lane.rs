@@ -88,12 +88,6 @@ impl Lane {
     }
 }
 
-impl std::fmt::Debug for Lane {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lane").finish_non_exhaustive()
-    }
-}
-
 /// The application with the lane in front, as `HttpServer::new` takes it.
 pub struct WithLane<F> {
     app: F,

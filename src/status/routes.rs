@@ -126,14 +126,10 @@ pub fn model_route(path: &str) -> Option<(&'static str, &str, &str)> {
 /// Segments arrive decoded, but for `%2F`, `%25` and `%2B`, which no slug holds.
 async fn by_model(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some((endpoint, provider, model)) = model_route(req.match_info().as_str()) else {
-        return crate::http::not_found(req).await;
+        return Err(crate::http::no_route(&req));
     };
     if req.method() != actix_web::http::Method::GET {
-        return Err(ApiError::MethodNotAllowed(format!(
-            "{} is not allowed on {}",
-            req.method(),
-            req.path()
-        )));
+        return Err(crate::http::method_not_allowed(&req));
     }
     if endpoint == STATUS {
         get_status(&req, &state, provider, model).await
