@@ -6,6 +6,7 @@
 //! over HTTP ([`routes`], with lookups in a fast lane: [`lane`]).
 
 pub mod attestation;
+pub mod check;
 pub mod derive;
 pub mod lane;
 pub mod routes;

@@ -10,13 +10,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use std::borrow::Cow;
-
-use super::derive::{self, CheckContext, CheckResult, Clearance, Use};
+use super::check::{ITEM_COUNT, Refusal};
+use super::derive::{CheckContext, CheckResult, Clearance};
 use super::store;
 use crate::audit::{self, Actor, Change};
 use crate::auth::{EVERYONE, Principal, Role, authenticate};
-use crate::conditions::DataClass;
 use crate::http::AppState;
 use crate::http::extract::{JsonBody, ValidJson, parse_json};
 use crate::http::problem::{ApiError, Problem};
@@ -147,82 +145,6 @@ pub struct CheckRequest {
     pub items: Vec<CheckContext>,
 }
 
-/// A check request as sent, borrowing its text from the body: checks of
-/// many items are the integrators' bulk path. It mirrors [`CheckRequest`],
-/// whose parse explains a body this one refuses.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckBody<'a> {
-    #[serde(borrow)]
-    items: Vec<CheckItem<'a>>,
-}
-
-/// A [`CheckContext`] borrowing from the body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckItem<'a> {
-    #[serde(borrow)]
-    provider: Text<'a>,
-    #[serde(borrow)]
-    model: Text<'a>,
-    #[serde(default, borrow)]
-    use_case: Option<Text<'a>>,
-    #[serde(default)]
-    data_classes: Option<Vec<DataClass>>,
-    #[serde(default, borrow)]
-    regions: Option<Vec<Text<'a>>>,
-    #[serde(default, borrow)]
-    features: Option<Vec<Text<'a>>>,
-}
-
-/// A JSON string, borrowed unless it holds escapes (serde borrows a bare
-/// `Cow` field, but never one inside an `Option` or a `Vec`).
-struct Text<'a>(Cow<'a, str>);
-
-impl AsRef<str> for Text<'_> {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(Visitor)
-    }
-}
-
-/// A [`CheckResult`] that borrows, as sent.
-#[derive(serde::Serialize)]
-struct CheckResultView<'a> {
-    provider: &'a str,
-    model: &'a str,
-    allow: bool,
-    status: derive::Status,
-    reasons: Vec<derive::Reason<'a>>,
-    valid_until: Option<&'a str>,
-}
-
-#[derive(serde::Serialize)]
-struct CheckResponseView<'a> {
-    results: Vec<CheckResultView<'a>>,
-}
-
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct CheckResponse {
     pub results: Vec<CheckResult>,
@@ -244,49 +166,17 @@ pub async fn check(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(EVERYONE)?;
-    let request: CheckBody<'_> = match serde_json::from_slice(&body.0) {
-        Ok(request) => request,
-        Err(error) => {
-            // Parsed again, slowly, to name the field at fault.
-            let explained = parse_json::<CheckRequest>(&body.0).err();
-            return Err(explained.unwrap_or_else(|| ApiError::MalformedJson(error.to_string())));
-        }
-    };
-    if !(1..=1000).contains(&request.items.len()) {
-        return Err(ApiError::validation("items", "must hold 1 to 1000 items"));
-    }
     let snapshot = state.status.snapshot();
-    let now = state.clock.now();
-    // Results borrow from the request and the snapshot: a check of many
-    // items allocates little beyond its list of reasons.
-    let results: Vec<CheckResultView<'_>> = request
-        .items
-        .iter()
-        .map(|item| {
-            let decided = snapshot.for_check(item.provider.as_ref(), item.model.as_ref(), now);
-            let context = Use {
-                use_case: item.use_case.as_ref().map(AsRef::as_ref),
-                data_classes: item.data_classes.as_deref(),
-                regions: item.regions.as_deref(),
-                features: item.features.as_deref(),
-            };
-            let reasons = derive::reasons(decided.status, decided.conditions, context);
-            CheckResultView {
-                provider: item.provider.as_ref(),
-                model: item.model.as_ref(),
-                allow: reasons.is_empty(),
-                status: decided.status,
-                reasons,
-                valid_until: decided.valid_until,
-            }
-        })
-        .collect();
-    let mut out = Vec::with_capacity(64 + 160 * results.len());
-    serde_json::to_writer(&mut out, &CheckResponseView { results })
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(out))
+    match super::check::answer(&body.0, &snapshot, state.clock.now()) {
+        Ok(answer) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(answer)),
+        Err(Refusal::ItemCount) => Err(ApiError::validation("items", ITEM_COUNT)),
+        // Parsed again, slowly, to name the field at fault.
+        Err(Refusal::Malformed) => Err(parse_json::<CheckRequest>(&body.0)
+            .err()
+            .unwrap_or_else(|| ApiError::MalformedJson("not a check request".into()))),
+    }
 }
 
 /// A signed attestation (compact JWT, EdDSA) of the model's clearance, to
