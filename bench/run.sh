@@ -5,13 +5,13 @@
 #   (c) a minimal actix-web handler answering the requests of (a) with a JSON
 #       body of the same size,
 # and prints requests/s, p50, p99 and the server's CPU time per request of
-# each, in rounds (BENCH_ROUNDS, default 3) with the median of each ratio,
+# each, in rounds (BENCH_ROUNDS, default 5) with the median of each ratio,
 # and the server's resident memory. BENCH_PIN=1 puts the servers and wrk on
 # separate cores. Usage: bench/run.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 models=10000
 connections=32
 

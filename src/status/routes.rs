@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::check::{ITEM_COUNT, Refusal};
+use super::check::{ITEM_COUNT, MAX_ITEMS, Refusal};
 use super::derive::{CheckContext, CheckResult, Clearance};
 use super::store;
 use crate::audit::{self, Actor, Change};
@@ -141,8 +141,16 @@ async fn by_model(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// 1 to 1000 uses to decide.
-    #[validate(length(min = 1, max = 1000, message = "must hold 1 to 1000 items"))]
+    #[validate(custom(function = "item_count"))]
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<CheckContext>,
+}
+
+fn item_count(items: &[CheckContext]) -> Result<(), validator::ValidationError> {
+    if (1..=MAX_ITEMS).contains(&items.len()) {
+        return Ok(());
+    }
+    Err(validator::ValidationError::new("length").with_message(ITEM_COUNT.into()))
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
