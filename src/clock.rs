@@ -10,6 +10,12 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 /// read back equals the value written.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Whole seconds since the Unix epoch, as `now().timestamp()`; a clock
+    /// may read them without working out the calendar date.
+    fn timestamp(&self) -> i64 {
+        self.now().timestamp()
+    }
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -20,6 +26,14 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now().trunc_subsecs(6)
+    }
+
+    fn timestamp(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            })
     }
 }
 

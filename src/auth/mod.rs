@@ -275,7 +275,7 @@ impl Authenticator {
 
     /// Verifies a token, or recalls that it was verified and has not expired.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let now = chrono::Utc::now().timestamp();
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
         if let Some((principal, exp)) = self.verified.get(token)
             && exp > now
         {

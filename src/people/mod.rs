@@ -52,12 +52,12 @@ impl Directory {
         if principal.respondent.is_some() {
             return;
         }
-        let now = self.clock.now();
         // The same token again within the minute: nothing to look up.
-        let seconds = now.timestamp();
+        let seconds = self.clock.timestamp();
         if principal.noted_since(seconds - REFRESH.num_seconds(), seconds) {
             return;
         }
+        let now = self.clock.now();
         let roles = roles_json(principal.roles.iter().copied());
         {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
