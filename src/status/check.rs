@@ -402,34 +402,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
     use proptest::prelude::*;
     use serde_json::{Value, json};
     use validator::Validate;
 
     use super::*;
     use crate::conditions::Conditions;
+    use crate::status::derive::tests::{decision, now};
     use crate::status::derive::{Decision, Facts};
     use crate::status::routes::{CheckRequest, CheckResponse};
-    use crate::workflow::Tier;
     use crate::workflow::engine::ReviewState;
 
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
-            .unwrap()
-            .to_utc()
-    }
-
+    /// A model decided ten days ago, valid for `valid_days`.
     fn decided(state: ReviewState, valid_days: i64, conditions: Option<Conditions>) -> Facts {
-        let decided_at = now() - TimeDelta::days(10);
         Facts {
             model_decision: Some(Decision {
-                review_id: format!("r-{state:?}-{valid_days}"),
-                state,
-                tier: Tier::High,
                 conditions,
-                decided_at,
-                valid_until: Some(decided_at + TimeDelta::days(valid_days)),
+                ..decision(state, 10, Some(valid_days))
             }),
             ..Facts::default()
         }

@@ -334,18 +334,18 @@ pub fn data_class_name(class: DataClass) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeDelta;
 
     use super::*;
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
             .unwrap()
             .to_utc()
     }
 
-    fn decision(state: ReviewState, days_ago: i64, valid_days: Option<i64>) -> Decision {
+    pub(crate) fn decision(state: ReviewState, days_ago: i64, valid_days: Option<i64>) -> Decision {
         let decided_at = now() - TimeDelta::days(days_ago);
         Decision {
             review_id: format!("r-{days_ago}"),
