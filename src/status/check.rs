@@ -115,7 +115,7 @@ fn write_result(
     item: &Item<'_>,
     status: Status,
     reasons: &[Reason<'_>],
-    valid_until: Option<&str>,
+    valid_until: Option<&[u8]>,
 ) -> serde_json::Result<()> {
     out.extend_from_slice(br#"{"provider":"#);
     write_text(out, &item.provider)?;
@@ -139,7 +139,7 @@ fn write_result(
         // RFC 3339 text, which needs no escapes.
         Some(text) => {
             out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(text);
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
@@ -402,6 +402,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeDelta;
     use proptest::prelude::*;
     use serde_json::{Value, json};
     use validator::Validate;
@@ -412,6 +413,8 @@ mod tests {
     use crate::status::derive::{Decision, Facts};
     use crate::status::routes::{CheckRequest, CheckResponse};
     use crate::workflow::engine::ReviewState;
+
+    const LONG: &str = "a-model-slug-as-long-as-a-slug-may-be-sixty-three-characters-xy";
 
     /// A model decided ten days ago, valid for `valid_days`.
     fn decided(state: ReviewState, valid_days: i64, conditions: Option<Conditions>) -> Facts {
@@ -455,6 +458,15 @@ mod tests {
                     ..Facts::default()
                 },
             ),
+            // Too long to be held in the entry itself, and valid until a
+            // fraction of a second.
+            (LONG, {
+                let mut facts = decided(ReviewState::Approved, 365, None);
+                if let Some(d) = facts.model_decision.as_mut() {
+                    d.valid_until = d.valid_until.map(|v| v + TimeDelta::microseconds(123_456));
+                }
+                facts
+            }),
         ];
         let facts = facts
             .into_iter()
@@ -498,7 +510,7 @@ mod tests {
     fn item() -> impl Strategy<Value = Value> {
         const PROVIDERS: &[&str] = &["acme", "other", "ac\"me"];
         const MODELS: &[&str] = &[
-            "open", "limited", "refused", "lapsed", "halted", "pending", "unknown",
+            "open", "limited", "refused", "lapsed", "halted", "pending", "unknown", LONG,
         ];
         const USE_CASES: &[&str] = &["support-chat", "coding"];
         const CLASSES: &[&str] = &["public", "internal", "personal"];

@@ -4,6 +4,7 @@
 //! PostgreSQL plus a periodic check of the status version.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 use super::derive::{self, Clearance, Facts, Status};
 use super::store;
@@ -29,65 +32,89 @@ pub struct Rendered {
     pub body: Bytes,
 }
 
+/// Renders `clearance`: the entity tag, then the JSON body, in one buffer
+/// that lookups hand out slices of.
+fn render(clearance: &Clearance) -> Bytes {
+    let body = serde_json::to_vec(clearance).unwrap_or_default();
+    let mut buffer = Vec::with_capacity(ETAG_LEN + body.len());
+    buffer.push(b'"');
+    buffer.extend_from_slice(hex::encode(&Sha256::digest(&body)[..16]).as_bytes());
+    buffer.push(b'"');
+    buffer.extend_from_slice(&body);
+    Bytes::from(buffer)
+}
+
+impl Rendered {
+    fn from_buffer(buffer: &Bytes) -> Rendered {
+        let etag = HeaderValue::from_maybe_shared(buffer.slice(..ETAG_LEN))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        Rendered {
+            etag,
+            body: buffer.slice(ETAG_LEN..),
+        }
+    }
+}
+
+/// The bytes of a model's key and `valid_until` held in its entry itself.
+const HEAD_INLINE: usize = 56;
+
 /// One model's clearance, compact: 10,000 of them must fit in a few
-/// megabytes. The response is rendered once, into one buffer that holds the
-/// entity tag, `valid_until` as text (for check results) and the JSON body;
-/// a lookup hands out slices of it. Checks read `status`, `valid_until` and
-/// the conditions, which identical approvals share.
+/// megabytes. A check reads the head, the status, `valid_until` and the
+/// conditions (which identical approvals share), all in the table itself at
+/// usual lengths: a check of a hundred models would otherwise follow two
+/// pointers, each to memory out of cache, for every one. A lookup hands out
+/// slices of the rendered response.
 #[derive(Debug, Clone)]
 struct Entry {
-    buffer: Bytes,
-    valid_until_len: u8,
+    /// `provider/model` (slugs hold no `/`), then `valid_until` as RFC 3339
+    /// text.
+    head: SmallVec<[u8; HEAD_INLINE]>,
+    key_len: u8,
     status: Status,
     valid_until: Option<DateTime<Utc>>,
     conditions: Arc<Conditions>,
     version: i64,
+    /// The entity tag, then the JSON body.
+    rendered: Bytes,
 }
 
 impl Entry {
-    fn new(clearance: &Clearance, conditions: Arc<Conditions>) -> Self {
-        let body = serde_json::to_vec(clearance).unwrap_or_default();
+    /// The entry of `key` with `clearance`, or `None` for a key longer than
+    /// two slugs can be.
+    fn new(key: &[u8], clearance: &Clearance, conditions: Arc<Conditions>) -> Option<Self> {
         let until = clearance
             .valid_until
             .map(|v| v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
             .unwrap_or_default();
-        let mut buffer = Vec::with_capacity(ETAG_LEN + until.len() + body.len());
-        buffer.push(b'"');
-        buffer.extend_from_slice(hex::encode(&Sha256::digest(&body)[..16]).as_bytes());
-        buffer.push(b'"');
-        buffer.extend_from_slice(until.as_bytes());
-        buffer.extend_from_slice(&body);
-        Entry {
-            buffer: Bytes::from(buffer),
-            valid_until_len: until.len() as u8,
+        let mut head = SmallVec::with_capacity(key.len() + until.len());
+        head.extend_from_slice(key);
+        head.extend_from_slice(until.as_bytes());
+        Some(Entry {
+            head,
+            key_len: u8::try_from(key.len()).ok()?,
             status: clearance.status,
             valid_until: clearance.valid_until,
             conditions,
             version: clearance.version,
-        }
+            rendered: render(clearance),
+        })
     }
 
-    /// Where the JSON body starts in the buffer.
-    fn body_start(&self) -> usize {
-        ETAG_LEN + usize::from(self.valid_until_len)
+    fn key(&self) -> &[u8] {
+        &self.head[..usize::from(self.key_len)]
     }
 
     fn body(&self) -> &[u8] {
-        &self.buffer[self.body_start()..]
+        &self.rendered[ETAG_LEN..]
     }
 
     fn rendered(&self) -> Rendered {
-        let etag = HeaderValue::from_maybe_shared(self.buffer.slice(..ETAG_LEN))
-            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-        Rendered {
-            etag,
-            body: self.buffer.slice(self.body_start()..),
-        }
+        Rendered::from_buffer(&self.rendered)
     }
 
-    fn valid_until_text(&self) -> Option<&str> {
-        let text = &self.buffer[ETAG_LEN..self.body_start()];
-        std::str::from_utf8(text).ok().filter(|t| !t.is_empty())
+    /// `valid_until` as RFC 3339 text.
+    fn valid_until_text(&self) -> Option<&[u8]> {
+        Some(&self.head[usize::from(self.key_len)..]).filter(|t| !t.is_empty())
     }
 
     /// The clearance it was rendered from.
@@ -116,17 +143,27 @@ pub struct Decided<'s> {
     pub status: Status,
     pub conditions: &'s Conditions,
     /// `valid_until` as RFC 3339 text.
-    pub valid_until: Option<&'s str>,
+    pub valid_until: Option<&'s [u8]>,
 }
 
 type Hasher = foldhash::fast::RandomState;
 
 /// Every model's clearance at one status version.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Snapshot {
     pub version: i64,
-    /// By `provider/model` (slugs hold no `/`): one probe per lookup.
-    models: HashMap<Box<str>, Entry, Hasher>,
+    /// By the hash of `provider/model`: one probe per lookup.
+    models: HashTable<Entry>,
+    hasher: Hasher,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("version", &self.version)
+            .field("models", &self.models.len())
+            .finish()
+    }
 }
 
 /// The earliest instant: deriving "as of" it never yields `expired`.
@@ -145,11 +182,12 @@ impl Snapshot {
         facts: Vec<(String, String, Facts)>,
         previous: Option<&Snapshot>,
     ) -> Snapshot {
-        let mut models: HashMap<Box<str>, Entry, Hasher> =
-            HashMap::with_capacity_and_hasher(facts.len(), Hasher::default());
+        let hasher = previous.map_or_else(Hasher::default, |p| p.hasher.clone());
+        let mut models = HashTable::with_capacity(facts.len());
         let mut shared: HashMap<Conditions, Arc<Conditions>, Hasher> = HashMap::default();
         for (provider, model, facts) in facts {
             let clearance = derive::derive(&provider, &model, &facts, version, beginning());
+            let key = key(&provider, &model);
             let old = previous.and_then(|p| p.entry(&provider, &model));
             let entry = match old {
                 Some(old) if old.renders(&clearance) => {
@@ -163,25 +201,33 @@ impl Snapshot {
                         .entry(clearance.conditions.clone())
                         .or_insert_with_key(|c| Arc::new(c.clone()))
                         .clone();
-                    Entry::new(&clearance, conditions)
+                    match Entry::new(key.as_bytes(), &clearance, conditions) {
+                        Some(entry) => entry,
+                        None => continue,
+                    }
                 }
             };
-            models.insert(key(&provider, &model).into_boxed_str(), entry);
+            let hash = hasher.hash_one(key.as_bytes());
+            models.insert_unique(hash, entry, |e: &Entry| hasher.hash_one(e.key()));
         }
-        Snapshot { version, models }
+        Snapshot {
+            version,
+            models,
+            hasher,
+        }
     }
 
     fn entry(&self, provider: &str, model: &str) -> Option<&Entry> {
         // The key, put together on the stack as `key` would: lookups allocate nothing.
-        let mut stack = [0; 192];
+        let mut stack = [0; 256];
         let len = provider.len() + 1 + model.len();
-        let Some(buffer) = stack.get_mut(..len) else {
-            return self.models.get(key(provider, model).as_str());
-        };
-        buffer[..provider.len()].copy_from_slice(provider.as_bytes());
-        buffer[provider.len()] = b'/';
-        buffer[provider.len() + 1..].copy_from_slice(model.as_bytes());
-        self.models.get(std::str::from_utf8(buffer).ok()?)
+        let key = stack.get_mut(..len)?;
+        key[..provider.len()].copy_from_slice(provider.as_bytes());
+        key[provider.len()] = b'/';
+        key[provider.len() + 1..].copy_from_slice(model.as_bytes());
+        let key = &*key;
+        self.models
+            .find(self.hasher.hash_one(key), |e| e.key() == key)
     }
 
     /// The response to a status lookup as of `now`; unknown models are
@@ -189,7 +235,7 @@ impl Snapshot {
     pub fn lookup(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Rendered {
         match self.entry(provider, model) {
             Some(entry) if entry.status_at(now) == entry.status => entry.rendered(),
-            entry => render(&clearance_of(entry, provider, model, now)),
+            entry => Rendered::from_buffer(&render(&clearance_of(entry, provider, model, now))),
         }
     }
 
@@ -242,12 +288,6 @@ fn clearance_of(
         },
         None => derive::derive(provider, model, &Facts::default(), 0, now),
     }
-}
-
-/// Renders a clearance not held in the snapshot (unknown, or lapsed since).
-fn render(clearance: &Clearance) -> Rendered {
-    let entry = Entry::new(clearance, Arc::default());
-    entry.rendered()
 }
 
 /// Holds the current snapshot and keeps it fresh.
@@ -429,5 +469,67 @@ fn listen(url: String, service: std::sync::Weak<StatusService>, handle: tokio::r
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::status::derive::Decision;
+    use crate::status::derive::tests::{decision, now};
+    use crate::workflow::engine::ReviewState;
+
+    fn approved(valid_until: DateTime<Utc>) -> Facts {
+        Facts {
+            model_decision: Some(Decision {
+                valid_until: Some(valid_until),
+                ..decision(ReviewState::Approved, 10, None)
+            }),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn models_are_found_by_their_whole_key_at_every_length() {
+        let until = now() + TimeDelta::days(30);
+        let precise = until + TimeDelta::nanoseconds(123_456_789);
+        let longest = "m".repeat(63);
+        let models = [
+            ("p", "m", until),
+            ("p", "m1", precise),
+            ("p1", "m", until),
+            ("p", longest.as_str(), precise),
+            (longest.as_str(), longest.as_str(), until),
+        ];
+        let facts = models
+            .iter()
+            .map(|(p, m, until)| (p.to_string(), m.to_string(), approved(*until)))
+            .collect();
+        let snapshot = Snapshot::build(3, facts, None);
+        assert_eq!(snapshot.len(), models.len());
+        for (provider, model, until) in models {
+            let clearance = snapshot.clearance(provider, model, now());
+            assert_eq!(
+                (clearance.provider.as_str(), clearance.model.as_str()),
+                (provider, model)
+            );
+            assert_eq!(clearance.status, Status::Approved);
+            assert_eq!(clearance.valid_until, Some(until));
+            let decided = snapshot.for_check(provider, model, now());
+            let text = until.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            assert_eq!(decided.valid_until, Some(text.as_bytes()));
+            let looked_up: Clearance =
+                serde_json::from_slice(&snapshot.lookup(provider, model, now()).body).unwrap();
+            assert_eq!(looked_up, clearance);
+        }
+        for (provider, model) in [("p", "m2"), ("p/m", ""), ("", "p/m"), ("p", "")] {
+            let decided = snapshot.for_check(provider, model, now());
+            assert_eq!(decided.status, Status::NotReviewed, "{provider}/{model}");
+            assert_eq!(decided.valid_until, None);
+        }
+        let past = snapshot.for_check("p", "m", until + TimeDelta::seconds(1));
+        assert_eq!(past.status, Status::Expired);
     }
 }
