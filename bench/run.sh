@@ -5,7 +5,8 @@
 #   (c) a minimal actix-web handler answering the requests of (a) with a JSON
 #       body of the same size,
 # and prints requests/s, p50, p99 and the server's CPU time per request of
-# each, in rounds (BENCH_ROUNDS, default 5) with the median of each ratio,
+# each, in rounds (BENCH_ROUNDS, default 5) with the median of each ratio
+# (a/c, b/c, and a/b: what a check costs in lookups),
 # and the server's resident memory. BENCH_PIN=1 puts the servers and wrk on
 # separate cores. With oha installed, (a) and (c) are also loaded at a fixed
 # 0.8 of (c)'s median requests/s, for the p99 at that load.
@@ -88,11 +89,12 @@ sort -k1,1n "$work/results" | awk '
   { rps[$1, $2] = $3; p99[$1, $2] = $4; rounds = $1 }
   END {
     for (r = 1; r <= rounds; r++) {
-      ac[r] = rps[r, "a"] / rps[r, "c"]; ab[r] = rps[r, "a"] / rps[r, "b"]
+      ac[r] = rps[r, "a"] / rps[r, "c"]; bc[r] = rps[r, "b"] / rps[r, "c"]; ab[r] = rps[r, "a"] / rps[r, "b"]
       pa[r] = p99[r, "a"]; pc[r] = p99[r, "c"]
-      acs = acs sprintf(" %.2f", ac[r]); abs = abs sprintf(" %.2f", ab[r])
+      acs = acs sprintf(" %.2f", ac[r]); bcs = bcs sprintf(" %.2f", bc[r]); abs = abs sprintf(" %.2f", ab[r])
     }
     printf "a/c = %.2f, median of%s (target >= 0.8)\n", median(ac, rounds), acs
+    printf "b/c = %.2f, median of%s\n", median(bc, rounds), bcs
     printf "cost of a 100-item check in lookups = %.2f, median of%s (target <= 3)\n", median(ab, rounds), abs
     printf "p99 of (a) = %.2f ms, of (c) = %.2f ms, medians (target < 2 ms for (a))\n", median(pa, rounds), median(pc, rounds)
   }'
