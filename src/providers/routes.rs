@@ -269,6 +269,7 @@ pub async fn create_model(
         .store
         .write(move |conn| store::create_model(conn, &actor, &provider, body.0, now))
         .await?;
+    state.status.refresh().await?;
     Ok(model_response(actix_web::http::StatusCode::CREATED, &model))
 }
 

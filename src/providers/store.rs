@@ -12,6 +12,7 @@ use crate::audit::{self, Actor, Change};
 use crate::db::{DbConnection, StoreError};
 use crate::http::extract::PageRequest;
 use crate::schema::{models, providers};
+use crate::status::derive::Status;
 
 /// Why a catalogue change or lookup failed.
 #[derive(Debug, thiserror::Error)]
@@ -301,10 +302,11 @@ pub fn create_model(
     now: DateTime<Utc>,
 ) -> Result<Model, CatalogueError> {
     let provider_row = find_provider(conn, provider)?;
+    let provider_id = provider_row.id;
     let slug = input.slug.unwrap_or_default();
     let row = ModelRow {
         id: uuid::Uuid::now_v7().to_string(),
-        provider_id: provider_row.id,
+        provider_id: provider_id.clone(),
         slug: slug.clone(),
         name: input.name.unwrap_or_default().trim().to_owned(),
         model_version: input.version,
@@ -321,6 +323,12 @@ pub fn create_model(
         .values(&row)
         .execute(conn)
         .map_err(|e| duplicate_or(e, format!("model `{provider}/{slug}`")))?;
+    // A provider-wide review, decision or suspension covers the new model
+    // from the start: announced, it reaches the snapshots and the webhooks.
+    let clearance = crate::status::store::statuses_of(conn, &provider_id, Some(&slug), now)?;
+    if clearance.iter().any(|c| c.status != Status::NotReviewed) {
+        crate::status::store::announce_changes(conn, &[], &clearance, now)?;
+    }
     let model = row.into_model(provider);
     audit::append(
         conn,

@@ -301,6 +301,10 @@ backend_tests! {
         reject(&app, "two").await;
         assert_eq!(status(&app, "two").await["status"], "rejected", "a newer model-level decision governs");
         assert_eq!(status(&app, "one").await["status"], "approved");
+        ensure_model(&app, "three").await;
+        let later = status(&app, "three").await;
+        assert_eq!((&later["status"], &later["review_id"]), (&json!("approved"), &json!(flow.id)), "a model registered later is covered at once");
+        assert_eq!(check(&app, json!([{"provider": "acme", "model": "three"}])).await[0]["allow"], true);
     }
 
     async fn etags_are_strong_and_answer_304(app) {
@@ -422,8 +426,11 @@ backend_tests! {
         assert_eq!(notices.len(), 1, "the vendor managers (or admins) are told");
         assert!(notices[0]["text"].as_str().unwrap().contains("Breach"), "{}", notices[0]);
         assert_problem(app.post("/v1/providers/acme/suspend", &app.admin(), &json!({"reason": "again"})).await, 409).await;
+        ensure_model(&app, "late").await;
+        assert_eq!(status(&app, "late").await["status"], "suspended", "a model registered while its provider is suspended");
         app.post("/v1/providers/acme/resume", &app.admin(), &json!({})).await;
         assert_eq!(status(&app, "m").await["status"], "approved");
+        assert_eq!(status(&app, "late").await["status"], "not_reviewed");
     }
 
     async fn webhooks_are_signed_retried_and_delivered_once(app) {
