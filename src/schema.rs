@@ -33,6 +33,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        status_version -> BigInt,
     }
 }
 

@@ -325,9 +325,9 @@ pub fn create_model(
         .map_err(|e| duplicate_or(e, format!("model `{provider}/{slug}`")))?;
     // A provider-wide review, decision or suspension covers the new model
     // from the start: announced, it reaches the snapshots and the webhooks.
-    let clearance = crate::status::store::statuses_of(conn, &provider_id, Some(&slug), now)?;
+    let mut clearance = crate::status::store::statuses_of(conn, &provider_id, Some(&slug), now)?;
     if clearance.iter().any(|c| c.status != Status::NotReviewed) {
-        crate::status::store::announce_changes(conn, &[], &clearance, now)?;
+        crate::status::store::announce_changes(conn, &[], &mut clearance, now)?;
     }
     let model = row.into_model(provider);
     audit::append(

@@ -176,8 +176,8 @@ impl Reviews {
         };
         let before = status::statuses_of(conn, &provider.id, input.model.as_deref(), now)?;
         store::insert(conn, &row, review, now)?;
-        let after = status::statuses_of(conn, &provider.id, input.model.as_deref(), now)?;
-        status::announce_changes(conn, &before, &after, now)?;
+        let mut after = status::statuses_of(conn, &provider.id, input.model.as_deref(), now)?;
+        status::announce_changes(conn, &before, &mut after, now)?;
         let loaded = store::load(conn, &self.catalog, &row.id)?;
         let summary = loaded.summary(now);
         audit::append(
@@ -257,8 +257,9 @@ impl Reviews {
         let before = status::statuses_of(conn, &row.provider_id, previous.model.as_deref(), now)?;
         store::insert(conn, &row, &outcome.review, now)?;
         let carried = store::carry_forward(conn, &previous, &row.id, &workflow.workflow, now)?;
-        let after = status::statuses_of(conn, &row.provider_id, previous.model.as_deref(), now)?;
-        status::announce_changes(conn, &before, &after, now)?;
+        let mut after =
+            status::statuses_of(conn, &row.provider_id, previous.model.as_deref(), now)?;
+        status::announce_changes(conn, &before, &mut after, now)?;
         let loaded = store::load(conn, &self.catalog, &row.id)?;
         audit::append(
             conn,
@@ -325,9 +326,9 @@ impl Reviews {
             now,
         )?;
         if publishes {
-            let statuses_after =
+            let mut statuses_after =
                 status::statuses_of(conn, &loaded.row.provider_id, loaded.model.as_deref(), now)?;
-            status::announce_changes(conn, &statuses_before, &statuses_after, now)?;
+            status::announce_changes(conn, &statuses_before, &mut statuses_after, now)?;
         }
         let subject = loaded.subject();
         let after = &outcome.review;

@@ -283,8 +283,8 @@ impl Context {
             model.as_deref(),
             valid_until - TimeDelta::microseconds(1),
         )?;
-        let after = status_store::statuses_of(conn, &provider, model.as_deref(), now)?;
-        status_store::announce_changes(conn, &before, &after, now)?;
+        let mut after = status_store::statuses_of(conn, &provider, model.as_deref(), now)?;
+        status_store::announce_changes(conn, &before, &mut after, now)?;
         let actor = Actor::system("re-review-sweep");
         let subject = loaded.subject();
         let re_review =

@@ -84,6 +84,9 @@ pub struct Facts {
     pub review_in_progress: Option<String>,
     /// The admin switch (model or whole provider), with its reason.
     pub suspended: Option<String>,
+    /// The status version at which the model's clearance last changed
+    /// (0 until it first does).
+    pub version: i64,
 }
 
 /// The published clearance of a model, as integrators read it.
@@ -115,13 +118,7 @@ fn governing(facts: &Facts) -> Option<&Decision> {
 }
 
 /// Derives the clearance as of `now` (an approval past `valid_until` is `expired`).
-pub fn derive(
-    provider: &str,
-    model: &str,
-    facts: &Facts,
-    version: i64,
-    now: DateTime<Utc>,
-) -> Clearance {
+pub fn derive(provider: &str, model: &str, facts: &Facts, now: DateTime<Utc>) -> Clearance {
     let decision = governing(facts);
     let mut clearance = Clearance {
         provider: provider.to_owned(),
@@ -135,7 +132,7 @@ pub fn derive(
         review_id: decision.map(|d| d.review_id.clone()),
         decided_at: decision.map(|d| d.decided_at),
         suspended_reason: None,
-        version,
+        version: facts.version,
     };
     clearance.status = match decision {
         Some(d) if d.state == ReviewState::Rejected => Status::Rejected,
@@ -358,7 +355,7 @@ pub(crate) mod tests {
     }
 
     fn status(facts: &Facts) -> Status {
-        derive("p", "m", facts, 1, now()).status
+        derive("p", "m", facts, now()).status
     }
 
     #[test]
@@ -453,7 +450,6 @@ pub(crate) mod tests {
                 model_decision: Some(approval),
                 ..Default::default()
             },
-            1,
             now(),
         );
         let context = CheckContext {

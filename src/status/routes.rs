@@ -326,8 +326,8 @@ async fn switch(
                 };
                 return Err(ApiError::Conflict(format!("{subject} is {state_word}")));
             }
-            let after = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
-            store::announce_changes(conn, &before, &after, now)?;
+            let mut after = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
+            store::announce_changes(conn, &before, &mut after, now)?;
             if suspend {
                 // Vendor managers hear of it at once (the admins when none is known).
                 let managers =

@@ -73,7 +73,6 @@ struct Entry {
     status: Status,
     valid_until: Option<DateTime<Utc>>,
     conditions: Arc<Conditions>,
-    version: i64,
     /// The entity tag, then the JSON body.
     rendered: Bytes,
 }
@@ -95,7 +94,6 @@ impl Entry {
             status: clearance.status,
             valid_until: clearance.valid_until,
             conditions,
-            version: clearance.version,
             rendered: render(clearance),
         })
     }
@@ -122,13 +120,9 @@ impl Entry {
         serde_json::from_slice(self.body()).ok()
     }
 
-    /// Whether this entry already renders `clearance` at this entry's version.
+    /// Whether this entry already renders `clearance`.
     fn renders(&self, clearance: &Clearance) -> bool {
-        let same = Clearance {
-            version: self.version,
-            ..clearance.clone()
-        };
-        serde_json::to_vec(&same).is_ok_and(|body| body == self.body())
+        serde_json::to_vec(clearance).is_ok_and(|body| body == self.body())
     }
 
     /// The status as of `now` (an approval lapses at `valid_until`).
@@ -175,8 +169,8 @@ static NO_CONDITIONS: std::sync::LazyLock<Conditions> =
     std::sync::LazyLock::new(Conditions::default);
 
 impl Snapshot {
-    /// Builds from facts; a model whose clearance did not change since
-    /// `previous` keeps its version (and its rendering).
+    /// Builds from facts at status version `version`; a model whose
+    /// clearance did not change since `previous` keeps its rendering.
     pub fn build(
         version: i64,
         facts: Vec<(String, String, Facts)>,
@@ -186,7 +180,7 @@ impl Snapshot {
         let mut models = HashTable::with_capacity(facts.len());
         let mut shared: HashMap<Conditions, Arc<Conditions>, Hasher> = HashMap::default();
         for (provider, model, facts) in facts {
-            let clearance = derive::derive(&provider, &model, &facts, version, beginning());
+            let clearance = derive::derive(&provider, &model, &facts, beginning());
             let key = key(&provider, &model);
             let old = previous.and_then(|p| p.entry(&provider, &model));
             let entry = match old {
@@ -286,7 +280,7 @@ fn clearance_of(
             status: entry.status_at(now),
             ..clearance
         },
-        None => derive::derive(provider, model, &Facts::default(), 0, now),
+        None => derive::derive(provider, model, &Facts::default(), now),
     }
 }
 

@@ -42,6 +42,7 @@ type ModelFacts = (
     String,
     Option<NaiveDateTime>,
     Option<String>,
+    i64,
 );
 
 type ReviewFacts = (
@@ -75,6 +76,7 @@ pub fn load_facts(
             models::slug,
             models::suspended_at,
             models::suspended_reason,
+            models::status_version,
         ))
         .into_boxed();
     let mut decided_query = reviews::table
@@ -149,7 +151,7 @@ pub fn load_facts(
         .collect();
 
     let mut out = Vec::with_capacity(models.len());
-    for (id, provider_id, slug, suspended_at, reason) in models {
+    for (id, provider_id, slug, suspended_at, reason, version) in models {
         let Some((provider_slug, provider_suspended)) = provider_info.get(&provider_id) else {
             continue;
         };
@@ -164,6 +166,7 @@ pub fn load_facts(
                 .remove(&id)
                 .or_else(|| open_provider.get(&provider_id).cloned()),
             suspended,
+            version,
         };
         out.push((provider_slug.clone(), slug, facts));
     }
@@ -180,35 +183,43 @@ pub fn statuses_of(
     Ok(load_facts(conn, Some(provider_id))?
         .into_iter()
         .filter(|(_, slug, _)| model.is_none_or(|m| m == slug))
-        .map(|(provider, model, facts)| super::derive::derive(&provider, &model, &facts, 0, now))
+        .map(|(provider, model, facts)| super::derive::derive(&provider, &model, &facts, now))
         .collect())
 }
 
 /// Announces, inside the changing transaction, every clearance that changed:
-/// bumps the status version and queues a `status.changed` webhook delivery
-/// per subscription and changed model. Returns how many models changed.
+/// bumps the status version, records it as the version of each changed
+/// model (in the database and in `after`), and queues a `status.changed` webhook delivery per subscription and
+/// changed model (one missing from `before` is new, and so changed).
+/// Returns how many models changed.
 pub fn announce_changes(
     conn: &mut DbConnection,
     before: &[super::Clearance],
-    after: &[super::Clearance],
+    after: &mut [super::Clearance],
     now: chrono::DateTime<chrono::Utc>,
 ) -> QueryResult<usize> {
+    bump_version(conn)?;
+    let version = version(conn)?;
     let mut changed = 0;
-    for current in after {
+    for current in after.iter_mut() {
         let previous = before
             .iter()
             .find(|b| b.provider == current.provider && b.model == current.model);
-        let same = previous.is_some_and(|p| {
-            p.status == current.status
-                && p.tier == current.tier
-                && p.conditions == current.conditions
-                && p.valid_until == current.valid_until
-                && p.review_id == current.review_id
-        });
-        if same {
+        if previous == Some(&*current) {
             continue;
         }
         changed += 1;
+        current.version = version;
+        let provider_ids = providers::table
+            .filter(providers::slug.eq(&current.provider))
+            .select(providers::id);
+        diesel::update(
+            models::table
+                .filter(models::provider_id.eq_any(provider_ids))
+                .filter(models::slug.eq(&current.model)),
+        )
+        .set(models::status_version.eq(version))
+        .execute(conn)?;
         let body = serde_json::json!({
             "event": "status.changed",
             "occurred_at": now,
@@ -219,6 +230,5 @@ pub fn announce_changes(
         });
         crate::webhooks::enqueue(conn, "status.changed", &body, now)?;
     }
-    bump_version(conn)?;
     Ok(changed)
 }

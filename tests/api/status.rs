@@ -323,6 +323,25 @@ backend_tests! {
         assert!(body["version"].as_i64().unwrap() > 0);
     }
 
+    async fn versions_and_etags_are_the_same_on_every_instance_and_after_a_restart(app) {
+        approve(&app, "early", None).await;
+        approve(&app, "late", None).await;
+        let suspended: Value = app.post("/v1/models/acme/late/suspend", &app.admin(), &json!({"reason": "x"})).await.json().await.unwrap();
+        assert_eq!(suspended[0], status(&app, "late").await, "the switch answers the clearance as published");
+        let restarted = app.spawn_beside(|_| {}).await;
+        let token = app.token("ci", &[Role::Integrator]);
+        let mut versions = Vec::new();
+        for model in ["early", "late"] {
+            let path = format!("/v1/status/acme/{model}");
+            let (here, there) = (app.get(&path, &token).await, restarted.get(&path, &token).await);
+            assert_eq!(here.headers()["etag"], there.headers()["etag"], "{model}");
+            let (here, there): (Value, Value) = (here.json().await.unwrap(), there.json().await.unwrap());
+            assert_eq!(here, there);
+            versions.push(here["version"].as_i64().unwrap());
+        }
+        assert!(0 < versions[0] && versions[0] < versions[1], "each model keeps the version of its own last change: {versions:?}");
+    }
+
     async fn checks_allow_only_what_conditions_admit_with_reason_codes(app) {
         approve(&app, "open", None).await;
         approve(&app, "scoped", Some(json!({"use_cases": ["support-chat"], "data_classes": ["public", "internal"], "regions": ["eu"], "features_off": ["web_grounding"]}))).await;
@@ -464,6 +483,8 @@ backend_tests! {
         assert_eq!(event["model"], "hooked");
         let statuses: Vec<String> = deliveries.iter().map(|(_, b)| serde_json::from_str::<Value>(b).unwrap()["clearance"]["status"].as_str().unwrap().to_owned()).collect();
         assert!(statuses.contains(&"in_review".to_owned()) && statuses.contains(&"approved".to_owned()), "{statuses:?}");
+        let approved = deliveries.iter().map(|(_, b)| serde_json::from_str::<Value>(b).unwrap()).find(|e| e["clearance"]["status"] == "approved").unwrap();
+        assert_eq!(approved["clearance"], status(&app, "hooked").await, "a delivery carries the clearance as lookups publish it");
 
         let list: Value = app.get("/v1/webhooks", &app.admin()).await.json().await.unwrap();
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
