@@ -35,4 +35,6 @@ with db:
                 (str(uuid.uuid4()), pid, mid, state, conditions, now, now, now),
             )
     db.execute("UPDATE status_version SET version = version + 1 WHERE id = 1")
+    # Each model's clearance changed at that version, as the service records it.
+    db.execute("UPDATE models SET status_version = (SELECT version FROM status_version WHERE id = 1)")
 print(f"seeded {count} models")
