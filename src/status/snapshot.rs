@@ -81,6 +81,7 @@ impl Entry {
     /// The entry of `key` with `clearance`, or `None` for a key longer than
     /// two slugs can be.
     fn new(key: &[u8], clearance: &Clearance, conditions: Arc<Conditions>) -> Option<Self> {
+        let key_len = u8::try_from(key.len()).ok()?;
         let until = clearance
             .valid_until
             .map(|v| v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
@@ -90,7 +91,7 @@ impl Entry {
         head.extend_from_slice(until.as_bytes());
         Some(Entry {
             head,
-            key_len: u8::try_from(key.len()).ok()?,
+            key_len,
             status: clearance.status,
             valid_until: clearance.valid_until,
             conditions,

@@ -187,11 +187,11 @@ pub fn statuses_of(
         .collect())
 }
 
-/// Announces, inside the changing transaction, every clearance that changed:
-/// bumps the status version, records it as the version of each changed
-/// model (in the database and in `after`), and queues a `status.changed` webhook delivery per subscription and
-/// changed model (one missing from `before` is new, and so changed).
-/// Returns how many models changed.
+/// Announces, inside the changing transaction, every clearance that changed
+/// (one missing from `before` is new, and so changed): bumps the status
+/// version, records it as the version of each changed model (in the database
+/// and in `after`), and queues a `status.changed` webhook delivery per
+/// subscription and changed model. Returns how many models changed.
 pub fn announce_changes(
     conn: &mut DbConnection,
     before: &[super::Clearance],
