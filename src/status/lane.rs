@@ -51,7 +51,8 @@ impl Lane {
 
     /// The response to `req` when it is a status lookup this lane serves.
     fn serve(&self, req: &Request) -> Option<Response<BoxBody>> {
-        if req.method() != Method::GET || req.path().contains('%') {
+        // HEAD is answered as GET is; actix-http leaves out the body.
+        if !matches!(*req.method(), Method::GET | Method::HEAD) || req.path().contains('%') {
             return None;
         }
         let (endpoint, provider, model) = model_route(req.path())?;

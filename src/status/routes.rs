@@ -2,8 +2,8 @@
 //! snapshot), attestations and their keys, and the admin suspend switch.
 
 use crate::http::telemetry::RequestId;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use diesel::prelude::*;
@@ -49,7 +49,7 @@ const PROBLEM: &str = "application/problem+json";
 ///
 /// Roles: every role (`integrator` included). Answered from memory. Unknown
 /// models answer `not_reviewed`, never 404. Strong `ETag`; `If-None-Match`
-/// answers 304.
+/// answers 304. `HEAD` answers the same headers without the body.
 #[utoipa::path(get, path = "/v1/status/{provider}/{model}", tag = "status",
     params(("provider" = String, Path), ("model" = String, Path), ("If-None-Match" = Option<String>, Header)),
     responses(
@@ -122,15 +122,16 @@ pub fn model_route(path: &str) -> Option<(&'static str, &str, &str)> {
     }
 }
 
-/// `GET /v1/status/{provider}/{model}` and `…/attestation`, the integrators'
-/// hot path, routed here by splitting the path: actix matches a pattern with
-/// segments by a regular expression, which cost a fifth of a whole lookup.
+/// `GET` (and `HEAD`) `/v1/status/{provider}/{model}` and `…/attestation`,
+/// the integrators' hot path, routed here by splitting the path: actix
+/// matches a pattern with segments by a regular expression, which cost a
+/// fifth of a whole lookup.
 /// Segments arrive decoded, but for `%2F`, `%25` and `%2B`, which no slug holds.
 async fn by_model(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some((endpoint, provider, model)) = model_route(req.match_info().as_str()) else {
         return Err(crate::http::no_route(&req));
     };
-    if req.method() != actix_web::http::Method::GET {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Err(crate::http::method_not_allowed(&req));
     }
     if endpoint == STATUS {

@@ -178,13 +178,22 @@ backend_tests! {
             let problem = assert_problem(app.get(path, &ci).await, 404).await;
             assert!(problem["detail"].as_str().unwrap().contains(path), "{problem}");
         }
+        let head = app.client.head(app.url("/v1/status/acme/m-1")).bearer_auth(&ci).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        let etag = head.headers()["etag"].clone();
+        assert_eq!(head.headers()["content-length"], app.get("/v1/status/acme/m-1", &ci).await.bytes().await.unwrap().len().to_string().as_str());
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD answers no body");
+        let unchanged = app.client.head(app.url("/v1/status/acme/m-1")).bearer_auth(&ci).header("if-none-match", etag).send().await.unwrap();
+        assert_eq!(unchanged.status(), 304);
         let problem = assert_problem(app.post("/v1/status/acme/m-1", &ci, &json!({})).await, 405).await;
         assert!(problem["detail"].as_str().unwrap().contains("POST"), "{problem}");
         assert_problem(app.client.get(app.url("/v1/status/acme/m-1")).send().await.unwrap(), 401).await;
         assert_eq!(app.get("/v1/status/acme/m-1/attestation", &ci).await.status(), 200);
         let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
         for line in [
-            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="200"} 1"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="GET",status="200"} 2"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="HEAD",status="200"} 1"#,
+            r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="HEAD",status="304"} 1"#,
             r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}",method="POST",status="405"} 1"#,
             r#"clearance_http_requests_total{endpoint="/v1/status/{provider}/{model}/attestation",method="GET",status="200"} 1"#,
         ] {
