@@ -461,6 +461,21 @@ backend_tests! {
         assert_eq!(status(&app, "late").await["status"], "not_reviewed");
     }
 
+    async fn of_two_concurrent_suspensions_one_takes_effect(app) {
+        approve(&app, "m", None).await;
+        for (switch, body) in [("suspend", json!({"reason": "incident"})), ("resume", json!({}))] {
+            let path = format!("/v1/models/acme/m/{switch}");
+            let admin = app.admin();
+            let (one, other) = tokio::join!(app.post(&path, &admin, &body), app.post(&path, &admin, &body));
+            let mut statuses = [one.status().as_u16(), other.status().as_u16()];
+            statuses.sort();
+            assert_eq!(statuses, [200, 409], "{switch}");
+        }
+        let notices = app.outbox_emails().into_iter().filter(|e| e["subject"] == "Suspended: acme/m").count();
+        assert_eq!(notices, 1, "one suspension, told once");
+        assert_eq!(status(&app, "m").await["status"], "approved");
+    }
+
     async fn webhooks_are_signed_retried_and_delivered_once(app) {
         let receiver = Receiver::start(1);
         let created = app.post("/v1/webhooks", &app.admin(), &json!({"url": receiver.url, "secret": "a-shared-secret-of-some-length"})).await;
