@@ -183,7 +183,7 @@ impl Snapshot {
         for (provider, model, facts) in facts {
             let clearance = derive::derive(&provider, &model, &facts, beginning());
             let key = key(&provider, &model);
-            let old = previous.and_then(|p| p.entry(&provider, &model));
+            let old = previous.and_then(|p| p.find(key.as_bytes()));
             let entry = match old {
                 Some(old) if old.renders(&clearance) => {
                     shared
@@ -220,7 +220,11 @@ impl Snapshot {
         key[..provider.len()].copy_from_slice(provider.as_bytes());
         key[provider.len()] = b'/';
         key[provider.len() + 1..].copy_from_slice(model.as_bytes());
-        let key = &*key;
+        self.find(key)
+    }
+
+    /// The entry of `provider/model`.
+    fn find(&self, key: &[u8]) -> Option<&Entry> {
         self.models
             .find(self.hasher.hash_one(key), |e| e.key() == key)
     }
