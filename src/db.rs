@@ -90,6 +90,14 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// A checked page request of a list: how many rows, and the key after which
+/// to start (the HTTP edge reads it from `limit` and `cursor`).
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
 /// The database, shared by every request handler and job.
 #[derive(Clone)]
 pub struct Store {

@@ -27,5 +27,6 @@ pub mod schema;
 pub mod startup;
 pub mod status;
 pub mod telemetry;
+pub mod validation;
 pub mod webhooks;
 pub mod workflow;

@@ -166,12 +166,7 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// A checked page request: how many, and the key after which to start.
-#[derive(Debug, Clone)]
-pub struct PageRequest {
-    pub limit: u32,
-    pub after: Option<String>,
-}
+pub use crate::db::PageRequest;
 
 impl PageParams {
     pub fn check(&self) -> Result<PageRequest, ApiError> {

@@ -257,10 +257,7 @@ mod tests {
             }],
             notes: None,
         };
-        let errors: crate::http::problem::ApiError = input.validate().unwrap_err().into();
-        let crate::http::problem::ApiError::Validation(errors) = errors else {
-            panic!()
-        };
+        let errors = crate::validation::FieldError::from_validator(&input.validate().unwrap_err());
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["contacts[0].email", "name", "slug", "website"]);
     }

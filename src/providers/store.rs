@@ -9,8 +9,7 @@ use super::{
     Contact, Hosting, Modality, Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch,
 };
 use crate::audit::{self, Actor, Change};
-use crate::db::{DbConnection, StoreError};
-use crate::http::extract::PageRequest;
+use crate::db::{DbConnection, PageRequest, StoreError};
 use crate::schema::{models, providers};
 use crate::status::derive::Status;
 

@@ -314,7 +314,7 @@ pub enum ReviewError {
     #[error(transparent)]
     Refused(#[from] crate::workflow::engine::Refusal),
     #[error("invalid input")]
-    Invalid(Vec<crate::http::problem::FieldError>),
+    Invalid(Vec<crate::validation::FieldError>),
     #[error("{0}")]
     Unauthorized(String),
     #[error(transparent)]

@@ -128,7 +128,7 @@ impl Reviews {
     ) -> Result<ReviewSummary, ReviewError> {
         let provider_slug = input.provider.unwrap_or_default();
         let invalid = |field: &str, message: String| {
-            ReviewError::Invalid(vec![crate::http::problem::FieldError::new(field, message)])
+            ReviewError::Invalid(vec![crate::validation::FieldError::new(field, message)])
         };
         let provider = catalogue::find_provider(conn, &provider_slug)
             .map_err(|_| invalid("provider", format!("no provider `{provider_slug}`")))?;
@@ -462,7 +462,7 @@ impl Reviews {
             .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_owned()))?;
         if definition.answered_by != Answerer::Supplier {
             return Err(ReviewError::Invalid(vec![
-                crate::http::problem::FieldError::new(
+                crate::validation::FieldError::new(
                     "stage",
                     format!(
                         "stage `{stage}` is answered by `{}`, not by the supplier",
@@ -597,7 +597,7 @@ impl Reviews {
             && loaded.stage_row(stage).is_none()
         {
             return Err(ReviewError::Invalid(vec![
-                crate::http::problem::FieldError::new(
+                crate::validation::FieldError::new(
                     "stage",
                     format!("no stage `{stage}` in this review"),
                 ),
@@ -668,7 +668,7 @@ impl Reviews {
                     .is_none_or(|r| r.trim().is_empty())
             {
                 return Err(ReviewError::Invalid(vec![
-                    crate::http::problem::FieldError::new(
+                    crate::validation::FieldError::new(
                         "resolution",
                         "is required to resolve or accept a finding",
                     ),

@@ -85,18 +85,21 @@ pub fn status_response(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
-                .any(|tag| tag.trim().as_bytes() == rendered.etag.as_bytes() || tag.trim() == "*")
+                .any(|tag| tag.trim().as_bytes() == rendered.etag || tag.trim() == "*")
         });
+    // The tag is the snapshot's own text (quoted hex digits): always a valid value.
+    let etag = HeaderValue::from_maybe_shared(rendered.etag)
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
     if matches {
         return HttpResponse::NotModified()
-            .insert_header((header::ETAG, rendered.etag))
+            .insert_header((header::ETAG, etag))
             .finish();
     }
     // Headers set on the response itself: the builder's conversions cost a
     // tenth of a lookup.
     let mut response = HttpResponse::with_body(StatusCode::OK, rendered.body);
     let headers = response.headers_mut();
-    headers.insert(header::ETAG, rendered.etag);
+    headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, NO_CACHE);
     headers.insert(header::CONTENT_TYPE, JSON);
     response.map_into_boxed_body()

@@ -8,9 +8,8 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::HeaderValue;
-use actix_web::web::Bytes;
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use sha2::{Digest, Sha256};
@@ -25,10 +24,11 @@ use crate::db::{Store, StoreError};
 /// The strong entity tag's length: 32 hex digits in quotes.
 const ETAG_LEN: usize = 34;
 
-/// What a status lookup answers: the body and its strong entity tag.
+/// What a status lookup answers: the body and its strong entity tag (in
+/// quotes, as the `ETag` header carries it), both slices of one buffer.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub etag: HeaderValue,
+    pub etag: Bytes,
     pub body: Bytes,
 }
 
@@ -46,10 +46,8 @@ fn render(clearance: &Clearance) -> Bytes {
 
 impl Rendered {
     fn from_buffer(buffer: &Bytes) -> Rendered {
-        let etag = HeaderValue::from_maybe_shared(buffer.slice(..ETAG_LEN))
-            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         Rendered {
-            etag,
+            etag: buffer.slice(..ETAG_LEN),
             body: buffer.slice(ETAG_LEN..),
         }
     }

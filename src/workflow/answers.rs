@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::definition::{Question, QuestionKind, Questionnaire};
-use crate::http::problem::FieldError;
+use crate::validation::FieldError;
 
 /// Longest text answer when a question sets no `max_length`.
 pub const DEFAULT_TEXT_LIMIT: usize = 5000;

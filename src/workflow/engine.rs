@@ -13,7 +13,7 @@ use super::answers::{self, Answers};
 use super::definition::{Answerer, Severity, Stage, Tier, Workflow};
 use crate::auth::Role;
 use crate::conditions::Conditions;
-use crate::http::problem::FieldError;
+use crate::validation::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
