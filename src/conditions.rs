@@ -12,9 +12,23 @@ use validator::{Validate, ValidationError};
 
 /// Classes of data that may be sent to a model, least sensitive first.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum DataClass {
     Public,
     Internal,
@@ -22,6 +36,8 @@ pub enum DataClass {
     Personal,
     SpecialCategory,
 }
+
+crate::names::named!(DataClass);
 
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Validate, ToSchema,

@@ -90,6 +90,67 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// A JSON document in a Text column. The text is kept beside the value, so
+/// that writing it borrows what it writes; text that is not the expected JSON
+/// fails the read (a column edited by hand is never read as a default).
+#[derive(Debug, Clone, PartialEq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct Json<T> {
+    value: T,
+    text: String,
+}
+
+impl<T: serde::Serialize> Json<T> {
+    pub fn new(value: T) -> Self {
+        // Plain data (strings, numbers, maps with string keys) always serializes.
+        let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".into());
+        Self { value, text }
+    }
+}
+
+impl<T> Json<T> {
+    pub fn get(&self) -> &T {
+        &self.value
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    /// The stored text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<T, DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for Json<T>
+where
+    T: std::fmt::Debug,
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
+        self.text.as_str().to_sql(out)
+    }
+}
+
+impl<T, DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        let text = String::from_sql(bytes)?;
+        let value = serde_json::from_str(&text)
+            .map_err(|e| format!("a stored JSON column does not read back: {e}"))?;
+        Ok(Self { value, text })
+    }
+}
+
 /// A checked page request of a list: how many rows, and the key after which
 /// to start (the HTTP edge reads it from `limit` and `cursor`).
 #[derive(Debug, Clone)]

@@ -119,8 +119,12 @@ struct IssueArgs {
     #[arg(long = "role", required = true, value_parser = parse_role)]
     roles: Vec<Role>,
     /// How long the token stays valid, e.g. `8h`, `30m`, `7d`.
-    #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
-    ttl: std::time::Duration,
+    #[arg(long, default_value = "8h", value_parser = parse_ttl)]
+    ttl: chrono::TimeDelta,
+}
+
+fn parse_ttl(text: &str) -> Result<chrono::TimeDelta, String> {
+    clearance::duration::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -346,7 +350,7 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
         }
         Command::Token(TokenCommand::Issue(args)) => {
             let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)?;
-            let ttl = chrono::TimeDelta::from_std(args.ttl)?;
+            let ttl = args.ttl;
             let token = TokenIssuer::new(&secret, &config.jwt)?.issue(
                 &args.sub,
                 args.email.as_deref(),

@@ -20,6 +20,7 @@ use crate::reviews::service::Reviews;
 use crate::scheduler::Scheduler;
 use crate::status::StatusService;
 use crate::status::attestation::AttestationKeys;
+use crate::unit::UnitOfWork;
 use crate::workflow::Catalog;
 
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +135,9 @@ impl Application {
 
         let max_body = config.max_body_bytes;
         let shutdown = config.shutdown_timeout.as_secs();
+        let work = UnitOfWork::new(store.clone(), status.clone());
         let reviews = Reviews {
+            work: work.clone(),
             catalog,
             tokens,
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
@@ -146,6 +149,7 @@ impl Application {
         }
         let scheduler = Arc::new(Scheduler {
             store: store.clone(),
+            work: work.clone(),
             clock: clock.clone(),
             reviews: reviews.clone(),
             mailboxes: Arc::new(config.mailboxes.clone()),
@@ -163,6 +167,7 @@ impl Application {
             scheduler,
             directory,
             manual_clock,
+            work,
             store,
             clock,
             config: Arc::new(config),

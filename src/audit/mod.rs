@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::db::DbConnection;
 use crate::schema::{audit_events, audit_head};
+use crate::unit::Tx;
 
 pub mod routes;
 pub mod store;
@@ -126,14 +126,12 @@ impl AuditRow {
     }
 }
 
-/// Appends one event. Must run inside a write transaction (see
-/// [`crate::db::Store::write`]), which holds the chain's head.
-pub fn append(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    change: Change<'_>,
-    now: DateTime<Utc>,
-) -> QueryResult<AuditRow> {
+/// Appends one event by the change's actor, at its time. Only a change in
+/// progress can append (see [`crate::unit`]): its write transaction holds the
+/// chain's head.
+pub fn append(tx: &mut Tx<'_>, change: Change<'_>) -> QueryResult<AuditRow> {
+    let (actor, now) = (tx.actor().clone(), tx.now());
+    let conn = tx.conn();
     let (head_seq, head_hash): (i64, String) = audit_head::table
         .filter(audit_head::id.eq(1))
         .select((audit_head::seq, audit_head::hash))
@@ -142,12 +140,12 @@ pub fn append(
         seq: head_seq + 1,
         id: uuid::Uuid::now_v7().to_string(),
         occurred_at: now.naive_utc(),
-        actor: actor.id.clone(),
+        actor: actor.id,
         actor_roles: serde_json::to_string(&actor.roles).unwrap_or_else(|_| "[]".into()),
         action: change.action.to_owned(),
         subject: change.subject,
         review_id: change.review_id.map(str::to_owned),
-        request_id: actor.request_id.clone(),
+        request_id: actor.request_id,
         before_data: change.before.map(|v| v.to_string()),
         after_data: change.after.map(|v| v.to_string()),
         prev_hash: head_hash,

@@ -25,9 +25,25 @@ pub use secret::load_or_create_secret;
 
 /// What a person or system may do. Unknown role names in a token are ignored.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Role {
     VendorManager,
     SecurityReviewer,
@@ -38,42 +54,16 @@ pub enum Role {
     Integrator,
 }
 
-impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::VendorManager,
-        Role::SecurityReviewer,
-        Role::PrivacyReviewer,
-        Role::RaiReviewer,
-        Role::Approver,
-        Role::Admin,
-        Role::Integrator,
-    ];
+crate::names::named!(Role; stored);
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::VendorManager => "vendor_manager",
-            Role::SecurityReviewer => "security_reviewer",
-            Role::PrivacyReviewer => "privacy_reviewer",
-            Role::RaiReviewer => "rai_reviewer",
-            Role::Approver => "approver",
-            Role::Admin => "admin",
-            Role::Integrator => "integrator",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+/// By name, with the known names in the error (a person reads it).
 impl FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
         Role::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
                 let known: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
@@ -85,7 +75,7 @@ impl FromStr for Role {
 /// Roles admitted by endpoints that change the catalogue of providers and models.
 pub const CATALOGUE_WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
 /// Every role: reads of the catalogue.
-pub const EVERYONE: &[Role] = &Role::ALL;
+pub const EVERYONE: &[Role] = Role::ALL;
 
 /// The claims Clearance reads and issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,6 +20,70 @@ pub mod pack;
 pub mod routes;
 pub mod summary;
 
+/// A review's evidence pack, ready to download.
+#[derive(Debug)]
+pub struct Pack {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    /// The sequence number of the audit chain's head the pack names.
+    pub audit_head: i64,
+}
+
+/// Builds the evidence pack of a review from one consistent snapshot, and
+/// records who took it and which head of the audit chain it shows
+/// (`evidence.exported`).
+pub async fn export(
+    reviews: &crate::reviews::service::Reviews,
+    actor: crate::audit::Actor,
+    review: crate::ids::ReviewId,
+    now: DateTime<Utc>,
+) -> Result<Pack, crate::reviews::ReviewError> {
+    use crate::reviews::ReviewError;
+    let id = review.clone();
+    let builder = reviews.clone();
+    let pack = reviews
+        .work
+        .store()
+        .run(move |conn| {
+            crate::db::in_snapshot(conn, |conn| {
+                let detail = builder.detail(conn, &id, now)?;
+                let workflow = crate::reviews::store::pinned_workflow(
+                    conn,
+                    &builder.catalog,
+                    &detail.review.workflow.digest,
+                )?;
+                let head = crate::audit::store::head(conn)?;
+                let evidence = Evidence::build(&detail, &workflow.workflow, &head, now);
+                let bytes =
+                    pack::zip(&evidence, now).map_err(|e| ReviewError::Internal(e.to_string()))?;
+                Ok::<_, ReviewError>(Pack {
+                    file_name: pack::file_name(&evidence),
+                    bytes,
+                    audit_head: head.seq,
+                })
+            })
+        })
+        .await?;
+    let after = serde_json::json!({"file": pack.file_name, "audit_head": pack.audit_head});
+    reviews
+        .work
+        .run(actor, now, move |tx| {
+            crate::audit::append(
+                tx,
+                crate::audit::Change {
+                    action: "evidence.exported",
+                    subject: format!("review/{review}"),
+                    review_id: Some(&review),
+                    before: None,
+                    after: Some(after),
+                },
+            )?;
+            Ok::<_, ReviewError>(())
+        })
+        .await?;
+    Ok(pack)
+}
+
 /// One questionnaire answer, as printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerLine {
@@ -191,7 +255,7 @@ pub fn answer_text(question: Option<&Question>, value: &serde_json::Value) -> St
 
 fn decision_line(view: &DecisionView) -> DecisionLine {
     DecisionLine {
-        stage: view.stage.clone(),
+        stage: view.stage.to_string(),
         decision: view.decision.as_str().to_owned(),
         by: view.by.clone(),
         at: time(view.at),
@@ -214,7 +278,7 @@ impl<'a> Evidence<'a> {
         let review = &detail.review;
         let subject = match &review.model {
             Some(model) => format!("{}/{model}", review.provider),
-            None => review.provider.clone(),
+            None => review.provider.to_string(),
         };
         let decisions: Vec<DecisionLine> = detail.decisions.iter().map(decision_line).collect();
         let stage_state = |key: &str| review.stages.iter().find(|s| s.key == key).map(|s| s.state);
@@ -222,11 +286,11 @@ impl<'a> Evidence<'a> {
         let mut stages = Vec::new();
         let mut controls: BTreeMap<String, ControlEvidence> = BTreeMap::new();
         for stage in &workflow.stages {
-            let answers = detail.answers.get(&stage.key);
+            let answers = detail.answers.get(stage.key.as_str());
             let state = stage_state(&stage.key);
             let stage_decisions: Vec<DecisionLine> = decisions
                 .iter()
-                .filter(|d| d.stage == stage.key)
+                .filter(|d| stage.key == d.stage.as_str())
                 .cloned()
                 .collect();
             let mut sections = Vec::new();
@@ -236,7 +300,7 @@ impl<'a> Evidence<'a> {
                     let answer = answers.and_then(|a| a.get(&question.id));
                     if let Some(answer) = answer {
                         lines.push(AnswerLine {
-                            stage: stage.key.clone(),
+                            stage: stage.key.to_string(),
                             section: section.title.clone(),
                             question_id: question.id.clone(),
                             question: question.text.clone(),
@@ -256,7 +320,7 @@ impl<'a> Evidence<'a> {
                                     decisions: Vec::new(),
                                 });
                         entry.questions.push(ControlQuestion {
-                            stage: stage.key.clone(),
+                            stage: stage.key.to_string(),
                             question_id: question.id.clone(),
                             question: question.text.clone(),
                             answer: match (answer, state) {
@@ -281,7 +345,7 @@ impl<'a> Evidence<'a> {
                 }
             }
             stages.push(StageEvidence {
-                key: stage.key.clone(),
+                key: stage.key.to_string(),
                 title: stage.title.clone(),
                 state: state.map(|s| s.as_str()).unwrap_or("unknown").to_owned(),
                 sections,
@@ -296,7 +360,11 @@ impl<'a> Evidence<'a> {
                 severity: f.severity.as_str().to_owned(),
                 state: f.state.as_str().to_owned(),
                 text: f.text.clone(),
-                stage: f.stage.clone().unwrap_or_default(),
+                stage: f
+                    .stage
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 owner: f.owner.clone().unwrap_or_default(),
                 remediation_due: optional_time(f.remediation_due),
                 resolution: f.resolution.clone().unwrap_or_default(),
@@ -323,7 +391,7 @@ impl<'a> Evidence<'a> {
         let workflow_ref = &review.workflow;
         let facts = vec![
             ("Subject", subject.clone()),
-            ("Review", review.id.clone()),
+            ("Review", review.id.to_string()),
             ("Kind", review.kind.as_str().replace('_', "-")),
             ("State", review.state.as_str().replace('_', " ")),
             ("Risk tier", review.tier.as_str().to_owned()),

@@ -7,36 +7,20 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::summary::{self, PeriodSummary};
-use super::{Evidence, pack};
+use crate::audit::Actor;
 use crate::audit::routes::{check_period, parse_time};
-use crate::audit::{self, Actor, Change};
 use crate::auth::{Principal, Role};
-use crate::db::in_snapshot;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::telemetry::RequestId;
+use crate::ids::ReviewId;
 use crate::reviews::routes::REVIEW_READERS;
-use crate::reviews::store::pinned_workflow;
 
 const PROBLEM: &str = "application/problem+json";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/reviews/{id}/evidence").route(web::get().to(evidence_pack)))
         .service(web::resource("/v1/evidence").route(web::get().to(period_summary)));
-}
-
-impl From<pack::PackError> for ApiError {
-    fn from(error: pack::PackError) -> Self {
-        ApiError::Internal(error.to_string())
-    }
-}
-
-/// A pack and its file name.
-struct Pack {
-    file_name: String,
-    bytes: Vec<u8>,
-    /// The sequence number of the audit chain's head the pack names.
-    audit_head: i64,
 }
 
 /// Download a review's evidence pack: a zip for auditors.
@@ -62,51 +46,11 @@ pub async fn evidence_pack(
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<String>,
+    path: web::Path<ReviewId>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(REVIEW_READERS)?;
-    let id = path.into_inner();
-    let now = state.clock.now();
-    let reviews = state.reviews.clone();
-    let review = id.clone();
-    let pack = state
-        .store
-        .run(move |conn| {
-            in_snapshot(conn, |conn| {
-                let detail = reviews.detail(conn, &id, now)?;
-                let workflow =
-                    pinned_workflow(conn, &reviews.catalog, &detail.review.workflow.digest)?;
-                let head = crate::audit::store::head(conn)?;
-                let evidence = Evidence::build(&detail, &workflow.workflow, &head, now);
-                Ok::<_, ApiError>(Pack {
-                    file_name: pack::file_name(&evidence),
-                    bytes: pack::zip(&evidence, now)?,
-                    audit_head: head.seq,
-                })
-            })
-        })
-        .await?;
-    // Who took the evidence out, and which state of the chain it shows.
     let actor = Actor::person(&principal, Some(request_id.to_string()));
-    let after = serde_json::json!({"file": pack.file_name, "audit_head": pack.audit_head});
-    state
-        .store
-        .write(move |conn| {
-            audit::append(
-                conn,
-                &actor,
-                Change {
-                    action: "evidence.exported",
-                    subject: format!("review/{review}"),
-                    review_id: Some(&review),
-                    before: None,
-                    after: Some(after),
-                },
-                now,
-            )?;
-            Ok::<_, ApiError>(())
-        })
-        .await?;
+    let pack = super::export(&state.reviews, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/zip")
         .insert_header(ContentDisposition {
@@ -169,7 +113,7 @@ pub async fn period_summary(
     let summary = state
         .store
         .run(move |conn| {
-            in_snapshot(conn, |conn| summary::summarize(conn, from, to, now))
+            crate::db::in_snapshot(conn, |conn| summary::summarize(conn, from, to, now))
                 .map_err(ApiError::from)
         })
         .await?;

@@ -27,7 +27,7 @@ impl Default for TierCounts {
     fn default() -> Self {
         Self {
             total: 0,
-            by_tier: Tier::ALL.into_iter().map(|t| (t, 0)).collect(),
+            by_tier: Tier::ALL.iter().copied().map(|t| (t, 0)).collect(),
         }
     }
 }

@@ -64,10 +64,10 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
     ]);
     ReviewDetail {
         review: ReviewSummary {
-            id: "0190-review".into(),
+            id: crate::ids::ReviewId::parse("0190f3b4-5d6e-7f80-9a1b-2c3d4e5f6a7b").unwrap(),
             kind: ReviewKind::Initial,
-            provider: "anthropic".into(),
-            model: Some("claude".into()),
+            provider: crate::ids::ProviderSlug::parse("anthropic").unwrap(),
+            model: Some(crate::ids::ModelSlug::parse("claude").unwrap()),
             workflow: WorkflowRef {
                 id: workflow.workflow.id.clone(),
                 version: workflow.workflow.version,
@@ -107,7 +107,7 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
             at: at(11),
         }],
         findings: vec![FindingView {
-            id: "f1".into(),
+            id: crate::ids::FindingId::parse("0190f3b4-5d6e-7f80-9a1b-2c3d4e5f6a7c").unwrap(),
             stage: Some("security".into()),
             severity: Severity::High,
             text: "No SBOM & no <pentest>".into(),
@@ -318,7 +318,7 @@ fn the_zip_holds_the_four_files_and_is_named_for_the_subject() {
     let evidence = Evidence::build(&detail, &workflow.workflow, &head(), at(13));
     assert_eq!(
         pack::file_name(&evidence),
-        "evidence-anthropic-claude-0190-review.zip"
+        "evidence-anthropic-claude-0190f3b4-5d6e-7f80-9a1b-2c3d4e5f6a7b.zip"
     );
     let bytes = pack::zip(&evidence, at(13)).unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
@@ -350,6 +350,6 @@ fn a_provider_wide_review_is_named_for_the_provider_twice() {
     assert_eq!(evidence.subject, "anthropic");
     assert_eq!(
         pack::file_name(&evidence),
-        "evidence-anthropic-anthropic-0190-review.zip"
+        "evidence-anthropic-anthropic-0190f3b4-5d6e-7f80-9a1b-2c3d4e5f6a7b.zip"
     );
 }

@@ -28,6 +28,8 @@ use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Every change goes through it (see [`crate::unit`]).
+    pub work: crate::unit::UnitOfWork,
     pub clock: SharedClock,
     pub config: Arc<Config>,
     pub reviews: crate::reviews::service::Reviews,

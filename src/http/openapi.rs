@@ -55,10 +55,8 @@ use crate::workflow::{self, routes as workflow_routes};
         status_routes::check,
         status_routes::attestation,
         status_routes::jwks,
-        status_routes::suspend_model,
-        status_routes::resume_model,
-        status_routes::suspend_provider,
-        status_routes::resume_provider,
+        status_routes::suspend,
+        status_routes::resume,
         webhooks_routes::create_webhook,
         webhooks_routes::list_webhooks,
         webhooks_routes::delete_webhook,
@@ -92,11 +90,11 @@ use crate::workflow::{self, routes as workflow_routes};
         status_routes::CheckRequest, status_routes::CheckResponse, status_routes::SuspendInput, status_routes::ResumeInput,
         webhooks::Webhook, webhooks::NewWebhook, webhooks::CreatedWebhook,
         outbox_routes::OutboxMessage, scheduler::JobReport, scheduler_routes::ClockInput, scheduler_routes::ClockView,
-        people_routes::Person, people_routes::MailboxInput, people_routes::MailboxView,
+        crate::people::Person, people_routes::MailboxInput, people_routes::MailboxView,
         audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
         summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProviderSwitch),
     tags(
         (name = "providers", description = "Providers and their models"),
         (name = "workflows", description = "Workflow definitions and their questionnaires"),
@@ -124,5 +122,36 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The switch's handlers serve a model and a whole provider alike; the
+/// provider's paths are the model's, without the model.
+struct ProviderSwitch;
+
+impl Modify for ProviderSwitch {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for action in ["suspend", "resume"] {
+            let model_path = format!("/v1/models/{{provider}}/{{model}}/{action}");
+            let Some(mut item) = openapi.paths.paths.get(&model_path).cloned() else {
+                continue;
+            };
+            if let Some(operation) = item.post.as_mut() {
+                if let Some(parameters) = operation.parameters.as_mut() {
+                    parameters.retain(
+                        |p| !matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "model"),
+                    );
+                }
+                operation.operation_id = Some(format!("{action}_provider"));
+                operation.summary = Some(match action {
+                    "suspend" => "Suspend every model of a provider.".into(),
+                    _ => "Lift a provider's suspension.".into(),
+                });
+            }
+            openapi
+                .paths
+                .paths
+                .insert(format!("/v1/providers/{{provider}}/{action}"), item);
+        }
     }
 }

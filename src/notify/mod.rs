@@ -2,12 +2,11 @@
 //! as the change that causes them, and delivered later by a worker. The texts
 //! of the messages live in [`messages`].
 
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 
-use crate::db::DbConnection;
-use crate::schema::outbox_messages;
+use crate::outbox::{self, MessageKind};
+use crate::unit::Tx;
 
 pub mod messages;
 
@@ -23,38 +22,18 @@ pub struct Email {
     pub html: Option<String>,
 }
 
-/// Queues an email. With a `dedup_key`, a second email with the same key is
-/// not queued (so a retried or repeated job never doubles a message).
+/// Queues an email within a change. With a `dedup_key`, a second email with
+/// the same key is not queued (so a retried or repeated job never doubles a
+/// message). Returns whether it was queued (an email to nobody is not).
 pub fn enqueue_email(
-    conn: &mut DbConnection,
+    tx: &mut Tx<'_>,
     email: &Email,
     dedup_key: Option<String>,
-    now: DateTime<Utc>,
 ) -> QueryResult<bool> {
     if email.to.is_empty() {
         return Ok(false);
     }
-    if let Some(key) = &dedup_key {
-        let exists = outbox_messages::table
-            .filter(outbox_messages::dedup_key.eq(key))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0;
-        if exists {
-            return Ok(false);
-        }
-    }
-    diesel::insert_into(outbox_messages::table)
-        .values((
-            outbox_messages::id.eq(uuid::Uuid::now_v7().to_string()),
-            outbox_messages::kind.eq("email"),
-            outbox_messages::dedup_key.eq(dedup_key),
-            outbox_messages::payload.eq(serde_json::to_string(email).unwrap_or_default()),
-            outbox_messages::state.eq("pending"),
-            outbox_messages::attempts.eq(0),
-            outbox_messages::next_attempt_at.eq(now.naive_utc()),
-            outbox_messages::created_at.eq(now.naive_utc()),
-        ))
-        .execute(conn)?;
-    Ok(true)
+    let payload = serde_json::to_string(email).unwrap_or_default();
+    let now = tx.now();
+    outbox::store::queue(tx.conn(), MessageKind::Email, &payload, dedup_key, now)
 }

@@ -13,20 +13,18 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
-use crate::db::{DbConnection, Store, StoreError};
+use crate::db::{Store, StoreError};
+use crate::ids::MessageId;
 use crate::notify::Email;
-use crate::schema::{outbox_messages, webhooks as webhook_table};
+use crate::schema::outbox_messages;
 use crate::webhooks::{self, Delivery};
 
 pub mod routes;
-
-/// How long a claim lasts before another worker may take the message over.
-const LEASE: TimeDelta = TimeDelta::minutes(5);
-const BATCH: i64 = 50;
+pub mod store;
 
 /// Where emails go.
 pub enum Mailer {
@@ -49,14 +47,69 @@ impl Mailer {
     }
 }
 
+/// Where a message is in its delivery.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum MessageState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker, whose lease runs until `locked_until`.
+    Sending,
+    Sent,
+    /// Out of attempts; an admin may retry it.
+    Dead,
+}
+
+/// What a message is.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum MessageKind {
+    Email,
+    Webhook,
+}
+
+crate::names::named!(MessageState, MessageKind; stored);
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox_messages)]
 pub struct OutboxRow {
-    pub id: String,
-    pub kind: String,
+    pub id: MessageId,
+    pub kind: MessageKind,
     pub dedup_key: Option<String>,
     pub payload: String,
-    pub state: String,
+    pub state: MessageState,
     pub attempts: i32,
     pub next_attempt_at: chrono::NaiveDateTime,
     pub locked_until: Option<chrono::NaiveDateTime>,
@@ -89,6 +142,55 @@ impl std::fmt::Debug for Outbox {
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
+}
+
+/// Why a retry was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no outbox message `{0}`")]
+    NotFound(String),
+    #[error("message `{0}` was already sent")]
+    AlreadySent(MessageId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for RetryError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Query(error))
+    }
+}
+
+/// Makes a dead (or failing) message due again, from a fresh count of
+/// attempts; audited as `outbox.retried`. Answers the message as it is now.
+pub async fn retry(
+    work: &crate::unit::UnitOfWork,
+    actor: crate::audit::Actor,
+    id: String,
+    now: DateTime<Utc>,
+) -> Result<OutboxRow, RetryError> {
+    let id = MessageId::parse(&id).map_err(|_| RetryError::NotFound(id))?;
+    work.run(actor, now, move |tx| {
+        let row =
+            store::find(tx.conn(), &id)?.ok_or_else(|| RetryError::NotFound(id.to_string()))?;
+        if row.state == MessageState::Sent {
+            return Err(RetryError::AlreadySent(id));
+        }
+        let now = tx.now();
+        store::requeue(tx.conn(), &id, now)?;
+        crate::audit::append(
+            tx,
+            crate::audit::Change {
+                action: "outbox.retried",
+                subject: format!("outbox/{id}"),
+                review_id: None,
+                before: Some(serde_json::json!({"state": row.state, "attempts": row.attempts})),
+                after: Some(serde_json::json!({"state": MessageState::Pending, "attempts": 0})),
+            },
+        )?;
+        store::find(tx.conn(), &id)?.ok_or_else(|| RetryError::NotFound(id.to_string()))
+    })
+    .await
 }
 
 /// The delay before attempt `attempts + 1`: 30 s doubling to at most an hour, ±20 %.
@@ -126,7 +228,10 @@ impl Outbox {
     /// Claims due messages and delivers them; returns what happened.
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
         let now = self.clock.now();
-        let claimed = self.store.write(move |conn| claim(conn, now)).await?;
+        let claimed = self
+            .store
+            .write(move |conn| store::claim(conn, now))
+            .await?;
         let mut report = DeliveryReport {
             claimed: claimed.len(),
             ..Default::default()
@@ -148,7 +253,7 @@ impl Outbox {
             .write(move |conn| {
                 let mut dead = 0;
                 for (row, outcome) in &results {
-                    if record(conn, row, outcome, max, now)? {
+                    if store::record(conn, row, outcome, max, now)? {
                         dead += 1;
                     }
                 }
@@ -161,18 +266,17 @@ impl Outbox {
     }
 
     async fn deliver(&self, row: &OutboxRow) -> Result<(), String> {
-        match row.kind.as_str() {
-            "email" => {
+        match row.kind {
+            MessageKind::Email => {
                 let email: Email = serde_json::from_str(&row.payload)
                     .map_err(|e| format!("unreadable email: {e}"))?;
                 self.send_email(&row.id, &email).await
             }
-            "webhook" => {
+            MessageKind::Webhook => {
                 let delivery: Delivery = serde_json::from_str(&row.payload)
                     .map_err(|e| format!("unreadable delivery: {e}"))?;
                 self.send_webhook(&row.id, &delivery).await
             }
-            other => Err(format!("unknown message kind `{other}`")),
         }
     }
 
@@ -215,14 +319,11 @@ impl Outbox {
 
     async fn send_webhook(&self, id: &str, delivery: &Delivery) -> Result<(), String> {
         let webhook = delivery.webhook.clone();
-        let secret: Option<String> = self
+        let secret = self
             .store
             .run(move |conn| {
-                webhook_table::table
-                    .filter(webhook_table::id.eq(&webhook))
-                    .select(webhook_table::secret)
-                    .first(conn)
-                    .optional()
+                crate::webhooks::store::find(conn, &webhook)
+                    .map(|found| found.map(|w| w.secret))
                     .map_err(StoreError::from)
             })
             .await
@@ -266,76 +367,6 @@ impl Outbox {
                 }
             }
         });
-    }
-}
-
-/// Takes up to a batch of due messages (and those whose claim lapsed).
-fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
-    let now_naive = now.naive_utc();
-    let due: Vec<OutboxRow> = outbox_messages::table
-        .filter(
-            outbox_messages::state
-                .eq("pending")
-                .and(outbox_messages::next_attempt_at.le(now_naive))
-                .or(outbox_messages::state
-                    .eq("sending")
-                    .and(outbox_messages::locked_until.lt(now_naive))),
-        )
-        .order(outbox_messages::next_attempt_at.asc())
-        .limit(BATCH)
-        .select(OutboxRow::as_select())
-        .load(conn)?;
-    let ids: Vec<&str> = due.iter().map(|r| r.id.as_str()).collect();
-    diesel::update(outbox_messages::table.filter(outbox_messages::id.eq_any(&ids)))
-        .set((
-            outbox_messages::state.eq("sending"),
-            outbox_messages::locked_until.eq((now + LEASE).naive_utc()),
-            outbox_messages::attempts.eq(outbox_messages::attempts + 1),
-        ))
-        .execute(conn)?;
-    Ok(due
-        .into_iter()
-        .map(|mut r| {
-            r.attempts += 1;
-            r
-        })
-        .collect())
-}
-
-/// Records a delivery's outcome; returns true when the message is now dead.
-fn record(
-    conn: &mut DbConnection,
-    row: &OutboxRow,
-    outcome: &Result<(), String>,
-    max_attempts: i32,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let target = outbox_messages::table.filter(outbox_messages::id.eq(&row.id));
-    match outcome {
-        Ok(()) => {
-            diesel::update(target)
-                .set((
-                    outbox_messages::state.eq("sent"),
-                    outbox_messages::sent_at.eq(Some(now.naive_utc())),
-                    outbox_messages::locked_until.eq(None::<chrono::NaiveDateTime>),
-                    outbox_messages::last_error.eq(None::<String>),
-                ))
-                .execute(conn)?;
-            Ok(false)
-        }
-        Err(error) => {
-            let dead = row.attempts >= max_attempts;
-            tracing::warn!(id = %row.id, kind = %row.kind, attempts = row.attempts, dead, %error, "delivery failed");
-            diesel::update(target)
-                .set((
-                    outbox_messages::state.eq(if dead { "dead" } else { "pending" }),
-                    outbox_messages::next_attempt_at.eq((now + backoff(row.attempts)).naive_utc()),
-                    outbox_messages::locked_until.eq(None::<chrono::NaiveDateTime>),
-                    outbox_messages::last_error.eq(Some(error.clone())),
-                ))
-                .execute(conn)?;
-            Ok(dead)
-        }
     }
 }
 

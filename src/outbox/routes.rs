@@ -3,16 +3,27 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::OutboxRow;
+use super::{MessageKind, MessageState, OutboxRow, RetryError};
+use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::schema::outbox_messages;
+use crate::http::telemetry::RequestId;
+use crate::ids::MessageId;
+
+impl From<RetryError> for ApiError {
+    fn from(error: RetryError) -> Self {
+        match error {
+            RetryError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            RetryError::AlreadySent(_) => ApiError::Conflict(error.to_string()),
+            RetryError::Store(e) => e.into(),
+        }
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/outbox").route(web::get().to(list_outbox)))
@@ -20,14 +31,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const PROBLEM: &str = "application/problem+json";
-const STATES: [&str; 4] = ["pending", "sending", "sent", "dead"];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxMessage {
-    pub id: String,
+    pub id: MessageId,
     /// `email` or `webhook`.
-    pub kind: String,
-    pub state: String,
+    pub kind: MessageKind,
+    pub state: MessageState,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -78,40 +88,25 @@ pub async fn list_outbox(
     query: web::Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let wanted = query.state.clone();
-    if let Some(s) = &wanted
-        && !STATES.contains(&s.as_str())
-    {
-        return Err(ApiError::validation(
-            "state",
-            format!("must be one of: {}", STATES.join(", ")),
-        ));
-    }
+    let wanted = match query.state.as_deref() {
+        None => None,
+        Some(text) => Some(MessageState::parse(text).ok_or_else(|| {
+            let known: Vec<_> = MessageState::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::validation("state", format!("must be one of: {}", known.join(", ")))
+        })?),
+    };
     let page = PageParams {
         limit: query.limit.clone(),
         cursor: query.cursor.clone(),
     }
     .check()?;
     let limit = page.limit;
-    let rows: Vec<OutboxRow> = state
+    let rows = state
         .store
-        .run(move |conn| {
-            let mut q = outbox_messages::table
-                .select(OutboxRow::as_select())
-                .order(outbox_messages::id.asc())
-                .limit(i64::from(limit) + 1)
-                .into_boxed();
-            if let Some(s) = wanted {
-                q = q.filter(outbox_messages::state.eq(s));
-            }
-            if let Some(after) = page.after {
-                q = q.filter(outbox_messages::id.gt(after));
-            }
-            q.load(conn).map_err(ApiError::from)
-        })
+        .run(move |conn| super::store::list(conn, wanted, &page).map_err(ApiError::from))
         .await?;
     let items: Vec<OutboxMessage> = rows.into_iter().map(OutboxMessage::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |m| m.id.clone())))
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |m| m.id.to_string())))
 }
 
 /// Send a dead (or failing) message again, from a fresh count of attempts.
@@ -127,39 +122,11 @@ pub async fn list_outbox(
 pub async fn retry(
     state: web::Data<AppState>,
     principal: Principal,
+    request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let id = path.into_inner();
-    let now = state.clock.now().naive_utc();
-    let row = state
-        .store
-        .write(move |conn| {
-            let row: OutboxRow = outbox_messages::table
-                .filter(outbox_messages::id.eq(&id))
-                .select(OutboxRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| ApiError::NotFound(format!("no outbox message `{id}`")))?;
-            if row.state == "sent" {
-                return Err(ApiError::Conflict(format!(
-                    "message `{id}` was already sent"
-                )));
-            }
-            diesel::update(outbox_messages::table.filter(outbox_messages::id.eq(&id)))
-                .set((
-                    outbox_messages::state.eq("pending"),
-                    outbox_messages::attempts.eq(0),
-                    outbox_messages::next_attempt_at.eq(now),
-                    outbox_messages::locked_until.eq(None::<chrono::NaiveDateTime>),
-                ))
-                .execute(conn)?;
-            outbox_messages::table
-                .filter(outbox_messages::id.eq(&id))
-                .select(OutboxRow::as_select())
-                .first(conn)
-                .map_err(ApiError::from)
-        })
-        .await?;
+    let actor = Actor::person(&principal, Some(request_id.to_string()));
+    let row = super::retry(&state.work, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(OutboxMessage::from(row)))
 }

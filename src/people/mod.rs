@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 
+use crate::audit::{self, Actor, Change};
 use crate::auth::{Principal, Role};
 use crate::clock::SharedClock;
-use crate::db::{DbConnection, Store, StoreError};
+use crate::db::{DbConnection, Json, Store, StoreError};
 use crate::schema::{people, role_mailboxes};
+use crate::unit::UnitOfWork;
 
 pub mod routes;
 
@@ -147,14 +149,90 @@ pub fn address_of(conn: &mut DbConnection, who: &str) -> QueryResult<Option<Stri
         .flatten())
 }
 
+/// A person in the directory, as the admin lists them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Person {
+    pub sub: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// Everyone in the directory, by `sub`.
+pub fn everyone(conn: &mut DbConnection) -> QueryResult<Vec<Person>> {
+    type Row = (
+        String,
+        Option<String>,
+        Json<Vec<String>>,
+        chrono::NaiveDateTime,
+    );
+    let rows: Vec<Row> = people::table
+        .select((
+            people::sub,
+            people::email,
+            people::roles,
+            people::last_seen_at,
+        ))
+        .order(people::sub.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(sub, email, roles, seen)| Person {
+            sub,
+            email,
+            roles: roles.into_inner(),
+            last_seen_at: seen.and_utc(),
+        })
+        .collect())
+}
+
+/// Sets (or with no addresses removes) the mailbox that notices to `role`
+/// go to, audited as `mailbox.set`. The addresses are checked by the caller.
+pub async fn set_mailbox(
+    work: &UnitOfWork,
+    actor: Actor,
+    role: Role,
+    emails: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    work.run(actor, now, move |tx| {
+        let before = stored_mailbox(tx.conn(), role)?;
+        diesel::delete(role_mailboxes::table.filter(role_mailboxes::role.eq(role)))
+            .execute(tx.conn())?;
+        if !emails.is_empty() {
+            let by = tx.actor().id.clone();
+            diesel::insert_into(role_mailboxes::table)
+                .values((
+                    role_mailboxes::role.eq(role),
+                    role_mailboxes::emails.eq(Json::new(emails.clone())),
+                    role_mailboxes::updated_by.eq(by),
+                    role_mailboxes::updated_at.eq(now.naive_utc()),
+                ))
+                .execute(tx.conn())?;
+        }
+        audit::append(
+            tx,
+            Change {
+                action: "mailbox.set",
+                subject: format!("role/{role}"),
+                review_id: None,
+                before: before.map(|b| serde_json::json!({"emails": b})),
+                after: Some(serde_json::json!({"emails": emails})),
+            },
+        )?;
+        Ok(())
+    })
+    .await
+}
+
 /// The mailbox an admin set for `role`, if any.
 pub fn stored_mailbox(conn: &mut DbConnection, role: Role) -> QueryResult<Option<Vec<String>>> {
-    let emails: Option<String> = role_mailboxes::table
-        .filter(role_mailboxes::role.eq(role.as_str()))
+    let emails: Option<Json<Vec<String>>> = role_mailboxes::table
+        .filter(role_mailboxes::role.eq(role))
         .select(role_mailboxes::emails)
         .first(conn)
         .optional()?;
-    Ok(emails.and_then(|e| serde_json::from_str(&e).ok()))
+    Ok(emails.map(Json::into_inner))
 }
 
 /// Every known person holding `role` who has an address, by `sub`.

@@ -2,19 +2,16 @@
 //! shared mailbox of each role.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::ValidJson;
 use crate::http::problem::{ApiError, Problem};
-use crate::schema::{people, role_mailboxes};
+use crate::people::Person;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/people").route(web::get().to(list_people)))
@@ -26,14 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const PROBLEM: &str = "application/problem+json";
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Person {
-    pub sub: String,
-    pub email: Option<String>,
-    pub roles: Vec<String>,
-    pub last_seen_at: DateTime<Utc>,
-}
 
 /// Everyone who has signed in, with the address and roles of their last token.
 ///
@@ -48,30 +37,10 @@ pub async fn list_people(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let rows: Vec<(String, Option<String>, String, chrono::NaiveDateTime)> = state
+    let people = state
         .store
-        .run(|conn| {
-            people::table
-                .select((
-                    people::sub,
-                    people::email,
-                    people::roles,
-                    people::last_seen_at,
-                ))
-                .order(people::sub.asc())
-                .load(conn)
-                .map_err(ApiError::from)
-        })
+        .run(|conn| crate::people::everyone(conn).map_err(ApiError::from))
         .await?;
-    let people: Vec<Person> = rows
-        .into_iter()
-        .map(|(sub, email, roles, seen)| Person {
-            sub,
-            email,
-            roles: serde_json::from_str(&roles).unwrap_or_default(),
-            last_seen_at: seen.and_utc(),
-        })
-        .collect();
     Ok(HttpResponse::Ok().json(people))
 }
 
@@ -176,38 +145,6 @@ pub async fn put_mailbox(
         emails.push(email.to_owned());
     }
     let actor = Actor::person(&principal, Some(request_id.to_string()));
-    let now = state.clock.now();
-    state
-        .store
-        .write(move |conn| {
-            let before = crate::people::stored_mailbox(conn, role)?;
-            diesel::delete(role_mailboxes::table.filter(role_mailboxes::role.eq(role.as_str())))
-                .execute(conn)?;
-            if !emails.is_empty() {
-                diesel::insert_into(role_mailboxes::table)
-                    .values((
-                        role_mailboxes::role.eq(role.as_str()),
-                        role_mailboxes::emails
-                            .eq(serde_json::to_string(&emails).unwrap_or_default()),
-                        role_mailboxes::updated_by.eq(&actor.id),
-                        role_mailboxes::updated_at.eq(now.naive_utc()),
-                    ))
-                    .execute(conn)?;
-            }
-            audit::append(
-                conn,
-                &actor,
-                Change {
-                    action: "mailbox.set",
-                    subject: format!("role/{role}"),
-                    review_id: None,
-                    before: before.map(|b| json!({"emails": b})),
-                    after: Some(json!({"emails": emails})),
-                },
-                now,
-            )?;
-            Ok::<_, ApiError>(())
-        })
-        .await?;
+    crate::people::set_mailbox(&state.work, actor, role, emails, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(view(&state, role).await?))
 }

@@ -1,27 +1,53 @@
 //! Providers (the suppliers) and their models: the catalogue every review,
 //! status and attestation refers to. Types and input checks live here, the
-//! database code in [`store`], the HTTP routes in [`routes`].
-
-use std::sync::LazyLock;
+//! changes in [`service`], the database code in [`store`], the HTTP routes
+//! in [`routes`].
 
 use chrono::{DateTime, Utc};
-use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use crate::db::StoreError;
+use crate::ids::{ModelSlug, ProviderSlug};
+use crate::validation::FieldError;
+
 pub mod routes;
+pub mod service;
 pub mod store;
 
-/// Slugs address providers and models in URLs (`anthropic/claude-sonnet-4-5`).
-pub static SLUG_PATTERN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,62}$").expect("valid slug pattern"));
+/// Why a catalogue change or lookup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("no provider `{0}`")]
+    ProviderNotFound(String),
+    #[error("no model `{0}/{1}`")]
+    ModelNotFound(String, String),
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("{what} has changed since revision {expected} (now {actual}); reload it and try again")]
+    Stale {
+        what: String,
+        expected: i64,
+        actual: i64,
+    },
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for CatalogueError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Query(error))
+    }
+}
 
 /// A supplier of AI models.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Provider {
     #[schema(example = "anthropic")]
-    pub slug: String,
+    pub slug: ProviderSlug,
     #[schema(example = "Anthropic")]
     pub name: String,
     pub website: Option<String>,
@@ -51,9 +77,9 @@ pub struct Contact {
 /// An offering of a provider, addressed as `provider/model`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Model {
-    pub provider: String,
+    pub provider: ProviderSlug,
     #[schema(example = "claude-sonnet-4-5")]
-    pub slug: String,
+    pub slug: ModelSlug,
     pub name: String,
     /// The provider's own version label, if any.
     pub version: Option<String>,
@@ -66,8 +92,24 @@ pub struct Model {
     pub revision: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Modality {
     Text,
     Image,
@@ -79,8 +121,24 @@ pub enum Modality {
 }
 
 /// Where the model runs, which decides whose controls apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Hosting {
     /// Called through the provider's own API.
     ProviderApi,
@@ -91,33 +149,13 @@ pub enum Hosting {
     OnDevice,
 }
 
-macro_rules! text_enum {
-    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),* }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-text_enum!(Modality {
-    Text => "text", Image => "image", Audio => "audio", Video => "video",
-    Embedding => "embedding", Code => "code", Multimodal => "multimodal",
-});
-text_enum!(Hosting {
-    ProviderApi => "provider_api", CloudMarketplace => "cloud_marketplace",
-    SelfHosted => "self_hosted", OnDevice => "on_device",
-});
+crate::names::named!(Modality, Hosting; stored);
 
 /// `POST /v1/providers`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
-    #[validate(required, regex(path = *SLUG_PATTERN, message = "must be 1 to 63 lower-case letters, digits or hyphens, starting with a letter or digit"))]
+    #[validate(required, custom(function = "slug_format"))]
     #[schema(required = true, example = "anthropic")]
     pub slug: Option<String>,
     #[validate(required, length(max = 200), custom(function = "not_blank"))]
@@ -155,7 +193,7 @@ pub struct ProviderPatch {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
-    #[validate(required, regex(path = *SLUG_PATTERN, message = "must be 1 to 63 lower-case letters, digits or hyphens, starting with a letter or digit"))]
+    #[validate(required, custom(function = "slug_format"))]
     #[schema(required = true, example = "claude-sonnet-4-5")]
     pub slug: Option<String>,
     #[validate(required, length(max = 200), custom(function = "not_blank"))]
@@ -219,9 +257,20 @@ fn http_url(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// True when `text` can name a provider or model.
+/// True when `text` can name a provider or model (in URLs:
+/// `anthropic/claude-sonnet-4-5`).
 pub fn is_slug(text: &str) -> bool {
-    SLUG_PATTERN.is_match(text)
+    crate::ids::is_slug(text)
+}
+
+fn slug_format(value: &str) -> Result<(), ValidationError> {
+    if is_slug(value) {
+        return Ok(());
+    }
+    Err(ValidationError::new("slug").with_message(
+        "must be 1 to 63 lower-case letters, digits or hyphens, starting with a letter or digit"
+            .into(),
+    ))
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@ use crate::http::telemetry::RequestId;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::store::{self, CatalogueError};
-use super::{Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch};
+use super::{
+    CatalogueError, Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch, service,
+    store,
+};
 use crate::audit::Actor;
 use crate::auth::{CATALOGUE_WRITERS, EVERYONE, Principal};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
 use crate::http::problem::{ApiError, Problem};
+use crate::ids::{ModelSlug, ProviderSlug};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -43,6 +46,7 @@ impl From<CatalogueError> for ApiError {
             }
             CatalogueError::Duplicate(_) => ApiError::Conflict(error.to_string()),
             CatalogueError::Stale { .. } => ApiError::PreconditionFailed(error.to_string()),
+            CatalogueError::Invalid(errors) => ApiError::Validation(errors),
             CatalogueError::Store(e) => e.into(),
         }
     }
@@ -96,9 +100,10 @@ pub async fn list_providers(
     let limit = page.limit;
     let rows = state
         .store
-        .run(move |conn| store::list_providers(conn, &page))
+        .run(move |conn| store::list_providers(conn, &page).map_err(ApiError::from))
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |p| p.slug.clone())))
+    let providers: Vec<Provider> = rows.iter().map(store::ProviderRow::to_provider).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(providers, limit, |p| p.slug.to_string())))
 }
 
 /// Register a provider.
@@ -125,10 +130,7 @@ pub async fn create_provider(
     principal.require(CATALOGUE_WRITERS)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
-    let provider = state
-        .store
-        .write(move |conn| store::create_provider(conn, &actor, body.0, now))
-        .await?;
+    let provider = service::create_provider(&state.work, actor, body.0, now).await?;
     Ok(provider_response(
         actix_web::http::StatusCode::CREATED,
         &provider,
@@ -151,13 +153,13 @@ pub async fn create_provider(
 pub async fn get_provider(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<String>,
+    path: web::Path<ProviderSlug>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(EVERYONE)?;
     let slug = path.into_inner();
     let provider = state
         .store
-        .run(move |conn| store::find_provider(conn, &slug).map(store::ProviderRow::into_provider))
+        .run(move |conn| service::provider(conn, &slug).map(|row| row.to_provider()))
         .await?;
     Ok(provider_response(
         actix_web::http::StatusCode::OK,
@@ -188,18 +190,16 @@ pub async fn update_provider(
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<String>,
+    path: web::Path<ProviderSlug>,
     body: ValidJson<ProviderPatch>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(CATALOGUE_WRITERS)?;
     let expected = if_match_version(&req)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
-    let slug = path.into_inner();
-    let provider = state
-        .store
-        .write(move |conn| store::update_provider(conn, &actor, &slug, body.0, expected, now))
-        .await?;
+    let provider =
+        service::update_provider(&state.work, actor, path.into_inner(), body.0, expected, now)
+            .await?;
     Ok(provider_response(
         actix_web::http::StatusCode::OK,
         &provider,
@@ -223,18 +223,22 @@ pub async fn update_provider(
 pub async fn list_models(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<String>,
+    path: web::Path<ProviderSlug>,
     query: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(EVERYONE)?;
     let page = query.check()?;
     let limit = page.limit;
-    let provider = path.into_inner();
-    let rows = state
+    let slug = path.into_inner();
+    let models = state
         .store
-        .run(move |conn| store::list_models(conn, &provider, &page))
+        .run(move |conn| {
+            let provider = service::provider(conn, &slug)?;
+            let rows = store::list_models(conn, &provider.id, &page)?;
+            Ok::<_, CatalogueError>(rows.iter().map(|m| m.to_model(&slug)).collect::<Vec<_>>())
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |m| m.slug.clone())))
+    Ok(HttpResponse::Ok().json(Page::from_rows(models, limit, |m| m.slug.to_string())))
 }
 
 /// Register a model of a provider.
@@ -258,18 +262,13 @@ pub async fn create_model(
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<String>,
+    path: web::Path<ProviderSlug>,
     body: ValidJson<NewModel>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(CATALOGUE_WRITERS)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
-    let provider = path.into_inner();
-    let model = state
-        .store
-        .write(move |conn| store::create_model(conn, &actor, &provider, body.0, now))
-        .await?;
-    state.status.refresh().await?;
+    let model = service::create_model(&state.work, actor, path.into_inner(), body.0, now).await?;
     Ok(model_response(actix_web::http::StatusCode::CREATED, &model))
 }
 
@@ -289,15 +288,13 @@ pub async fn create_model(
 pub async fn get_model(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ProviderSlug, ModelSlug)>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(EVERYONE)?;
     let (provider, slug) = path.into_inner();
     let model = state
         .store
-        .run(move |conn| {
-            store::find_model(conn, &provider, &slug).map(|(_, m)| m.into_model(&provider))
-        })
+        .run(move |conn| service::model(conn, &provider, &slug).map(|(_, m)| m.to_model(&provider)))
         .await?;
     Ok(model_response(actix_web::http::StatusCode::OK, &model))
 }
@@ -324,19 +321,14 @@ pub async fn update_model(
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ProviderSlug, ModelSlug)>,
     body: ValidJson<ModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(CATALOGUE_WRITERS)?;
     let expected = if_match_version(&req)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
-    let (provider, slug) = path.into_inner();
-    let model = state
-        .store
-        .write(move |conn| {
-            store::update_model(conn, &actor, &provider, &slug, body.0, expected, now)
-        })
-        .await?;
+    let model =
+        service::update_model(&state.work, actor, path.into_inner(), body.0, expected, now).await?;
     Ok(model_response(actix_web::http::StatusCode::OK, &model))
 }

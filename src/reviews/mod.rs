@@ -1,8 +1,8 @@
 //! Reviews: one run of a workflow for a provider or one of its models. The
 //! state machine is [`crate::workflow::engine`]; this module loads and saves
-//! its state ([`store`]), runs each change as one transaction with its audit
-//! event and outbox messages ([`service`]), and serves it over HTTP
-//! ([`routes`]).
+//! its state ([`store`]), shows it ([`views`]), runs each change as one unit
+//! of work with its audit event and outbox messages ([`service`]), and
+//! serves it over HTTP ([`routes`]).
 
 use std::collections::BTreeMap;
 
@@ -12,12 +12,14 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::conditions::Conditions;
+use crate::ids::{FindingId, InvitationId, ModelSlug, ProviderSlug, ReviewId, StageKey};
 use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
 use crate::workflow::{Questionnaire, Severity, Tier};
 
 pub mod routes;
 pub mod service;
 pub mod store;
+pub mod views;
 
 /// Which workflow, exactly, a review follows.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -40,7 +42,7 @@ pub struct ApprovalView {
 /// A stage as listed in a review.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StageSummary {
-    pub key: String,
+    pub key: StageKey,
     pub title: String,
     pub state: StageState,
     /// `supplier` or a role.
@@ -56,10 +58,10 @@ pub struct StageSummary {
 /// A review with its stages.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReviewSummary {
-    pub id: String,
+    pub id: ReviewId,
     pub kind: ReviewKind,
-    pub provider: String,
-    pub model: Option<String>,
+    pub provider: ProviderSlug,
+    pub model: Option<ModelSlug>,
     pub workflow: WorkflowRef,
     pub state: ReviewState,
     pub tier: Tier,
@@ -93,7 +95,7 @@ pub struct AnswerView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DecisionView {
-    pub stage: String,
+    pub stage: StageKey,
     pub decision: Decision,
     pub by: String,
     pub comment: Option<String>,
@@ -102,38 +104,36 @@ pub struct DecisionView {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum FindingState {
     Open,
     Resolved,
     Accepted,
 }
 
-impl FindingState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingState::Open => "open",
-            FindingState::Resolved => "resolved",
-            FindingState::Accepted => "accepted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            FindingState::Open,
-            FindingState::Resolved,
-            FindingState::Accepted,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
+crate::names::named!(FindingState; stored);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FindingView {
-    pub id: String,
-    pub stage: Option<String>,
+    pub id: FindingId,
+    pub stage: Option<StageKey>,
     pub severity: Severity,
     pub text: String,
     pub owner: Option<String>,
@@ -149,8 +149,8 @@ pub struct FindingView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InvitationView {
-    pub id: String,
-    pub stage: String,
+    pub id: InvitationId,
+    pub stage: StageKey,
     pub email: String,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -183,7 +183,7 @@ pub struct ReviewDetail {
 /// One stage with its questionnaire and answers: what a respondent sees.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StageView {
-    pub review_id: String,
+    pub review_id: ReviewId,
     /// `provider` or `provider/model`.
     pub subject: String,
     #[serde(flatten)]
@@ -276,7 +276,7 @@ pub struct NewFinding {
     #[validate(required, length(min = 1, max = 10000))]
     #[schema(required = true)]
     pub text: Option<String>,
-    pub stage: Option<String>,
+    pub stage: Option<StageKey>,
     #[validate(length(min = 1, max = 254))]
     pub owner: Option<String>,
     pub remediation_due: Option<DateTime<Utc>>,

@@ -18,6 +18,7 @@ use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
 use crate::http::problem::{ApiError, FieldError, Problem};
+use crate::ids::{ReviewId, StageKey};
 use crate::workflow::engine::{Action, Caller, Refusal, ReviewState};
 
 /// Everyone who works on reviews (not integrators).
@@ -93,16 +94,23 @@ impl From<ReviewError> for ApiError {
 
 /// Who acts on a review: a person with a reading role, or a respondent
 /// whose invitation covers exactly this stage.
-fn caller(principal: &Principal, review: &str, stage: Option<&str>) -> Result<Caller, ApiError> {
+fn caller(
+    principal: &Principal,
+    review: &ReviewId,
+    stage: Option<&StageKey>,
+) -> Result<Caller, ApiError> {
     if let Some(scope) = &principal.respondent {
-        if scope.review != review || Some(scope.stage.as_str()) != stage {
+        let own = StageKey::parse(&scope.stage)
+            .ok()
+            .filter(|own| *review == scope.review.as_str() && Some(own) == stage);
+        let Some(own) = own else {
             return Err(ApiError::Forbidden(
                 "this invitation admits only its own questionnaire".into(),
             ));
-        }
+        };
         return Ok(Caller::Respondent {
             id: format!("respondent:{}", scope.invitation),
-            stage: scope.stage.clone(),
+            stage: own,
         });
     }
     principal.require(REVIEW_READERS)?;
@@ -122,8 +130,8 @@ fn with_etag<T: serde::Serialize>(status: StatusCode, version: i64, body: &T) ->
         .json(body)
 }
 
-type ReviewPath = web::Path<String>;
-type StagePath = web::Path<(String, String)>;
+type ReviewPath = web::Path<ReviewId>;
+type StagePath = web::Path<(ReviewId, StageKey)>;
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -167,13 +175,16 @@ impl ReviewQuery {
             }
         };
         let expiring_before = self.expiring_within.as_deref().and_then(|text| {
-            match crate::workflow::file::parse_duration(text) {
-                Some(delta) => Some(now + delta),
-                None => {
-                    errors.push(FieldError::new(
-                        "expiring_within",
-                        "must be a duration such as 30d",
-                    ));
+            let until = crate::duration::parse(text)
+                .map_err(|e| e.to_string())
+                .and_then(|delta| {
+                    now.checked_add_signed(delta)
+                        .ok_or_else(|| format!("`{text}` reaches past any date"))
+                });
+            match until {
+                Ok(until) => Some(until),
+                Err(message) => {
+                    errors.push(FieldError::new("expiring_within", message));
                     None
                 }
             }
@@ -232,7 +243,7 @@ pub async fn list_reviews(
             .map_err(ApiError::from)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| r.id.clone())))
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| r.id.to_string())))
 }
 
 /// Start a review of a provider, or of one of its models.
@@ -255,17 +266,10 @@ pub async fn start_review(
     principal.require(REVIEW_STARTERS)?;
     let actor = actor(&principal, request_id);
     let email = principal.email.clone();
-    let now = state.clock.now();
-    let reviews = state.reviews.clone();
     let summary = state
-        .store
-        .write(move |conn| {
-            reviews
-                .start(conn, &actor, email.as_deref(), body.0, now)
-                .map_err(ApiError::from)
-        })
+        .reviews
+        .start(actor, email, body.0, state.clock.now())
         .await?;
-    state.status.refresh().await?;
     let mut response = with_etag(StatusCode::CREATED, summary.version, &summary);
     response.headers_mut().insert(
         header::LOCATION,
@@ -334,8 +338,8 @@ pub async fn get_stage(
 
 /// The review (and stage) an action targets.
 struct Target {
-    id: String,
-    stage: Option<String>,
+    id: ReviewId,
+    stage: Option<StageKey>,
 }
 
 /// A change's [`Call`]: who, when, and the `If-Match` version.
@@ -344,7 +348,7 @@ fn call(
     state: &AppState,
     principal: &Principal,
     request_id: RequestId,
-    id: String,
+    id: ReviewId,
 ) -> Result<Call, ApiError> {
     Ok(Call {
         review_id: id,
@@ -365,22 +369,13 @@ async fn run_action(
     target: Target,
     action: Action,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = caller(principal, &target.id, target.stage.as_deref())?;
+    let caller = caller(principal, &target.id, target.stage.as_ref())?;
     let call = call(req, state, principal, request_id, target.id)?;
     let now = call.now;
     let with_stage = matches!(action, Action::SaveAnswers { .. } | Action::Submit { .. });
-    let reviews = state.reviews.clone();
-    let loaded = state
-        .store
-        .write(move |conn| {
-            reviews
-                .act(conn, &call, &caller, action)
-                .map_err(ApiError::from)
-        })
-        .await?;
-    state.status.refresh().await?;
+    let loaded = state.reviews.act(call, caller, action).await?;
     if with_stage && let Some(stage) = target.stage {
-        let view = super::service::stage_view_of(&loaded, &stage, now)?;
+        let view = super::views::stage(&loaded, &stage, now)?;
         return Ok(with_etag(StatusCode::OK, view.version, &view));
     }
     let summary = loaded.summary(now);
@@ -655,19 +650,18 @@ pub async fn invite(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(REVIEW_STARTERS)?;
     let (id, stage) = path.into_inner();
-    let lifetime = invitation_lifetime(body.0.expires_in.as_deref())
+    let lifetime = body
+        .0
+        .expires_in
+        .as_deref()
+        .map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| e.to_string())
+        .and_then(invitation_lifetime)
         .map_err(|m| ApiError::validation("expires_in", m))?;
     let email = body.0.email.unwrap_or_default();
     let call = call(&req, &state, &principal, request_id, id)?;
-    let reviews = state.reviews.clone();
-    let (view, _link) = state
-        .store
-        .write(move |conn| {
-            reviews
-                .invite(conn, &call, &stage, &email, lifetime)
-                .map_err(ApiError::from)
-        })
-        .await?;
+    let (view, _link) = state.reviews.invite(call, stage, email, lifetime).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -686,20 +680,12 @@ pub async fn revoke_invitation(
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ReviewId, String)>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(REVIEW_STARTERS)?;
     let (id, invitation) = path.into_inner();
     let call = call(&req, &state, &principal, request_id, id)?;
-    let reviews = state.reviews.clone();
-    state
-        .store
-        .write(move |conn| {
-            reviews
-                .revoke_invitation(conn, &call, &invitation)
-                .map_err(ApiError::from)
-        })
-        .await?;
+    state.reviews.revoke_invitation(call, invitation).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -734,15 +720,7 @@ pub async fn add_finding(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(FINDING_WRITERS)?;
     let call = call(&req, &state, &principal, request_id, path.into_inner())?;
-    let reviews = state.reviews.clone();
-    let view = state
-        .store
-        .write(move |conn| {
-            reviews
-                .add_finding(conn, &call, body.0)
-                .map_err(ApiError::from)
-        })
-        .await?;
+    let view = state.reviews.add_finding(call, body.0).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -764,21 +742,13 @@ pub async fn update_finding(
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ReviewId, String)>,
     body: ValidJson<FindingPatch>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(FINDING_WRITERS)?;
     let (id, finding) = path.into_inner();
     let call = call(&req, &state, &principal, request_id, id)?;
-    let reviews = state.reviews.clone();
-    let view = state
-        .store
-        .write(move |conn| {
-            reviews
-                .update_finding(conn, &call, &finding, body.0)
-                .map_err(ApiError::from)
-        })
-        .await?;
+    let view = state.reviews.update_finding(call, finding, body.0).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -802,19 +772,11 @@ pub async fn re_review(
     path: ReviewPath,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(REVIEW_STARTERS)?;
-    let previous = path.into_inner();
     let actor = actor(&principal, request_id);
-    let now = state.clock.now();
-    let reviews = state.reviews.clone();
     let summary = state
-        .store
-        .write(move |conn| {
-            reviews
-                .start_re_review(conn, &previous, &actor, now)
-                .map_err(ApiError::from)
-        })
+        .reviews
+        .re_review(path.into_inner(), actor, state.clock.now())
         .await?;
-    state.status.refresh().await?;
     let location = format!("/v1/reviews/{}", summary.id);
     Ok(HttpResponse::Created()
         .insert_header((header::ETAG, etag(summary.version)))

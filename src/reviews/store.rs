@@ -1,18 +1,22 @@
-//! Database code of reviews: rows, loading a review into the engine's state,
-//! saving the engine's outcome, and the list query with its filters.
+//! Database code of reviews: their rows, loading a review (with its pinned
+//! workflow) into what the engine and the views read, saving the engine's
+//! outcome, and the list query with its filters. What the API shows is built
+//! from it in [`super::views`]; changes are made by [`super::service`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use serde_json::Value;
 
-use super::{
-    AnswerView, ApprovalView, DecisionView, FindingState, FindingView, InvitationView, ReviewError,
-    ReviewSummary, StageSummary, TimelineEntry, WorkflowRef,
-};
+use super::{FindingState, ReviewError, ReviewSummary};
 use crate::conditions::Conditions;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Json};
+use crate::ids::{
+    FindingId, InvitationId, ModelId, ModelSlug, ProviderId, ProviderSlug, ReviewId, StageId,
+    StageKey,
+};
 use crate::schema::{
     answers, audit_events, decisions, findings, models, providers, respondent_tokens,
     review_stages, reviews, workflow_definitions,
@@ -25,19 +29,19 @@ use crate::workflow::{Catalog, LoadedWorkflow, Severity, Tier};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = reviews)]
 pub struct ReviewRow {
-    pub id: String,
-    pub provider_id: String,
-    pub model_id: Option<String>,
-    pub kind: String,
+    pub id: ReviewId,
+    pub provider_id: ProviderId,
+    pub model_id: Option<ModelId>,
+    pub kind: ReviewKind,
     pub workflow_id: String,
     pub workflow_version: i64,
     pub workflow_digest: String,
-    pub state: String,
-    pub tier: String,
+    pub state: ReviewState,
+    pub tier: Tier,
     pub tier_reason: Option<String>,
     pub started_by: String,
-    pub previous_review_id: Option<String>,
-    pub conditions: Option<String>,
+    pub previous_review_id: Option<ReviewId>,
+    pub conditions: Option<Json<Conditions>>,
     pub decided_at: Option<NaiveDateTime>,
     pub valid_until: Option<NaiveDateTime>,
     pub version: i64,
@@ -49,10 +53,10 @@ pub struct ReviewRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = review_stages)]
 pub struct StageRow {
-    pub id: String,
-    pub review_id: String,
-    pub stage_key: String,
-    pub state: String,
+    pub id: StageId,
+    pub review_id: ReviewId,
+    pub stage_key: StageKey,
+    pub state: StageState,
     pub assignee: Option<String>,
     pub due_at: Option<NaiveDateTime>,
     pub escalation_level: i32,
@@ -63,19 +67,19 @@ pub struct StageRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub round: i32,
-    pub answerers: String,
+    pub answerers: Json<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = answers)]
 pub struct AnswerRow {
     pub id: String,
-    pub stage_id: String,
+    pub stage_id: StageId,
     pub question_id: String,
-    pub value: String,
+    pub value: Json<Value>,
     pub answered_by: String,
     pub carried_forward: bool,
-    pub previous_value: Option<String>,
+    pub previous_value: Option<Json<Value>>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -83,12 +87,12 @@ pub struct AnswerRow {
 #[diesel(table_name = decisions)]
 pub struct DecisionRow {
     pub id: String,
-    pub stage_id: String,
-    pub decision: String,
+    pub stage_id: StageId,
+    pub decision: Decision,
     pub actor_sub: String,
     pub actor_email: Option<String>,
     pub comment: Option<String>,
-    pub conditions: Option<String>,
+    pub conditions: Option<Json<Conditions>>,
     pub created_at: NaiveDateTime,
     pub round: i32,
 }
@@ -96,14 +100,14 @@ pub struct DecisionRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = findings)]
 pub struct FindingRow {
-    pub id: String,
-    pub review_id: String,
-    pub stage_key: Option<String>,
-    pub severity: String,
+    pub id: FindingId,
+    pub review_id: ReviewId,
+    pub stage_key: Option<StageKey>,
+    pub severity: Severity,
     pub text: String,
     pub owner: Option<String>,
     pub remediation_due: Option<NaiveDateTime>,
-    pub state: String,
+    pub state: FindingState,
     pub resolution: Option<String>,
     pub created_by: String,
     pub created_at: NaiveDateTime,
@@ -114,8 +118,8 @@ pub struct FindingRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = respondent_tokens)]
 pub struct InvitationRow {
-    pub id: String,
-    pub stage_id: String,
+    pub id: InvitationId,
+    pub stage_id: StageId,
     pub email: String,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
@@ -127,7 +131,7 @@ pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
-fn opt_utc(at: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+pub fn opt_utc(at: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
     at.map(utc)
 }
 
@@ -135,22 +139,12 @@ fn naive(at: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
     at.map(|a| a.naive_utc())
 }
 
-fn parse_conditions(text: &Option<String>) -> Option<Conditions> {
-    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
-}
-
-fn conditions_json(conditions: &Option<Conditions>) -> Option<String> {
-    conditions
-        .as_ref()
-        .and_then(|c| serde_json::to_string(c).ok())
-}
-
 /// A review as stored, with what is needed to act on it and to show it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub row: ReviewRow,
-    pub provider: String,
-    pub model: Option<String>,
+    pub provider: ProviderSlug,
+    pub model: Option<ModelSlug>,
     pub workflow: Arc<LoadedWorkflow>,
     pub stages: Vec<StageRow>,
     pub answers: Vec<AnswerRow>,
@@ -163,7 +157,7 @@ impl Loaded {
     pub fn subject(&self) -> String {
         match &self.model {
             Some(model) => format!("{}/{model}", self.provider),
-            None => self.provider.clone(),
+            None => self.provider.to_string(),
         }
     }
 
@@ -179,43 +173,35 @@ impl Loaded {
             .stages
             .iter()
             .filter_map(|definition| self.stage_row(&definition.key))
-            .map(|row| {
-                let answers = self
+            .map(|row| StageRecord {
+                key: row.stage_key.clone(),
+                state: row.state,
+                assignee: row.assignee.clone(),
+                due_at: opt_utc(row.due_at),
+                escalation_level: row.escalation_level,
+                round: row.round,
+                answers: self
                     .answers
                     .iter()
                     .filter(|a| a.stage_id == row.id)
-                    .map(|a| {
-                        (
-                            a.question_id.clone(),
-                            serde_json::from_str(&a.value).unwrap_or(serde_json::Value::Null),
-                        )
-                    })
-                    .collect();
-                StageRecord {
-                    key: row.stage_key.clone(),
-                    state: StageState::parse(&row.state).unwrap_or(StageState::Blocked),
-                    assignee: row.assignee.clone(),
-                    due_at: opt_utc(row.due_at),
-                    escalation_level: row.escalation_level,
-                    round: row.round,
-                    answers,
-                    answerers: serde_json::from_str(&row.answerers).unwrap_or_default(),
-                    approvals: approvals_of(&self.decisions, row),
-                    opened_at: opt_utc(row.opened_at),
-                    submitted_at: opt_utc(row.submitted_at),
-                    submitted_by: row.submitted_by.clone(),
-                    closed_at: opt_utc(row.closed_at),
-                }
+                    .map(|a| (a.question_id.clone(), a.value.get().clone()))
+                    .collect(),
+                answerers: row.answerers.get().clone(),
+                approvals: approvals_of(&self.decisions, row),
+                opened_at: opt_utc(row.opened_at),
+                submitted_at: opt_utc(row.submitted_at),
+                submitted_by: row.submitted_by.clone(),
+                closed_at: opt_utc(row.closed_at),
             })
             .collect();
         Review {
-            kind: ReviewKind::parse(&self.row.kind).unwrap_or(ReviewKind::Initial),
-            state: ReviewState::parse(&self.row.state).unwrap_or(ReviewState::InProgress),
-            tier: Tier::parse(&self.row.tier).unwrap_or(Tier::Low),
+            kind: self.row.kind,
+            state: self.row.state,
+            tier: self.row.tier,
             tier_reason: self.row.tier_reason.clone(),
             started_by: self.row.started_by.clone(),
             stages,
-            conditions: parse_conditions(&self.row.conditions),
+            conditions: self.row.conditions.as_ref().map(|c| c.get().clone()),
             decided_at: opt_utc(self.row.decided_at),
             valid_until: opt_utc(self.row.valid_until),
             finding_sources: self
@@ -227,10 +213,10 @@ impl Loaded {
     }
 
     pub fn summary(&self, now: DateTime<Utc>) -> ReviewSummary {
-        summarize(
+        super::views::summarize(
             &self.row,
             &self.provider,
-            self.model.as_deref(),
+            self.model.as_ref(),
             &self.workflow,
             &self.stages,
             &self.decisions,
@@ -240,86 +226,18 @@ impl Loaded {
 }
 
 /// Approvals of the stage's current round, oldest first.
-fn approvals_of(decisions: &[DecisionRow], stage: &StageRow) -> Vec<Approval> {
+pub fn approvals_of(decisions: &[DecisionRow], stage: &StageRow) -> Vec<Approval> {
     decisions
         .iter()
         .filter(|d| {
-            d.stage_id == stage.id
-                && d.round == stage.round
-                && d.decision == Decision::Approve.as_str()
+            d.stage_id == stage.id && d.round == stage.round && d.decision == Decision::Approve
         })
         .map(|d| Approval {
             by: d.actor_sub.clone(),
             at: utc(d.created_at),
-            conditions: parse_conditions(&d.conditions),
+            conditions: d.conditions.as_ref().map(|c| c.get().clone()),
         })
         .collect()
-}
-
-fn summarize(
-    row: &ReviewRow,
-    provider: &str,
-    model: Option<&str>,
-    workflow: &LoadedWorkflow,
-    stage_rows: &[StageRow],
-    decision_rows: &[DecisionRow],
-    now: DateTime<Utc>,
-) -> ReviewSummary {
-    let tier = Tier::parse(&row.tier).unwrap_or(Tier::Low);
-    let stages = workflow
-        .workflow
-        .stages
-        .iter()
-        .filter_map(|definition| {
-            let stage = stage_rows
-                .iter()
-                .find(|s| s.stage_key == definition.key && s.review_id == row.id)?;
-            let state = StageState::parse(&stage.state).unwrap_or(StageState::Blocked);
-            let due_at = opt_utc(stage.due_at);
-            Some(StageSummary {
-                key: definition.key.clone(),
-                title: definition.title.clone(),
-                state,
-                answered_by: definition.answered_by.as_str().to_owned(),
-                approver_role: definition.approver_role.as_str().to_owned(),
-                assignee: stage.assignee.clone(),
-                due_at,
-                overdue: state.is_open() && due_at.is_some_and(|d| d < now),
-                approvals_required: definition.approvals_for(tier),
-                approvals: approvals_of(decision_rows, stage)
-                    .into_iter()
-                    .map(|a| ApprovalView {
-                        by: a.by,
-                        at: a.at,
-                        conditions: a.conditions,
-                    })
-                    .collect(),
-            })
-        })
-        .collect();
-    ReviewSummary {
-        id: row.id.clone(),
-        kind: ReviewKind::parse(&row.kind).unwrap_or(ReviewKind::Initial),
-        provider: provider.to_owned(),
-        model: model.map(str::to_owned),
-        workflow: WorkflowRef {
-            id: row.workflow_id.clone(),
-            version: row.workflow_version,
-            digest: row.workflow_digest.clone(),
-            title: workflow.workflow.title.clone(),
-        },
-        state: ReviewState::parse(&row.state).unwrap_or(ReviewState::InProgress),
-        tier,
-        tier_reason: row.tier_reason.clone(),
-        started_by: row.started_by.clone(),
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-        decided_at: opt_utc(row.decided_at),
-        valid_until: opt_utc(row.valid_until),
-        conditions: parse_conditions(&row.conditions),
-        version: row.version,
-        stages,
-    }
 }
 
 /// The definition a review pinned.
@@ -378,23 +296,27 @@ pub fn pin_workflow(
     Ok(())
 }
 
-pub fn load(conn: &mut DbConnection, catalog: &Catalog, id: &str) -> Result<Loaded, ReviewError> {
+pub fn load(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    id: &ReviewId,
+) -> Result<Loaded, ReviewError> {
     let row = reviews::table
         .filter(reviews::id.eq(id))
         .select(ReviewRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ReviewError::NotFound(id.to_owned()))?;
+        .ok_or_else(|| ReviewError::NotFound(id.to_string()))?;
     let provider = providers::table
         .filter(providers::id.eq(&row.provider_id))
         .select(providers::slug)
-        .first::<String>(conn)?;
+        .first::<ProviderSlug>(conn)?;
     let model = match &row.model_id {
         Some(model_id) => Some(
             models::table
                 .filter(models::id.eq(model_id))
                 .select(models::slug)
-                .first::<String>(conn)?,
+                .first::<ModelSlug>(conn)?,
         ),
         None => None,
     };
@@ -403,7 +325,7 @@ pub fn load(conn: &mut DbConnection, catalog: &Catalog, id: &str) -> Result<Load
         .filter(review_stages::review_id.eq(id))
         .select(StageRow::as_select())
         .load(conn)?;
-    let stage_ids: Vec<String> = stages.iter().map(|s| s.id.clone()).collect();
+    let stage_ids: Vec<&StageId> = stages.iter().map(|s| &s.id).collect();
     let answers = answers::table
         .filter(answers::stage_id.eq_any(&stage_ids))
         .select(AnswerRow::as_select())
@@ -441,31 +363,27 @@ pub fn insert(
     diesel::insert_into(reviews::table)
         .values(row)
         .execute(conn)?;
-    let stages: Vec<StageRow> = review
-        .stages
-        .iter()
-        .map(|record| stage_row(&row.id, uuid::Uuid::now_v7().to_string(), record, now, now))
-        .collect();
-    for stage in &stages {
+    for record in &review.stages {
+        let stage = stage_row(&row.id, StageId::generate(), record, now, now);
         diesel::insert_into(review_stages::table)
-            .values(stage)
+            .values(&stage)
             .execute(conn)?;
     }
     Ok(())
 }
 
 fn stage_row(
-    review_id: &str,
-    id: String,
+    review_id: &ReviewId,
+    id: StageId,
     record: &StageRecord,
     created_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StageRow {
     StageRow {
         id,
-        review_id: review_id.to_owned(),
+        review_id: review_id.clone(),
         stage_key: record.key.clone(),
-        state: record.state.as_str().to_owned(),
+        state: record.state,
         assignee: record.assignee.clone(),
         due_at: naive(record.due_at),
         escalation_level: record.escalation_level,
@@ -476,12 +394,12 @@ fn stage_row(
         created_at: created_at.naive_utc(),
         updated_at: now.naive_utc(),
         round: record.round,
-        answerers: serde_json::to_string(&record.answerers).unwrap_or_else(|_| "[]".into()),
+        answerers: Json::new(record.answerers.clone()),
     }
 }
 
 /// Bumps the review's version; every change to a review does.
-pub fn touch(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> QueryResult<()> {
+pub fn touch(conn: &mut DbConnection, id: &ReviewId, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(reviews::table.filter(reviews::id.eq(id)))
         .set((
             reviews::version.eq(reviews::version + 1),
@@ -489,6 +407,18 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> QueryResu
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Moves a stage's escalation level (the SLA sweep, past the levels it told).
+pub fn set_escalation_level(
+    conn: &mut DbConnection,
+    stage: &StageId,
+    level: i32,
+) -> QueryResult<()> {
+    diesel::update(review_stages::table.filter(review_stages::id.eq(stage)))
+        .set(review_stages::escalation_level.eq(level))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Writes the engine's outcome: the review, changed stages and answers,
@@ -505,10 +435,10 @@ pub fn save(
     let before = loaded.engine_review();
     diesel::update(reviews::table.filter(reviews::id.eq(&loaded.row.id)))
         .set((
-            reviews::state.eq(after.state.as_str()),
-            reviews::tier.eq(after.tier.as_str()),
+            reviews::state.eq(after.state),
+            reviews::tier.eq(after.tier),
             reviews::tier_reason.eq(&after.tier_reason),
-            reviews::conditions.eq(conditions_json(&after.conditions)),
+            reviews::conditions.eq(after.conditions.clone().map(Json::new)),
             reviews::decided_at.eq(naive(after.decided_at)),
             reviews::valid_until.eq(naive(after.valid_until)),
             reviews::version.eq(loaded.row.version + 1),
@@ -532,7 +462,7 @@ pub fn save(
         );
         diesel::update(review_stages::table.filter(review_stages::id.eq(&row.id)))
             .set((
-                review_stages::state.eq(&updated.state),
+                review_stages::state.eq(updated.state),
                 review_stages::assignee.eq(&updated.assignee),
                 review_stages::due_at.eq(updated.due_at),
                 review_stages::escalation_level.eq(updated.escalation_level),
@@ -567,11 +497,11 @@ pub fn save(
                     .values(&DecisionRow {
                         id: uuid::Uuid::now_v7().to_string(),
                         stage_id: row.id.clone(),
-                        decision: decision.as_str().to_owned(),
+                        decision: *decision,
                         actor_sub: by.clone(),
                         actor_email: actor_email.map(str::to_owned),
                         comment: comment.clone(),
-                        conditions: conditions_json(conditions),
+                        conditions: conditions.clone().map(Json::new),
                         created_at: now.naive_utc(),
                         round: *round,
                     })
@@ -583,23 +513,24 @@ pub fn save(
                 severity,
                 text,
             } => {
-                diesel::insert_into(findings::table)
-                    .values(&FindingRow {
-                        id: uuid::Uuid::now_v7().to_string(),
+                insert_finding(
+                    conn,
+                    &FindingRow {
+                        id: FindingId::generate(),
                         review_id: loaded.row.id.clone(),
                         stage_key: Some(stage.clone()),
-                        severity: severity.as_str().to_owned(),
+                        severity: *severity,
                         text: text.clone(),
                         owner: None,
                         remediation_due: None,
-                        state: FindingState::Open.as_str().to_owned(),
+                        state: FindingState::Open,
                         resolution: None,
                         created_by: "system:risk-rules".to_owned(),
                         created_at: now.naive_utc(),
                         updated_at: now.naive_utc(),
                         source: Some(source.clone()),
-                    })
-                    .execute(conn)?;
+                    },
+                )?;
             }
             _ => {}
         }
@@ -609,9 +540,9 @@ pub fn save(
 
 fn save_answers(
     conn: &mut DbConnection,
-    stage_id: &str,
-    old: &BTreeMap<String, serde_json::Value>,
-    new: &BTreeMap<String, serde_json::Value>,
+    stage_id: &StageId,
+    old: &BTreeMap<String, Value>,
+    new: &BTreeMap<String, Value>,
     actor: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
@@ -627,14 +558,14 @@ fn save_answers(
         if old.get(question) == Some(value) {
             continue;
         }
-        let text = value.to_string();
+        let value = Json::new(value.clone());
         let updated = diesel::update(
             answers::table
                 .filter(answers::stage_id.eq(stage_id))
                 .filter(answers::question_id.eq(question)),
         )
         .set((
-            answers::value.eq(&text),
+            answers::value.eq(&value),
             answers::answered_by.eq(actor),
             answers::carried_forward.eq(false),
             answers::updated_at.eq(now.naive_utc()),
@@ -644,9 +575,9 @@ fn save_answers(
             diesel::insert_into(answers::table)
                 .values(&AnswerRow {
                     id: uuid::Uuid::now_v7().to_string(),
-                    stage_id: stage_id.to_owned(),
+                    stage_id: stage_id.clone(),
                     question_id: question.clone(),
-                    value: text,
+                    value,
                     answered_by: actor.to_owned(),
                     carried_forward: false,
                     previous_value: None,
@@ -665,7 +596,7 @@ fn save_answers(
 pub fn carry_forward(
     conn: &mut DbConnection,
     previous: &Loaded,
-    review_id: &str,
+    review_id: &ReviewId,
     workflow: &crate::workflow::Workflow,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
@@ -689,10 +620,7 @@ pub fn carry_forward(
             let Some(question) = definition.question(&answer.question_id) else {
                 continue;
             };
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&answer.value) else {
-                continue;
-            };
-            if crate::workflow::answers::check_value(question, &value).is_err() {
+            if crate::workflow::answers::check_value(question, answer.value.get()).is_err() {
                 continue;
             }
             diesel::insert_into(answers::table)
@@ -713,96 +641,83 @@ pub fn carry_forward(
     Ok(carried)
 }
 
-pub fn answer_views(loaded: &Loaded) -> BTreeMap<String, BTreeMap<String, AnswerView>> {
-    let mut out: BTreeMap<String, BTreeMap<String, AnswerView>> = BTreeMap::new();
-    for answer in &loaded.answers {
-        let Some(stage) = loaded.stages.iter().find(|s| s.id == answer.stage_id) else {
-            continue;
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(&answer.value).unwrap_or(serde_json::Value::Null);
-        let previous_value = answer
-            .previous_value
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-            .filter(|previous| *previous != value);
-        out.entry(stage.stage_key.clone()).or_default().insert(
-            answer.question_id.clone(),
-            AnswerView {
-                value,
-                answered_by: answer.answered_by.clone(),
-                updated_at: utc(answer.updated_at),
-                carried_forward: answer.carried_forward,
-                previous_value,
-            },
-        );
-    }
-    out
+pub fn insert_finding(conn: &mut DbConnection, row: &FindingRow) -> QueryResult<()> {
+    diesel::insert_into(findings::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
-pub fn decision_views(loaded: &Loaded) -> Vec<DecisionView> {
-    loaded
-        .decisions
-        .iter()
-        .filter_map(|d| {
-            let stage = loaded.stages.iter().find(|s| s.id == d.stage_id)?;
-            Some(DecisionView {
-                stage: stage.stage_key.clone(),
-                decision: Decision::parse(&d.decision)?,
-                by: d.actor_sub.clone(),
-                comment: d.comment.clone(),
-                conditions: parse_conditions(&d.conditions),
-                round: d.round,
-                at: utc(d.created_at),
-            })
-        })
-        .collect()
+pub fn update_finding(conn: &mut DbConnection, row: &FindingRow) -> QueryResult<()> {
+    diesel::update(findings::table.filter(findings::id.eq(&row.id)))
+        .set((
+            findings::state.eq(row.state),
+            findings::severity.eq(row.severity),
+            findings::owner.eq(&row.owner),
+            findings::remediation_due.eq(row.remediation_due),
+            findings::resolution.eq(&row.resolution),
+            findings::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)
+        .map(drop)
 }
 
-pub fn finding_view(row: &FindingRow) -> FindingView {
-    FindingView {
-        id: row.id.clone(),
-        stage: row.stage_key.clone(),
-        severity: Severity::parse(&row.severity).unwrap_or(Severity::Medium),
-        text: row.text.clone(),
-        owner: row.owner.clone(),
-        remediation_due: opt_utc(row.remediation_due),
-        state: FindingState::parse(&row.state).unwrap_or(FindingState::Open),
-        resolution: row.resolution.clone(),
-        source: row.source.as_ref().map(|s| format!("rule:{s}")),
-        created_by: row.created_by.clone(),
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    }
+pub fn insert_invitation(conn: &mut DbConnection, row: &InvitationRow) -> QueryResult<()> {
+    diesel::insert_into(respondent_tokens::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
-pub fn invitations(conn: &mut DbConnection, loaded: &Loaded) -> QueryResult<Vec<InvitationView>> {
-    let stage_ids: Vec<String> = loaded.stages.iter().map(|s| s.id.clone()).collect();
-    let rows: Vec<InvitationRow> = respondent_tokens::table
+/// Revokes an unrevoked invitation to one of `stages`; false when there is none.
+pub fn revoke_invitation(
+    conn: &mut DbConnection,
+    id: &InvitationId,
+    stages: &[StageId],
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        respondent_tokens::table
+            .filter(respondent_tokens::id.eq(id))
+            .filter(respondent_tokens::stage_id.eq_any(stages))
+            .filter(respondent_tokens::revoked_at.is_null()),
+    )
+    .set(respondent_tokens::revoked_at.eq(now.naive_utc()))
+    .execute(conn)?;
+    Ok(updated > 0)
+}
+
+/// The invitation `id` to `stage`, if there is one.
+pub fn invitation(
+    conn: &mut DbConnection,
+    id: &InvitationId,
+    stage: &StageId,
+) -> QueryResult<Option<InvitationRow>> {
+    respondent_tokens::table
+        .filter(respondent_tokens::id.eq(id))
+        .filter(respondent_tokens::stage_id.eq(stage))
+        .select(InvitationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every invitation to a stage of the review, oldest first.
+pub fn invitations(conn: &mut DbConnection, loaded: &Loaded) -> QueryResult<Vec<InvitationRow>> {
+    let stage_ids: Vec<&StageId> = loaded.stages.iter().map(|s| &s.id).collect();
+    respondent_tokens::table
         .filter(respondent_tokens::stage_id.eq_any(&stage_ids))
         .select(InvitationRow::as_select())
         .order(respondent_tokens::created_at.asc())
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let stage = loaded.stages.iter().find(|s| s.id == r.stage_id)?;
-            Some(InvitationView {
-                id: r.id,
-                stage: stage.stage_key.clone(),
-                email: r.email,
-                expires_at: utc(r.expires_at),
-                revoked_at: opt_utc(r.revoked_at),
-                created_by: r.created_by,
-                created_at: utc(r.created_at),
-            })
-        })
-        .collect())
+        .load(conn)
 }
 
-pub fn timeline(conn: &mut DbConnection, review_id: &str) -> QueryResult<Vec<TimelineEntry>> {
-    let rows: Vec<(NaiveDateTime, String, String, Option<String>)> = audit_events::table
-        .filter(audit_events::review_id.eq(review_id))
+/// An audit event of a review: `(at, actor, action, after)`.
+pub type TimelineRow = (NaiveDateTime, String, String, Option<String>);
+
+/// The review's audit events, in chain order.
+pub fn timeline(conn: &mut DbConnection, review_id: &ReviewId) -> QueryResult<Vec<TimelineRow>> {
+    audit_events::table
+        .filter(audit_events::review_id.eq(review_id.as_str()))
         .order(audit_events::seq.asc())
         .select((
             audit_events::occurred_at,
@@ -810,16 +725,7 @@ pub fn timeline(conn: &mut DbConnection, review_id: &str) -> QueryResult<Vec<Tim
             audit_events::action,
             audit_events::after_data,
         ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(at, actor, action, detail)| TimelineEntry {
-            at: utc(at),
-            actor,
-            action,
-            detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-        })
-        .collect())
+        .load(conn)
 }
 
 /// Filters of `GET /v1/reviews`, checked.
@@ -834,7 +740,7 @@ pub struct ReviewFilter {
     pub expiring_before: Option<DateTime<Utc>>,
 }
 
-const OPEN_STATES: [&str; 2] = ["awaiting_answers", "in_review"];
+pub const OPEN_STATES: [StageState; 2] = [StageState::AwaitingAnswers, StageState::InReview];
 
 /// A page of reviews, newest first; `after` is the last id of the previous page.
 pub fn list(
@@ -857,7 +763,7 @@ pub fn list(
         .limit(i64::from(limit) + 1)
         .into_boxed();
     if let Some(state) = filter.state {
-        query = query.filter(reviews::state.eq(state.as_str()));
+        query = query.filter(reviews::state.eq(state));
     }
     if let Some(provider) = &filter.provider {
         query = query.filter(providers::slug.eq(provider.clone()));
@@ -894,29 +800,28 @@ pub fn list(
     }
     if let Some(before) = filter.expiring_before {
         query = query
-            .filter(reviews::state.eq_any([
-                ReviewState::Approved.as_str(),
-                ReviewState::ApprovedWithConditions.as_str(),
-            ]))
+            .filter(
+                reviews::state.eq_any([ReviewState::Approved, ReviewState::ApprovedWithConditions]),
+            )
             .filter(reviews::valid_until.ge(now.naive_utc()))
             .filter(reviews::valid_until.le(before.naive_utc()));
     }
-    let rows: Vec<(ReviewRow, String, Option<String>)> = query.load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|(r, _, _)| r.id.clone()).collect();
+    let rows: Vec<(ReviewRow, ProviderSlug, Option<ModelSlug>)> = query.load(conn)?;
+    let ids: Vec<&ReviewId> = rows.iter().map(|(r, _, _)| &r.id).collect();
     let stages: Vec<StageRow> = review_stages::table
         .filter(review_stages::review_id.eq_any(&ids))
         .select(StageRow::as_select())
         .load(conn)?;
-    let stage_ids: Vec<String> = stages.iter().map(|s| s.id.clone()).collect();
+    let stage_ids: Vec<&StageId> = stages.iter().map(|s| &s.id).collect();
     let approvals: Vec<DecisionRow> = decisions::table
         .filter(decisions::stage_id.eq_any(&stage_ids))
-        .filter(decisions::decision.eq(Decision::Approve.as_str()))
+        .filter(decisions::decision.eq(Decision::Approve))
         .select(DecisionRow::as_select())
         .order((decisions::created_at.asc(), decisions::id.asc()))
         .load(conn)?;
     let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
-    for (row, provider, model) in rows {
+    for (row, provider, model) in &rows {
         let workflow = match workflows.get(&row.workflow_digest) {
             Some(w) => w.clone(),
             None => {
@@ -925,10 +830,10 @@ pub fn list(
                 w
             }
         };
-        out.push(summarize(
-            &row,
-            &provider,
-            model.as_deref(),
+        out.push(super::views::summarize(
+            row,
+            provider,
+            model.as_ref(),
             &workflow,
             &stages,
             &approvals,
@@ -938,19 +843,121 @@ pub fn list(
     Ok(out)
 }
 
+/// An approval with its expiry, as the re-review sweep reads it.
+#[derive(Debug, Clone, Queryable)]
+pub struct ApprovalExpiry {
+    pub id: ReviewId,
+    pub provider_id: ProviderId,
+    pub model_id: Option<ModelId>,
+    pub workflow_digest: String,
+    pub tier: Tier,
+    pub valid_until: NaiveDateTime,
+}
+
+/// Every approval that has a `valid_until`.
+pub fn approvals_with_expiry(conn: &mut DbConnection) -> QueryResult<Vec<ApprovalExpiry>> {
+    reviews::table
+        .filter(reviews::state.eq_any([ReviewState::Approved, ReviewState::ApprovedWithConditions]))
+        .filter(reviews::valid_until.is_not_null())
+        .select((
+            reviews::id,
+            reviews::provider_id,
+            reviews::model_id,
+            reviews::workflow_digest,
+            reviews::tier,
+            reviews::valid_until.assume_not_null(),
+        ))
+        .load(conn)
+}
+
+/// A decided review: `(id, provider, model, decided_at)`.
+pub type DecidedReview = (ReviewId, ProviderId, Option<ModelId>, Option<NaiveDateTime>);
+
+/// Every decided review.
+pub fn decisions_by_subject(conn: &mut DbConnection) -> QueryResult<Vec<DecidedReview>> {
+    reviews::table
+        .filter(reviews::state.eq_any([
+            ReviewState::Approved,
+            ReviewState::ApprovedWithConditions,
+            ReviewState::Rejected,
+        ]))
+        .select((
+            reviews::id,
+            reviews::provider_id,
+            reviews::model_id,
+            reviews::decided_at,
+        ))
+        .load(conn)
+}
+
+/// The subjects (provider, model) with a review in progress.
+pub fn subjects_in_progress(
+    conn: &mut DbConnection,
+) -> QueryResult<Vec<(ProviderId, Option<ModelId>)>> {
+    reviews::table
+        .filter(reviews::state.eq(ReviewState::InProgress))
+        .select((reviews::provider_id, reviews::model_id))
+        .load(conn)
+}
+
+/// Every open stage, `(key, state, review, assignee, due_at, workflow digest,
+/// provider, model)`.
+pub type OpenStage = (
+    StageKey,
+    StageState,
+    ReviewId,
+    Option<String>,
+    Option<NaiveDateTime>,
+    String,
+    ProviderSlug,
+    Option<ModelSlug>,
+);
+
+/// Every open stage of every review, with its subject (for the digest).
+pub fn open_stages(conn: &mut DbConnection) -> QueryResult<Vec<OpenStage>> {
+    review_stages::table
+        .inner_join(reviews::table.inner_join(providers::table))
+        .left_join(models::table.on(reviews::model_id.eq(models::id.nullable())))
+        .filter(review_stages::state.eq_any(OPEN_STATES))
+        .select((
+            review_stages::stage_key,
+            review_stages::state,
+            reviews::id,
+            review_stages::assignee,
+            review_stages::due_at,
+            reviews::workflow_digest,
+            providers::slug,
+            models::slug.nullable(),
+        ))
+        .load(conn)
+}
+
+/// Open stages past their due time, `(stage, review)`, longest overdue first.
+pub fn overdue_stages(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<(StageId, ReviewId)>> {
+    review_stages::table
+        .filter(review_stages::state.eq_any(OPEN_STATES))
+        .filter(review_stages::due_at.le(now.naive_utc()))
+        .select((review_stages::id, review_stages::review_id))
+        .order(review_stages::due_at.asc())
+        .load(conn)
+}
+
 /// The in-progress review of a subject, if any.
 pub fn open_review_of(
     conn: &mut DbConnection,
-    provider_id: &str,
-    model_id: Option<&str>,
-) -> QueryResult<Option<String>> {
+    provider_id: &ProviderId,
+    model_id: Option<&ModelId>,
+) -> QueryResult<Option<ReviewId>> {
     let mut query = reviews::table
         .filter(reviews::provider_id.eq(provider_id))
-        .filter(reviews::state.eq(ReviewState::InProgress.as_str()))
+        .filter(reviews::state.eq(ReviewState::InProgress))
         .select(reviews::id)
         .into_boxed();
     query = match model_id {
-        Some(model) => query.filter(reviews::model_id.eq(model.to_owned())),
+        Some(model) => query.filter(reviews::model_id.eq(model.clone())),
         None => query.filter(reviews::model_id.is_null()),
     };
     query.first(conn).optional()

@@ -7,19 +7,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::Scheduler;
-use super::sla::OPEN_STATES;
 use crate::audit::{self, Actor, Change};
 use crate::auth::Role;
 use crate::notify::{self, messages};
 use crate::reviews::ReviewError;
 use crate::reviews::store as review_store;
-use crate::schema::{models, people, providers, review_stages, reviews};
+use crate::workflow::engine::StageState;
 use crate::workflow::{Answerer, LoadedWorkflow};
 
 /// What one digest run did.
@@ -41,17 +39,6 @@ struct Pending {
     due_at: Option<NaiveDateTime>,
 }
 
-type StageFacts = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<NaiveDateTime>,
-    String,
-    String,
-    Option<String>,
-);
-
 impl Scheduler {
     /// Runs the digest as of `now` (its date names the day).
     pub async fn digest(&self, now: DateTime<Utc>) -> Result<DigestReport, ReviewError> {
@@ -59,21 +46,7 @@ impl Scheduler {
         let (pending, persons) = self
             .store
             .run(move |conn| {
-                let rows: Vec<StageFacts> = review_stages::table
-                    .inner_join(reviews::table.inner_join(providers::table))
-                    .left_join(models::table.on(reviews::model_id.eq(models::id.nullable())))
-                    .filter(review_stages::state.eq_any(OPEN_STATES))
-                    .select((
-                        review_stages::stage_key,
-                        review_stages::state,
-                        reviews::id,
-                        review_stages::assignee,
-                        review_stages::due_at,
-                        reviews::workflow_digest,
-                        providers::slug,
-                        models::slug.nullable(),
-                    ))
-                    .load(conn)?;
+                let rows = review_store::open_stages(conn)?;
                 let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
                 let mut pending = Vec::with_capacity(rows.len());
                 for (key, state, review_id, assignee, due_at, digest, provider, model) in rows {
@@ -91,7 +64,7 @@ impl Scheduler {
                     };
                     let subject = match model {
                         Some(m) => format!("{provider}/{m}"),
-                        None => provider,
+                        None => provider.to_string(),
                     };
                     let overdue = due_at.is_some_and(|d| d.and_utc() < now);
                     let due = due_at
@@ -99,7 +72,7 @@ impl Scheduler {
                         .unwrap_or_else(|| "no due date".into());
                     pending.push(Pending {
                         assignee,
-                        acting_role: if state == "in_review" {
+                        acting_role: if state == StageState::InReview {
                             Some(stage.approver_role)
                         } else {
                             match stage.answered_by {
@@ -109,7 +82,10 @@ impl Scheduler {
                         },
                         item: messages::Item {
                             title: format!("{subject}: {}", stage.title),
-                            detail: format!("Waiting for {}; {due}", messages::waiting_for(&state)),
+                            detail: format!(
+                                "Waiting for {}; {due}",
+                                messages::waiting_for(state.as_str())
+                            ),
                             link: format!(
                                 "{}/v1/reviews/{review_id}/stages/{key}",
                                 ctx.reviews.public_url.trim_end_matches('/')
@@ -119,23 +95,18 @@ impl Scheduler {
                         due_at,
                     });
                 }
-                let persons: Vec<(String, Option<String>, String)> = people::table
-                    .select((people::sub, people::email, people::roles))
-                    .order(people::sub.asc())
-                    .load(conn)?;
+                let persons = crate::people::everyone(conn)?;
                 Ok::<_, ReviewError>((pending, persons))
             })
             .await?;
 
         let day = now.format("%Y-%m-%d").to_string();
         let mut report = DigestReport::default();
-        for (sub, email, roles) in persons {
-            let Some(email) = email else { continue };
-            let roles: Vec<Role> = serde_json::from_str::<Vec<String>>(&roles)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|r| r.parse().ok())
-                .collect();
+        for person in persons {
+            let Some(email) = person.email else { continue };
+            let sub = person.sub;
+            // Role names this version does not know are no roles here.
+            let roles: Vec<Role> = person.roles.iter().filter_map(|r| r.parse().ok()).collect();
             let mut mine: Vec<&Pending> = pending
                 .iter()
                 .filter(|p| match &p.assignee {
@@ -153,13 +124,12 @@ impl Scheduler {
             let key = format!("digest:{sub}:{day}");
             let count = mine.len();
             let queued = self
-                .store
-                .write(move |conn| {
-                    let queued = notify::enqueue_email(conn, &message, Some(key), now)?;
+                .work
+                .run(Actor::system("digest"), now, move |tx| {
+                    let queued = notify::enqueue_email(tx, &message, Some(key))?;
                     if queued {
                         audit::append(
-                            conn,
-                            &Actor::system("digest"),
+                            tx,
                             Change {
                                 action: "digest.queued",
                                 subject: format!("person/{sub}"),
@@ -167,7 +137,6 @@ impl Scheduler {
                                 before: None,
                                 after: Some(json!({"to": message.to, "items": count})),
                             },
-                            now,
                         )?;
                     }
                     Ok::<_, ReviewError>(queued)

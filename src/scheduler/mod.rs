@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -23,10 +22,11 @@ use crate::auth::Role;
 use crate::clock::SharedClock;
 use crate::config::Schedules;
 use crate::db::Store;
+use crate::outbox::MessageState;
 use crate::outbox::Outbox;
 use crate::reviews::ReviewError;
 use crate::reviews::service::Reviews;
-use crate::schema::outbox_messages;
+use crate::unit::UnitOfWork;
 
 pub mod digest;
 pub mod metrics;
@@ -37,7 +37,19 @@ pub mod sla;
 pub use metrics::Metrics;
 
 /// A job the scheduler knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Job {
     SlaSweep,
     ReReviewSweep,
@@ -45,22 +57,9 @@ pub enum Job {
     Outbox,
 }
 
+crate::names::named!(Job);
+
 impl Job {
-    pub const ALL: [Job; 4] = [Job::SlaSweep, Job::ReReviewSweep, Job::Digest, Job::Outbox];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Job::SlaSweep => "sla-sweep",
-            Job::ReReviewSweep => "re-review-sweep",
-            Job::Digest => "digest",
-            Job::Outbox => "outbox",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Job> {
-        Job::ALL.into_iter().find(|j| j.as_str() == text)
-    }
-
     fn schedule(self, schedules: &Schedules) -> Option<&cron::Schedule> {
         match self {
             Job::SlaSweep => schedules.sla_sweep.as_ref(),
@@ -87,6 +86,7 @@ pub struct JobReport {
 #[derive(Clone)]
 pub struct Context {
     pub store: Store,
+    pub work: UnitOfWork,
     pub reviews: Reviews,
     pub mailboxes: Arc<BTreeMap<Role, Vec<String>>>,
     pub metrics: Metrics,
@@ -95,6 +95,7 @@ pub struct Context {
 /// Runs the jobs, on demand and on their schedules.
 pub struct Scheduler {
     pub store: Store,
+    pub work: UnitOfWork,
     pub clock: SharedClock,
     pub reviews: Reviews,
     pub mailboxes: Arc<BTreeMap<Role, Vec<String>>>,
@@ -113,6 +114,7 @@ impl Scheduler {
     fn clone_context(&self) -> Context {
         Context {
             store: self.store.clone(),
+            work: self.work.clone(),
             reviews: self.reviews.clone(),
             mailboxes: Arc::clone(&self.mailboxes),
             metrics: self.metrics.clone(),
@@ -164,22 +166,19 @@ impl Scheduler {
         d.with_label_values(&["failed"])
             .inc_by((report.retrying + report.dead) as u64);
         d.with_label_values(&["dead"]).inc_by(report.dead as u64);
-        let depth: Vec<(String, i64)> = self
+        let depth: Vec<(MessageState, i64)> = self
             .store
-            .run(|conn| {
-                outbox_messages::table
-                    .group_by(outbox_messages::state)
-                    .select((outbox_messages::state, diesel::dsl::count_star()))
-                    .load(conn)
-                    .map_err(ReviewError::from)
-            })
+            .run(|conn| crate::outbox::store::depth(conn).map_err(ReviewError::from))
             .await?;
-        for state in ["pending", "sending", "sent", "dead"] {
+        for state in MessageState::ALL {
             let n = depth
                 .iter()
                 .find(|(s, _)| s == state)
                 .map_or(0, |(_, n)| *n);
-            self.metrics.outbox_depth.with_label_values(&[state]).set(n);
+            self.metrics
+                .outbox_depth
+                .with_label_values(&[state.as_str()])
+                .set(n);
         }
         Ok(report)
     }
@@ -188,7 +187,7 @@ impl Scheduler {
     /// time (checked every second, so a manual clock moved forward triggers
     /// one catch-up run, not one per missed tick).
     pub fn spawn(self: &Arc<Self>) {
-        for job in Job::ALL {
+        for &job in Job::ALL {
             let Some(schedule) = job.schedule(&self.schedules).cloned() else {
                 continue;
             };

@@ -10,7 +10,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -19,17 +18,14 @@ use super::{Context, Scheduler};
 use crate::audit::{self, Actor, Change};
 use crate::auth::Role;
 use crate::db::DbConnection;
+use crate::ids::{ModelId, ProviderId, ReviewId};
 use crate::notify::{self, messages};
 use crate::people;
 use crate::reviews::ReviewError;
 use crate::reviews::store as review_store;
-use crate::schema::{audit_events, reviews};
-use crate::status::store as status_store;
+use crate::unit::Tx;
 use crate::workflow::Tier;
-use crate::workflow::engine::ReviewState;
-
-const APPROVALS: [&str; 2] = ["approved", "approved_with_conditions"];
-const DECIDED: [&str; 3] = ["approved", "approved_with_conditions", "rejected"];
+use diesel::QueryResult;
 
 /// What one re-review sweep did.
 #[derive(Debug, Default, Clone, Serialize, ToSchema)]
@@ -37,20 +33,10 @@ pub struct RenewalReport {
     /// Current approvals looked at.
     pub approvals: usize,
     /// Ids of the re-reviews opened.
-    pub opened: Vec<String>,
+    pub opened: Vec<ReviewId>,
     /// Ids of the approvals newly recorded as expired.
-    pub expired: Vec<String>,
+    pub expired: Vec<ReviewId>,
 }
-
-type Approval = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    NaiveDateTime,
-    Option<NaiveDateTime>,
-);
 
 impl Scheduler {
     /// Runs the re-review sweep as of `now`.
@@ -64,11 +50,12 @@ impl Scheduler {
             approvals: due.approvals,
             ..RenewalReport::default()
         };
+        let actor = Actor::system("re-review-sweep");
         for id in due.to_open {
             let ctx = self.clone_context();
             if let Some(opened) = self
-                .store
-                .write(move |conn| ctx.open_re_review(conn, &id, now))
+                .work
+                .run(actor.clone(), now, move |tx| ctx.open_re_review(tx, &id))
                 .await?
             {
                 report.opened.push(opened);
@@ -77,8 +64,8 @@ impl Scheduler {
         for id in due.to_expire {
             let ctx = self.clone_context();
             let expired = self
-                .store
-                .write(move |conn| ctx.expire(conn, &id, now))
+                .work
+                .run(actor.clone(), now, move |tx| ctx.expire(tx, &id))
                 .await?;
             if let Some(id) = expired {
                 report.expired.push(id);
@@ -90,8 +77,8 @@ impl Scheduler {
 
 struct Due {
     approvals: usize,
-    to_open: Vec<String>,
-    to_expire: Vec<String>,
+    to_open: Vec<ReviewId>,
+    to_expire: Vec<ReviewId>,
 }
 
 impl Context {
@@ -101,83 +88,57 @@ impl Context {
         conn: &mut DbConnection,
         now: DateTime<Utc>,
     ) -> Result<Due, ReviewError> {
-        let approvals: Vec<Approval> = reviews::table
-            .filter(reviews::state.eq_any(APPROVALS))
-            .filter(reviews::valid_until.is_not_null())
-            .select((
-                reviews::id,
-                reviews::provider_id,
-                reviews::model_id,
-                reviews::workflow_digest,
-                reviews::tier,
-                reviews::valid_until.assume_not_null(),
-                reviews::decided_at,
-            ))
-            .load(conn)?;
+        let approvals = review_store::approvals_with_expiry(conn)?;
         // The latest decision per subject, and the subjects under review.
-        let decided: Vec<(String, String, Option<String>, Option<NaiveDateTime>)> = reviews::table
-            .filter(reviews::state.eq_any(DECIDED))
-            .select((
-                reviews::id,
-                reviews::provider_id,
-                reviews::model_id,
-                reviews::decided_at,
-            ))
-            .load(conn)?;
-        let mut latest: HashMap<(String, Option<String>), (Option<NaiveDateTime>, String)> =
+        let mut latest: HashMap<(ProviderId, Option<ModelId>), (Option<NaiveDateTime>, ReviewId)> =
             HashMap::new();
-        for (id, provider, model, at) in decided {
+        for (id, provider, model, at) in review_store::decisions_by_subject(conn)? {
             let entry = latest.entry((provider, model)).or_insert((at, id.clone()));
             if (at, &id) > (entry.0, &entry.1) {
                 *entry = (at, id);
             }
         }
-        let in_progress: HashSet<(String, Option<String>)> = reviews::table
-            .filter(reviews::state.eq(ReviewState::InProgress.as_str()))
-            .select((reviews::provider_id, reviews::model_id))
-            .load(conn)?
-            .into_iter()
-            .collect();
-        let expired_already: HashSet<String> = audit_events::table
-            .filter(audit_events::action.eq("status.expired"))
-            .filter(audit_events::review_id.is_not_null())
-            .select(audit_events::review_id.assume_not_null())
-            .load(conn)?
-            .into_iter()
-            .collect();
+        let in_progress: HashSet<(ProviderId, Option<ModelId>)> =
+            review_store::subjects_in_progress(conn)?
+                .into_iter()
+                .collect();
+        let expired_already: HashSet<String> =
+            crate::audit::store::reviews_with_action(conn, "status.expired")?
+                .into_iter()
+                .collect();
 
-        let mut leads: HashMap<(String, String), TimeDelta> = HashMap::new();
+        let mut leads: HashMap<(String, Tier), TimeDelta> = HashMap::new();
         let mut due = Due {
             approvals: 0,
             to_open: Vec::new(),
             to_expire: Vec::new(),
         };
-        for (id, provider, model, digest, tier, valid_until, _) in approvals {
-            let subject = (provider, model);
-            if latest.get(&subject).is_none_or(|(_, latest)| *latest != id) {
+        for approval in approvals {
+            let subject = (approval.provider_id, approval.model_id);
+            if latest
+                .get(&subject)
+                .is_none_or(|(_, latest)| *latest != approval.id)
+            {
                 continue;
             }
             due.approvals += 1;
-            let valid_until = valid_until.and_utc();
-            let lead = match leads.get(&(digest.clone(), tier.clone())) {
+            let valid_until = approval.valid_until.and_utc();
+            let key = (approval.workflow_digest, approval.tier);
+            let lead = match leads.get(&key) {
                 Some(lead) => *lead,
                 None => {
                     let workflow =
-                        review_store::pinned_workflow(conn, &self.reviews.catalog, &digest)?;
-                    let lead = workflow
-                        .workflow
-                        .policy(Tier::parse(&tier).unwrap_or(Tier::Low))
-                        .re_review_lead
-                        .delta;
-                    leads.insert((digest, tier), lead);
+                        review_store::pinned_workflow(conn, &self.reviews.catalog, &key.0)?;
+                    let lead = workflow.workflow.policy(approval.tier).re_review_lead.delta;
+                    leads.insert(key, lead);
                     lead
                 }
             };
             if now >= valid_until - lead && !in_progress.contains(&subject) {
-                due.to_open.push(id.clone());
+                due.to_open.push(approval.id.clone());
             }
-            if now >= valid_until && !expired_already.contains(&id) {
-                due.to_expire.push(id);
+            if now >= valid_until && !expired_already.contains(approval.id.as_str()) {
+                due.to_expire.push(approval.id);
             }
         }
         Ok(due)
@@ -204,38 +165,35 @@ impl Context {
     /// already in progress; returns the new review's id.
     fn open_re_review(
         &self,
-        conn: &mut DbConnection,
-        previous: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, ReviewError> {
-        let loaded = review_store::load(conn, &self.reviews.catalog, previous)?;
-        if review_store::open_review_of(
-            conn,
+        tx: &mut Tx<'_>,
+        previous: &ReviewId,
+    ) -> Result<Option<ReviewId>, ReviewError> {
+        let loaded = review_store::load(tx.conn(), &self.reviews.catalog, previous)?;
+        let open = review_store::open_review_of(
+            tx.conn(),
             &loaded.row.provider_id,
-            loaded.row.model_id.as_deref(),
-        )?
-        .is_some()
-        {
+            loaded.row.model_id.as_ref(),
+        )?;
+        if open.is_some() {
             return Ok(None);
         }
-        let actor = Actor::system("re-review-sweep");
-        let summary = self.reviews.start_re_review(conn, previous, &actor, now)?;
+        let summary = self.reviews.re_review_in(tx, previous)?;
         let subject = loaded.subject();
         let context = messages::ReviewContext {
-            review_id: &summary.id,
+            review_id: summary.id.as_str(),
             subject: &subject,
             workflow_title: &summary.workflow.title,
             public_url: &self.reviews.public_url,
         };
         let first_due = summary.stages.iter().filter_map(|s| s.due_at).min();
         let to = self.vendor_manager(
-            conn,
+            tx.conn(),
             &loaded.row.started_by,
             loaded.row.started_by_email.as_deref(),
         )?;
         if to.is_empty() {
             self.metrics.undeliverable.inc();
-            undeliverable(conn, &actor, &summary.id, "re-review opened", now)?;
+            undeliverable(tx, &summary.id, "re-review opened")?;
         }
         for address in &to {
             let email = messages::re_review_opened(
@@ -244,59 +202,40 @@ impl Context {
                 loaded.row.valid_until.map(|v| v.and_utc()),
                 first_due,
             );
-            notify::enqueue_email(
-                conn,
-                &email,
-                Some(format!("re-review:{previous}:{address}")),
-                now,
-            )?;
+            notify::enqueue_email(tx, &email, Some(format!("re-review:{previous}:{address}")))?;
         }
         Ok(Some(summary.id))
     }
 
     /// Records that an approval lapsed, once: audit event, email to the
     /// vendor manager, and a `status.changed` announcement.
-    fn expire(
-        &self,
-        conn: &mut DbConnection,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, ReviewError> {
-        let recorded = audit_events::table
-            .filter(audit_events::review_id.eq(id))
-            .filter(audit_events::action.eq("status.expired"))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0;
-        if recorded {
+    fn expire(&self, tx: &mut Tx<'_>, id: &ReviewId) -> Result<Option<ReviewId>, ReviewError> {
+        if crate::audit::store::review_has_action(tx.conn(), id, "status.expired")? {
             return Ok(None);
         }
-        let loaded = review_store::load(conn, &self.reviews.catalog, id)?;
+        let loaded = review_store::load(tx.conn(), &self.reviews.catalog, id)?;
         let Some(valid_until) = loaded.row.valid_until.map(|v| v.and_utc()) else {
             return Ok(None);
         };
-        let provider = loaded.row.provider_id.clone();
-        let model = loaded.model.clone();
-        let before = status_store::statuses_of(
-            conn,
-            &provider,
-            model.as_deref(),
+        // The clearance changed at `valid_until`: announced now, as of then.
+        tx.watch_as_of(
+            &loaded.row.provider_id,
+            loaded.model.as_ref(),
             valid_until - TimeDelta::microseconds(1),
         )?;
-        let mut after = status_store::statuses_of(conn, &provider, model.as_deref(), now)?;
-        status_store::announce_changes(conn, &before, &mut after, now)?;
-        let actor = Actor::system("re-review-sweep");
         let subject = loaded.subject();
-        let re_review =
-            review_store::open_review_of(conn, &provider, loaded.row.model_id.as_deref())?;
+        let re_review = review_store::open_review_of(
+            tx.conn(),
+            &loaded.row.provider_id,
+            loaded.row.model_id.as_ref(),
+        )?;
         let to = self.vendor_manager(
-            conn,
+            tx.conn(),
             &loaded.row.started_by,
             loaded.row.started_by_email.as_deref(),
         )?;
         audit::append(
-            conn,
-            &actor,
+            tx,
             Change {
                 action: "status.expired",
                 subject: format!("review/{id}"),
@@ -306,38 +245,31 @@ impl Context {
                     json!({"status": "expired", "subject": subject, "to": to, "re_review": re_review}),
                 ),
             },
-            now,
         )?;
         if to.is_empty() {
             self.metrics.undeliverable.inc();
-            undeliverable(conn, &actor, id, "approval expired", now)?;
+            undeliverable(tx, id, "approval expired")?;
         } else {
             let context = messages::ReviewContext {
-                review_id: id,
+                review_id: id.as_str(),
                 subject: &subject,
                 workflow_title: &loaded.workflow.workflow.title,
                 public_url: &self.reviews.public_url,
             };
+            let re_review = re_review.map(String::from);
             let mut email =
                 messages::approval_expired(&context, "", valid_until, re_review.as_deref());
             email.to = to;
-            notify::enqueue_email(conn, &email, Some(format!("expired:{id}")), now)?;
+            notify::enqueue_email(tx, &email, Some(format!("expired:{id}")))?;
         }
-        Ok(Some(id.to_owned()))
+        Ok(Some(id.clone()))
     }
 }
 
 /// Records, never silently, that nobody could be told.
-pub fn undeliverable(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    review_id: &str,
-    notice: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
+pub fn undeliverable(tx: &mut Tx<'_>, review_id: &ReviewId, notice: &str) -> QueryResult<()> {
     audit::append(
-        conn,
-        actor,
+        tx,
         Change {
             action: "notification.undeliverable",
             subject: format!("review/{review_id}"),
@@ -347,7 +279,6 @@ pub fn undeliverable(
                 json!({"notice": notice, "reason": "nobody is known to tell, and no admin either"}),
             ),
         },
-        now,
     )?;
     Ok(())
 }

@@ -50,8 +50,9 @@ pub async fn run_job(
 #[derive(Debug, Deserialize, validator::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockInput {
-    /// An ISO 8601 duration to move forward by, e.g. `P3D`, `PT2H30M`.
-    #[schema(example = "P3D")]
+    /// How far to move forward, e.g. `3d`, `2h 30m` (ISO 8601 such as `P3D`
+    /// is read too); at most a hundred years.
+    #[schema(example = "3d")]
     pub advance: String,
 }
 
@@ -60,12 +61,29 @@ pub struct ClockView {
     pub now: DateTime<Utc>,
 }
 
-/// Reads an ISO 8601 duration; years count 365 days and months 30.
-pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
-    let duration = iso8601::duration(text.trim())
-        .map_err(|_| format!("`{text}` is not an ISO 8601 duration such as P3D or PT2H"))?;
-    let delta = match duration {
-        iso8601::Duration::Weeks(w) => TimeDelta::weeks(i64::from(w)),
+/// How far to move the clock: a duration in the one format (`3d`, see
+/// [`crate::duration`]), or, as this endpoint first took it, ISO 8601 (`P3D`;
+/// years count 365 days and months 30). At most a hundred years at a time.
+pub fn advance_by(text: &str) -> Result<TimeDelta, String> {
+    let delta = match crate::duration::parse(text) {
+        Ok(delta) => delta,
+        Err(error) if !text.trim_start().starts_with('P') => return Err(error.to_string()),
+        Err(_) => iso8601_duration(text)?,
+    };
+    if delta <= TimeDelta::zero() {
+        return Err("must move time forward".into());
+    }
+    if delta > TimeDelta::days(100 * 365) {
+        return Err("must be at most a hundred years".into());
+    }
+    Ok(delta)
+}
+
+fn iso8601_duration(text: &str) -> Result<TimeDelta, String> {
+    let unreadable = || format!("`{text}` is not a duration such as 3d, 2h or P3D");
+    let duration = iso8601::duration(text.trim()).map_err(|_| unreadable())?;
+    let seconds: i128 = match duration {
+        iso8601::Duration::Weeks(w) => i128::from(w) * 7 * 86_400,
         iso8601::Duration::YMDHMS {
             year,
             month,
@@ -75,17 +93,17 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
             second,
             millisecond,
         } => {
-            TimeDelta::days(i64::from(year) * 365 + i64::from(month) * 30 + i64::from(day))
-                + TimeDelta::hours(i64::from(hour))
-                + TimeDelta::minutes(i64::from(minute))
-                + TimeDelta::seconds(i64::from(second))
-                + TimeDelta::milliseconds(i64::from(millisecond))
+            (i128::from(year) * 365 + i128::from(month) * 30 + i128::from(day)) * 86_400
+                + i128::from(hour) * 3600
+                + i128::from(minute) * 60
+                + i128::from(second)
+                + i128::from(millisecond / 1000)
         }
     };
-    if delta <= TimeDelta::zero() {
-        return Err("must move time forward".into());
-    }
-    Ok(delta)
+    i64::try_from(seconds)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(|| "must be at most a hundred years".to_owned())
 }
 
 /// Move the clock forward (time-skipping mode only).
@@ -111,7 +129,7 @@ pub async fn advance_clock(
         ));
     };
     principal.require(&[Role::Admin])?;
-    let by = parse_duration(&body.0.advance).map_err(|m| ApiError::validation("advance", m))?;
+    let by = advance_by(&body.0.advance).map_err(|m| ApiError::validation("advance", m))?;
     let now = clock.advance(by);
     tracing::info!(%now, by = %body.0.advance, "clock moved forward");
     Ok(HttpResponse::Ok().json(ClockView { now }))
@@ -122,11 +140,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn iso_durations_become_deltas() {
-        assert_eq!(parse_duration("P3D").unwrap(), TimeDelta::days(3));
-        assert_eq!(parse_duration("PT2H30M").unwrap(), TimeDelta::minutes(150));
-        assert_eq!(parse_duration("P2W").unwrap(), TimeDelta::days(14));
-        assert!(parse_duration("3 days").is_err());
-        assert!(parse_duration("P0D").is_err());
+    fn durations_move_the_clock_forward_within_bounds() {
+        assert_eq!(advance_by("3d").unwrap(), TimeDelta::days(3));
+        assert_eq!(advance_by("P3D").unwrap(), TimeDelta::days(3));
+        assert_eq!(advance_by("PT2H30M").unwrap(), TimeDelta::minutes(150));
+        assert_eq!(advance_by("P2W").unwrap(), TimeDelta::days(14));
+        assert!(advance_by("three days").is_err());
+        assert!(advance_by("P0D").is_err());
+        assert!(advance_by("0s").is_err());
+        assert!(advance_by("P300000Y").is_err());
+        assert!(advance_by("99999999999d").is_err());
     }
 }

@@ -6,23 +6,19 @@
 //! two sweeps, on one instance or several, never send a level twice.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::Scheduler;
 use crate::audit::{self, Actor, Change};
-use crate::db::DbConnection;
+use crate::ids::{ReviewId, StageId};
 use crate::notify::{self, messages};
 use crate::people;
 use crate::reviews::ReviewError;
 use crate::reviews::store as review_store;
-use crate::schema::review_stages;
+use crate::unit::Tx;
 use crate::workflow::Notify;
-
-/// Stage states with someone to chase.
-pub const OPEN_STATES: [&str; 2] = ["awaiting_answers", "in_review"];
 
 /// What one SLA sweep did.
 #[derive(Debug, Default, Clone, Serialize, ToSchema)]
@@ -40,17 +36,9 @@ pub struct SlaReport {
 impl Scheduler {
     /// Runs the SLA sweep as of `now`.
     pub async fn sla_sweep(&self, now: DateTime<Utc>) -> Result<SlaReport, ReviewError> {
-        let overdue: Vec<(String, String)> = self
+        let overdue = self
             .store
-            .run(move |conn| {
-                review_stages::table
-                    .filter(review_stages::state.eq_any(OPEN_STATES))
-                    .filter(review_stages::due_at.le(now.naive_utc()))
-                    .select((review_stages::id, review_stages::review_id))
-                    .order(review_stages::due_at.asc())
-                    .load(conn)
-                    .map_err(ReviewError::from)
-            })
+            .run(move |conn| review_store::overdue_stages(conn, now).map_err(ReviewError::from))
             .await?;
         let mut report = SlaReport {
             overdue: overdue.len(),
@@ -59,8 +47,10 @@ impl Scheduler {
         for (stage_id, review_id) in overdue {
             let jobs = self.clone_context();
             let done = self
-                .store
-                .write(move |conn| jobs.escalate(conn, &review_id, &stage_id, now))
+                .work
+                .run(Actor::system("sla-sweep"), now, move |tx| {
+                    jobs.escalate(tx, &review_id, &stage_id)
+                })
                 .await?;
             report.reminders += done.reminders;
             report.escalations += done.escalations;
@@ -75,20 +65,20 @@ impl super::Context {
     /// a write transaction and re-reads the stage there.
     fn escalate(
         &self,
-        conn: &mut DbConnection,
-        review_id: &str,
-        stage_id: &str,
-        now: DateTime<Utc>,
+        tx: &mut Tx<'_>,
+        review_id: &ReviewId,
+        stage_id: &StageId,
     ) -> Result<SlaReport, ReviewError> {
+        let now = tx.now();
         let mut report = SlaReport::default();
-        let loaded = review_store::load(conn, &self.reviews.catalog, review_id)?;
-        let Some(row) = loaded.stages.iter().find(|s| s.id == stage_id) else {
+        let loaded = review_store::load(tx.conn(), &self.reviews.catalog, review_id)?;
+        let Some(row) = loaded.stages.iter().find(|s| s.id == *stage_id) else {
             return Ok(report);
         };
         let Some(due_at) = row.due_at.map(|d| d.and_utc()) else {
             return Ok(report);
         };
-        if !OPEN_STATES.contains(&row.state.as_str()) {
+        if !row.state.is_open() {
             return Ok(report);
         }
         let Some(definition) = loaded.workflow.workflow.stage(&row.stage_key) else {
@@ -96,12 +86,11 @@ impl super::Context {
         };
         let subject = loaded.subject();
         let context = messages::ReviewContext {
-            review_id,
+            review_id: review_id.as_str(),
             subject: &subject,
             workflow_title: &loaded.workflow.workflow.title,
             public_url: &self.reviews.public_url,
         };
-        let actor = Actor::system("sla-sweep");
         let start = usize::try_from(row.escalation_level).unwrap_or(0);
         let mut level = start;
         while let Some(step) = definition.escalation.get(level) {
@@ -111,27 +100,28 @@ impl super::Context {
             let intended = match &step.notify {
                 Notify::Assignee => {
                     let assignee = match &row.assignee {
-                        Some(who) => people::address_of(conn, who)?,
+                        Some(who) => people::address_of(tx.conn(), who)?,
                         None => None,
                     };
                     match assignee {
                         Some(address) => vec![address],
-                        None => {
-                            people::role_addresses(conn, definition.approver_role, &self.mailboxes)?
-                        }
+                        None => people::role_addresses(
+                            tx.conn(),
+                            definition.approver_role,
+                            &self.mailboxes,
+                        )?,
                     }
                 }
-                Notify::Role(role) => people::role_addresses(conn, *role, &self.mailboxes)?,
+                Notify::Role(role) => people::role_addresses(tx.conn(), *role, &self.mailboxes)?,
                 Notify::Email(address) => vec![address.clone()],
             };
-            let recipients = people::or_admins(conn, intended, &self.mailboxes)?;
+            let recipients = people::or_admins(tx.conn(), intended, &self.mailboxes)?;
             let audience = serde_json::to_value(&step.notify).unwrap_or_default();
             if recipients.to.is_empty() {
                 report.undeliverable += 1;
                 self.metrics.undeliverable.inc();
                 audit::append(
-                    conn,
-                    &actor,
+                    tx,
                     Change {
                         action: "notification.undeliverable",
                         subject: format!("review/{review_id}"),
@@ -142,7 +132,6 @@ impl super::Context {
                             "reason": "nobody is known for this audience, and no admin either",
                         })),
                     },
-                    now,
                 )?;
             } else {
                 let email = if level == 0 {
@@ -151,7 +140,7 @@ impl super::Context {
                         recipients.to.clone(),
                         &row.stage_key,
                         &definition.title,
-                        &row.state,
+                        row.state.as_str(),
                         due_at,
                     )
                 } else {
@@ -160,17 +149,16 @@ impl super::Context {
                         recipients.to.clone(),
                         &row.stage_key,
                         &definition.title,
-                        &row.state,
+                        row.state.as_str(),
                         due_at,
                         level,
                         row.assignee.as_deref(),
                     )
                 };
                 let queued = notify::enqueue_email(
-                    conn,
+                    tx,
                     &email,
                     Some(format!("escalation:{stage_id}:{level}")),
-                    now,
                 )?;
                 if queued {
                     if level == 0 {
@@ -180,8 +168,7 @@ impl super::Context {
                     }
                 }
                 audit::append(
-                    conn,
-                    &actor,
+                    tx,
                     Change {
                         action: if level == 0 {
                             "stage.reminded"
@@ -198,15 +185,13 @@ impl super::Context {
                             "due_at": due_at, "queued": queued,
                         })),
                     },
-                    now,
                 )?;
             }
             level += 1;
         }
         if level != start {
-            diesel::update(review_stages::table.filter(review_stages::id.eq(stage_id)))
-                .set(review_stages::escalation_level.eq(i32::try_from(level).unwrap_or(i32::MAX)))
-                .execute(conn)?;
+            let level = i32::try_from(level).unwrap_or(i32::MAX);
+            review_store::set_escalation_level(tx.conn(), stage_id, level)?;
         }
         Ok(report)
     }

@@ -10,8 +10,21 @@ use crate::workflow::Tier;
 use crate::workflow::engine::ReviewState;
 
 /// The published status of a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     Approved,
     ApprovedWithConditions,
@@ -22,33 +35,9 @@ pub enum Status {
     NotReviewed,
 }
 
+crate::names::named!(Status);
+
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Approved => "approved",
-            Status::ApprovedWithConditions => "approved_with_conditions",
-            Status::InReview => "in_review",
-            Status::Rejected => "rejected",
-            Status::Expired => "expired",
-            Status::Suspended => "suspended",
-            Status::NotReviewed => "not_reviewed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
-        [
-            Status::Approved,
-            Status::ApprovedWithConditions,
-            Status::InReview,
-            Status::Rejected,
-            Status::Expired,
-            Status::Suspended,
-            Status::NotReviewed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     pub fn is_approval(self) -> bool {
         matches!(self, Status::Approved | Status::ApprovedWithConditions)
     }
@@ -234,7 +223,7 @@ impl std::fmt::Display for Reason<'_> {
             Reason::RegionsNotStated => f.write_str("regions_not_stated"),
             Reason::UseCaseNotAllowed(use_case) => write!(f, "use_case_not_allowed:{use_case}"),
             Reason::DataClassNotAllowed(class) => {
-                write!(f, "data_class_not_allowed:{}", data_class_name(*class))
+                write!(f, "data_class_not_allowed:{}", class.as_str())
             }
             Reason::RegionNotAllowed(region) => write!(f, "region_not_allowed:{region}"),
             Reason::FeatureMustBeOff(feature) => write!(f, "feature_must_be_off:{feature}"),
@@ -318,16 +307,6 @@ pub fn reasons<'a, S: AsRef<str>>(
     }
     reasons.dedup();
     reasons
-}
-
-pub fn data_class_name(class: DataClass) -> &'static str {
-    match class {
-        DataClass::Public => "public",
-        DataClass::Internal => "internal",
-        DataClass::Confidential => "confidential",
-        DataClass::Personal => "personal",
-        DataClass::SpecialCategory => "special_category",
-    }
 }
 
 #[cfg(test)]

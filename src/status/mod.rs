@@ -12,6 +12,7 @@ pub mod lane;
 pub mod routes;
 pub mod snapshot;
 pub mod store;
+pub mod switch;
 
 pub use derive::{CheckContext, CheckResult, Clearance, Status};
 pub use snapshot::StatusService;

@@ -6,21 +6,19 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
 use super::check::{ITEM_COUNT, MAX_ITEMS, Refusal};
 use super::derive::{CheckContext, CheckResult, Clearance};
-use super::store;
-use crate::audit::{self, Actor, Change};
+use super::switch::{Subject, SwitchError, Throw};
+use crate::audit::Actor;
 use crate::auth::{EVERYONE, Principal, Role, authenticate};
 use crate::http::AppState;
 use crate::http::extract::{JsonBody, ValidJson, parse_json};
 use crate::http::problem::{ApiError, Problem};
-use crate::providers::store as catalogue;
-use crate::schema::{models, providers};
+use crate::ids::{ModelSlug, ProviderSlug};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -29,18 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(by_model)),
     )
     .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
-    .service(
-        web::resource("/v1/models/{provider}/{model}/suspend").route(web::post().to(suspend_model)),
-    )
-    .service(
-        web::resource("/v1/models/{provider}/{model}/resume").route(web::post().to(resume_model)),
-    )
-    .service(
-        web::resource("/v1/providers/{provider}/suspend").route(web::post().to(suspend_provider)),
-    )
-    .service(
-        web::resource("/v1/providers/{provider}/resume").route(web::post().to(resume_provider)),
-    );
+    .service(web::resource("/v1/models/{provider}/{model}/suspend").route(web::post().to(suspend)))
+    .service(web::resource("/v1/models/{provider}/{model}/resume").route(web::post().to(resume)))
+    .service(web::resource("/v1/providers/{provider}/suspend").route(web::post().to(suspend)))
+    .service(web::resource("/v1/providers/{provider}/resume").route(web::post().to(resume)));
 }
 
 const PROBLEM: &str = "application/problem+json";
@@ -253,251 +243,117 @@ pub struct ResumeInput {
     pub reason: Option<String>,
 }
 
-/// Flips the switch of a model (or, with `model = None`, a whole provider) in
-/// one transaction with its audit event and webhook deliveries, then
-/// refreshes this instance's snapshot.
-async fn switch(
+/// What the switch's path names: a model, or a whole provider.
+fn subject(req: &HttpRequest) -> Result<Subject, ApiError> {
+    let info = req.match_info();
+    let not_found = |what: &str| ApiError::NotFound(format!("no {what} `{}`", req.path()));
+    let provider = info
+        .get("provider")
+        .and_then(|p| ProviderSlug::parse(p).ok())
+        .ok_or_else(|| not_found("provider at"))?;
+    Ok(match info.get("model") {
+        Some(model) => Subject::Model(
+            provider,
+            ModelSlug::parse(model).map_err(|_| not_found("model at"))?,
+        ),
+        None => Subject::Provider(provider),
+    })
+}
+
+/// Throws the switch of the path's subject.
+async fn throw_switch(
+    req: &HttpRequest,
     state: &AppState,
     principal: &Principal,
     request_id: RequestId,
-    provider: String,
-    model: Option<String>,
-    suspend: bool,
-    reason: Option<String>,
-) -> Result<Vec<Clearance>, ApiError> {
+    throw: Throw,
+) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
+    let subject = subject(req)?;
     let actor = Actor::person(principal, Some(request_id.to_string()));
-    let now = state.clock.now();
-    let mailboxes = state.config.mailboxes.clone();
-    let public_url = state.reviews.public_url.clone();
-    let after = state
-        .store
-        .write(move |conn| {
-            let provider_row = catalogue::find_provider(conn, &provider)?;
-            let before = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
-            let (subject, was_suspended) = match &model {
-                Some(slug) => {
-                    let (_, model_row) = catalogue::find_model(conn, &provider, slug)?;
-                    let target = models::table.filter(models::id.eq(&model_row.id));
-                    if suspend {
-                        diesel::update(target)
-                            .set((
-                                models::suspended_at.eq(Some(now.naive_utc())),
-                                models::suspended_reason.eq(&reason),
-                            ))
-                            .execute(conn)?;
-                    } else {
-                        diesel::update(target)
-                            .set((
-                                models::suspended_at.eq(None::<chrono::NaiveDateTime>),
-                                models::suspended_reason.eq(None::<String>),
-                            ))
-                            .execute(conn)?;
-                    }
-                    (
-                        format!("model/{provider}/{slug}"),
-                        model_row.suspended_at.is_some(),
-                    )
-                }
-                None => {
-                    let target = providers::table.filter(providers::id.eq(&provider_row.id));
-                    if suspend {
-                        diesel::update(target)
-                            .set((
-                                providers::suspended_at.eq(Some(now.naive_utc())),
-                                providers::suspended_reason.eq(&reason),
-                            ))
-                            .execute(conn)?;
-                    } else {
-                        diesel::update(target)
-                            .set((
-                                providers::suspended_at.eq(None::<chrono::NaiveDateTime>),
-                                providers::suspended_reason.eq(None::<String>),
-                            ))
-                            .execute(conn)?;
-                    }
-                    (
-                        format!("provider/{provider}"),
-                        provider_row.suspended_at.is_some(),
-                    )
-                }
-            };
-            if was_suspended == suspend {
-                let state_word = if suspend {
-                    "already suspended"
-                } else {
-                    "not suspended"
-                };
-                return Err(ApiError::Conflict(format!("{subject} is {state_word}")));
-            }
-            let mut after = store::statuses_of(conn, &provider_row.id, model.as_deref(), now)?;
-            store::announce_changes(conn, &before, &mut after, now)?;
-            if suspend {
-                // Vendor managers hear of it at once (the admins when none is known).
-                let managers =
-                    crate::people::role_addresses(conn, Role::VendorManager, &mailboxes)?;
-                let recipients = crate::people::or_admins(conn, managers, &mailboxes)?;
-                let label = subject
-                    .split_once('/')
-                    .map_or(subject.as_str(), |(_, rest)| rest);
-                let email = crate::notify::messages::suspension(
-                    &public_url,
-                    recipients.to,
-                    label,
-                    reason.as_deref().unwrap_or_default(),
-                    &actor.id,
-                );
-                crate::notify::enqueue_email(conn, &email, None, now)?;
-            }
-            audit::append(
-                conn,
-                &actor,
-                Change {
-                    action: if suspend {
-                        "status.suspended"
-                    } else {
-                        "status.resumed"
-                    },
-                    subject,
-                    review_id: None,
-                    before: Some(serde_json::json!({"suspended": was_suspended})),
-                    after: Some(serde_json::json!({"suspended": suspend, "reason": reason})),
-                },
-                now,
-            )?;
-            Ok(after)
-        })
-        .await?;
-    state.status.refresh().await?;
-    Ok(after)
+    let clearances = super::switch::throw(
+        &state.work,
+        actor,
+        subject,
+        throw,
+        state.config.mailboxes.clone(),
+        state.reviews.public_url.clone(),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(clearances))
 }
 
-/// Suspend a model: it is denied everywhere at once.
+impl From<SwitchError> for ApiError {
+    fn from(error: SwitchError) -> Self {
+        match error {
+            SwitchError::Catalogue(e) => e.into(),
+            SwitchError::AlreadySuspended(_) | SwitchError::NotSuspended(_) => {
+                ApiError::Conflict(error.to_string())
+            }
+        }
+    }
+}
+
+/// Suspend a model: it is denied everywhere at once. The same at
+/// `/v1/providers/{provider}/suspend` suspends every model of a provider.
 ///
 /// Roles: `admin`. Takes effect in this instance's snapshot at once and on
 /// every other instance within a second (PostgreSQL); audited; notifies
-/// webhook subscribers.
-#[utoipa::path(post, path = "/v1/models/{provider}/{model}/suspend", tag = "status", request_body = SuspendInput,
+/// the vendor managers and webhook subscribers.
+#[utoipa::path(post, path = "/v1/models/{provider}/{model}/suspend", operation_id = "suspend_model", tag = "status", request_body = SuspendInput,
     params(("provider" = String, Path), ("model" = String, Path)),
     responses(
-        (status = 200, description = "The clearance now", body = Vec<Clearance>),
+        (status = 200, description = "The clearance now (of every model of a provider)", body = Vec<Clearance>),
         (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Already suspended", body = Problem, content_type = PROBLEM),
         (status = 422, description = "No reason given", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
-pub async fn suspend_model(
+pub async fn suspend(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
     body: ValidJson<SuspendInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let (provider, model) = path.into_inner();
-    let after = switch(
+    let reason = body.0.reason.unwrap_or_default();
+    throw_switch(
+        &req,
         &state,
         &principal,
         request_id,
-        provider,
-        Some(model),
-        true,
-        body.0.reason,
+        Throw::Suspend { reason },
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(after))
+    .await
 }
 
-/// Lift a model's suspension.
+/// Lift a model's suspension. The same at `/v1/providers/{provider}/resume`
+/// lifts a provider's.
 ///
 /// Roles: `admin`.
-#[utoipa::path(post, path = "/v1/models/{provider}/{model}/resume", tag = "status", request_body = ResumeInput,
+#[utoipa::path(post, path = "/v1/models/{provider}/{model}/resume", operation_id = "resume_model", tag = "status", request_body = ResumeInput,
     params(("provider" = String, Path), ("model" = String, Path)),
     responses(
-        (status = 200, description = "The clearance now", body = Vec<Clearance>),
+        (status = 200, description = "The clearance now (of every model of a provider)", body = Vec<Clearance>),
         (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Not suspended", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
-pub async fn resume_model(
+pub async fn resume(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
     body: ValidJson<ResumeInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let (provider, model) = path.into_inner();
-    let after = switch(
+    let reason = body.0.reason;
+    throw_switch(
+        &req,
         &state,
         &principal,
         request_id,
-        provider,
-        Some(model),
-        false,
-        body.0.reason,
+        Throw::Resume { reason },
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(after))
-}
-
-/// Suspend every model of a provider.
-///
-/// Roles: `admin`. As for a model, on every model of the provider.
-#[utoipa::path(post, path = "/v1/providers/{provider}/suspend", tag = "status", request_body = SuspendInput,
-    params(("provider" = String, Path)),
-    responses(
-        (status = 200, description = "The clearances of its models now", body = Vec<Clearance>),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such provider", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already suspended", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "No reason given", body = Problem, content_type = PROBLEM),
-    ), security(("bearer" = [])))]
-pub async fn suspend_provider(
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
-    path: web::Path<String>,
-    body: ValidJson<SuspendInput>,
-) -> Result<HttpResponse, ApiError> {
-    let after = switch(
-        &state,
-        &principal,
-        request_id,
-        path.into_inner(),
-        None,
-        true,
-        body.0.reason,
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(after))
-}
-
-/// Lift a provider's suspension.
-///
-/// Roles: `admin`.
-#[utoipa::path(post, path = "/v1/providers/{provider}/resume", tag = "status", request_body = ResumeInput,
-    params(("provider" = String, Path)),
-    responses(
-        (status = 200, description = "The clearances of its models now", body = Vec<Clearance>),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such provider", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Not suspended", body = Problem, content_type = PROBLEM),
-    ), security(("bearer" = [])))]
-pub async fn resume_provider(
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
-    path: web::Path<String>,
-    body: ValidJson<ResumeInput>,
-) -> Result<HttpResponse, ApiError> {
-    let after = switch(
-        &state,
-        &principal,
-        request_id,
-        path.into_inner(),
-        None,
-        false,
-        body.0.reason,
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(after))
+    .await
 }

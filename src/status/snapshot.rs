@@ -170,17 +170,18 @@ static NO_CONDITIONS: std::sync::LazyLock<Conditions> =
 impl Snapshot {
     /// Builds from facts at status version `version`; a model whose
     /// clearance did not change since `previous` keeps its rendering.
-    pub fn build(
+    pub fn build<P: AsRef<str>, M: AsRef<str>>(
         version: i64,
-        facts: Vec<(String, String, Facts)>,
+        facts: Vec<(P, M, Facts)>,
         previous: Option<&Snapshot>,
     ) -> Snapshot {
         let hasher = previous.map_or_else(Hasher::default, |p| p.hasher.clone());
         let mut models = HashTable::with_capacity(facts.len());
         let mut shared: HashMap<Conditions, Arc<Conditions>, Hasher> = HashMap::default();
         for (provider, model, facts) in facts {
-            let clearance = derive::derive(&provider, &model, &facts, beginning());
-            let key = key(&provider, &model);
+            let (provider, model) = (provider.as_ref(), model.as_ref());
+            let clearance = derive::derive(provider, model, &facts, beginning());
+            let key = key(provider, model);
             let old = previous.and_then(|p| p.find(key.as_bytes()));
             let entry = match old {
                 Some(old) if old.renders(&clearance) => {
@@ -302,6 +303,13 @@ impl std::fmt::Debug for StatusService {
         f.debug_struct("StatusService")
             .field("version", &self.current.load().version)
             .finish_non_exhaustive()
+    }
+}
+
+/// After a change that moved clearances, this instance publishes them at once.
+impl crate::unit::Publisher for StatusService {
+    fn refresh(&self) -> futures_util::future::BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { StatusService::refresh(self).await.map(drop) })
     }
 }
 

@@ -7,8 +7,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::derive::{Decision, Facts};
-use crate::db::DbConnection;
+use crate::conditions::Conditions;
+use crate::db::{DbConnection, Json};
+use crate::ids::{ModelId, ModelSlug, ProviderId, ProviderSlug, ReviewId};
 use crate::schema::{models, providers, reviews, status_version};
+use crate::unit::Tx;
 use crate::workflow::Tier;
 use crate::workflow::engine::ReviewState;
 
@@ -35,23 +38,23 @@ pub fn bump_version(conn: &mut DbConnection) -> QueryResult<()> {
     Ok(())
 }
 
-/// `(id, provider_id, slug, suspended_at, suspended_reason)` of a model.
+/// `(id, provider_id, slug, suspended_at, suspended_reason, status_version)` of a model.
 type ModelFacts = (
-    String,
-    String,
-    String,
+    ModelId,
+    ProviderId,
+    ModelSlug,
     Option<NaiveDateTime>,
     Option<String>,
     i64,
 );
 
 type ReviewFacts = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
+    ReviewId,
+    ProviderId,
+    Option<ModelId>,
+    ReviewState,
+    Tier,
+    Option<Json<Conditions>>,
     Option<NaiveDateTime>,
     Option<NaiveDateTime>,
 );
@@ -59,8 +62,8 @@ type ReviewFacts = (
 /// Facts of every model (of one provider, when given): `(provider, model, facts)`.
 pub fn load_facts(
     conn: &mut DbConnection,
-    provider_id: Option<&str>,
-) -> QueryResult<Vec<(String, String, Facts)>> {
+    provider_id: Option<&ProviderId>,
+) -> QueryResult<Vec<(ProviderSlug, ModelSlug, Facts)>> {
     let mut provider_query = providers::table
         .select((
             providers::id,
@@ -81,9 +84,9 @@ pub fn load_facts(
         .into_boxed();
     let mut decided_query = reviews::table
         .filter(reviews::state.eq_any([
-            ReviewState::Approved.as_str(),
-            ReviewState::ApprovedWithConditions.as_str(),
-            ReviewState::Rejected.as_str(),
+            ReviewState::Approved,
+            ReviewState::ApprovedWithConditions,
+            ReviewState::Rejected,
         ]))
         .select((
             reviews::id,
@@ -98,33 +101,38 @@ pub fn load_facts(
         .order((reviews::decided_at.asc(), reviews::id.asc()))
         .into_boxed();
     let mut open_query = reviews::table
-        .filter(reviews::state.eq(ReviewState::InProgress.as_str()))
+        .filter(reviews::state.eq(ReviewState::InProgress))
         .select((reviews::id, reviews::provider_id, reviews::model_id))
         .into_boxed();
     if let Some(id) = provider_id {
-        provider_query = provider_query.filter(providers::id.eq(id.to_owned()));
-        model_query = model_query.filter(models::provider_id.eq(id.to_owned()));
-        decided_query = decided_query.filter(reviews::provider_id.eq(id.to_owned()));
-        open_query = open_query.filter(reviews::provider_id.eq(id.to_owned()));
+        provider_query = provider_query.filter(providers::id.eq(id.clone()));
+        model_query = model_query.filter(models::provider_id.eq(id.clone()));
+        decided_query = decided_query.filter(reviews::provider_id.eq(id.clone()));
+        open_query = open_query.filter(reviews::provider_id.eq(id.clone()));
     }
-    let providers: Vec<(String, String, Option<NaiveDateTime>, Option<String>)> =
-        provider_query.load(conn)?;
+    let providers: Vec<(
+        ProviderId,
+        ProviderSlug,
+        Option<NaiveDateTime>,
+        Option<String>,
+    )> = provider_query.load(conn)?;
     let models: Vec<ModelFacts> = model_query.load(conn)?;
     let decided: Vec<ReviewFacts> = decided_query.load(conn)?;
-    let open: Vec<(String, String, Option<String>)> = open_query.load(conn)?;
+    let open: Vec<(ReviewId, ProviderId, Option<ModelId>)> = open_query.load(conn)?;
 
     // Latest decision per subject: model id, or provider id for provider-wide reviews.
-    let mut latest_model: HashMap<String, Decision> = HashMap::new();
-    let mut latest_provider: HashMap<String, Decision> = HashMap::new();
+    let mut latest_model: HashMap<ModelId, Decision> = HashMap::new();
+    let mut latest_provider: HashMap<ProviderId, Decision> = HashMap::new();
     for (id, provider, model, state, tier, conditions, decided_at, valid_until) in decided {
-        let (Some(state), Some(decided_at)) = (ReviewState::parse(&state), decided_at) else {
+        // A decided review always has its time; one without is not a decision yet.
+        let Some(decided_at) = decided_at else {
             continue;
         };
         let decision = Decision {
-            review_id: id,
+            review_id: id.into(),
             state,
-            tier: Tier::parse(&tier).unwrap_or(Tier::Low),
-            conditions: conditions.and_then(|c| serde_json::from_str(&c).ok()),
+            tier,
+            conditions: conditions.map(Json::into_inner),
             decided_at: decided_at.and_utc(),
             valid_until: valid_until.map(|v| v.and_utc()),
         };
@@ -133,15 +141,15 @@ pub fn load_facts(
             None => latest_provider.insert(provider, decision),
         };
     }
-    let mut open_model: HashMap<String, String> = HashMap::new();
-    let mut open_provider: HashMap<String, String> = HashMap::new();
+    let mut open_model: HashMap<ModelId, String> = HashMap::new();
+    let mut open_provider: HashMap<ProviderId, String> = HashMap::new();
     for (id, provider, model) in open {
         match model {
-            Some(model) => open_model.insert(model, id),
-            None => open_provider.insert(provider, id),
+            Some(model) => open_model.insert(model, id.into()),
+            None => open_provider.insert(provider, id.into()),
         };
     }
-    let provider_info: HashMap<String, (String, Option<String>)> = providers
+    let provider_info: HashMap<ProviderId, (ProviderSlug, Option<String>)> = providers
         .into_iter()
         .map(|(id, slug, suspended_at, reason)| {
             let suspended =
@@ -176,8 +184,8 @@ pub fn load_facts(
 /// The clearances, as of `now`, of one model or of every model of a provider.
 pub fn statuses_of(
     conn: &mut DbConnection,
-    provider_id: &str,
-    model: Option<&str>,
+    provider_id: &ProviderId,
+    model: Option<&ModelSlug>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> QueryResult<Vec<super::Clearance>> {
     Ok(load_facts(conn, Some(provider_id))?
@@ -187,28 +195,42 @@ pub fn statuses_of(
         .collect())
 }
 
-/// Announces, inside the changing transaction, every clearance that changed
-/// (one missing from `before` is new, and so changed): bumps the status
-/// version, records it as the version of each changed model (in the database
-/// and in `after`), and queues a `status.changed` webhook delivery per
-/// subscription and changed model. Returns how many models changed.
+/// Announces, inside the changing transaction, every clearance that a
+/// change moved: each pair is a model's clearance before the change (`None`
+/// for a model the change created: it was `not_reviewed`) and after it. When
+/// any moved, bumps the status version once, records it as the version of
+/// each moved model (in the database and in its `after`), and queues a
+/// `status.changed` webhook delivery per subscription and moved model.
+/// Returns how many moved. Called by the unit of work only.
 pub fn announce_changes(
-    conn: &mut DbConnection,
-    before: &[super::Clearance],
-    after: &mut [super::Clearance],
-    now: chrono::DateTime<chrono::Utc>,
+    tx: &mut Tx<'_>,
+    changes: &mut [(Option<super::Clearance>, super::Clearance)],
 ) -> QueryResult<usize> {
-    bump_version(conn)?;
-    let version = version(conn)?;
-    let mut changed = 0;
-    for current in after.iter_mut() {
-        let previous = before
-            .iter()
-            .find(|b| b.provider == current.provider && b.model == current.model);
-        if previous == Some(&*current) {
-            continue;
-        }
-        changed += 1;
+    let now = tx.now();
+    let moved: Vec<usize> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, (before, after))| match before {
+            Some(before) => before != after,
+            None => {
+                let unknown = super::derive::derive(
+                    &after.provider,
+                    &after.model,
+                    &super::derive::Facts::default(),
+                    now,
+                );
+                unknown != *after
+            }
+        })
+        .map(|(index, _)| index)
+        .collect();
+    if moved.is_empty() {
+        return Ok(0);
+    }
+    bump_version(tx.conn())?;
+    let version = version(tx.conn())?;
+    for &index in &moved {
+        let (previous, current) = &mut changes[index];
         current.version = version;
         let provider_ids = providers::table
             .filter(providers::slug.eq(&current.provider))
@@ -219,16 +241,16 @@ pub fn announce_changes(
                 .filter(models::slug.eq(&current.model)),
         )
         .set(models::status_version.eq(version))
-        .execute(conn)?;
+        .execute(tx.conn())?;
         let body = serde_json::json!({
             "event": "status.changed",
             "occurred_at": now,
             "provider": current.provider,
             "model": current.model,
-            "previous_status": previous.map(|p| p.status),
+            "previous_status": previous.as_ref().map(|p| p.status),
             "clearance": current,
         });
-        crate::webhooks::enqueue(conn, "status.changed", &body, now)?;
+        crate::webhooks::enqueue(tx, "status.changed", &body)?;
     }
-    Ok(changed)
+    Ok(moved.len())
 }

@@ -2,16 +2,23 @@
 //! change queues one delivery per subscription in the outbox, in the same
 //! transaction; the outbox worker signs and delivers it with retries.
 
+use base64::Engine as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use crate::db::DbConnection;
-use crate::schema::{outbox_messages, webhooks};
+use crate::audit::{self, Actor, Change};
+use crate::db::{Json, StoreError};
+use crate::ids::WebhookId;
+use crate::outbox::{self, MessageKind};
+use crate::schema::webhooks;
+use crate::unit::{Tx, UnitOfWork};
 
 pub mod routes;
+pub mod store;
 
 /// Events a subscription can ask for.
 pub const EVENTS: &[&str] = &["status.changed"];
@@ -19,10 +26,10 @@ pub const EVENTS: &[&str] = &["status.changed"];
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
-    pub id: String,
+    pub id: WebhookId,
     pub url: String,
     pub secret: String,
-    pub events: String,
+    pub events: Json<Vec<String>>,
     pub created_by: String,
     pub created_at: NaiveDateTime,
 }
@@ -30,7 +37,7 @@ pub struct WebhookRow {
 /// A subscription as listed (its secret is shown only when created).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Webhook {
-    pub id: String,
+    pub id: WebhookId,
     pub url: String,
     pub events: Vec<String>,
     pub created_by: String,
@@ -42,7 +49,7 @@ impl From<&WebhookRow> for Webhook {
         Webhook {
             id: row.id.clone(),
             url: row.url.clone(),
-            events: serde_json::from_str(&row.events).unwrap_or_default(),
+            events: row.events.get().clone(),
             created_by: row.created_by.clone(),
             created_at: row.created_at.and_utc(),
         }
@@ -93,25 +100,21 @@ fn known_events(events: &[String]) -> Result<(), ValidationError> {
 /// What the outbox holds for one delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
-    pub webhook: String,
+    pub webhook: WebhookId,
     pub url: String,
     pub event: String,
     pub body: serde_json::Value,
 }
 
-/// Queues `event` for every subscription that wants it. Returns how many.
-pub fn enqueue(
-    conn: &mut DbConnection,
-    event: &str,
-    body: &serde_json::Value,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
-    let subscriptions: Vec<WebhookRow> =
-        webhooks::table.select(WebhookRow::as_select()).load(conn)?;
+/// Queues `event` for every subscription that wants it, within a change
+/// (its announcement of changed clearances). Returns how many.
+pub fn enqueue(tx: &mut Tx<'_>, event: &str, body: &serde_json::Value) -> QueryResult<usize> {
+    let now = tx.now();
+    let conn = tx.conn();
+    let subscriptions = store::all(conn)?;
     let mut queued = 0;
     for subscription in subscriptions {
-        let events: Vec<String> = serde_json::from_str(&subscription.events).unwrap_or_default();
-        if !events.iter().any(|e| e == event) {
+        if !subscription.events.get().iter().any(|e| e == event) {
             continue;
         }
         let delivery = Delivery {
@@ -120,20 +123,95 @@ pub fn enqueue(
             event: event.to_owned(),
             body: body.clone(),
         };
-        diesel::insert_into(outbox_messages::table)
-            .values((
-                outbox_messages::id.eq(uuid::Uuid::now_v7().to_string()),
-                outbox_messages::kind.eq("webhook"),
-                outbox_messages::payload.eq(serde_json::to_string(&delivery).unwrap_or_default()),
-                outbox_messages::state.eq("pending"),
-                outbox_messages::attempts.eq(0),
-                outbox_messages::next_attempt_at.eq(now.naive_utc()),
-                outbox_messages::created_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
+        let payload = serde_json::to_string(&delivery).unwrap_or_default();
+        outbox::store::queue(conn, MessageKind::Webhook, &payload, None, now)?;
         queued += 1;
     }
     Ok(queued)
+}
+
+/// Why a subscription change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no webhook `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for WebhookError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Query(error))
+    }
+}
+
+/// Subscribes a URL (a validated [`NewWebhook`]); the secret, generated
+/// when none is given, is answered this once.
+pub async fn subscribe(
+    work: &UnitOfWork,
+    actor: Actor,
+    input: NewWebhook,
+    now: DateTime<Utc>,
+) -> Result<CreatedWebhook, WebhookError> {
+    let secret = input.secret.unwrap_or_else(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    });
+    let events = input
+        .events
+        .unwrap_or_else(|| EVENTS.iter().map(|e| (*e).to_owned()).collect());
+    let row = WebhookRow {
+        id: WebhookId::generate(),
+        url: input.url.unwrap_or_default(),
+        secret: secret.clone(),
+        events: Json::new(events),
+        created_by: actor.id.clone(),
+        created_at: now.naive_utc(),
+    };
+    let webhook = Webhook::from(&row);
+    let logged = serde_json::to_value(&webhook).unwrap_or_default();
+    work.run(actor, now, move |tx| {
+        store::insert(tx.conn(), &row)?;
+        audit::append(
+            tx,
+            Change {
+                action: "webhook.created",
+                subject: format!("webhook/{}", row.id),
+                review_id: None,
+                before: None,
+                after: Some(logged),
+            },
+        )?;
+        Ok::<_, WebhookError>(())
+    })
+    .await?;
+    Ok(CreatedWebhook { webhook, secret })
+}
+
+/// Deletes a subscription; its queued deliveries fail and are not retried.
+pub async fn unsubscribe(
+    work: &UnitOfWork,
+    actor: Actor,
+    id: String,
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    let id = WebhookId::parse(&id).map_err(|_| WebhookError::NotFound(id))?;
+    work.run(actor, now, move |tx| {
+        let before =
+            store::find(tx.conn(), &id)?.ok_or_else(|| WebhookError::NotFound(id.to_string()))?;
+        store::delete(tx.conn(), &id)?;
+        audit::append(
+            tx,
+            Change {
+                action: "webhook.deleted",
+                subject: format!("webhook/{id}"),
+                review_id: None,
+                before: Some(json!({"url": before.url, "events": before.events.get()})),
+                after: None,
+            },
+        )?;
+        Ok(())
+    })
+    .await
 }
 
 /// The signature header of a delivery: `t=<unix time>,v1=<hex HMAC-SHA256>`

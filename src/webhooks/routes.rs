@@ -2,16 +2,22 @@
 
 use crate::http::telemetry::RequestId;
 use actix_web::{HttpResponse, web};
-use base64::Engine as _;
-use diesel::prelude::*;
 
-use super::{CreatedWebhook, EVENTS, NewWebhook, Webhook, WebhookRow};
-use crate::audit::{self, Actor, Change};
+use super::{CreatedWebhook, NewWebhook, Webhook, WebhookError, store};
+use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{Page, ValidJson};
 use crate::http::problem::{ApiError, Problem};
-use crate::schema::webhooks;
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            WebhookError::Store(e) => e.into(),
+        }
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -43,47 +49,9 @@ pub async fn create_webhook(
     body: ValidJson<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let input = body.0;
-    let secret = input.secret.unwrap_or_else(|| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-    });
-    let events = input
-        .events
-        .unwrap_or_else(|| EVENTS.iter().map(|e| (*e).to_owned()).collect());
-    let now = state.clock.now();
-    let row = WebhookRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        url: input.url.unwrap_or_default(),
-        secret: secret.clone(),
-        events: serde_json::to_string(&events).unwrap_or_else(|_| "[]".into()),
-        created_by: principal.sub.clone(),
-        created_at: now.naive_utc(),
-    };
     let actor = Actor::person(&principal, Some(request_id.to_string()));
-    let webhook = Webhook::from(&row);
-    let logged = serde_json::to_value(&webhook).unwrap_or_default();
-    state
-        .store
-        .write(move |conn| {
-            diesel::insert_into(webhooks::table)
-                .values(&row)
-                .execute(conn)?;
-            audit::append(
-                conn,
-                &actor,
-                Change {
-                    action: "webhook.created",
-                    subject: format!("webhook/{}", row.id),
-                    review_id: None,
-                    before: None,
-                    after: Some(logged),
-                },
-                now,
-            )?;
-            Ok::<_, ApiError>(())
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(CreatedWebhook { webhook, secret }))
+    let created = super::subscribe(&state.work, actor, body.0, state.clock.now()).await?;
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// List subscriptions.
@@ -99,15 +67,9 @@ pub async fn list_webhooks(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let rows: Vec<WebhookRow> = state
+    let rows = state
         .store
-        .run(|conn| {
-            webhooks::table
-                .select(WebhookRow::as_select())
-                .order(webhooks::created_at.asc())
-                .load(conn)
-                .map_err(ApiError::from)
-        })
+        .run(|conn| store::all(conn).map_err(ApiError::from))
         .await?;
     Ok(HttpResponse::Ok().json(Page {
         items: rows.iter().map(Webhook::from).collect::<Vec<_>>(),
@@ -131,31 +93,7 @@ pub async fn delete_webhook(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let id = path.into_inner();
     let actor = Actor::person(&principal, Some(request_id.to_string()));
-    let now = state.clock.now();
-    state
-        .store
-        .write(move |conn| {
-            let deleted =
-                diesel::delete(webhooks::table.filter(webhooks::id.eq(&id))).execute(conn)?;
-            if deleted == 0 {
-                return Err(ApiError::NotFound(format!("no webhook `{id}`")));
-            }
-            audit::append(
-                conn,
-                &actor,
-                Change {
-                    action: "webhook.deleted",
-                    subject: format!("webhook/{id}"),
-                    review_id: None,
-                    before: None,
-                    after: None,
-                },
-                now,
-            )?;
-            Ok(())
-        })
-        .await?;
+    super::unsubscribe(&state.work, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,19 +2,36 @@
 //! [`super::file::parse`], so code that holds one never re-checks it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Role;
+use crate::ids::StageKey;
 
 /// Risk tier of a review, lowest first.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Tier {
     Low,
     Medium,
@@ -22,32 +39,27 @@ pub enum Tier {
     Critical,
 }
 
-impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::Low, Tier::Medium, Tier::High, Tier::Critical];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Low => "low",
-            Tier::Medium => "medium",
-            Tier::High => "high",
-            Tier::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Tier> {
-        Tier::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Severity of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Severity {
     Low,
     Medium,
@@ -55,27 +67,7 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
-    pub const ALL: [Severity; 4] = [
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
+crate::names::named!(Tier, Severity; stored);
 
 /// A duration as written in the file (`"10d"`), with its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,10 +147,10 @@ pub struct EscalationStep {
 /// One stage of a workflow.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Stage {
-    pub key: String,
+    pub key: StageKey,
     pub title: String,
     /// Stages that must be approved (or skipped) before this one opens.
-    pub after: Vec<String>,
+    pub after: Vec<StageKey>,
     #[schema(value_type = String, example = "supplier")]
     pub answered_by: Answerer,
     pub approver_role: Role,
@@ -233,8 +225,19 @@ pub struct Question {
     pub risk: Vec<RiskRule>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum QuestionKind {
     YesNo,
     SingleChoice,
@@ -245,33 +248,9 @@ pub enum QuestionKind {
     Url,
 }
 
+crate::names::named!(QuestionKind);
+
 impl QuestionKind {
-    pub const ALL: [QuestionKind; 7] = [
-        QuestionKind::YesNo,
-        QuestionKind::SingleChoice,
-        QuestionKind::MultiChoice,
-        QuestionKind::Text,
-        QuestionKind::Number,
-        QuestionKind::Date,
-        QuestionKind::Url,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuestionKind::YesNo => "yes_no",
-            QuestionKind::SingleChoice => "single_choice",
-            QuestionKind::MultiChoice => "multi_choice",
-            QuestionKind::Text => "text",
-            QuestionKind::Number => "number",
-            QuestionKind::Date => "date",
-            QuestionKind::Url => "url",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<QuestionKind> {
-        QuestionKind::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
     pub fn has_options(self) -> bool {
         matches!(self, QuestionKind::SingleChoice | QuestionKind::MultiChoice)
     }

@@ -13,17 +13,50 @@ use super::answers::{self, Answers};
 use super::definition::{Answerer, Severity, Stage, Tier, Workflow};
 use crate::auth::Role;
 use crate::conditions::Conditions;
+use crate::ids::StageKey;
 use crate::validation::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum ReviewKind {
     Initial,
     ReReview,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum ReviewState {
     InProgress,
     Approved,
@@ -32,8 +65,24 @@ pub enum ReviewState {
     Withdrawn,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum StageState {
     Blocked,
     AwaitingAnswers,
@@ -43,28 +92,7 @@ pub enum StageState {
     Skipped,
 }
 
-macro_rules! snake_names {
-    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),* }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-snake_names!(ReviewKind { Initial => "initial", ReReview => "re_review" });
-snake_names!(ReviewState {
-    InProgress => "in_progress", Approved => "approved",
-    ApprovedWithConditions => "approved_with_conditions", Rejected => "rejected", Withdrawn => "withdrawn",
-});
-snake_names!(StageState {
-    Blocked => "blocked", AwaitingAnswers => "awaiting_answers", InReview => "in_review",
-    Approved => "approved", Rejected => "rejected", Skipped => "skipped",
-});
+crate::names::named!(ReviewKind, ReviewState, StageState, Decision; stored);
 
 impl ReviewState {
     pub fn is_decided(self) -> bool {
@@ -84,15 +112,29 @@ impl StageState {
 }
 
 /// A reviewer's decision on a stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Decision {
     Approve,
     Reject,
     RequestChanges,
 }
-
-snake_names!(Decision { Approve => "approve", Reject => "reject", RequestChanges => "request_changes" });
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Approval {
@@ -104,7 +146,7 @@ pub struct Approval {
 /// A review's instance of one workflow stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageRecord {
-    pub key: String,
+    pub key: StageKey,
     pub state: StageState,
     pub assignee: Option<String>,
     pub due_at: Option<DateTime<Utc>>,
@@ -162,7 +204,7 @@ pub enum Caller {
     /// A supplier respondent holding an invitation to one stage.
     Respondent {
         id: String,
-        stage: String,
+        stage: StageKey,
     },
 }
 
@@ -185,20 +227,20 @@ impl Caller {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     SaveAnswers {
-        stage: String,
+        stage: StageKey,
         answers: BTreeMap<String, Value>,
     },
     Submit {
-        stage: String,
+        stage: StageKey,
     },
     Decide {
-        stage: String,
+        stage: StageKey,
         decision: Decision,
         comment: Option<String>,
         conditions: Option<Conditions>,
     },
     Assign {
-        stage: String,
+        stage: StageKey,
         assignee: Option<String>,
     },
     RaiseTier {
@@ -239,16 +281,16 @@ impl Action {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     StageOpened {
-        stage: String,
+        stage: StageKey,
     },
     FindingOpened {
         source: String,
-        stage: String,
+        stage: StageKey,
         severity: Severity,
         text: String,
     },
     Decided {
-        stage: String,
+        stage: StageKey,
         decision: Decision,
         by: String,
         comment: Option<String>,
@@ -353,227 +395,307 @@ pub fn apply(
             state: review.state.as_str(),
         });
     }
-    let mut next = review.clone();
-    let mut effects = Vec::new();
+    let mut step = Step {
+        workflow,
+        caller,
+        now,
+        review: review.clone(),
+        effects: Vec::new(),
+    };
     match action {
-        Action::SaveAnswers {
-            stage,
-            answers: draft,
-        } => {
-            let definition = answerable_stage(workflow, &next, stage, caller, action)?;
-            let errors = answers::check_draft(&definition.questionnaire, draft);
-            if !errors.is_empty() {
-                return Err(Refusal::Invalid(errors));
-            }
-            let record = next.stage_mut(stage);
-            for (id, value) in draft {
-                if value.is_null() {
-                    record.answers.remove(id);
-                } else {
-                    record.answers.insert(id.clone(), value.clone());
-                }
-            }
-            record.answerers.insert(caller.id().to_owned());
-        }
-        Action::Submit { stage } => {
-            let definition = answerable_stage(workflow, &next, stage, caller, action)?;
-            let record = next.stage_mut(stage);
-            let missing = answers::missing_required(&definition.questionnaire, &record.answers);
-            if !missing.is_empty() {
-                return Err(Refusal::MissingAnswers(missing));
-            }
-            record.state = StageState::InReview;
-            record.round += 1;
-            record.approvals.clear();
-            record.submitted_at = Some(now);
-            record.submitted_by = Some(caller.id().to_owned());
-            record.answerers.insert(caller.id().to_owned());
-            apply_risk_rules(workflow, &mut next, definition, &mut effects);
-        }
+        Action::SaveAnswers { stage, answers } => step.save_answers(stage, answers)?,
+        Action::Submit { stage } => step.submit(stage)?,
         Action::Decide {
             stage,
             decision,
             comment,
             conditions,
-        } => {
-            let definition = find_stage(workflow, stage)?;
-            if !caller.has(definition.approver_role) {
-                return Err(Refusal::Forbidden(format!(
-                    "stage `{stage}` is decided by the `{}` role",
-                    definition.approver_role
-                )));
-            }
-            let record = next
-                .stage(stage)
-                .ok_or_else(|| Refusal::UnknownStage(stage.clone()))?;
-            if record.state != StageState::InReview {
-                return Err(Refusal::NotAllowed {
-                    action: "decide",
-                    subject: format!("stage `{stage}`"),
-                    state: record.state.as_str(),
-                });
-            }
-            let id = caller.id();
-            if id == next.started_by {
-                return Err(Refusal::SegregationOfDuties(
-                    "you started this review, so you may not decide its stages".into(),
-                ));
-            }
-            if record.answerers.contains(id) {
-                return Err(Refusal::SegregationOfDuties(format!(
-                    "you answered the questionnaire of stage `{stage}`, so you may not decide it"
-                )));
-            }
-            if *decision == Decision::Approve && record.approvals.iter().any(|a| a.by == id) {
-                let needed = definition.approvals_for(next.tier);
-                return Err(Refusal::SegregationOfDuties(format!(
-                    "you have already approved stage `{stage}`; it needs {needed} approvals from different people"
-                )));
-            }
-            let comment = comment
-                .as_deref()
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned);
-            let mut errors = Vec::new();
-            if *decision != Decision::Approve && comment.is_none() {
-                errors.push(FieldError::new(
-                    "comment",
-                    "is required to reject or request changes",
-                ));
-            }
-            if *decision != Decision::Approve && conditions.is_some() {
-                errors.push(FieldError::new(
-                    "conditions",
-                    "only an approval carries conditions",
-                ));
-            }
-            if !errors.is_empty() {
-                return Err(Refusal::Invalid(errors));
-            }
-            let conditions = conditions.clone().filter(|c| !c.is_empty());
-            let tier = next.tier;
-            let record = next.stage_mut(stage);
-            effects.push(Effect::Decided {
-                stage: stage.clone(),
-                decision: *decision,
-                by: id.to_owned(),
-                comment,
-                conditions: conditions.clone(),
-                round: record.round,
-            });
-            match decision {
-                Decision::Approve => {
-                    record.approvals.push(Approval {
-                        by: id.to_owned(),
-                        at: now,
-                        conditions,
-                    });
-                    if record.approvals.len() >= definition.approvals_for(tier) as usize {
-                        record.state = StageState::Approved;
-                        record.closed_at = Some(now);
-                    }
-                }
-                Decision::Reject => {
-                    record.state = StageState::Rejected;
-                    record.closed_at = Some(now);
-                }
-                Decision::RequestChanges => {
-                    record.state = StageState::AwaitingAnswers;
-                    record.approvals.clear();
-                    record.due_at = Some(now + definition.sla.delta);
-                    record.escalation_level = 0;
-                }
-            }
-        }
-        Action::Assign { stage, assignee } => {
-            find_stage(workflow, stage)?;
-            if !caller.has_any(&[Role::VendorManager, Role::Admin]) {
-                return Err(Refusal::Forbidden(
-                    "stages are assigned by a vendor_manager or an admin".into(),
-                ));
-            }
-            let record = next.stage_mut(stage);
-            if !matches!(
-                record.state,
-                StageState::Blocked | StageState::AwaitingAnswers | StageState::InReview
-            ) {
-                return Err(Refusal::NotAllowed {
-                    action: "assign",
-                    subject: format!("stage `{stage}`"),
-                    state: record.state.as_str(),
-                });
-            }
-            record.assignee = assignee.clone();
-        }
-        Action::RaiseTier { tier, reason } => {
-            let allowed = [
-                Role::SecurityReviewer,
-                Role::PrivacyReviewer,
-                Role::RaiReviewer,
-                Role::Approver,
-                Role::VendorManager,
-                Role::Admin,
-            ];
-            if !caller.has_any(&allowed) {
-                return Err(Refusal::Forbidden(
-                    "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
-                        .into(),
-                ));
-            }
-            let mut errors = Vec::new();
-            if *tier <= next.tier {
-                errors.push(FieldError::new(
-                    "tier",
-                    format!("can only be raised: the review is already `{}`", next.tier),
-                ));
-            }
-            if reason.trim().is_empty() {
-                errors.push(FieldError::new("reason", "is required"));
-            }
-            if !errors.is_empty() {
-                return Err(Refusal::Invalid(errors));
-            }
-            raise_tier(
-                workflow,
-                &mut next,
-                *tier,
-                reason.trim().to_owned(),
-                &mut effects,
-            );
-        }
+        } => step.decide(stage, *decision, comment.as_deref(), conditions.as_ref())?,
+        Action::Assign { stage, assignee } => step.assign(stage, assignee.as_deref())?,
+        Action::RaiseTier { tier, reason } => step.raise_tier(*tier, reason)?,
         Action::Withdraw { reason } => {
-            if !caller.has_any(&[Role::VendorManager, Role::Admin]) {
-                return Err(Refusal::Forbidden(
-                    "a review is withdrawn by a vendor_manager or an admin".into(),
-                ));
-            }
-            if reason.trim().is_empty() {
-                return Err(Refusal::Invalid(vec![FieldError::new(
-                    "reason",
-                    "is required",
-                )]));
-            }
-            next.state = ReviewState::Withdrawn;
-            for record in &mut next.stages {
-                if record.state.is_open() || record.state == StageState::Blocked {
-                    record.closed_at = Some(now);
-                }
-            }
-            effects.push(Effect::ReviewWithdrawn {
-                reason: reason.trim().to_owned(),
-            });
+            step.withdraw(reason)?;
             return Ok(Outcome {
-                review: next,
-                effects,
+                review: step.review,
+                effects: step.effects,
             });
         }
     }
-    settle(workflow, &mut next, now, &mut effects);
+    settle(workflow, &mut step.review, now, &mut step.effects);
     Ok(Outcome {
-        review: next,
-        effects,
+        review: step.review,
+        effects: step.effects,
     })
+}
+
+/// One action in progress: the review as it becomes, and what it causes.
+struct Step<'a> {
+    workflow: &'a Workflow,
+    caller: &'a Caller,
+    now: DateTime<Utc>,
+    review: Review,
+    effects: Vec<Effect>,
+}
+
+impl Step<'_> {
+    /// Draft answers: checked against the questionnaire, `null` clears one.
+    fn save_answers(
+        &mut self,
+        stage: &StageKey,
+        draft: &BTreeMap<String, Value>,
+    ) -> Result<(), Refusal> {
+        answerable_stage(
+            self.workflow,
+            &self.review,
+            stage,
+            self.caller,
+            "save answers",
+        )?;
+        let definition = find_stage(self.workflow, stage)?;
+        let errors = answers::check_draft(&definition.questionnaire, draft);
+        if !errors.is_empty() {
+            return Err(Refusal::Invalid(errors));
+        }
+        let by = self.caller.id().to_owned();
+        let record = self.review.stage_mut(stage);
+        for (id, value) in draft {
+            if value.is_null() {
+                record.answers.remove(id);
+            } else {
+                record.answers.insert(id.clone(), value.clone());
+            }
+        }
+        record.answerers.insert(by);
+        Ok(())
+    }
+
+    /// The answers go to review: every required, shown question answered;
+    /// the stage's risk rules then run.
+    fn submit(&mut self, stage: &StageKey) -> Result<(), Refusal> {
+        let definition =
+            answerable_stage(self.workflow, &self.review, stage, self.caller, "submit")?;
+        let (now, by) = (self.now, self.caller.id().to_owned());
+        let record = self.review.stage_mut(stage);
+        let missing = answers::missing_required(&definition.questionnaire, &record.answers);
+        if !missing.is_empty() {
+            return Err(Refusal::MissingAnswers(missing));
+        }
+        record.state = StageState::InReview;
+        record.round += 1;
+        record.approvals.clear();
+        record.submitted_at = Some(now);
+        record.submitted_by = Some(by.clone());
+        record.answerers.insert(by);
+        apply_risk_rules(
+            self.workflow,
+            &mut self.review,
+            definition,
+            &mut self.effects,
+        );
+        Ok(())
+    }
+
+    /// A reviewer's sign-off, after the segregation-of-duties checks.
+    fn decide(
+        &mut self,
+        stage: &StageKey,
+        decision: Decision,
+        comment: Option<&str>,
+        conditions: Option<&Conditions>,
+    ) -> Result<(), Refusal> {
+        let definition = find_stage(self.workflow, stage)?;
+        self.check_decider(definition, stage, decision)?;
+        let comment = comment
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        let mut errors = Vec::new();
+        if decision != Decision::Approve && comment.is_none() {
+            errors.push(FieldError::new(
+                "comment",
+                "is required to reject or request changes",
+            ));
+        }
+        if decision != Decision::Approve && conditions.is_some() {
+            errors.push(FieldError::new(
+                "conditions",
+                "only an approval carries conditions",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(Refusal::Invalid(errors));
+        }
+        let conditions = conditions.cloned().filter(|c| !c.is_empty());
+        let (tier, now, by) = (self.review.tier, self.now, self.caller.id().to_owned());
+        let record = self.review.stage_mut(stage);
+        self.effects.push(Effect::Decided {
+            stage: stage.clone(),
+            decision,
+            by: by.clone(),
+            comment,
+            conditions: conditions.clone(),
+            round: record.round,
+        });
+        match decision {
+            Decision::Approve => {
+                record.approvals.push(Approval {
+                    by,
+                    at: now,
+                    conditions,
+                });
+                if record.approvals.len() >= definition.approvals_for(tier) as usize {
+                    record.state = StageState::Approved;
+                    record.closed_at = Some(now);
+                }
+            }
+            Decision::Reject => {
+                record.state = StageState::Rejected;
+                record.closed_at = Some(now);
+            }
+            Decision::RequestChanges => {
+                record.state = StageState::AwaitingAnswers;
+                record.approvals.clear();
+                record.due_at = Some(now + definition.sla.delta);
+                record.escalation_level = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may decide `stage` now: its approver role, the
+    /// stage in review, and segregation of duties (not who started the
+    /// review, not who answered, not twice).
+    fn check_decider(
+        &self,
+        definition: &Stage,
+        stage: &StageKey,
+        decision: Decision,
+    ) -> Result<(), Refusal> {
+        if !self.caller.has(definition.approver_role) {
+            return Err(Refusal::Forbidden(format!(
+                "stage `{stage}` is decided by the `{}` role",
+                definition.approver_role
+            )));
+        }
+        let record = self
+            .review
+            .stage(stage)
+            .ok_or_else(|| Refusal::UnknownStage(stage.to_string()))?;
+        if record.state != StageState::InReview {
+            return Err(Refusal::NotAllowed {
+                action: "decide",
+                subject: format!("stage `{stage}`"),
+                state: record.state.as_str(),
+            });
+        }
+        let id = self.caller.id();
+        if id == self.review.started_by {
+            return Err(Refusal::SegregationOfDuties(
+                "you started this review, so you may not decide its stages".into(),
+            ));
+        }
+        if record.answerers.contains(id) {
+            return Err(Refusal::SegregationOfDuties(format!(
+                "you answered the questionnaire of stage `{stage}`, so you may not decide it"
+            )));
+        }
+        if decision == Decision::Approve && record.approvals.iter().any(|a| a.by == id) {
+            let needed = definition.approvals_for(self.review.tier);
+            return Err(Refusal::SegregationOfDuties(format!(
+                "you have already approved stage `{stage}`; it needs {needed} approvals from different people"
+            )));
+        }
+        Ok(())
+    }
+
+    fn assign(&mut self, stage: &StageKey, assignee: Option<&str>) -> Result<(), Refusal> {
+        find_stage(self.workflow, stage)?;
+        if !self.caller.has_any(&[Role::VendorManager, Role::Admin]) {
+            return Err(Refusal::Forbidden(
+                "stages are assigned by a vendor_manager or an admin".into(),
+            ));
+        }
+        let record = self.review.stage_mut(stage);
+        if !matches!(
+            record.state,
+            StageState::Blocked | StageState::AwaitingAnswers | StageState::InReview
+        ) {
+            return Err(Refusal::NotAllowed {
+                action: "assign",
+                subject: format!("stage `{stage}`"),
+                state: record.state.as_str(),
+            });
+        }
+        record.assignee = assignee.map(str::to_owned);
+        Ok(())
+    }
+
+    /// A person raises the tier, with a reason (never lowers it).
+    fn raise_tier(&mut self, tier: Tier, reason: &str) -> Result<(), Refusal> {
+        let allowed = [
+            Role::SecurityReviewer,
+            Role::PrivacyReviewer,
+            Role::RaiReviewer,
+            Role::Approver,
+            Role::VendorManager,
+            Role::Admin,
+        ];
+        if !self.caller.has_any(&allowed) {
+            return Err(Refusal::Forbidden(
+                "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
+                    .into(),
+            ));
+        }
+        let mut errors = Vec::new();
+        if tier <= self.review.tier {
+            errors.push(FieldError::new(
+                "tier",
+                format!(
+                    "can only be raised: the review is already `{}`",
+                    self.review.tier
+                ),
+            ));
+        }
+        if reason.trim().is_empty() {
+            errors.push(FieldError::new("reason", "is required"));
+        }
+        if !errors.is_empty() {
+            return Err(Refusal::Invalid(errors));
+        }
+        raise_tier(
+            self.workflow,
+            &mut self.review,
+            tier,
+            reason.trim().to_owned(),
+            &mut self.effects,
+        );
+        Ok(())
+    }
+
+    /// The review ends without a decision; its open stages close.
+    fn withdraw(&mut self, reason: &str) -> Result<(), Refusal> {
+        if !self.caller.has_any(&[Role::VendorManager, Role::Admin]) {
+            return Err(Refusal::Forbidden(
+                "a review is withdrawn by a vendor_manager or an admin".into(),
+            ));
+        }
+        if reason.trim().is_empty() {
+            return Err(Refusal::Invalid(vec![FieldError::new(
+                "reason",
+                "is required",
+            )]));
+        }
+        self.review.state = ReviewState::Withdrawn;
+        for record in &mut self.review.stages {
+            if record.state.is_open() || record.state == StageState::Blocked {
+                record.closed_at = Some(self.now);
+            }
+        }
+        self.effects.push(Effect::ReviewWithdrawn {
+            reason: reason.trim().to_owned(),
+        });
+        Ok(())
+    }
 }
 
 fn find_stage<'w>(workflow: &'w Workflow, key: &str) -> Result<&'w Stage, Refusal> {
@@ -588,7 +710,7 @@ fn answerable_stage<'w>(
     review: &Review,
     key: &str,
     caller: &Caller,
-    action: &Action,
+    verb: &'static str,
 ) -> Result<&'w Stage, Refusal> {
     let definition = find_stage(workflow, key)?;
     let allowed = match (caller, definition.answered_by) {
@@ -611,7 +733,7 @@ fn answerable_stage<'w>(
         .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))?;
     if record.state != StageState::AwaitingAnswers {
         return Err(Refusal::NotAllowed {
-            action: action.verb(),
+            action: verb,
             subject: format!("stage `{key}`"),
             state: record.state.as_str(),
         });

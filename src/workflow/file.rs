@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::definition::*;
 use crate::auth::Role;
-use crate::providers::is_slug;
+use crate::ids::{StageKey, is_slug};
 
 /// One problem in a workflow file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,12 +181,12 @@ impl Checker<'_> {
     }
 
     fn duration(&mut self, text: &Spanned<String>, what: &str) -> Option<Span> {
-        match parse_duration(text.get_ref()) {
-            Some(delta) => Some(Span {
+        match crate::duration::parse(text.get_ref()) {
+            Ok(delta) => Some(Span {
                 text: text.get_ref().clone(),
                 delta,
             }),
-            None => {
+            Err(_) => {
                 self.report(
                     text.span(),
                     format!("bad duration `{}` for {what}: write a number and a unit, e.g. \"10d\", \"48h\", \"2w\"", text.get_ref()),
@@ -235,23 +235,6 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, source[line_start..offset].chars().count() + 1)
-}
-
-/// Parses `"10d"`, `"48h"`, `"2w"`, `"30m"`, `"0h"`.
-pub fn parse_duration(text: &str) -> Option<chrono::TimeDelta> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    chrono::TimeDelta::try_seconds(number.checked_mul(seconds)?)
 }
 
 fn to_json(value: &toml::Value) -> serde_json::Value {
@@ -340,7 +323,7 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
             );
         }
     }
-    for tier in Tier::ALL {
+    for &tier in Tier::ALL {
         if !raw
             .tiers
             .get_ref()
@@ -424,7 +407,7 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
                         format!("stage `{key}` needs at least 1 approval, not {n}"),
                     );
                 }
-                for tier in Tier::ALL {
+                for &tier in Tier::ALL {
                     approvals.insert(tier, (*n).max(1) as u32);
                 }
             }
@@ -443,7 +426,7 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
                         }
                     }
                 }
-                for tier in Tier::ALL {
+                for &tier in Tier::ALL {
                     if !map.contains_key(tier.as_str()) {
                         c.report(
                             stage.approvals.span(),
@@ -456,7 +439,7 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
             }
         }
         let tiers: BTreeSet<Tier> = match &stage.tiers {
-            None => Tier::ALL.into_iter().collect(),
+            None => Tier::ALL.iter().copied().collect(),
             Some(list) => {
                 if list.is_empty() {
                     c.report(
@@ -495,9 +478,14 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
             (questionnaire, answered_by, approver_role, sla)
         {
             stages.push(Stage {
-                key: key.clone(),
+                // Checked above: a diagnostic, and no workflow, when not a slug.
+                key: StageKey::trusted(key.clone()),
                 title: stage.title.clone(),
-                after: stage.after.iter().map(|s| s.get_ref().clone()).collect(),
+                after: stage
+                    .after
+                    .iter()
+                    .map(|s| StageKey::trusted(s.get_ref().clone()))
+                    .collect(),
                 answered_by,
                 approver_role,
                 approvals,

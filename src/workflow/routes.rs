@@ -61,7 +61,12 @@ pub async fn list_workflows(
             title: w.workflow.title.clone(),
             description: w.workflow.description.clone(),
             digest: w.digest.clone(),
-            stages: w.workflow.stages.iter().map(|s| s.key.clone()).collect(),
+            stages: w
+                .workflow
+                .stages
+                .iter()
+                .map(|s| s.key.to_string())
+                .collect(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page {

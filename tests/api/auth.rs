@@ -41,7 +41,7 @@ backend_tests! {
 
     async fn every_role_may_read_the_catalogue(app) {
         app.create_provider("acme").await;
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let token = app.token("reader", &[role]);
             assert_eq!(app.get("/v1/providers/acme", &token).await.status(), 200, "{role}");
         }

@@ -405,7 +405,7 @@ backend_tests! {
     }
 
     async fn every_role_reads_status_but_a_supplier_link_does_not(app) {
-        for role in Role::ALL {
+        for &role in Role::ALL {
             assert_eq!(app.get("/v1/status/acme/m", &app.token("x", &[role])).await.status(), 200, "{role}");
         }
         assert_problem(app.client.get(app.url("/v1/status/acme/m")).send().await.unwrap(), 401).await;

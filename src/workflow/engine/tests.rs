@@ -829,7 +829,7 @@ fn full_answers(workflow: &Workflow, stage: &str, variant: u8) -> BTreeMap<Strin
 
 fn action_for(workflow: &Workflow, kind: u8, stage_index: usize, variant: u8) -> Action {
     let stages = ["intake", "security", "privacy", "rai", "final", "ghost"];
-    let stage = stages[stage_index % stages.len()].to_owned();
+    let stage = StageKey::from(stages[stage_index % stages.len()]);
     // Weighted so that walks get far: approvals are common, send-backs rare.
     match kind % 16 {
         0..=2 => Action::SaveAnswers {

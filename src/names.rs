@@ -1,0 +1,102 @@
+//! How enums are named, in one way: each derives strum's `IntoStaticStr`,
+//! `EnumString` and `VariantArray` with the same case as its serde names
+//! (snake_case, kebab-case for job names), and [`named!`] gives it `as_str`,
+//! `parse`, `ALL` and `Display` from them. With `stored`, the enum is also
+//! written to and read from a Text column by its name: a stored name the
+//! code does not know fails the read loudly (it is never read as a default).
+
+/// See the module documentation. The enum must also derive
+/// `diesel::AsExpression` and `diesel::FromSqlRow` with
+/// `#[diesel(sql_type = diesel::sql_types::Text)]` when it is `stored`.
+macro_rules! named {
+    ($($ty:ident),+ $(,)?) => {$(
+        impl $ty {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$ty] = <$ty as strum::VariantArray>::VARIANTS;
+
+            /// The variant's name, as serde writes it.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            /// The variant of a name, if there is one.
+            pub fn parse(text: &str) -> Option<$ty> {
+                text.parse().ok()
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+    ($($ty:ident),+ $(,)? ; stored) => {
+        $crate::names::named!($($ty),+);
+        $(
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                $ty::parse(&text).ok_or_else(|| {
+                    format!(concat!("unknown ", stringify!($ty), " `{}` in the database"), text)
+                        .into()
+                })
+            }
+        }
+        )+
+    };
+}
+
+pub(crate) use named;
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    /// strum's name of every variant is serde's: the API and the database
+    /// spell each value alike.
+    fn agree<T: Serialize + Copy + Into<&'static str>>(all: &[T]) {
+        for value in all {
+            let serde = serde_json::to_value(value).unwrap();
+            let name: &'static str = (*value).into();
+            assert_eq!(serde.as_str(), Some(name));
+        }
+    }
+
+    #[test]
+    fn every_enum_is_named_alike_by_serde_and_strum() {
+        use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
+        agree(crate::workflow::Tier::ALL);
+        agree(crate::workflow::Severity::ALL);
+        agree(ReviewKind::ALL);
+        agree(ReviewState::ALL);
+        agree(StageState::ALL);
+        agree(Decision::ALL);
+        agree(crate::reviews::FindingState::ALL);
+        agree(crate::status::Status::ALL);
+        agree(crate::auth::Role::ALL);
+        agree(crate::providers::Modality::ALL);
+        agree(crate::providers::Hosting::ALL);
+        agree(crate::conditions::DataClass::ALL);
+        agree(crate::workflow::definition::QuestionKind::ALL);
+        agree(crate::outbox::MessageState::ALL);
+        agree(crate::outbox::MessageKind::ALL);
+    }
+}

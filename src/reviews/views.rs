@@ -1,0 +1,207 @@
+//! What the API shows of a review, built from what the store loaded: the
+//! summary with its stages, answers, decisions, findings, invitations, the
+//! timeline, and the stage view a respondent reads. Plain functions, no
+//! database access.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::store::{
+    DecisionRow, FindingRow, InvitationRow, Loaded, ReviewRow, StageRow, TimelineRow, approvals_of,
+    opt_utc, utc,
+};
+use super::{
+    AnswerView, ApprovalView, DecisionView, FindingView, InvitationView, ReviewError,
+    ReviewSummary, StageSummary, StageView, TimelineEntry, WorkflowRef,
+};
+use crate::ids::{ModelSlug, ProviderSlug};
+use crate::workflow::LoadedWorkflow;
+use crate::workflow::engine::Refusal;
+
+pub fn summarize(
+    row: &ReviewRow,
+    provider: &ProviderSlug,
+    model: Option<&ModelSlug>,
+    workflow: &LoadedWorkflow,
+    stage_rows: &[StageRow],
+    decision_rows: &[DecisionRow],
+    now: DateTime<Utc>,
+) -> ReviewSummary {
+    let stages = workflow
+        .workflow
+        .stages
+        .iter()
+        .filter_map(|definition| {
+            let stage = stage_rows
+                .iter()
+                .find(|s| s.stage_key == definition.key && s.review_id == row.id)?;
+            let due_at = opt_utc(stage.due_at);
+            Some(StageSummary {
+                key: definition.key.clone(),
+                title: definition.title.clone(),
+                state: stage.state,
+                answered_by: definition.answered_by.as_str().to_owned(),
+                approver_role: definition.approver_role.as_str().to_owned(),
+                assignee: stage.assignee.clone(),
+                due_at,
+                overdue: stage.state.is_open() && due_at.is_some_and(|d| d < now),
+                approvals_required: definition.approvals_for(row.tier),
+                approvals: approvals_of(decision_rows, stage)
+                    .into_iter()
+                    .map(|a| ApprovalView {
+                        by: a.by,
+                        at: a.at,
+                        conditions: a.conditions,
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    ReviewSummary {
+        id: row.id.clone(),
+        kind: row.kind,
+        provider: provider.clone(),
+        model: model.cloned(),
+        workflow: WorkflowRef {
+            id: row.workflow_id.clone(),
+            version: row.workflow_version,
+            digest: row.workflow_digest.clone(),
+            title: workflow.workflow.title.clone(),
+        },
+        state: row.state,
+        tier: row.tier,
+        tier_reason: row.tier_reason.clone(),
+        started_by: row.started_by.clone(),
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+        decided_at: opt_utc(row.decided_at),
+        valid_until: opt_utc(row.valid_until),
+        conditions: row.conditions.as_ref().map(|c| c.get().clone()),
+        version: row.version,
+        stages,
+    }
+}
+
+/// Per stage, per question: each answer, with what changed since the last cycle.
+pub fn answers(loaded: &Loaded) -> BTreeMap<String, BTreeMap<String, AnswerView>> {
+    let mut out: BTreeMap<String, BTreeMap<String, AnswerView>> = BTreeMap::new();
+    for answer in &loaded.answers {
+        let Some(stage) = loaded.stages.iter().find(|s| s.id == answer.stage_id) else {
+            continue;
+        };
+        let value = answer.value.get().clone();
+        let previous_value = answer
+            .previous_value
+            .as_ref()
+            .map(|p| p.get().clone())
+            .filter(|previous| *previous != value);
+        out.entry(stage.stage_key.to_string()).or_default().insert(
+            answer.question_id.clone(),
+            AnswerView {
+                value,
+                answered_by: answer.answered_by.clone(),
+                updated_at: utc(answer.updated_at),
+                carried_forward: answer.carried_forward,
+                previous_value,
+            },
+        );
+    }
+    out
+}
+
+pub fn decisions(loaded: &Loaded) -> Vec<DecisionView> {
+    loaded
+        .decisions
+        .iter()
+        .filter_map(|d| {
+            let stage = loaded.stages.iter().find(|s| s.id == d.stage_id)?;
+            Some(DecisionView {
+                stage: stage.stage_key.clone(),
+                decision: d.decision,
+                by: d.actor_sub.clone(),
+                comment: d.comment.clone(),
+                conditions: d.conditions.as_ref().map(|c| c.get().clone()),
+                round: d.round,
+                at: utc(d.created_at),
+            })
+        })
+        .collect()
+}
+
+pub fn finding(row: &FindingRow) -> FindingView {
+    FindingView {
+        id: row.id.clone(),
+        stage: row.stage_key.clone(),
+        severity: row.severity,
+        text: row.text.clone(),
+        owner: row.owner.clone(),
+        remediation_due: opt_utc(row.remediation_due),
+        state: row.state,
+        resolution: row.resolution.clone(),
+        source: row.source.as_ref().map(|s| format!("rule:{s}")),
+        created_by: row.created_by.clone(),
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    }
+}
+
+pub fn invitations(loaded: &Loaded, rows: Vec<InvitationRow>) -> Vec<InvitationView> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let stage = loaded.stages.iter().find(|s| s.id == r.stage_id)?;
+            Some(InvitationView {
+                id: r.id,
+                stage: stage.stage_key.clone(),
+                email: r.email,
+                expires_at: utc(r.expires_at),
+                revoked_at: opt_utc(r.revoked_at),
+                created_by: r.created_by,
+                created_at: utc(r.created_at),
+            })
+        })
+        .collect()
+}
+
+/// The review's audit events as its timeline. An `after` that no longer
+/// reads as JSON (edited by hand) shows as its text: the log is evidence.
+pub fn timeline(events: Vec<TimelineRow>) -> Vec<TimelineEntry> {
+    events
+        .into_iter()
+        .map(|(at, actor, action, detail)| TimelineEntry {
+            at: utc(at),
+            actor,
+            action,
+            detail: detail
+                .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))),
+        })
+        .collect()
+}
+
+/// One stage with its questionnaire and answers: what a respondent sees.
+pub fn stage(loaded: &Loaded, stage: &str, now: DateTime<Utc>) -> Result<StageView, ReviewError> {
+    let summary = loaded.summary(now);
+    let definition = loaded
+        .workflow
+        .workflow
+        .stage(stage)
+        .ok_or_else(|| Refusal::UnknownStage(stage.to_owned()))?;
+    let stage_summary = summary
+        .stages
+        .into_iter()
+        .find(|s| s.key == stage)
+        .ok_or_else(|| Refusal::UnknownStage(stage.to_owned()))?;
+    let answers = loaded
+        .engine_review()
+        .stage(stage)
+        .map(|s| s.answers.clone())
+        .unwrap_or_default();
+    Ok(StageView {
+        review_id: loaded.row.id.clone(),
+        subject: loaded.subject(),
+        stage: stage_summary,
+        questionnaire: definition.questionnaire.clone(),
+        answers,
+        version: loaded.row.version,
+    })
+}
