@@ -56,9 +56,26 @@ pub struct Application {
     state: AppState,
 }
 
+/// What the application receives besides its configuration.
+pub struct Parts {
+    pub clock: SharedClock,
+    /// Set in time-skipping mode: the clock `POST /v1/admin/clock` moves.
+    pub manual_clock: Option<Arc<ManualClock>>,
+    /// Where emails go; `None`: as configured (SMTP, or files).
+    pub mailer: Option<Mailer>,
+}
+
 impl Application {
     pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
-        Self::build_with(config, clock, None).await
+        Self::build_with(
+            config,
+            Parts {
+                clock,
+                manual_clock: None,
+                mailer: None,
+            },
+        )
+        .await
     }
 
     /// Builds in time-skipping mode: `POST /v1/admin/clock` moves `clock`.
@@ -66,14 +83,24 @@ impl Application {
         config: Config,
         clock: Arc<ManualClock>,
     ) -> Result<Self, StartupError> {
-        Self::build_with(config, clock.clone(), Some(clock)).await
+        Self::build_with(
+            config,
+            Parts {
+                clock: clock.clone(),
+                manual_clock: Some(clock),
+                mailer: None,
+            },
+        )
+        .await
     }
 
-    async fn build_with(
-        config: Config,
-        clock: SharedClock,
-        manual_clock: Option<Arc<ManualClock>>,
-    ) -> Result<Self, StartupError> {
+    /// Builds from the clock and mail transport given.
+    pub async fn build_with(config: Config, parts: Parts) -> Result<Self, StartupError> {
+        let Parts {
+            clock,
+            manual_clock,
+            mailer,
+        } = parts;
         let data_dir = |source| StartupError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -102,8 +129,11 @@ impl Application {
                 DatabaseUrl::Sqlite(_) => None,
             },
         );
-        let mailer = Mailer::from_config(config.smtp_url.as_ref(), &config.data_dir)
-            .map_err(StartupError::Mail)?;
+        let mailer = match mailer {
+            Some(mailer) => mailer,
+            None => Mailer::from_config(config.smtp_url.as_ref(), &config.data_dir)
+                .map_err(StartupError::Mail)?,
+        };
         let outbox = Arc::new(
             Outbox::new(
                 store.clone(),

@@ -9,16 +9,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::JwtConfig;
-use crate::http::problem::ApiError;
 
 mod secret;
 pub use secret::load_or_create_secret;
@@ -169,16 +165,12 @@ impl Principal {
         false
     }
 
-    /// Admits the caller when they hold any of `roles`; otherwise 403.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    /// Admits the caller when they hold any of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), MissingRole> {
         if roles.iter().any(|r| self.roles.contains(r)) {
             return Ok(());
         }
-        let wanted: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::Forbidden(format!(
-            "this action needs one of the roles: {}",
-            wanted.join(", ")
-        )))
+        Err(MissingRole(roles.to_vec()))
     }
 
     pub fn has(&self, role: Role) -> bool {
@@ -199,11 +191,10 @@ pub enum AuthError {
     Invalid(String),
 }
 
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        ApiError::Unauthorized(error.to_string())
-    }
-}
+/// The caller holds none of the roles an action needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this action needs one of the roles: {}", .0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))]
+pub struct MissingRole(pub Vec<Role>);
 
 #[derive(Clone)]
 struct PublicKey {
@@ -488,35 +479,14 @@ impl TokenIssuer {
     }
 }
 
-/// The verified caller of a request; a missing or bad token is a 401.
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
-    }
-}
-
-/// The verified caller of a request, as the [`Principal`] extractor finds it.
-pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let authenticator = req
-        .app_data::<web::Data<Arc<Authenticator>>>()
-        .ok_or_else(|| ApiError::Internal("authenticator is not configured".into()))?;
-    let directory = req
-        .app_data::<web::Data<crate::http::AppState>>()
-        .map(|state| &state.directory);
-    authenticator.caller(req.headers().get(header::AUTHORIZATION), directory)
-}
-
 impl Authenticator {
-    /// The caller an `Authorization` header names, noted in `directory`.
+    /// The caller an `Authorization` header's value names, noted in `directory`.
     pub fn caller(
         &self,
-        authorization: Option<&header::HeaderValue>,
+        authorization: Option<&[u8]>,
         directory: Option<&crate::people::Directory>,
-    ) -> Result<Principal, ApiError> {
-        let value = authorization.ok_or(AuthError::Missing)?.as_bytes();
+    ) -> Result<Principal, AuthError> {
+        let value = authorization.ok_or(AuthError::Missing)?;
         // Bytes first: checking a long header for visible ASCII cost more than
         // finding its token among those already verified.
         let token = value

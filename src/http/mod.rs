@@ -16,6 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Store;
 
+pub mod auth;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;

@@ -5,14 +5,14 @@
 //! to be sent again (at-least-once: a receiver may see a delivery twice within
 //! the lease window, and de-duplicates by its id).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::stub::AsyncStubTransport;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -26,14 +26,18 @@ use crate::webhooks::{self, Delivery};
 pub mod routes;
 pub mod store;
 
-/// Where emails go.
+/// Where emails go: lettre's transports.
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// `.eml` files in a folder: the first-run default, without an SMTP server.
-    Files(PathBuf),
+    Files(AsyncFileTransport<Tokio1Executor>),
+    /// Kept in memory (what a test reads back from its clone of the stub).
+    Memory(AsyncStubTransport),
 }
 
 impl Mailer {
+    /// SMTP when `SMTP_URL` is set, else files in `<data>/mail` (the folder
+    /// is created here).
     pub fn from_config(
         smtp_url: Option<&url::Url>,
         data_dir: &std::path::Path,
@@ -42,7 +46,32 @@ impl Mailer {
             Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
                 .map(|builder| Mailer::Smtp(builder.timeout(Some(Duration::from_secs(20))).build()))
                 .map_err(|e| format!("SMTP_URL: {e}")),
-            None => Ok(Mailer::Files(data_dir.join("mail"))),
+            None => {
+                let folder = data_dir.join("mail");
+                std::fs::create_dir_all(&folder)
+                    .map_err(|e| format!("{}: {e}", folder.display()))?;
+                Ok(Mailer::Files(AsyncFileTransport::new(folder)))
+            }
+        }
+    }
+
+    async fn send(&self, message: Message) -> Result<(), String> {
+        match self {
+            Mailer::Smtp(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| format!("SMTP: {e}")),
+            Mailer::Files(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| format!("writing the email: {e}")),
+            Mailer::Memory(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| format!("the in-memory transport refused: {e}")),
         }
     }
 }
@@ -300,21 +329,7 @@ impl Outbox {
                 .body(email.text.clone()),
         }
         .map_err(|e| e.to_string())?;
-        match &self.mailer {
-            Mailer::Smtp(transport) => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| format!("SMTP: {e}")),
-            Mailer::Files(dir) => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::fs::write(dir.join(format!("{id}.eml")), message.formatted())
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        }
+        self.mailer.send(message).await
     }
 
     async fn send_webhook(&self, id: &str, delivery: &Delivery) -> Result<(), String> {

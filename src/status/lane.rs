@@ -26,6 +26,7 @@ use super::routes::{STATUS, model_route, status_response};
 use crate::auth::{Authenticator, EVERYONE};
 use crate::http::AppState;
 use crate::http::metrics::HttpMetrics;
+use crate::http::problem::ApiError;
 use crate::http::telemetry;
 
 /// What the lane needs: the application's state, authenticator and metrics.
@@ -65,10 +66,11 @@ impl Lane {
         let admitted = self
             .authenticator
             .caller(
-                headers.get(header::AUTHORIZATION),
+                headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
                 Some(&self.state.directory),
             )
-            .and_then(|principal| principal.require(EVERYONE));
+            .map_err(ApiError::from)
+            .and_then(|principal| Ok(principal.require(EVERYONE)?));
         let mut response = match admitted {
             Ok(()) => status_response(
                 &self.state,

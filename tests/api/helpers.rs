@@ -7,8 +7,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clearance::auth::{Role, TokenIssuer};
 use clearance::clock::ManualClock;
 use clearance::config::{Config, DatabaseUrl, RawConfig};
-use clearance::startup::Application;
+use clearance::outbox::Mailer;
+use clearance::startup::{Application, Parts};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use lettre::transport::stub::AsyncStubTransport;
 use serde_json::Value;
 
 pub const SECRET: &str = "integration-test-secret-0123456789";
@@ -41,6 +43,8 @@ impl Drop for PgDatabase {
 
 pub struct TestApp {
     pub address: String,
+    /// Every email the server sent (lettre's in-memory transport).
+    pub mail: AsyncStubTransport,
     pub database: DatabaseUrl,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
@@ -83,16 +87,27 @@ impl TestApp {
         if raw.workflows == RawConfig::default().workflows {
             raw.workflows = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows").into();
         }
+        let smtp = raw.smtp_url.is_some();
         let config = Config::from_raw(raw).expect("valid test configuration");
         let database_url = config.database.clone();
         let clock = Arc::new(ManualClock::new(test_start()));
-        let app = Application::build_manual(config, clock.clone())
-            .await
-            .expect("application starts");
+        let mail = AsyncStubTransport::new_ok();
+        let app = Application::build_with(
+            config,
+            Parts {
+                clock: clock.clone(),
+                manual_clock: Some(clock.clone()),
+                // A test that configures SMTP talks to its SMTP server.
+                mailer: (!smtp).then(|| Mailer::Memory(mail.clone())),
+            },
+        )
+        .await
+        .expect("application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         Some(Self {
             address,
+            mail,
             database: database_url,
             client: reqwest::Client::new(),
             clock,
@@ -234,6 +249,36 @@ impl TestApp {
             .iter()
             .map(|p| serde_json::from_str(p).unwrap())
             .collect()
+    }
+
+    /// Delivers what the outbox holds (the admin's "run now") and answers
+    /// every email sent so far, oldest first: `{to, subject, text}`.
+    pub async fn sent_emails(&self) -> Vec<Value> {
+        let delivered = self
+            .post(
+                "/v1/admin/jobs/outbox/run",
+                &self.admin(),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(delivered.status(), 200, "the outbox runs");
+        let mut sent = Vec::new();
+        for (envelope, raw) in self.mail.messages().await {
+            let parsed = mailparse::parse_mail(raw.as_bytes()).expect("a well-formed email");
+            let subject = parsed
+                .headers
+                .iter()
+                .find(|h| h.get_key().eq_ignore_ascii_case("subject"))
+                .map(|h| h.get_value())
+                .unwrap_or_default();
+            let text = match parsed.subparts.first() {
+                Some(plain) => plain.get_body().unwrap_or_default(),
+                None => parsed.get_body().unwrap_or_default(),
+            };
+            let to: Vec<String> = envelope.to().iter().map(ToString::to_string).collect();
+            sent.push(serde_json::json!({"to": to, "subject": subject, "text": text}));
+        }
+        sent
     }
 
     /// Registers a provider and returns its JSON.

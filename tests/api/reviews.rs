@@ -72,7 +72,7 @@ backend_tests! {
         let actions: Vec<&str> = review["timeline"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(actions.first(), Some(&"review.started"));
         assert_eq!(actions.iter().filter(|a| **a == "stage.decided").count(), 3);
-        let emails = app.outbox_emails();
+        let emails = app.sent_emails().await;
         assert!(emails.iter().any(|e| e["subject"].as_str().unwrap().contains("approved") && e["to"][0] == "victor@example.com"), "{emails:?}");
     }
 
@@ -308,7 +308,7 @@ backend_tests! {
         let response = app.post(&flow.path("/stages/security/invite"), &victor, &json!({"email": "security@supplier.example", "expires_in": "14d"})).await;
         assert_eq!(response.status(), 201);
         let invitation: Value = response.json().await.unwrap();
-        let email = app.outbox_emails().into_iter().find(|e| e["to"][0] == "security@supplier.example").expect("invitation queued");
+        let email = app.sent_emails().await.into_iter().find(|e| e["to"][0] == "security@supplier.example").expect("invitation queued");
         let text = email["text"].as_str().unwrap();
         let link = text.lines().find(|l| l.contains("/respond/")).expect("a link").trim();
         assert!(link.starts_with("http://127.0.0.1:"), "{link}");
@@ -342,7 +342,7 @@ backend_tests! {
         let flow = Flow::start(&app).await;
         flow.through_intake(json!({})).await;
         app.post(&flow.path("/stages/privacy/invite"), &app.manager(), &json!({"email": "dpo@supplier.example", "expires_in": "2d"})).await;
-        let email = app.outbox_emails().into_iter().find(|e| e["to"][0] == "dpo@supplier.example").unwrap();
+        let email = app.sent_emails().await.into_iter().find(|e| e["to"][0] == "dpo@supplier.example").unwrap();
         let text = email["text"].as_str().unwrap().to_owned();
         let token = text.lines().find(|l| l.contains("/respond/")).unwrap().trim().rsplit('/').next().unwrap().to_owned();
         assert_eq!(app.get(&flow.path("/stages/privacy"), &token).await.status(), 200);
@@ -486,5 +486,27 @@ backend_tests! {
         assert_eq!(use_case["previous_value"], approved["answers"]["intake"]["use_case"]["value"]);
         let status: Value = app.get("/v1/status/anthropic/claude", &victor).await.json().await.unwrap();
         assert_eq!(status["status"], "approved");
+    }
+
+    async fn a_stored_value_the_code_does_not_know_fails_the_read_loudly(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        assert_eq!(flow.review().await["tier"], "low");
+
+        // A future version, or someone with the database, wrote a tier this version does not know.
+        assert_eq!(app.sql(&format!("UPDATE reviews SET tier = 'extreme' WHERE id = '{}'", flow.id)), 1);
+        let problem = assert_problem(app.get(&flow.path(""), &victor).await, 500).await;
+        assert_eq!(problem["type"], "/problems/internal");
+        assert_problem(app.get("/v1/reviews", &victor).await, 500).await;
+        let change = json!({"tier": "high", "reason": "read as low, raised by accident"});
+        assert_problem(app.post(&flow.path("/tier"), &victor, &change).await, 500).await;
+
+        // So is a stage state, and a JSON column that no longer reads.
+        app.sql(&format!("UPDATE reviews SET tier = 'low' WHERE id = '{}'", flow.id));
+        assert_eq!(app.get(&flow.path(""), &victor).await.status(), 200);
+        app.sql(&format!("UPDATE review_stages SET state = 'paused' WHERE review_id = '{}' AND stage_key = 'intake'", flow.id));
+        assert_problem(app.get(&flow.path(""), &victor).await, 500).await;
+        app.sql(&format!("UPDATE review_stages SET state = 'awaiting_answers', answerers = 'not json' WHERE review_id = '{}' AND stage_key = 'intake'", flow.id));
+        assert_problem(app.get(&flow.path(""), &victor).await, 500).await;
     }
 }

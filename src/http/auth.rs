@@ -1,0 +1,48 @@
+//! Who calls, at the HTTP edge: the [`Principal`] extractor reads the bearer
+//! token, and the refusals of [`crate::auth`] become 401 and 403 problems.
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::problem::ApiError;
+use crate::auth::{AuthError, Authenticator, MissingRole, Principal};
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ApiError::Unauthorized(error.to_string())
+    }
+}
+
+impl From<MissingRole> for ApiError {
+    fn from(error: MissingRole) -> Self {
+        ApiError::Forbidden(error.to_string())
+    }
+}
+
+/// The verified caller of a request; a missing or bad token is a 401.
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req))
+    }
+}
+
+/// The verified caller of a request, as the [`Principal`] extractor finds it.
+pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let authenticator = req
+        .app_data::<web::Data<Arc<Authenticator>>>()
+        .ok_or_else(|| ApiError::Internal("authenticator is not configured".into()))?;
+    let directory = req
+        .app_data::<web::Data<super::AppState>>()
+        .map(|state| &state.directory);
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    Ok(authenticator.caller(authorization, directory)?)
+}
