@@ -136,7 +136,6 @@ impl AuditQuery {
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, description = "A page of events", body = inline(Page<AuditEvent>)),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "The token lacks the role, or a non-admin did not pass `review`", body = Problem, content_type = PROBLEM),
         (status = 422, description = "A bad filter, limit or cursor, named in `errors`", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
@@ -180,8 +179,6 @@ pub async fn list_events(
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses(
         (status = 200, description = "The verification", body = Verification),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn verify_chain(
     state: web::Data<AppState>,

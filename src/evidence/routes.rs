@@ -38,8 +38,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "The evidence pack", content_type = "application/zip", body = Vec<u8>,
             headers(("Content-Disposition" = String, description = "attachment; filename=\"evidence-<provider>-<model or provider>-<review id>.zip\""))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn evidence_pack(
@@ -86,8 +84,6 @@ pub struct PeriodQuery {
 #[utoipa::path(get, path = "/v1/evidence", tag = "evidence", params(PeriodQuery),
     responses(
         (status = 200, description = "The summary", body = PeriodSummary),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 422, description = "A missing or bad `from` or `to`", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn period_summary(

@@ -1,5 +1,8 @@
 //! The OpenAPI 3.1 document: every endpoint documents itself (roles in its
-//! description, error responses as problem documents) and is listed here.
+//! description, the error responses particular to it as problem documents)
+//! and is listed here; the responses every endpoint of a kind shares (401
+//! and 403 where a token is needed, 400, 413 and 415 where a body is read,
+//! 500 everywhere) are added once, by [`CommonResponses`].
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -94,7 +97,7 @@ use crate::workflow::{self, routes as workflow_routes};
         audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
         summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
     )),
-    modifiers(&BearerAuth, &ProviderSwitch),
+    modifiers(&BearerAuth, &ProviderSwitch, &CommonResponses),
     tags(
         (name = "providers", description = "Providers and their models"),
         (name = "workflows", description = "Workflow definitions and their questionnaires"),
@@ -152,6 +155,92 @@ impl Modify for ProviderSwitch {
                 .paths
                 .paths
                 .insert(format!("/v1/providers/{{provider}}/{action}"), item);
+        }
+    }
+}
+
+/// Adds the problems every operation of a kind can answer, unless the
+/// operation names them itself: 401 and 403 where a bearer token is needed,
+/// 400 (malformed JSON), 413 and 415 where a body is read, 500 everywhere.
+/// Each is one shared response in the components, referred to.
+struct CommonResponses;
+
+const COMMON_RESPONSES: [(&str, &str, &str); 6] = [
+    (
+        "400",
+        "MalformedBody",
+        "The body is not valid JSON (`/problems/malformed-json`)",
+    ),
+    (
+        "401",
+        "Unauthenticated",
+        "Missing, invalid or expired token (`/problems/unauthorized`)",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The token lacks the role (`/problems/forbidden`)",
+    ),
+    (
+        "413",
+        "BodyTooLarge",
+        "The body is larger than the service accepts",
+    ),
+    ("415", "NotJson", "The body is not sent as application/json"),
+    (
+        "500",
+        "InternalError",
+        "The server failed; the request id is in its logs",
+    ),
+];
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in COMMON_RESPONSES {
+            let problem = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            components.responses.insert(
+                name.to_owned(),
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(super::problem::PROBLEM_CONTENT_TYPE, problem)
+                        .build(),
+                ),
+            );
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+                item.head.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let with_body = operation.request_body.is_some();
+                for (status, name, _) in COMMON_RESPONSES {
+                    let applies = match status {
+                        "401" | "403" => secured,
+                        "400" | "413" | "415" => with_body,
+                        _ => true,
+                    };
+                    if applies {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_owned())
+                            .or_insert_with(|| {
+                                RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                            });
+                    }
+                }
+            }
         }
     }
 }

@@ -79,7 +79,6 @@ pub struct OutboxQuery {
 #[utoipa::path(get, path = "/v1/admin/outbox", tag = "operations", params(OutboxQuery),
     responses(
         (status = 200, description = "A page of messages", body = inline(Page<OutboxMessage>)),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Bad filter", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn list_outbox(
@@ -115,7 +114,6 @@ pub async fn list_outbox(
 #[utoipa::path(post, path = "/v1/admin/outbox/{id}/retry", tag = "operations", params(("id" = String, Path)),
     responses(
         (status = 200, description = "Queued again", body = OutboxMessage),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such message", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Already sent", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]

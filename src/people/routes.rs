@@ -30,7 +30,6 @@ const PROBLEM: &str = "application/problem+json";
 #[utoipa::path(get, path = "/v1/admin/people", tag = "operations",
     responses(
         (status = 200, description = "The directory", body = [Person]),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn list_people(
     state: web::Data<AppState>,
@@ -100,7 +99,6 @@ async fn view(state: &AppState, role: Role) -> Result<MailboxView, ApiError> {
 #[utoipa::path(get, path = "/v1/admin/roles/{role}/mailbox", tag = "operations", params(("role" = String, Path)),
     responses(
         (status = 200, description = "The mailbox in force", body = MailboxView),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such role", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn get_mailbox(
@@ -120,7 +118,6 @@ pub async fn get_mailbox(
     request_body = MailboxInput,
     responses(
         (status = 200, description = "The mailbox in force", body = MailboxView),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such role", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Not an email address", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]

@@ -85,7 +85,6 @@ fn model_response(status: actix_web::http::StatusCode, model: &Model) -> HttpRes
     params(PageParams),
     responses(
         (status = 200, description = "A page of providers", body = inline(Page<Provider>)),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -114,8 +113,6 @@ pub async fn list_providers(
     request_body = NewProvider,
     responses(
         (status = 201, description = "Created", body = Provider, headers(("ETag" = String), ("Location" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input, one error per field", body = Problem, content_type = "application/problem+json"),
     ),
@@ -145,7 +142,6 @@ pub async fn create_provider(
     params(("provider" = String, Path, description = "Provider slug")),
     responses(
         (status = 200, description = "The provider", body = Provider, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -177,8 +173,6 @@ pub async fn get_provider(
     request_body = ProviderPatch,
     responses(
         (status = 200, description = "The changed provider", body = Provider, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -214,7 +208,6 @@ pub async fn update_provider(
     params(("provider" = String, Path, description = "Provider slug"), PageParams),
     responses(
         (status = 200, description = "A page of models", body = inline(Page<Model>)),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ),
@@ -250,8 +243,6 @@ pub async fn list_models(
     request_body = NewModel,
     responses(
         (status = 201, description = "Created", body = Model, headers(("ETag" = String), ("Location" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken for this provider", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input, one error per field", body = Problem, content_type = "application/problem+json"),
@@ -280,7 +271,6 @@ pub async fn create_model(
     params(("provider" = String, Path, description = "Provider slug"), ("model" = String, Path, description = "Model slug")),
     responses(
         (status = 200, description = "The model", body = Model, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider or model", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -308,8 +298,6 @@ pub async fn get_model(
     request_body = ModelPatch,
     responses(
         (status = 200, description = "The changed model", body = Model, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider or model", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),

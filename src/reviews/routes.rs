@@ -210,8 +210,6 @@ impl ReviewQuery {
 #[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ReviewQuery),
     responses(
         (status = 200, description = "A page of reviews", body = inline(Page<ReviewSummary>)),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 422, description = "A bad filter", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn list_reviews(
@@ -252,8 +250,6 @@ pub async fn list_reviews(
 #[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = NewReview,
     responses(
         (status = 201, description = "The review", body = ReviewSummary, headers(("ETag" = String), ("Location" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 409, description = "A review of this subject is already in progress", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Unknown provider, model or workflow", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
@@ -285,8 +281,6 @@ pub async fn start_review(
 #[utoipa::path(get, path = "/v1/reviews/{id}", tag = "reviews", params(("id" = String, Path)),
     responses(
         (status = 200, description = "The review", body = ReviewDetail, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn get_review(
@@ -390,7 +384,6 @@ async fn run_action(
     params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The stage with its answers", body = StageView, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not the stage's answerer", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such review or stage", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The stage does not take answers now", body = Problem, content_type = PROBLEM),
@@ -431,7 +424,6 @@ pub async fn save_answers(
     params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The stage, now in review", body = StageView, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not the stage's answerer", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The stage is not awaiting answers", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
@@ -471,7 +463,6 @@ pub async fn submit(
     params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not the approver role, or segregation of duties", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The stage is not in review", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
@@ -517,7 +508,6 @@ pub async fn decide(
     params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The stage is closed", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
@@ -556,7 +546,6 @@ pub async fn assign(
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The review is decided", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Not higher than the current tier, or no reason", body = Problem, content_type = PROBLEM),
@@ -597,7 +586,6 @@ pub async fn raise_tier(
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The review", body = ReviewSummary, headers(("ETag" = String))),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The review is decided", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
@@ -635,7 +623,6 @@ pub async fn withdraw(
     params(("id" = String, Path), ("stage" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 201, description = "The invitation (its link goes only to the invitee)", body = InvitationView),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The stage is not awaiting answers", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Bad email or lifetime, or the stage is not answered by the supplier", body = Problem, content_type = PROBLEM),
@@ -672,7 +659,6 @@ pub async fn invite(
     params(("id" = String, Path), ("invitation" = String, Path)),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such (unrevoked) invitation", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn revoke_invitation(
@@ -705,7 +691,6 @@ const FINDING_WRITERS: &[Role] = &[
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 201, description = "The finding", body = FindingView),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid finding", body = Problem, content_type = PROBLEM),
@@ -732,7 +717,6 @@ pub async fn add_finding(
     params(("id" = String, Path), ("finding" = String, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "The finding", body = FindingView),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such review or finding", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid change", body = Problem, content_type = PROBLEM),
@@ -761,7 +745,6 @@ pub async fn update_finding(
     params(("id" = String, Path, description = "The approved review")),
     responses(
         (status = 201, description = "The re-review", body = ReviewSummary, headers(("ETag" = String), ("Location" = String))),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Not an approval, or a review of the subject is already open", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]

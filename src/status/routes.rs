@@ -46,8 +46,6 @@ const PROBLEM: &str = "application/problem+json";
     responses(
         (status = 200, description = "The clearance", body = Clearance, headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the ETag sent"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "The token has no role", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn get_status(
     req: &HttpRequest,
@@ -164,7 +162,6 @@ pub struct CheckResponse {
 #[utoipa::path(post, path = "/v1/status/check", tag = "status", request_body = CheckRequest,
     responses(
         (status = 200, description = "One result per item, in order", body = CheckResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
         (status = 422, description = "No items, more than 1000, or a malformed item", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn check(
@@ -195,7 +192,6 @@ pub async fn check(
     params(("provider" = String, Path), ("model" = String, Path)),
     responses(
         (status = 200, description = "The attestation", content_type = "application/jwt", body = String),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn attestation(
     req: &HttpRequest,
@@ -306,7 +302,6 @@ impl From<SwitchError> for ApiError {
     params(("provider" = String, Path), ("model" = String, Path)),
     responses(
         (status = 200, description = "The clearance now (of every model of a provider)", body = Vec<Clearance>),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Already suspended", body = Problem, content_type = PROBLEM),
         (status = 422, description = "No reason given", body = Problem, content_type = PROBLEM),
@@ -337,7 +332,6 @@ pub async fn suspend(
     params(("provider" = String, Path), ("model" = String, Path)),
     responses(
         (status = 200, description = "The clearance now (of every model of a provider)", body = Vec<Clearance>),
-        (status = 403, description = "Not an admin", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Not suspended", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]

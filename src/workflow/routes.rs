@@ -43,8 +43,6 @@ pub struct WorkflowDocument {
 #[utoipa::path(get, path = "/v1/workflows", tag = "workflows",
     responses(
         (status = 200, description = "Every workflow", body = inline(Page<WorkflowListing>)),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
     ), security(("bearer" = [])))]
 pub async fn list_workflows(
     state: web::Data<AppState>,
@@ -82,8 +80,6 @@ pub async fn list_workflows(
 #[utoipa::path(get, path = "/v1/workflows/{id}", tag = "workflows", params(("id" = String, Path)),
     responses(
         (status = 200, description = "The workflow", body = WorkflowDocument),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such workflow", body = Problem, content_type = "application/problem+json"),
     ), security(("bearer" = [])))]
 pub async fn get_workflow(

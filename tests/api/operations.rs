@@ -27,9 +27,32 @@ backend_tests! {
         let post = &doc["paths"]["/v1/providers"]["post"];
         assert!(post["description"].as_str().unwrap().contains("vendor_manager"), "{post}");
         assert!(post["responses"]["422"]["content"]["application/problem+json"].is_object(), "{post}");
-        for path in ["/v1/providers/{provider}", "/v1/providers/{provider}/models", "/v1/providers/{provider}/models/{model}", "/healthz", "/readyz"] {
+        for path in ["/v1/providers/{provider}", "/v1/providers/{provider}/models", "/v1/providers/{provider}/models/{model}", "/healthz", "/readyz", "/v1/providers/{provider}/suspend", "/v1/providers/{provider}/resume"] {
             assert!(doc["paths"][path].is_object(), "{path} is documented");
         }
+        // Every operation that needs a token documents 401 and 403, every
+        // one that reads a body 400, 413 and 415; each a problem document.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = &operation["responses"];
+                let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+                let statuses: &[&str] = match (secured, operation["requestBody"].is_object()) {
+                    (true, true) => &["400", "401", "403", "413", "415", "500"],
+                    (true, false) => &["401", "403", "500"],
+                    (false, true) => &["400", "413", "415", "500"],
+                    (false, false) => &["500"],
+                };
+                for status in statuses {
+                    assert!(responses[*status].is_object(), "{method} {path} lists {status}");
+                }
+            }
+        }
+        assert!(doc["paths"]["/healthz"]["get"]["responses"]["401"].is_null());
+        let unauthenticated = &doc["components"]["responses"]["Unauthenticated"];
+        assert!(unauthenticated["content"]["application/problem+json"]["schema"]["$ref"].as_str().unwrap().ends_with("/Problem"), "{unauthenticated}");
+        let provider_suspend = &doc["paths"]["/v1/providers/{provider}/suspend"]["post"];
+        assert_eq!(provider_suspend["operationId"], "suspend_provider");
+        assert!(provider_suspend["parameters"].as_array().unwrap().iter().all(|p| p["name"] != "model"), "{provider_suspend}");
     }
 
     async fn docs_ui_is_served_without_a_cdn(app) {
