@@ -10,34 +10,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-/// Classes of data that may be sent to a model, least sensitive first.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DataClass {
-    Public,
-    Internal,
-    Confidential,
-    Personal,
-    SpecialCategory,
+crate::names::named_enum! {
+    /// Classes of data that may be sent to a model, least sensitive first.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub enum DataClass {
+        Public,
+        Internal,
+        Confidential,
+        Personal,
+        SpecialCategory,
+    }
 }
-
-crate::names::named!(DataClass);
 
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Validate, ToSchema,

@@ -128,7 +128,7 @@ fn parse_ttl(text: &str) -> Result<chrono::TimeDelta, String> {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse()
+    Role::named(text)
 }
 
 fn main() -> ExitCode {

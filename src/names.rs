@@ -1,13 +1,94 @@
-//! How enums are named, in one way: each derives strum's `IntoStaticStr`,
-//! `EnumString` and `VariantArray` with the same case as its serde names
-//! (snake_case, kebab-case for job names), and [`named!`] gives it `as_str`,
-//! `parse`, `ALL` and `Display` from them. With `stored`, the enum is also
+//! How enums are named, in one way: declared with [`named_enum!`] (or
+//! [`stored_enum!`]), each derives strum's `IntoStaticStr`, `EnumString` and
+//! `VariantArray` with the same snake_case names as serde's, and gets
+//! `as_str`, `parse`, `ALL` and `Display` from them. A stored enum is also
 //! written to and read from a Text column by its name: a stored name the
 //! code does not know fails the read loudly (it is never read as a default).
+//! (The scheduler's job names, in kebab-case, use [`named!`] alone.)
 
-/// See the module documentation. The enum must also derive
-/// `diesel::AsExpression` and `diesel::FromSqlRow` with
-/// `#[diesel(sql_type = diesel::sql_types::Text)]` when it is `stored`.
+/// Declares an enum named in snake_case (see the module documentation):
+/// `Debug, Clone, Copy, PartialEq, Eq`, serde, its OpenAPI schema and
+/// strum's names, with `as_str`, `parse`, `ALL` and `Display`. More derives
+/// may be given in the enum's own attributes.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize,
+            utoipa::ToSchema,
+            strum::IntoStaticStr,
+            strum::EnumString,
+            strum::VariantArray,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        $crate::names::named!($name);
+    };
+}
+
+/// As [`named_enum!`], and stored in a Text column by its name: a stored
+/// name the code does not know fails the read.
+macro_rules! stored_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident),+ $(,)?
+        }
+    ) => {
+        $crate::names::named_enum! {
+            $(#[$meta])*
+            #[derive(diesel::AsExpression, diesel::FromSqlRow)]
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            $vis enum $name {
+                $($(#[$vmeta])* $variant),+
+            }
+        }
+
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                $name::parse(&text).ok_or_else(|| {
+                    format!(concat!("unknown ", stringify!($name), " `{}` in the database"), text)
+                        .into()
+                })
+            }
+        }
+    };
+}
+
+/// `as_str`, `parse`, `ALL` and `Display` from strum's names.
 macro_rules! named {
     ($($ty:ident),+ $(,)?) => {$(
         impl $ty {
@@ -31,40 +112,9 @@ macro_rules! named {
             }
         }
     )+};
-    ($($ty:ident),+ $(,)? ; stored) => {
-        $crate::names::named!($($ty),+);
-        $(
-        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
-        where
-            DB: diesel::backend::Backend,
-            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, DB>,
-            ) -> diesel::serialize::Result {
-                self.as_str().to_sql(out)
-            }
-        }
-
-        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
-        where
-            DB: diesel::backend::Backend,
-            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = String::from_sql(bytes)?;
-                $ty::parse(&text).ok_or_else(|| {
-                    format!(concat!("unknown ", stringify!($ty), " `{}` in the database"), text)
-                        .into()
-                })
-            }
-        }
-        )+
-    };
 }
 
-pub(crate) use named;
+pub(crate) use {named, named_enum, stored_enum};
 
 #[cfg(test)]
 mod tests {

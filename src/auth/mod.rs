@@ -12,59 +12,33 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::config::JwtConfig;
 
 mod secret;
 pub use secret::load_or_create_secret;
 
-/// What a person or system may do. Unknown role names in a token are ignored.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Role {
-    VendorManager,
-    SecurityReviewer,
-    PrivacyReviewer,
-    RaiReviewer,
-    Approver,
-    Admin,
-    Integrator,
+crate::names::stored_enum! {
+    /// What a person or system may do. Unknown role names in a token are ignored.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub enum Role {
+        VendorManager,
+        SecurityReviewer,
+        PrivacyReviewer,
+        RaiReviewer,
+        Approver,
+        Admin,
+        Integrator,
+    }
 }
 
-crate::names::named!(Role; stored);
-
-/// By name, with the known names in the error (a person reads it).
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Role::ALL
-            .iter()
-            .copied()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                format!("unknown role `{s}` (known: {})", known.join(", "))
-            })
+impl Role {
+    /// The role of `name`, or an error naming the known roles (a person reads it).
+    pub fn named(name: &str) -> Result<Role, String> {
+        Role::parse(name).ok_or_else(|| {
+            let known: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown role `{name}` (known: {})", known.join(", "))
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::transport::stub::AsyncStubTransport;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
@@ -76,60 +76,26 @@ impl Mailer {
     }
 }
 
-/// Where a message is in its delivery.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum MessageState {
-    /// Waiting for its next attempt.
-    Pending,
-    /// Claimed by a worker, whose lease runs until `locked_until`.
-    Sending,
-    Sent,
-    /// Out of attempts; an admin may retry it.
-    Dead,
+crate::names::stored_enum! {
+    /// Where a message is in its delivery.
+    pub enum MessageState {
+        /// Waiting for its next attempt.
+        Pending,
+        /// Claimed by a worker, whose lease runs until `locked_until`.
+        Sending,
+        Sent,
+        /// Out of attempts; an admin may retry it.
+        Dead,
+    }
 }
 
-/// What a message is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum MessageKind {
-    Email,
-    Webhook,
+crate::names::stored_enum! {
+    /// What a message is.
+    pub enum MessageKind {
+        Email,
+        Webhook,
+    }
 }
-
-crate::names::named!(MessageState, MessageKind; stored);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox_messages)]

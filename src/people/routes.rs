@@ -62,8 +62,7 @@ pub struct MailboxView {
 }
 
 fn parse_role(text: &str) -> Result<Role, ApiError> {
-    text.parse()
-        .map_err(|e: String| ApiError::NotFound(format!("no role `{text}`: {e}")))
+    Role::named(text).map_err(|e| ApiError::NotFound(format!("no role `{text}`: {e}")))
 }
 
 async fn view(state: &AppState, role: Role) -> Result<MailboxView, ApiError> {

@@ -92,64 +92,30 @@ pub struct Model {
     pub revision: i64,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Modality {
-    Text,
-    Image,
-    Audio,
-    Video,
-    Embedding,
-    Code,
-    Multimodal,
+crate::names::stored_enum! {
+    pub enum Modality {
+        Text,
+        Image,
+        Audio,
+        Video,
+        Embedding,
+        Code,
+        Multimodal,
+    }
 }
 
-/// Where the model runs, which decides whose controls apply.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Hosting {
-    /// Called through the provider's own API.
-    ProviderApi,
-    /// Called through a cloud platform's marketplace.
-    CloudMarketplace,
-    /// Weights run in our own infrastructure.
-    SelfHosted,
-    OnDevice,
+crate::names::stored_enum! {
+    /// Where the model runs, which decides whose controls apply.
+    pub enum Hosting {
+        /// Called through the provider's own API.
+        ProviderApi,
+        /// Called through a cloud platform's marketplace.
+        CloudMarketplace,
+        /// Weights run in our own infrastructure.
+        SelfHosted,
+        OnDevice,
+    }
 }
-
-crate::names::named!(Modality, Hosting; stored);
 
 /// `POST /v1/providers`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]

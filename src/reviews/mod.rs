@@ -104,31 +104,13 @@ pub struct DecisionView {
     pub at: DateTime<Utc>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum FindingState {
-    Open,
-    Resolved,
-    Accepted,
+crate::names::stored_enum! {
+    pub enum FindingState {
+        Open,
+        Resolved,
+        Accepted,
+    }
 }
-
-crate::names::named!(FindingState; stored);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FindingView {

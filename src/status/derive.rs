@@ -9,33 +9,18 @@ use crate::conditions::{Conditions, DataClass};
 use crate::workflow::Tier;
 use crate::workflow::engine::ReviewState;
 
-/// The published status of a model.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Status {
-    Approved,
-    ApprovedWithConditions,
-    InReview,
-    Rejected,
-    Expired,
-    Suspended,
-    NotReviewed,
+crate::names::named_enum! {
+    /// The published status of a model.
+    pub enum Status {
+        Approved,
+        ApprovedWithConditions,
+        InReview,
+        Rejected,
+        Expired,
+        Suspended,
+        NotReviewed,
+    }
 }
-
-crate::names::named!(Status);
 
 impl Status {
     pub fn is_approval(self) -> bool {

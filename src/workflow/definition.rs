@@ -4,70 +4,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::TimeDelta;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Role;
 use crate::ids::StageKey;
 
-/// Risk tier of a review, lowest first.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Tier {
-    Low,
-    Medium,
-    High,
-    Critical,
+crate::names::stored_enum! {
+    /// Risk tier of a review, lowest first.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub enum Tier {
+        Low,
+        Medium,
+        High,
+        Critical,
+    }
 }
 
-/// Severity of a finding.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
+crate::names::stored_enum! {
+    /// Severity of a finding.
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        Low,
+        Medium,
+        High,
+        Critical,
+    }
 }
-
-crate::names::named!(Tier, Severity; stored);
 
 /// A duration as written in the file (`"10d"`), with its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,30 +188,17 @@ pub struct Question {
     pub risk: Vec<RiskRule>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum QuestionKind {
-    YesNo,
-    SingleChoice,
-    MultiChoice,
-    Text,
-    Number,
-    Date,
-    Url,
+crate::names::named_enum! {
+    pub enum QuestionKind {
+        YesNo,
+        SingleChoice,
+        MultiChoice,
+        Text,
+        Number,
+        Date,
+        Url,
+    }
 }
-
-crate::names::named!(QuestionKind);
 
 impl QuestionKind {
     pub fn has_options(self) -> bool {

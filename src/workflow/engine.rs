@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use super::answers::{self, Answers};
 use super::definition::{Answerer, Severity, Stage, Tier, Workflow};
@@ -16,83 +14,33 @@ use crate::conditions::Conditions;
 use crate::ids::StageKey;
 use crate::validation::FieldError;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum ReviewKind {
-    Initial,
-    ReReview,
+crate::names::stored_enum! {
+    pub enum ReviewKind {
+        Initial,
+        ReReview,
+    }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum ReviewState {
-    InProgress,
-    Approved,
-    ApprovedWithConditions,
-    Rejected,
-    Withdrawn,
+crate::names::stored_enum! {
+    pub enum ReviewState {
+        InProgress,
+        Approved,
+        ApprovedWithConditions,
+        Rejected,
+        Withdrawn,
+    }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum StageState {
-    Blocked,
-    AwaitingAnswers,
-    InReview,
-    Approved,
-    Rejected,
-    Skipped,
+crate::names::stored_enum! {
+    pub enum StageState {
+        Blocked,
+        AwaitingAnswers,
+        InReview,
+        Approved,
+        Rejected,
+        Skipped,
+    }
 }
-
-crate::names::named!(ReviewKind, ReviewState, StageState, Decision; stored);
 
 impl ReviewState {
     pub fn is_decided(self) -> bool {
@@ -111,29 +59,13 @@ impl StageState {
     }
 }
 
-/// A reviewer's decision on a stage.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Decision {
-    Approve,
-    Reject,
-    RequestChanges,
+crate::names::stored_enum! {
+    /// A reviewer's decision on a stage.
+    pub enum Decision {
+        Approve,
+        Reject,
+        RequestChanges,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

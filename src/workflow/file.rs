@@ -211,7 +211,7 @@ impl Checker<'_> {
     }
 
     fn role(&mut self, text: &Spanned<String>, what: &str) -> Option<Role> {
-        match text.get_ref().parse::<Role>() {
+        match Role::named(text.get_ref()) {
             Ok(Role::Integrator) | Ok(Role::Admin) => {
                 self.report(
                     text.span(),
@@ -515,7 +515,7 @@ fn parse_notify(c: &mut Checker<'_>, text: &Spanned<String>) -> Option<Notify> {
         return Some(Notify::Assignee);
     }
     if let Some(role) = value.strip_prefix("role:") {
-        return match role.parse::<Role>() {
+        return match Role::named(role) {
             Ok(role) => Some(Notify::Role(role)),
             Err(message) => {
                 c.report(text.span(), format!("notify: {message}"));
