@@ -90,6 +90,40 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// Reads and writes a type through a Text column: `$to` gives the text to
+/// write of `$this`, `$from` the value (or the error) of the `$text` read.
+macro_rules! text_column {
+    ($ty:ty, |$this:ident| $to:expr, |$text:ident| $from:expr) => {
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                let $this = self;
+                let text: &str = $to;
+                text.to_sql(out)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let $text = String::from_sql(bytes)?;
+                $from
+            }
+        }
+    };
+}
+
+pub(crate) use text_column;
+
 /// A JSON document in a Text column. The text is kept beside the value, so
 /// that writing it borrows what it writes; text that is not the expected JSON
 /// fails the read (a column edited by hand is never read as a default).

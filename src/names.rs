@@ -59,32 +59,12 @@ macro_rules! stored_enum {
             }
         }
 
-        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
-        where
-            DB: diesel::backend::Backend,
-            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, DB>,
-            ) -> diesel::serialize::Result {
-                self.as_str().to_sql(out)
-            }
-        }
-
-        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
-        where
-            DB: diesel::backend::Backend,
-            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = String::from_sql(bytes)?;
-                $name::parse(&text).ok_or_else(|| {
-                    format!(concat!("unknown ", stringify!($name), " `{}` in the database"), text)
-                        .into()
-                })
-            }
-        }
+        $crate::db::text_column!($name, |this| this.as_str(), |text| {
+            $name::parse(&text).ok_or_else(|| {
+                format!(concat!("unknown ", stringify!($name), " `{}` in the database"), text)
+                    .into()
+            })
+        });
     };
 }
 

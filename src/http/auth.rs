@@ -46,3 +46,28 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .map(|v| v.as_bytes());
     Ok(authenticator.caller(authorization, directory)?)
 }
+
+/// An admin's request: the caller verified and holding `admin`, as the
+/// actor of the change it makes (401 without a valid token, 403 without the
+/// role).
+#[derive(Debug)]
+pub struct Admin(pub crate::audit::Actor);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let admin = || {
+            let principal = authenticate(req)?;
+            principal.require(&[crate::auth::Role::Admin])?;
+            let request_id = req
+                .headers()
+                .get(&super::telemetry::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok(Admin(crate::audit::Actor::person(&principal, request_id)))
+        };
+        std::future::ready(admin())
+    }
+}

@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{MessageKind, MessageState, OutboxRow, RetryError};
-use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
+use crate::http::auth::Admin;
 use crate::http::extract::{Page, PageParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::telemetry::RequestId;
 use crate::ids::MessageId;
 
 impl From<RetryError> for ApiError {
@@ -119,12 +118,9 @@ pub async fn list_outbox(
     ), security(("bearer" = [])))]
 pub async fn retry(
     state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    Admin(actor): Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
-    let actor = Actor::person(&principal, Some(request_id.to_string()));
     let row = super::retry(&state.work, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(OutboxMessage::from(row)))
 }

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
+use crate::http::auth::Admin;
 use crate::http::extract::ValidJson;
 use crate::http::problem::{ApiError, Problem};
 use crate::people::Person;
@@ -122,12 +122,10 @@ pub async fn get_mailbox(
     ), security(("bearer" = [])))]
 pub async fn put_mailbox(
     state: web::Data<AppState>,
-    principal: Principal,
-    request_id: crate::http::telemetry::RequestId,
+    Admin(actor): Admin,
     path: web::Path<String>,
     body: ValidJson<MailboxInput>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
     let role = parse_role(&path)?;
     let mut emails = Vec::new();
     for (i, email) in body.0.emails.iter().enumerate() {
@@ -140,7 +138,6 @@ pub async fn put_mailbox(
         }
         emails.push(email.to_owned());
     }
-    let actor = Actor::person(&principal, Some(request_id.to_string()));
     crate::people::set_mailbox(&state.work, actor, role, emails, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(view(&state, role).await?))
 }

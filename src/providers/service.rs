@@ -11,7 +11,7 @@ use super::{CatalogueError, Model, ModelPatch, NewModel, NewProvider, Provider, 
 use crate::audit::{self, Actor, Change};
 use crate::db::{DbConnection, Json};
 use crate::ids::{ModelId, ModelSlug, ProviderId, ProviderSlug};
-use crate::unit::UnitOfWork;
+use crate::unit::{Tx, UnitOfWork};
 use crate::validation::FieldError;
 
 fn duplicate_or(error: DieselError, what: String) -> CatalogueError {
@@ -34,8 +34,27 @@ fn check_revision(what: String, expected: Option<i64>, actual: i64) -> Result<()
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+/// The audit event of a catalogue change: what it was, and the entry
+/// before (none when created) and after.
+fn record<T: serde::Serialize>(
+    tx: &mut Tx<'_>,
+    action: &'static str,
+    subject: String,
+    before: Option<&T>,
+    after: &T,
+) -> diesel::QueryResult<()> {
+    let json = |value: &T| serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    audit::append(
+        tx,
+        Change {
+            action,
+            subject,
+            review_id: None,
+            before: before.map(json),
+            after: Some(json(after)),
+        },
+    )
+    .map(drop)
 }
 
 /// A slug the input's validation has already checked.
@@ -94,15 +113,12 @@ pub async fn create_provider(
         store::insert_provider(tx.conn(), &row)
             .map_err(|e| duplicate_or(e, format!("provider `{slug}`")))?;
         let provider = row.to_provider();
-        audit::append(
+        record(
             tx,
-            Change {
-                action: "provider.created",
-                subject: format!("provider/{slug}"),
-                review_id: None,
-                before: None,
-                after: Some(to_json(&provider)),
-            },
+            "provider.created",
+            format!("provider/{slug}"),
+            None,
+            &provider,
         )?;
         Ok(provider)
     })
@@ -138,15 +154,12 @@ pub async fn update_provider(
         after.updated_at = now.naive_utc();
         store::update_provider(tx.conn(), &after)?;
         let (before, after) = (before.to_provider(), after.to_provider());
-        audit::append(
+        record(
             tx,
-            Change {
-                action: "provider.updated",
-                subject: format!("provider/{slug}"),
-                review_id: None,
-                before: Some(to_json(&before)),
-                after: Some(to_json(&after)),
-            },
+            "provider.updated",
+            format!("provider/{slug}"),
+            Some(&before),
+            &after,
         )?;
         Ok(after)
     })
@@ -177,15 +190,12 @@ pub async fn create_model(
         store::insert_model(tx.conn(), &row)
             .map_err(|e| duplicate_or(e, format!("model `{provider_slug}/{slug}`")))?;
         let model = row.to_model(&provider_slug);
-        audit::append(
+        record(
             tx,
-            Change {
-                action: "model.created",
-                subject: format!("model/{provider_slug}/{slug}"),
-                review_id: None,
-                before: None,
-                after: Some(to_json(&model)),
-            },
+            "model.created",
+            format!("model/{provider_slug}/{slug}"),
+            None,
+            &model,
         )?;
         Ok(model)
     })
@@ -231,15 +241,12 @@ pub async fn update_model(
             before.to_model(&provider_slug),
             after.to_model(&provider_slug),
         );
-        audit::append(
+        record(
             tx,
-            Change {
-                action: "model.updated",
-                subject: format!("model/{provider_slug}/{slug}"),
-                review_id: None,
-                before: Some(to_json(&before)),
-                after: Some(to_json(&after)),
-            },
+            "model.updated",
+            format!("model/{provider_slug}/{slug}"),
+            Some(&before),
+            &after,
         )?;
         Ok(after)
     })

@@ -330,50 +330,73 @@ pub async fn get_stage(
     Ok(with_etag(StatusCode::OK, view.version, &view))
 }
 
-/// The review (and stage) an action targets.
-struct Target {
-    id: ReviewId,
-    stage: Option<StageKey>,
+/// Who changes a review, and when: what every handler of a change needs,
+/// read from the request (the state, the verified caller, the request id
+/// and the `If-Match` version).
+pub struct Changer {
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    /// Where `If-Match` is read, when the change is made (after the role
+    /// check, so that a caller without the role hears 403 first).
+    request: HttpRequest,
 }
 
-/// A change's [`Call`]: who, when, and the `If-Match` version.
-fn call(
-    req: &HttpRequest,
-    state: &AppState,
-    principal: &Principal,
-    request_id: RequestId,
-    id: ReviewId,
-) -> Result<Call, ApiError> {
-    Ok(Call {
-        review_id: id,
-        expected: if_match_version(req)?,
-        actor: actor(principal, request_id),
-        email: principal.email.clone(),
-        now: state.clock.now(),
-    })
-}
+impl actix_web::FromRequest for Changer {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
-/// Runs an engine action; answers and submissions reply with the stage, the
-/// rest with the review.
-async fn run_action(
-    req: &HttpRequest,
-    state: &AppState,
-    principal: &Principal,
-    request_id: RequestId,
-    target: Target,
-    action: Action,
-) -> Result<HttpResponse, ApiError> {
-    let caller = caller(principal, &target.id, target.stage.as_ref())?;
-    let call = call(req, state, principal, request_id, target.id)?;
-    let now = call.now;
-    let with_stage = matches!(action, Action::SaveAnswers { .. } | Action::Submit { .. });
-    let loaded = state.reviews.act(call, caller, action).await?;
-    if with_stage && let Some(stage) = target.stage {
-        let view = super::views::stage(&loaded, &stage, now)?;
-        return Ok(with_etag(StatusCode::OK, view.version, &view));
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let changer = || {
+            Ok(Changer {
+                state: req
+                    .app_data::<web::Data<AppState>>()
+                    .cloned()
+                    .ok_or_else(|| ApiError::Internal("no application state".into()))?,
+                principal: crate::http::auth::authenticate(req)?,
+                request_id: RequestId::from_request(req, &mut actix_web::dev::Payload::None)
+                    .into_inner()?,
+                request: req.clone(),
+            })
+        };
+        std::future::ready(changer())
     }
-    let summary = loaded.summary(now);
-    Ok(with_etag(StatusCode::OK, summary.version, &summary))
+}
+
+impl Changer {
+    /// Admits the caller when they hold any of `roles`.
+    fn require(self, roles: &[Role]) -> Result<Self, ApiError> {
+        self.principal.require(roles)?;
+        Ok(self)
+    }
+
+    /// The change's [`Call`] on review `id`.
+    fn call(&self, id: ReviewId) -> Result<Call, ApiError> {
+        Ok(Call {
+            review_id: id,
+            expected: if_match_version(&self.request)?,
+            actor: actor(&self.principal, self.request_id.clone()),
+            email: self.principal.email.clone(),
+            now: self.state.clock.now(),
+        })
+    }
+
+    /// Runs an engine action; answers and submissions reply with the stage,
+    /// the rest with the review.
+    async fn act(self, id: ReviewId, action: Action) -> Result<HttpResponse, ApiError> {
+        let stage = action.stage().cloned();
+        let caller = caller(&self.principal, &id, stage.as_ref())?;
+        let call = self.call(id)?;
+        let now = call.now;
+        let with_stage = matches!(action, Action::SaveAnswers { .. } | Action::Submit { .. });
+        let loaded = self.state.reviews.act(call, caller, action).await?;
+        if with_stage && let Some(stage) = stage {
+            let view = super::views::stage(&loaded, &stage, now)?;
+            return Ok(with_etag(StatusCode::OK, view.version, &view));
+        }
+        let summary = loaded.summary(now);
+        Ok(with_etag(StatusCode::OK, summary.version, &summary))
+    }
 }
 
 /// Save draft answers (`null` clears one).
@@ -391,30 +414,13 @@ async fn run_action(
         (status = 422, description = "Unknown questions or wrong types, one error per question id", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn save_answers(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: StagePath,
     body: ValidJson<AnswersInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage) = path.into_inner();
-    let action = Action::SaveAnswers {
-        stage: stage.clone(),
-        answers: body.0.answers.unwrap_or_default(),
-    };
-    run_action(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Target {
-            id,
-            stage: Some(stage),
-        },
-        action,
-    )
-    .await
+    let answers = body.0.answers.unwrap_or_default();
+    who.act(id, Action::SaveAnswers { stage, answers }).await
 }
 
 /// Submit the answers for review.
@@ -429,29 +435,9 @@ pub async fn save_answers(
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Required questions unanswered, one error per question id", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
-pub async fn submit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
-    path: StagePath,
-) -> Result<HttpResponse, ApiError> {
+pub async fn submit(who: Changer, path: StagePath) -> Result<HttpResponse, ApiError> {
     let (id, stage) = path.into_inner();
-    let action = Action::Submit {
-        stage: stage.clone(),
-    };
-    run_action(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Target {
-            id,
-            stage: Some(stage),
-        },
-        action,
-    )
-    .await
+    who.act(id, Action::Submit { stage }).await
 }
 
 /// Decide a stage: approve (with optional conditions), reject, or request changes.
@@ -469,10 +455,7 @@ pub async fn submit(
         (status = 422, description = "Invalid decision", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn decide(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: StagePath,
     body: ValidJson<DecisionInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -482,23 +465,12 @@ pub async fn decide(
         .decision
         .ok_or_else(|| ApiError::validation("decision", "is required"))?;
     let action = Action::Decide {
-        stage: stage.clone(),
+        stage,
         decision,
         comment: input.comment,
         conditions: input.conditions,
     };
-    run_action(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Target {
-            id,
-            stage: Some(stage),
-        },
-        action,
-    )
-    .await
+    who.act(id, action).await
 }
 
 /// Assign a stage to a person.
@@ -512,30 +484,13 @@ pub async fn decide(
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn assign(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: StagePath,
     body: ValidJson<AssignInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage) = path.into_inner();
-    let action = Action::Assign {
-        stage: stage.clone(),
-        assignee: body.0.assignee.map(|a| a.trim().to_owned()),
-    };
-    run_action(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Target {
-            id,
-            stage: Some(stage),
-        },
-        action,
-    )
-    .await
+    let assignee = body.0.assignee.map(|a| a.trim().to_owned());
+    who.act(id, Action::Assign { stage, assignee }).await
 }
 
 /// Raise the review's risk tier (never lower it), with a reason.
@@ -551,10 +506,7 @@ pub async fn assign(
         (status = 422, description = "Not higher than the current tier, or no reason", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn raise_tier(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: ReviewPath,
     body: ValidJson<TierInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -565,18 +517,7 @@ pub async fn raise_tier(
             .ok_or_else(|| ApiError::validation("tier", "is required"))?,
         reason: input.reason.unwrap_or_default(),
     };
-    run_action(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Target {
-            id: path.into_inner(),
-            stage: None,
-        },
-        action,
-    )
-    .await
+    who.act(path.into_inner(), action).await
 }
 
 /// Withdraw a review in progress.
@@ -590,28 +531,13 @@ pub async fn raise_tier(
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn withdraw(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: ReviewPath,
     body: ValidJson<WithdrawInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let action = Action::Withdraw {
-        reason: body.0.reason.unwrap_or_default(),
-    };
-    run_action(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Target {
-            id: path.into_inner(),
-            stage: None,
-        },
-        action,
-    )
-    .await
+    let reason = body.0.reason.unwrap_or_default();
+    who.act(path.into_inner(), Action::Withdraw { reason })
+        .await
 }
 
 /// Invite a supplier contact to answer a stage's questionnaire by email.
@@ -628,14 +554,11 @@ pub async fn withdraw(
         (status = 422, description = "Bad email or lifetime, or the stage is not answered by the supplier", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: StagePath,
     body: ValidJson<super::InviteInput>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_STARTERS)?;
+    let who = who.require(REVIEW_STARTERS)?;
     let (id, stage) = path.into_inner();
     let lifetime = body
         .0
@@ -647,8 +570,10 @@ pub async fn invite(
         .and_then(invitation_lifetime)
         .map_err(|m| ApiError::validation("expires_in", m))?;
     let email = body.0.email.unwrap_or_default();
-    let call = call(&req, &state, &principal, request_id, id)?;
-    let (view, _link) = state.reviews.invite(call, stage, email, lifetime).await?;
+    let reviews = &who.state.reviews;
+    let (view, _link) = reviews
+        .invite(who.call(id)?, stage, email, lifetime)
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -662,16 +587,13 @@ pub async fn invite(
         (status = 404, description = "No such (unrevoked) invitation", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn revoke_invitation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: web::Path<(ReviewId, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_STARTERS)?;
+    let who = who.require(REVIEW_STARTERS)?;
     let (id, invitation) = path.into_inner();
-    let call = call(&req, &state, &principal, request_id, id)?;
-    state.reviews.revoke_invitation(call, invitation).await?;
+    let reviews = &who.state.reviews;
+    reviews.revoke_invitation(who.call(id)?, invitation).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -696,16 +618,15 @@ const FINDING_WRITERS: &[Role] = &[
         (status = 422, description = "Invalid finding", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn add_finding(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: ReviewPath,
     body: ValidJson<NewFinding>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(FINDING_WRITERS)?;
-    let call = call(&req, &state, &principal, request_id, path.into_inner())?;
-    let view = state.reviews.add_finding(call, body.0).await?;
+    let who = who.require(FINDING_WRITERS)?;
+    let reviews = &who.state.reviews;
+    let view = reviews
+        .add_finding(who.call(path.into_inner())?, body.0)
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -722,17 +643,16 @@ pub async fn add_finding(
         (status = 422, description = "Invalid change", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn update_finding(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    who: Changer,
     path: web::Path<(ReviewId, String)>,
     body: ValidJson<FindingPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(FINDING_WRITERS)?;
+    let who = who.require(FINDING_WRITERS)?;
     let (id, finding) = path.into_inner();
-    let call = call(&req, &state, &principal, request_id, id)?;
-    let view = state.reviews.update_finding(call, finding, body.0).await?;
+    let reviews = &who.state.reviews;
+    let view = reviews
+        .update_finding(who.call(id)?, finding, body.0)
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -19,7 +19,9 @@ use super::{
 use crate::audit::{self, Actor, Change};
 use crate::auth::{RespondentScope, TokenIssuer};
 use crate::db::DbConnection;
-use crate::ids::{FindingId, InvitationId, ModelSlug, ProviderSlug, ReviewId, StageKey};
+use crate::ids::{
+    FindingId, InvitationId, ModelId, ModelSlug, ProviderId, ProviderSlug, ReviewId, StageKey,
+};
 use crate::notify::{self, messages};
 use crate::unit::{Tx, UnitOfWork};
 use crate::validation::FieldError;
@@ -64,8 +66,7 @@ fn invalid(field: &str, message: String) -> ReviewError {
 
 /// The row of a review the engine has just started.
 fn new_review_row(
-    provider: &crate::providers::store::ProviderRow,
-    model: Option<&crate::providers::store::ModelRow>,
+    (provider_id, model_id): (&ProviderId, Option<&ModelId>),
     workflow: &LoadedWorkflow,
     review: &engine::Review,
     started_by: &str,
@@ -73,8 +74,8 @@ fn new_review_row(
 ) -> ReviewRow {
     ReviewRow {
         id: ReviewId::generate(),
-        provider_id: provider.id.clone(),
-        model_id: model.map(|m| m.id.clone()),
+        provider_id: provider_id.clone(),
+        model_id: model_id.cloned(),
         kind: review.kind,
         workflow_id: workflow.workflow.id.clone(),
         workflow_version: workflow.workflow.version,
@@ -189,7 +190,13 @@ impl Reviews {
         let review = &outcome.review;
         let row = ReviewRow {
             started_by_email: email,
-            ..new_review_row(&provider, model.as_ref(), &workflow, review, &actor_id, now)
+            ..new_review_row(
+                (&provider.id, model.as_ref().map(|m| &m.id)),
+                &workflow,
+                review,
+                &actor_id,
+                now,
+            )
         };
         store::insert(tx.conn(), &row, review, now)?;
         let loaded = store::load(tx.conn(), &self.catalog, &row.id)?;
@@ -267,25 +274,15 @@ impl Reviews {
             stage.assignee = Some(previous.row.started_by.clone());
         }
         let row = ReviewRow {
-            id: ReviewId::generate(),
-            provider_id: previous.row.provider_id.clone(),
-            model_id: previous.row.model_id.clone(),
-            kind: outcome.review.kind,
-            workflow_id: workflow.workflow.id.clone(),
-            workflow_version: workflow.workflow.version,
-            workflow_digest: workflow.digest.clone(),
-            state: outcome.review.state,
-            tier: outcome.review.tier,
-            tier_reason: None,
-            started_by: actor_id,
             previous_review_id: Some(previous.row.id.clone()),
-            conditions: None,
-            decided_at: None,
-            valid_until: None,
-            version: 1,
-            created_at: now.naive_utc(),
-            updated_at: now.naive_utc(),
             started_by_email: previous.row.started_by_email.clone(),
+            ..new_review_row(
+                (&previous.row.provider_id, previous.row.model_id.as_ref()),
+                &workflow,
+                &outcome.review,
+                &actor_id,
+                now,
+            )
         };
         store::insert(tx.conn(), &row, &outcome.review, now)?;
         let carried = store::carry_forward(tx.conn(), &previous, &row.id, &workflow.workflow, now)?;
@@ -702,13 +699,7 @@ fn action_change<'a>(
     outcome: &Outcome,
 ) -> Change<'a> {
     let after = &outcome.review;
-    let stage_key = match action {
-        Action::SaveAnswers { stage, .. }
-        | Action::Submit { stage }
-        | Action::Decide { stage, .. }
-        | Action::Assign { stage, .. } => Some(stage),
-        _ => None,
-    };
+    let stage_key = action.stage();
     let stage_state = |review: &engine::Review| {
         stage_key
             .and_then(|k| review.stage(k))

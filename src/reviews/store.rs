@@ -876,11 +876,7 @@ pub type DecidedReview = (ReviewId, ProviderId, Option<ModelId>, Option<NaiveDat
 /// Every decided review.
 pub fn decisions_by_subject(conn: &mut DbConnection) -> QueryResult<Vec<DecidedReview>> {
     reviews::table
-        .filter(reviews::state.eq_any([
-            ReviewState::Approved,
-            ReviewState::ApprovedWithConditions,
-            ReviewState::Rejected,
-        ]))
+        .filter(reviews::state.eq_any(ReviewState::DECIDED))
         .select((
             reviews::id,
             reviews::provider_id,

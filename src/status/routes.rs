@@ -1,7 +1,6 @@
 //! HTTP routes of the integrators' hot path (answered from the in-memory
 //! snapshot), attestations and their keys, and the admin suspend switch.
 
-use crate::http::telemetry::RequestId;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,8 +13,9 @@ use super::check::{ITEM_COUNT, MAX_ITEMS, Refusal};
 use super::derive::{CheckContext, CheckResult, Clearance};
 use super::switch::{Subject, SwitchError, Throw};
 use crate::audit::Actor;
-use crate::auth::{EVERYONE, Principal, Role};
+use crate::auth::{EVERYONE, Principal};
 use crate::http::AppState;
+use crate::http::auth::Admin;
 use crate::http::auth::authenticate;
 use crate::http::extract::{JsonBody, ValidJson, parse_json};
 use crate::http::problem::{ApiError, Problem};
@@ -261,13 +261,10 @@ fn subject(req: &HttpRequest) -> Result<Subject, ApiError> {
 async fn throw_switch(
     req: &HttpRequest,
     state: &AppState,
-    principal: &Principal,
-    request_id: RequestId,
+    actor: Actor,
     throw: Throw,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
     let subject = subject(req)?;
-    let actor = Actor::person(principal, Some(request_id.to_string()));
     let clearances = super::switch::throw(
         &state.work,
         actor,
@@ -309,19 +306,11 @@ impl From<SwitchError> for ApiError {
 pub async fn suspend(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    Admin(actor): Admin,
     body: ValidJson<SuspendInput>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.0.reason.unwrap_or_default();
-    throw_switch(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Throw::Suspend { reason },
-    )
-    .await
+    throw_switch(&req, &state, actor, Throw::Suspend { reason }).await
 }
 
 /// Lift a model's suspension. The same at `/v1/providers/{provider}/resume`
@@ -338,17 +327,9 @@ pub async fn suspend(
 pub async fn resume(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    Admin(actor): Admin,
     body: ValidJson<ResumeInput>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.0.reason;
-    throw_switch(
-        &req,
-        &state,
-        &principal,
-        request_id,
-        Throw::Resume { reason },
-    )
-    .await
+    throw_switch(&req, &state, actor, Throw::Resume { reason }).await
 }

@@ -83,11 +83,7 @@ pub fn load_facts(
         ))
         .into_boxed();
     let mut decided_query = reviews::table
-        .filter(reviews::state.eq_any([
-            ReviewState::Approved,
-            ReviewState::ApprovedWithConditions,
-            ReviewState::Rejected,
-        ]))
+        .filter(reviews::state.eq_any(ReviewState::DECIDED))
         .select((
             reviews::id,
             reviews::provider_id,

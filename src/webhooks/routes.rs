@@ -1,12 +1,11 @@
 //! HTTP routes of webhook subscriptions (admin).
 
-use crate::http::telemetry::RequestId;
 use actix_web::{HttpResponse, web};
 
 use super::{CreatedWebhook, NewWebhook, Webhook, WebhookError, store};
-use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
+use crate::http::auth::Admin;
 use crate::http::extract::{Page, ValidJson};
 use crate::http::problem::{ApiError, Problem};
 
@@ -42,12 +41,9 @@ const PROBLEM: &str = "application/problem+json";
     ), security(("bearer" = [])))]
 pub async fn create_webhook(
     state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    Admin(actor): Admin,
     body: ValidJson<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
-    let actor = Actor::person(&principal, Some(request_id.to_string()));
     let created = super::subscribe(&state.work, actor, body.0, state.clock.now()).await?;
     Ok(HttpResponse::Created().json(created))
 }
@@ -84,12 +80,9 @@ pub async fn list_webhooks(
     ), security(("bearer" = [])))]
 pub async fn delete_webhook(
     state: web::Data<AppState>,
-    principal: Principal,
-    request_id: RequestId,
+    Admin(actor): Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
-    let actor = Actor::person(&principal, Some(request_id.to_string()));
     super::unsubscribe(&state.work, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

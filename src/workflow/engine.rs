@@ -43,6 +43,13 @@ crate::names::stored_enum! {
 }
 
 impl ReviewState {
+    /// The states of a decision that stands (a withdrawal decides nothing).
+    pub const DECIDED: [ReviewState; 3] = [
+        ReviewState::Approved,
+        ReviewState::ApprovedWithConditions,
+        ReviewState::Rejected,
+    ];
+
     pub fn is_decided(self) -> bool {
         !matches!(self, ReviewState::InProgress)
     }
@@ -194,6 +201,17 @@ impl Action {
             Action::Assign { .. } => "stage.assigned",
             Action::RaiseTier { .. } => "review.tier_raised",
             Action::Withdraw { .. } => "review.withdrawn",
+        }
+    }
+
+    /// The stage the action is about, if it is about one.
+    pub fn stage(&self) -> Option<&StageKey> {
+        match self {
+            Action::SaveAnswers { stage, .. }
+            | Action::Submit { stage }
+            | Action::Decide { stage, .. }
+            | Action::Assign { stage, .. } => Some(stage),
+            Action::RaiseTier { .. } | Action::Withdraw { .. } => None,
         }
     }
 

@@ -248,15 +248,7 @@ async fn the_audit_routes_are_documented_with_their_roles() {
     let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
         .await
         .unwrap();
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let list = &doc["paths"]["/v1/audit"]["get"];
     assert!(
         list["description"]

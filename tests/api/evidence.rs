@@ -287,15 +287,7 @@ async fn the_evidence_routes_are_documented_with_their_roles() {
     let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
         .await
         .unwrap();
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await;
     let pack = &doc["paths"]["/v1/reviews/{id}/evidence"]["get"];
     assert!(
         pack["responses"]["200"]["content"]["application/zip"].is_object(),

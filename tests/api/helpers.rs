@@ -281,6 +281,17 @@ impl TestApp {
         sent
     }
 
+    /// The OpenAPI document the server publishes.
+    pub async fn openapi(&self) -> Value {
+        let response = self
+            .client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .expect("request");
+        response.json().await.expect("the OpenAPI document is JSON")
+    }
+
     /// Registers a provider and returns its JSON.
     pub async fn create_provider(&self, slug: &str) -> Value {
         let response = self

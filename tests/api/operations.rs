@@ -22,7 +22,7 @@ backend_tests! {
     }
 
     async fn openapi_documents_every_route_with_roles_and_problems(app) {
-        let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let doc = app.openapi().await;
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         let post = &doc["paths"]["/v1/providers"]["post"];
         assert!(post["description"].as_str().unwrap().contains("vendor_manager"), "{post}");
