@@ -10,6 +10,8 @@
 # and the server's resident memory. BENCH_PIN=1 puts the servers and wrk on
 # separate cores. With oha installed, (a) and (c) are also loaded at a fixed
 # 0.8 of (c)'s median requests/s, for the p99 at that load.
+# BENCH_BIN=<folder> runs the `clearance` and `baseline` binaries found
+# there instead of building them (to compare two builds in one session).
 # Usage: bench/run.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,12 @@ models=10000
 connections=32
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet --bin clearance --example baseline
+bin=${BENCH_BIN:-./target/release}
+if [ -z "${BENCH_BIN:-}" ]; then
+  cargo build --release --quiet --bin clearance --example baseline
+fi
+baseline_bin=$bin/baseline
+[ -x "$baseline_bin" ] || baseline_bin=$bin/examples/baseline
 
 work=$(mktemp -d)
 cleanup() { kill "${server:-}" "${baseline:-}" 2>/dev/null || true; rm -rf "$work"; }
@@ -32,15 +39,15 @@ if [ "${BENCH_PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   server_cpus=(taskset -c 0) client_cpus=(taskset -c "1-$(($(nproc) - 1))")
 fi
 export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18080 CLEARANCE_WORKFLOWS="$PWD/workflows" RUST_LOG=warn
-./target/release/clearance migrate >/dev/null
+"$bin"/clearance migrate >/dev/null
 python3 bench/seed.py "$work/clearance.sqlite3" "$models"
-"${server_cpus[@]}" ./target/release/clearance serve 2>"$work/serve.log" &
+"${server_cpus[@]}" "$bin"/clearance serve 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break; sleep 0.2; done
-TOKEN=$(./target/release/clearance token issue --sub bench --role integrator --ttl 1h)
+TOKEN=$("$bin"/clearance token issue --sub bench --role integrator --ttl 1h)
 export TOKEN PROVIDERS=$((models / 100))
 size=$(curl -fsS -H "Authorization: Bearer $TOKEN" http://127.0.0.1:18080/v1/status/provider-1/model-1 | wc -c)
-"${server_cpus[@]}" ./target/release/examples/baseline 127.0.0.1:18081 "$size" &
+"${server_cpus[@]}" "$baseline_bin" 127.0.0.1:18081 "$size" &
 baseline=$!
 sleep 0.5
 

@@ -61,6 +61,17 @@ pub struct RawConfig {
     pub mailbox_approver: Option<String>,
     pub mailbox_admin: Option<String>,
     pub mailbox_integrator: Option<String>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    pub oidc_client_secret: Option<String>,
+    /// The claim that names a person's roles (default `roles`).
+    pub oidc_roles_claim: String,
+    /// `group=role role2,group2=role3`: identity-provider groups to roles.
+    pub oidc_role_map: Option<String>,
+    /// A console session ends after this long without a request.
+    pub session_idle: String,
+    /// A console session ends this long after sign-in, whatever.
+    pub session_lifetime: String,
 }
 
 impl Default for RawConfig {
@@ -99,6 +110,13 @@ impl Default for RawConfig {
             mailbox_approver: None,
             mailbox_admin: None,
             mailbox_integrator: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_roles_claim: "roles".into(),
+            oidc_role_map: None,
+            session_idle: "1h".into(),
+            session_lifetime: "12h".into(),
         }
     }
 }
@@ -203,6 +221,18 @@ pub struct JwtConfig {
     pub audience: Option<String>,
 }
 
+/// The organisation's OpenID Connect provider, for the console's sign-in.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// The ID token (or userinfo) claim that holds role names or groups.
+    pub roles_claim: String,
+    /// Group names to roles, for providers that send groups.
+    pub role_map: std::collections::BTreeMap<String, Vec<crate::auth::Role>>,
+}
+
 /// The checked configuration every part of the service is built from.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -235,6 +265,12 @@ pub struct Config {
     /// Configured mailboxes per role (`CLEARANCE_MAILBOX_<ROLE>`); one set
     /// through `PUT /v1/admin/roles/{role}/mailbox` takes precedence.
     pub mailboxes: std::collections::BTreeMap<crate::auth::Role, Vec<String>>,
+    /// The console signs people in here; `None`: development links only.
+    pub oidc: Option<OidcConfig>,
+    /// A console session ends after this long without a request.
+    pub session_idle: chrono::TimeDelta,
+    /// A console session ends this long after sign-in.
+    pub session_lifetime: chrono::TimeDelta,
 }
 
 impl Config {
@@ -452,7 +488,62 @@ impl Config {
             }
         }
 
+        let oidc = match (non_empty(raw.oidc_issuer), non_empty(raw.oidc_client_id)) {
+            (None, None) => None,
+            (Some(issuer), Some(client_id)) => {
+                let parsed = url::Url::parse(&issuer).map_err(|e| {
+                    fail(
+                        "CLEARANCE_OIDC_ISSUER",
+                        format!("`{issuer}` is not a URL ({e})"),
+                    )
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(fail(
+                        "CLEARANCE_OIDC_ISSUER",
+                        format!("`{issuer}` is not an http(s) URL"),
+                    ));
+                }
+                let role_map = parse_role_map(raw.oidc_role_map.as_deref().unwrap_or_default())
+                    .map_err(|m| fail("CLEARANCE_OIDC_ROLE_MAP", m))?;
+                Some(OidcConfig {
+                    issuer,
+                    client_id,
+                    client_secret: non_empty(raw.oidc_client_secret),
+                    roles_claim: raw.oidc_roles_claim.trim().to_owned(),
+                    role_map,
+                })
+            }
+            (Some(_), None) => {
+                return Err(fail(
+                    "CLEARANCE_OIDC_CLIENT_ID",
+                    "is required with CLEARANCE_OIDC_ISSUER".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(fail(
+                    "CLEARANCE_OIDC_ISSUER",
+                    "is required with CLEARANCE_OIDC_CLIENT_ID".into(),
+                ));
+            }
+        };
+        let session_time = |var: &str, text: &str| {
+            crate::duration::parse(text)
+                .map_err(|e| fail(var, e.to_string()))
+                .and_then(|d| {
+                    if d < chrono::TimeDelta::minutes(1) || d > chrono::TimeDelta::days(90) {
+                        Err(fail(var, "must be between 1m and 90d".into()))
+                    } else {
+                        Ok(d)
+                    }
+                })
+        };
+        let session_idle = session_time("CLEARANCE_SESSION_IDLE", &raw.session_idle)?;
+        let session_lifetime = session_time("CLEARANCE_SESSION_LIFETIME", &raw.session_lifetime)?;
+
         Ok(Self {
+            oidc,
+            session_idle,
+            session_lifetime,
             scheduler: raw.scheduler,
             schedules,
             mailboxes,
@@ -476,6 +567,29 @@ impl Config {
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs),
         })
     }
+}
+
+/// Reads `group=role role2, group2=role3` (each group's roles separated by
+/// spaces or `+`).
+pub fn parse_role_map(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<crate::auth::Role>>, String> {
+    let mut map = std::collections::BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (group, roles) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("`{entry}` is not `group=role`"))?;
+        let roles = roles
+            .split([' ', '+'])
+            .filter(|r| !r.is_empty())
+            .map(crate::auth::Role::named)
+            .collect::<Result<Vec<_>, _>>()?;
+        if group.trim().is_empty() || roles.is_empty() {
+            return Err(format!("`{entry}` is not `group=role`"));
+        }
+        map.insert(group.trim().to_owned(), roles);
+    }
+    Ok(map)
 }
 
 /// The configuration key an environment variable sets, if it is one of ours.

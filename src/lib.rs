@@ -13,6 +13,7 @@ pub mod auth;
 pub mod clock;
 pub mod conditions;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod duration;
 pub mod evidence;

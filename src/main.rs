@@ -46,6 +46,26 @@ enum Command {
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a one-time link that signs a person in to the console, for
+    /// development and bootstrap (refused when an identity provider is
+    /// configured). It works for 15 minutes, once.
+    SigninLink(SigninLinkArgs),
+}
+
+#[derive(Debug, Args)]
+struct SigninLinkArgs {
+    /// The person's id.
+    #[arg(long)]
+    sub: String,
+    /// Their email address.
+    #[arg(long)]
+    email: Option<String>,
+    /// Their name, as the console shows it.
+    #[arg(long)]
+    name: Option<String>,
+    /// A role; repeat for several.
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    roles: Vec<Role>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,6 +366,27 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
             println!(
                 "new signing key {kid} in {}; restart the service to sign with it",
                 config.attestation_keys.display()
+            );
+        }
+        Command::SigninLink(args) => {
+            if config.oidc.is_some() {
+                eprintln!(
+                    "clearance: development sign-in is off: CLEARANCE_OIDC_ISSUER is configured, \
+                     so people sign in with the identity provider"
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)?;
+            let links = clearance::console::links::Links::new(&secret)?;
+            let token = links.issue(&clearance::console::session::SignedIn {
+                sub: args.sub.clone(),
+                email: args.email.clone(),
+                name: args.name.clone(),
+                roles: args.roles.iter().copied().collect(),
+            })?;
+            println!(
+                "{}/signin/link/{token}",
+                config.public_url.as_str().trim_end_matches('/')
             );
         }
         Command::Token(TokenCommand::Issue(args)) => {

@@ -253,3 +253,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     people,
     role_mailboxes,
 );
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        sub -> Text,
+        email -> Nullable<Text>,
+        name -> Nullable<Text>,
+        roles -> Text,
+        csrf -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sign_ins (state) {
+        state -> Text,
+        verifier -> Text,
+        nonce -> Text,
+        return_to -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sign_in_links (jti) {
+        jti -> Text,
+        used_at -> Timestamp,
+    }
+}

@@ -45,6 +45,8 @@ pub enum StartupError {
     Attestation(#[from] crate::status::attestation::KeyError),
     #[error("{0}")]
     Mail(String),
+    #[error("console: {0}")]
+    Console(String),
     #[error("invalid workflows:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Workflows(Vec<crate::workflow::file::Diagnostic>),
 }
@@ -109,6 +111,8 @@ impl Application {
         let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)
             .map_err(data_dir)?;
         let authenticator = Arc::new(Authenticator::new(&secret, &config.jwt)?);
+        let console =
+            crate::console::Console::new(&config, &secret).map_err(StartupError::Console)?;
         let tokens = Arc::new(TokenIssuer::new(&secret, &config.jwt)?);
         let catalog =
             Arc::new(Catalog::load_dir(&config.workflows).map_err(StartupError::Workflows)?);
@@ -198,6 +202,8 @@ impl Application {
             directory,
             manual_clock,
             work,
+            authenticator: authenticator.clone(),
+            console,
             store,
             clock,
             config: Arc::new(config),

@@ -31,6 +31,10 @@ pub struct AppState {
     pub store: Store,
     /// Every change goes through it (see [`crate::unit`]).
     pub work: crate::unit::UnitOfWork,
+    /// Verifies bearer tokens (and invitation links).
+    pub authenticator: Arc<crate::auth::Authenticator>,
+    /// The console's sign-in and sessions.
+    pub console: Arc<crate::console::Console>,
     pub clock: SharedClock,
     pub config: Arc<Config>,
     pub reviews: crate::reviews::service::Reviews,
@@ -59,15 +63,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .finish()
             }),
         )
-        .route("/respond/{token}", web::get().to(respond_page))
-        .route(
-            "/assets/respond.js",
-            web::get().to(|| asset("text/javascript; charset=utf-8", RESPOND_JS)),
-        )
-        .route(
-            "/assets/respond.css",
-            web::get().to(|| asset("text/css; charset=utf-8", RESPOND_CSS)),
-        )
         .configure(crate::providers::routes::configure)
         .configure(crate::workflow::routes::configure)
         .configure(crate::reviews::routes::configure)
@@ -76,7 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::scheduler::routes::configure)
         .configure(crate::people::routes::configure)
         .configure(crate::audit::routes::configure)
-        .configure(crate::evidence::routes::configure);
+        .configure(crate::evidence::routes::configure)
+        .configure(crate::console::configure);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,31 +119,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     })
 }
 
-const RESPOND_HTML: &str = include_str!("assets/respond.html");
-const RESPOND_JS: &str = include_str!("assets/respond.js");
-const RESPOND_CSS: &str = include_str!("assets/respond.css");
-
-/// The page a supplier's invitation link opens. The token stays in the URL
-/// path: the page's script sends it as a bearer token to the stage endpoints.
-async fn respond_page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(("referrer-policy", "no-referrer"))
-        .insert_header((
-            "content-security-policy",
-            "default-src 'self'; frame-ancestors 'none'",
-        ))
-        .body(RESPOND_HTML)
-}
-
-async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(body)
-}
-
 /// Unknown routes get a problem document, not an empty 404.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(no_route(&req))
@@ -164,7 +135,8 @@ pub fn method_not_allowed(req: &HttpRequest) -> ApiError {
 }
 
 /// Renders any error response that is not yet a problem document (a method
-/// the route does not allow, an oversized body refused by actix itself) as one.
+/// the route does not allow, an oversized body refused by actix itself) as
+/// one; the console's HTML pages stay as they are.
 pub fn problem_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(to_problem)
 }
@@ -172,11 +144,12 @@ pub fn problem_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
 fn to_problem<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
-    if is_problem {
+    // A problem document already, or a console page (which explains itself).
+    let explained = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(PROBLEM_CONTENT_TYPE.as_bytes()) || v.starts_with(b"text/html")
+    });
+    if explained {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -252,3 +252,57 @@ pub fn set_suspension(
     };
     Ok(())
 }
+
+/// A page of providers whose slug or name contains `text` (any case), or
+/// that have a model whose slug or name does; by slug.
+pub fn search_providers(
+    conn: &mut DbConnection,
+    text: &str,
+    page: &PageRequest,
+) -> QueryResult<Vec<ProviderRow>> {
+    let pattern = format!(
+        "%{}%",
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let lower = diesel::dsl::sql::<diesel::sql_types::Text>("lower(providers.name)");
+    let matching_models = models::table
+        .filter(
+            models::slug
+                .like(pattern.clone())
+                .escape('\\')
+                .or(
+                    diesel::dsl::sql::<diesel::sql_types::Text>("lower(models.name)")
+                        .like(pattern.clone())
+                        .escape('\\'),
+                ),
+        )
+        .select(models::provider_id);
+    let mut query = providers::table
+        .filter(
+            providers::slug
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower.like(pattern).escape('\\'))
+                .or(providers::id.eq_any(matching_models)),
+        )
+        .select(ProviderRow::as_select())
+        .order(providers::slug.asc())
+        .limit(i64::from(page.limit) + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(providers::slug.gt(after.clone()));
+    }
+    query.load(conn)
+}
+
+/// The models of the given providers, by provider then slug.
+pub fn models_of(conn: &mut DbConnection, providers: &[ProviderId]) -> QueryResult<Vec<ModelRow>> {
+    models::table
+        .filter(models::provider_id.eq_any(providers))
+        .select(ModelRow::as_select())
+        .order((models::provider_id.asc(), models::slug.asc()))
+        .load(conn)
+}

@@ -16,10 +16,12 @@ use crate::ids::{FindingId, InvitationId, ModelSlug, ProviderSlug, ReviewId, Sta
 use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
 use crate::workflow::{Questionnaire, Severity, Tier};
 
+pub mod portfolio;
 pub mod routes;
 pub mod service;
 pub mod store;
 pub mod views;
+pub mod work;
 
 /// Which workflow, exactly, a review follows.
 #[derive(Debug, Clone, Serialize, ToSchema)]

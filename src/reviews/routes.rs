@@ -200,6 +200,7 @@ impl ReviewQuery {
             assignee: self.assignee.clone(),
             overdue,
             expiring_before,
+            started_by: None,
         })
     }
 }

@@ -271,6 +271,12 @@ pub fn pinned_workflow(
     })
 }
 
+/// The definition a review pinned, when already loaded (as reading the
+/// review loads it).
+pub fn pinned_workflow_of(catalog: &Catalog, digest: &str) -> Option<Arc<LoadedWorkflow>> {
+    catalog.pinned(digest, || None)
+}
+
 /// Records the definition a new review pins, once per digest.
 pub fn pin_workflow(
     conn: &mut DbConnection,
@@ -738,6 +744,8 @@ pub struct ReviewFilter {
     pub assignee: Option<String>,
     pub overdue: bool,
     pub expiring_before: Option<DateTime<Utc>>,
+    /// Reviews this person started.
+    pub started_by: Option<String>,
 }
 
 pub const OPEN_STATES: [StageState; 2] = [StageState::AwaitingAnswers, StageState::InReview];
@@ -773,6 +781,9 @@ pub fn list(
     }
     if let Some(after) = after {
         query = query.filter(reviews::id.lt(after.to_owned()));
+    }
+    if let Some(who) = &filter.started_by {
+        query = query.filter(reviews::started_by.eq(who.clone()));
     }
     if let Some(stage) = &filter.stage {
         query = query.filter(diesel::dsl::exists(
@@ -896,20 +907,33 @@ pub fn subjects_in_progress(
         .load(conn)
 }
 
-/// Every open stage, `(key, state, review, assignee, due_at, workflow digest,
-/// provider, model)`.
-pub type OpenStage = (
-    StageKey,
-    StageState,
-    ReviewId,
-    Option<String>,
-    Option<NaiveDateTime>,
-    String,
-    ProviderSlug,
-    Option<ModelSlug>,
-);
+/// An open stage with what the lists of work need of its review.
+#[derive(Debug, Clone, Queryable)]
+pub struct OpenStage {
+    pub key: StageKey,
+    pub state: StageState,
+    pub review_id: ReviewId,
+    pub assignee: Option<String>,
+    pub due_at: Option<NaiveDateTime>,
+    pub workflow_digest: String,
+    pub provider: ProviderSlug,
+    pub model: Option<ModelSlug>,
+    pub started_by: String,
+    pub started_by_email: Option<String>,
+    pub answerers: Json<BTreeSet<String>>,
+}
 
-/// Every open stage of every review, with its subject (for the digest).
+impl OpenStage {
+    /// `provider` or `provider/model`.
+    pub fn subject(&self) -> String {
+        match &self.model {
+            Some(model) => format!("{}/{model}", self.provider),
+            None => self.provider.to_string(),
+        }
+    }
+}
+
+/// Every open stage of every review, with its subject.
 pub fn open_stages(conn: &mut DbConnection) -> QueryResult<Vec<OpenStage>> {
     review_stages::table
         .inner_join(reviews::table.inner_join(providers::table))
@@ -924,8 +948,56 @@ pub fn open_stages(conn: &mut DbConnection) -> QueryResult<Vec<OpenStage>> {
             reviews::workflow_digest,
             providers::slug,
             models::slug.nullable(),
+            reviews::started_by,
+            reviews::started_by_email,
+            review_stages::answerers,
         ))
+        .order((review_stages::due_at.asc(), review_stages::id.asc()))
         .load(conn)
+}
+
+/// An invitation whose supplier has yet to answer.
+#[derive(Debug, Clone, Queryable)]
+pub struct PendingInvitation {
+    pub id: InvitationId,
+    pub email: String,
+    pub expires_at: NaiveDateTime,
+    pub stage_key: StageKey,
+    pub due_at: Option<NaiveDateTime>,
+    pub review_id: ReviewId,
+    pub provider: ProviderSlug,
+    pub model: Option<ModelSlug>,
+}
+
+/// Unrevoked, unexpired invitations to stages still awaiting answers, of
+/// the reviews `started_by` started (of every review with `None`).
+pub fn pending_invitations(
+    conn: &mut DbConnection,
+    started_by: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<PendingInvitation>> {
+    let mut query = respondent_tokens::table
+        .inner_join(review_stages::table.inner_join(reviews::table.inner_join(providers::table)))
+        .left_join(models::table.on(reviews::model_id.eq(models::id.nullable())))
+        .filter(respondent_tokens::revoked_at.is_null())
+        .filter(respondent_tokens::expires_at.gt(now.naive_utc()))
+        .filter(review_stages::state.eq(StageState::AwaitingAnswers))
+        .select((
+            respondent_tokens::id,
+            respondent_tokens::email,
+            respondent_tokens::expires_at,
+            review_stages::stage_key,
+            review_stages::due_at,
+            reviews::id,
+            providers::slug,
+            models::slug.nullable(),
+        ))
+        .order(review_stages::due_at.asc())
+        .into_boxed();
+    if let Some(who) = started_by {
+        query = query.filter(reviews::started_by.eq(who.to_owned()));
+    }
+    query.load(conn)
 }
 
 /// Open stages past their due time, `(stage, review)`, longest overdue first.

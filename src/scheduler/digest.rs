@@ -49,7 +49,16 @@ impl Scheduler {
                 let rows = review_store::open_stages(conn)?;
                 let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
                 let mut pending = Vec::with_capacity(rows.len());
-                for (key, state, review_id, assignee, due_at, digest, provider, model) in rows {
+                for open in rows {
+                    let subject = open.subject();
+                    let (key, state, review_id, assignee, due_at, digest) = (
+                        open.key,
+                        open.state,
+                        open.review_id,
+                        open.assignee,
+                        open.due_at,
+                        open.workflow_digest,
+                    );
                     let workflow = match workflows.get(&digest) {
                         Some(w) => Arc::clone(w),
                         None => {
@@ -61,10 +70,6 @@ impl Scheduler {
                     };
                     let Some(stage) = workflow.workflow.stage(&key) else {
                         continue;
-                    };
-                    let subject = match model {
-                        Some(m) => format!("{provider}/{m}"),
-                        None => provider.to_string(),
                     };
                     let overdue = due_at.is_some_and(|d| d.and_utc() < now);
                     let due = due_at

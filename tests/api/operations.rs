@@ -115,15 +115,13 @@ backend_tests! {
         assert_eq!(error_fields(&problem), ["cursor"]);
     }
 
-    async fn the_invitation_link_opens_the_questionnaire_page(app) {
+    async fn a_link_that_is_not_an_invitation_opens_a_page_that_says_so(app) {
         let page = app.client.get(app.url("/respond/some.token.value")).send().await.unwrap();
-        assert_eq!(page.status(), 200);
+        assert_eq!(page.status(), 403);
         assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+        assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
         let html = page.text().await.unwrap();
-        assert!(html.contains(r#"<script src="/assets/respond.js">"#), "{html}");
-        let script = app.client.get(app.url("/assets/respond.js")).send().await.unwrap();
-        assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
-        assert!(script.text().await.unwrap().contains("/submit"));
+        assert!(html.contains("This link does not work"), "{html}");
     }
 
     async fn responses_carry_a_request_id(app) {

@@ -1,0 +1,3 @@
+DROP TABLE sign_in_links;
+DROP TABLE sign_ins;
+DROP TABLE sessions;

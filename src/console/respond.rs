@@ -1,0 +1,247 @@
+//! The supplier's page, `/respond/{token}`: the questionnaire the emailed
+//! link admits, in the console's look, rendered on the server. Save a
+//! draft, submit; each problem is shown next to its question; conditional
+//! questions appear and vanish as they are answered (with the script; without
+//! it every question shows). The token in the link is the only credential:
+//! it admits this one stage and nothing else, and the page never shows what
+//! the supplier need not see (assignees, approvers).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::page::{self, Form, Layout, Notice, PageError};
+use super::questionnaire::{self, SectionBlock};
+use super::words;
+use crate::audit::Actor;
+use crate::auth::Principal;
+use crate::http::AppState;
+use crate::ids::{ReviewId, StageKey};
+use crate::reviews::ReviewError;
+use crate::reviews::service::Call;
+use crate::workflow::engine::{Action, Caller, StageState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/respond/{token}", web::get().to(show))
+        .route("/respond/{token}", web::post().to(post));
+}
+
+#[derive(Template)]
+#[template(path = "console/respond.html")]
+struct RespondPage {
+    layout: Layout,
+    subject: String,
+    stage: String,
+    state: String,
+    open: bool,
+    due: Option<String>,
+    revision: i64,
+    sections: Vec<SectionBlock>,
+}
+
+/// Who the link admits: a respondent to one stage of one review.
+fn respondent(state: &AppState, token: &str) -> Result<(Principal, ReviewId, StageKey), PageError> {
+    let refused = || {
+        PageError::Forbidden(
+            "This link does not work. Ask the person who sent it for a new one.".into(),
+        )
+    };
+    let principal = state.authenticator.verify(token).map_err(|_| refused())?;
+    let scope = principal.respondent.clone().ok_or_else(refused)?;
+    let review = ReviewId::parse(&scope.review).map_err(|_| refused())?;
+    let stage = StageKey::parse(&scope.stage).map_err(|_| refused())?;
+    Ok((principal, review, stage))
+}
+
+fn caller(principal: &Principal, stage: &StageKey) -> Caller {
+    let invitation = principal
+        .respondent
+        .as_ref()
+        .map(|s| s.invitation.clone())
+        .unwrap_or_default();
+    Caller::Respondent {
+        id: format!("respondent:{invitation}"),
+        stage: stage.clone(),
+    }
+}
+
+/// What the page shows besides the questionnaire: a notice, problems next
+/// to their questions, what a refused form posted, and the status.
+struct Shown {
+    notice: Option<Notice>,
+    errors: Vec<crate::validation::FieldError>,
+    posted: Option<BTreeMap<String, serde_json::Value>>,
+    status: StatusCode,
+}
+
+impl Shown {
+    fn plain() -> Self {
+        Shown {
+            notice: None,
+            errors: Vec::new(),
+            posted: None,
+            status: StatusCode::OK,
+        }
+    }
+}
+
+async fn render(
+    state: &AppState,
+    principal: &Principal,
+    review: &ReviewId,
+    stage: &StageKey,
+    shown: Shown,
+) -> Result<HttpResponse, PageError> {
+    let reviews = state.reviews.clone();
+    let now = state.clock.now();
+    let who = caller(principal, stage);
+    let (review_id, key) = (review.clone(), stage.clone());
+    let view = state
+        .store
+        .run(move |conn| reviews.stage_view(conn, &review_id, &key, &who, now))
+        .await
+        .map_err(|error| match error {
+            ReviewError::Unauthorized(message) => PageError::Forbidden(format!(
+                "{}. Ask the person who sent it for a new one.",
+                words::label(&message)
+                    .replacen("this", "This", 1)
+                    .trim_end_matches('.')
+            )),
+            ReviewError::NotFound(_) => {
+                PageError::NotFound("This questionnaire no longer exists.".into())
+            }
+            other => {
+                tracing::error!(error = %other, "the supplier's page failed");
+                PageError::Internal
+            }
+        })?;
+    let Shown {
+        notice,
+        errors,
+        posted,
+        status,
+    } = shown;
+    let answers = questionnaire::merged(&view.answers, posted.as_ref());
+    let sections = questionnaire::blocks(&view.questionnaire, &answers, None, &errors);
+    let open = view.stage.state == StageState::AwaitingAnswers;
+    let mut layout = Layout::public(format!("Questionnaire: {}", view.stage.title), false);
+    if let Some(notice) = notice {
+        layout = layout.notice(notice);
+    } else if !open {
+        layout = layout.notice(Notice::ok(
+            "Thank you: these answers are with the reviewers. Nothing more is needed from you now.",
+        ));
+    }
+    Ok(page::html(
+        status,
+        &RespondPage {
+            layout,
+            subject: view.subject.clone(),
+            stage: view.stage.title.clone(),
+            state: words::label(view.stage.state.as_str()),
+            open,
+            due: view
+                .stage
+                .due_at
+                .filter(|_| open)
+                .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
+            revision: view.version,
+            sections,
+        },
+    ))
+}
+
+/// `GET /respond/{token}`.
+async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let (principal, review, stage) = respondent(&state, &path)?;
+    render(&state, &principal, &review, &stage, Shown::plain()).await
+}
+
+/// `POST /respond/{token}`: `action=save` keeps a draft, `action=submit`
+/// sends the answers to review. The link is the credential (and, being in
+/// the path, the form's protection against forgery: another site cannot
+/// know it).
+async fn post(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, PageError> {
+    let (principal, review, stage) = respondent(&state, &path)?;
+    let reviews = state.reviews.clone();
+    let now = state.clock.now();
+    let (id, key, who) = (review.clone(), stage.clone(), caller(&principal, &stage));
+    let view = state
+        .store
+        .run(move |conn| reviews.stage_view(conn, &id, &key, &who, now))
+        .await
+        .map_err(|_| PageError::Forbidden("This link does not work any more.".into()))?;
+    let answers = questionnaire::posted_answers(&view.questionnaire, &form);
+    let actor = Actor {
+        id: caller(&principal, &stage).id().to_owned(),
+        roles: Vec::new(),
+        request_id: None,
+    };
+    let call = |expected| Call {
+        review_id: review.clone(),
+        expected,
+        actor: actor.clone(),
+        email: principal.email.clone(),
+        now,
+    };
+    let submit = form.get("action") == Some("submit");
+    let saved = state
+        .reviews
+        .act(
+            call(form.revision()),
+            caller(&principal, &stage),
+            Action::SaveAnswers {
+                stage: stage.clone(),
+                answers: answers.clone(),
+            },
+        )
+        .await;
+    let result = match saved {
+        Ok(loaded) if submit => {
+            state
+                .reviews
+                .act(
+                    call(Some(loaded.row.version)),
+                    caller(&principal, &stage),
+                    Action::Submit {
+                        stage: stage.clone(),
+                    },
+                )
+                .await
+        }
+        other => other,
+    };
+    let shown = match result {
+        Ok(_) if submit => Shown::plain(),
+        Ok(_) => Shown {
+            notice: Some(Notice::ok(
+                "Your answers are saved. Submit them when they are complete.",
+            )),
+            ..Shown::plain()
+        },
+        Err(error) => {
+            let (notice, errors) =
+                words::review_refusal(&error, &format!("/respond/{}", path.as_str()));
+            let status = match error {
+                ReviewError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            Shown {
+                notice: Some(notice),
+                errors,
+                posted: Some(answers),
+                status,
+            }
+        }
+    };
+    render(&state, &principal, &review, &stage, shown).await
+}

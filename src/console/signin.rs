@@ -1,0 +1,301 @@
+//! Signing in and out. With an identity provider configured, `/signin`
+//! sends people there (OpenID Connect, see [`super::oidc`]) and
+//! `/signin/callback` brings them back into a new session. Without one, the
+//! only way in is a one-time development link printed by
+//! `clearance signin-link`, plainly labelled, and refused whenever a provider
+//! is configured. Sign-in and sign-out are audited.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::page::{self, Form, Layout, Notice, PageError, Viewer};
+use super::session::{self, SignedIn};
+use crate::audit::{self, Actor, Change};
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/signin", web::get().to(sign_in_page))
+        .route("/signin/start", web::get().to(start))
+        .route("/signin/callback", web::get().to(callback))
+        .route("/signin/link/{token}", web::get().to(link_page))
+        .route("/signin/link/{token}", web::post().to(use_link))
+        .route("/signout", web::post().to(sign_out));
+}
+
+/// Where to go after signing in: a path on this site, never elsewhere.
+fn local(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.starts_with("/signin")
+                && path.len() <= 2000 =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/signin.html")]
+struct SignInPage {
+    layout: Layout,
+    provider: Option<String>,
+    start: String,
+}
+
+/// `GET /signin`.
+async fn sign_in_page(state: web::Data<AppState>, query: web::Query<Next>) -> HttpResponse {
+    let next = local(query.next.as_deref());
+    let provider = state.console.oidc.as_ref().map(|o| o.provider_name());
+    let mut layout = Layout::public("Sign in", provider.is_none());
+    if query.signed_out.is_some() {
+        layout = layout.notice(Notice::ok("You have signed out."));
+    }
+    let start = url::form_urlencoded::Serializer::for_suffix(String::from("/signin/start?"), 14)
+        .append_pair("next", &next)
+        .finish();
+    page::html(
+        StatusCode::OK,
+        &SignInPage {
+            layout,
+            provider,
+            start,
+        },
+    )
+}
+
+/// `GET /signin/start`: off to the identity provider.
+async fn start(
+    state: web::Data<AppState>,
+    query: web::Query<Next>,
+) -> Result<HttpResponse, PageError> {
+    let Some(oidc) = &state.console.oidc else {
+        return Err(PageError::NotFound(
+            "No identity provider is configured; use a development sign-in link.".into(),
+        ));
+    };
+    let next = local(query.next.as_deref());
+    let (url, row) = oidc
+        .start(next, Utc::now())
+        .await
+        .map_err(|e| PageError::Forbidden(e.to_string()))?;
+    state
+        .store
+        .run(move |conn| session::begin_sign_in(conn, &row).map_err(crate::db::StoreError::from))
+        .await
+        .map_err(PageError::from)?;
+    Ok(page::redirect(url.as_str()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /signin/callback`: back from the identity provider.
+async fn callback(
+    state: web::Data<AppState>,
+    query: web::Query<Callback>,
+) -> Result<HttpResponse, PageError> {
+    let Some(oidc) = &state.console.oidc else {
+        return Err(PageError::NotFound(
+            "No identity provider is configured.".into(),
+        ));
+    };
+    if let Some(error) = &query.error {
+        let detail = query.error_description.as_deref().unwrap_or(error);
+        return Err(PageError::Forbidden(format!(
+            "The identity provider did not sign you in: {detail}"
+        )));
+    }
+    let (Some(code), Some(sign_in_state)) = (query.code.clone(), query.state.clone()) else {
+        return Err(PageError::Forbidden(
+            "The identity provider sent you back without a sign-in.".into(),
+        ));
+    };
+    let now = Utc::now();
+    let started = state
+        .store
+        .run(move |conn| {
+            session::take_sign_in(conn, &sign_in_state, now).map_err(crate::db::StoreError::from)
+        })
+        .await?
+        .ok_or_else(|| PageError::Forbidden(super::oidc::SignInError::UnknownState.to_string()))?;
+    let who = oidc
+        .finish(code, &started)
+        .await
+        .map_err(|e| PageError::Forbidden(e.to_string()))?;
+    open_session(&state, who, "oidc", &started.return_to).await
+}
+
+/// Opens a session for `who`, audited, and sends them on to `next`.
+async fn open_session(
+    state: &AppState,
+    who: SignedIn,
+    via: &'static str,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    let lifetimes = state.console.lifetimes;
+    let actor = Actor {
+        id: who.sub.clone(),
+        roles: who.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        request_id: None,
+    };
+    let (id, session) = state
+        .work
+        .run(actor, state.clock.now(), move |tx| {
+            let opened = session::open(tx.conn(), &who, lifetimes, Utc::now())?;
+            audit::append(
+                tx,
+                Change {
+                    action: "session.signed_in",
+                    subject: format!("person/{}", who.sub),
+                    review_id: None,
+                    before: None,
+                    after: Some(json!({"via": via, "email": who.email, "roles": who.roles})),
+                },
+            )?;
+            Ok::<_, crate::db::StoreError>(opened)
+        })
+        .await?;
+    state.directory.seen(&session.principal);
+    let mut response = page::redirect(next);
+    response
+        .add_cookie(&session::cookie(id, state.console.secure_cookies))
+        .map_err(|_| PageError::Internal)?;
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "console/signin_link.html")]
+struct LinkPage {
+    layout: Layout,
+    token: String,
+    sub: String,
+    roles: String,
+}
+
+/// `GET /signin/link/{token}`: asks before the one-time link is used, so
+/// that a mail client's preview does not spend it.
+async fn link_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let token = path.into_inner();
+    let (who, _) = check_link(&state, &token)?;
+    let roles: Vec<&str> = who.roles.iter().map(|r| r.as_str()).collect();
+    Ok(page::html(
+        StatusCode::OK,
+        &LinkPage {
+            layout: Layout::public("Development sign-in", true),
+            token,
+            sub: who.sub,
+            roles: roles.join(", "),
+        },
+    ))
+}
+
+fn check_link(state: &AppState, token: &str) -> Result<(SignedIn, String), PageError> {
+    if state.console.oidc.is_some() {
+        return Err(PageError::Forbidden(
+            "Development sign-in is off: this service signs people in through its identity provider."
+                .into(),
+        ));
+    }
+    state
+        .console
+        .links
+        .verify(token)
+        .map_err(|e| PageError::Forbidden(format!("This sign-in link does not work: {e}")))
+}
+
+/// `POST /signin/link/{token}`: uses the link, once.
+async fn use_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let (who, jti) = check_link(&state, &path)?;
+    let now = Utc::now();
+    let fresh = state
+        .store
+        .run(move |conn| session::use_link(conn, &jti, now).map_err(crate::db::StoreError::from))
+        .await?;
+    if !fresh {
+        return Err(PageError::Forbidden(
+            "This sign-in link was used already; print a new one with `clearance signin-link`."
+                .into(),
+        ));
+    }
+    open_session(&state, who, "development link", "/").await
+}
+
+/// `POST /signout`.
+async fn sign_out(
+    viewer: Viewer,
+    form: Form,
+    _req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
+    viewer.check_csrf(form.get("csrf"))?;
+    let state = viewer.state.clone();
+    let id_hash = viewer.session.id_hash().to_owned();
+    let actor = Actor::person(&viewer.session.principal, None);
+    let sub = viewer.sub().to_owned();
+    state
+        .work
+        .run(actor, state.clock.now(), move |tx| {
+            session::close(tx.conn(), &id_hash)?;
+            audit::append(
+                tx,
+                Change {
+                    action: "session.signed_out",
+                    subject: format!("person/{sub}"),
+                    review_id: None,
+                    before: None,
+                    after: None,
+                },
+            )?;
+            Ok::<_, crate::db::StoreError>(())
+        })
+        .await?;
+    let mut response = page::redirect("/signin?signed_out=1");
+    response
+        .add_cookie(&session::removal(state.console.secure_cookies))
+        .map_err(|_| PageError::Internal)?;
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn sign_in_returns_only_to_this_site() {
+        assert_eq!(local(Some("/reviews/x?y=1")), "/reviews/x?y=1");
+        for elsewhere in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil",
+            "javascript:x",
+            "/signin",
+        ] {
+            assert_eq!(local(Some(elsewhere)), "/", "{elsewhere}");
+        }
+        assert_eq!(local(None), "/");
+    }
+}

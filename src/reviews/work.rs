@@ -1,0 +1,133 @@
+//! What a person has to do: the open stages waiting for them (to answer, to
+//! decide, or assigned to them), overdue first; the reviews they started;
+//! the invitations whose suppliers have yet to answer. Read in a few queries
+//! whatever the number of reviews, never one per row.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::store::{self, OpenStage, PendingInvitation, ReviewFilter, utc};
+use super::{ReviewError, ReviewSummary};
+use crate::auth::Principal;
+use crate::db::DbConnection;
+use crate::ids::{ReviewId, StageKey};
+use crate::workflow::engine::StageState;
+use crate::workflow::{Answerer, Catalog, LoadedWorkflow};
+
+/// Why a stage is on someone's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Its questionnaire awaits the answers of a role they hold.
+    Answer,
+    /// It is in review and they may decide it.
+    Decide,
+    /// It is assigned to them.
+    Assigned,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::Answer => "to answer",
+            Why::Decide => "to decide",
+            Why::Assigned => "assigned to you",
+        }
+    }
+}
+
+/// One stage on a list of work.
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    pub review_id: ReviewId,
+    pub subject: String,
+    pub stage: StageKey,
+    pub stage_title: String,
+    pub state: StageState,
+    pub why: Why,
+    pub due_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+/// Everything on a person's plate.
+#[derive(Debug, Clone)]
+pub struct MyWork {
+    pub to_do: Vec<WorkItem>,
+    pub started: Vec<ReviewSummary>,
+    pub waiting_on_suppliers: Vec<PendingInvitation>,
+}
+
+/// The work of `who` as of `now`.
+pub fn my_work(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    who: &Principal,
+    now: DateTime<Utc>,
+) -> Result<MyWork, ReviewError> {
+    let open = store::open_stages(conn)?;
+    let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
+    let mut to_do = Vec::new();
+    for stage in open {
+        let workflow = match workflows.get(&stage.workflow_digest) {
+            Some(w) => Arc::clone(w),
+            None => {
+                let w = store::pinned_workflow(conn, catalog, &stage.workflow_digest)?;
+                workflows.insert(stage.workflow_digest.clone(), Arc::clone(&w));
+                w
+            }
+        };
+        let Some(definition) = workflow.workflow.stage(&stage.key) else {
+            continue;
+        };
+        let Some(why) = why(&stage, definition, who) else {
+            continue;
+        };
+        let due_at = stage.due_at.map(utc);
+        to_do.push(WorkItem {
+            subject: stage.subject(),
+            review_id: stage.review_id,
+            stage: stage.key,
+            stage_title: definition.title.clone(),
+            state: stage.state,
+            why,
+            due_at,
+            overdue: due_at.is_some_and(|d| d < now),
+        });
+    }
+    to_do.sort_by_key(|item| (!item.overdue, item.due_at));
+    let mine = ReviewFilter {
+        state: Some(crate::workflow::engine::ReviewState::InProgress),
+        started_by: Some(who.sub.clone()),
+        ..ReviewFilter::default()
+    };
+    let started = store::list(conn, catalog, &mine, None, 50, now)?;
+    let waiting_on_suppliers = store::pending_invitations(conn, Some(&who.sub), now)?;
+    Ok(MyWork {
+        to_do,
+        started,
+        waiting_on_suppliers,
+    })
+}
+
+/// Why `who` should act on `stage` now, if they should: assigned to them;
+/// else awaiting the answers of a role they hold; else in review, decided by
+/// a role they hold, and not barred by segregation of duties (they started
+/// the review or answered the stage).
+fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Principal) -> Option<Why> {
+    if let Some(assignee) = &stage.assignee {
+        let theirs = *assignee == who.sub || who.email.as_deref() == Some(assignee.as_str());
+        return theirs.then_some(Why::Assigned);
+    }
+    match stage.state {
+        StageState::AwaitingAnswers => match definition.answered_by {
+            Answerer::Role(role) if who.has(role) => Some(Why::Answer),
+            _ => None,
+        },
+        StageState::InReview => {
+            let barred = stage.started_by == who.sub || stage.answerers.get().contains(&who.sub);
+            (who.has(definition.approver_role) && !barred).then_some(Why::Decide)
+        }
+        _ => None,
+    }
+}
