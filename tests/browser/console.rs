@@ -1,0 +1,520 @@
+//! The console as its people use it, in a real browser.
+
+use std::path::Path;
+
+use clearance::auth::Role;
+use fantoccini::Locator;
+use serde_json::{Map, Value, json};
+
+use crate::flow::fill;
+use crate::harness::{Browser, Console, Provider, Tools, free_port, tools};
+use crate::helpers::{Backend, SECRET, TestApp};
+
+/// A folder with the shipped workflow, but two security approvals at every
+/// tier: the scenario has two security reviewers sign off at a low tier.
+fn workflows() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/model-provider.toml"),
+    )
+    .unwrap();
+    let changed = shipped.replace(
+        "approvals = { low = 1, medium = 1, high = 2, critical = 2 }",
+        "approvals = { low = 2, medium = 2, high = 2, critical = 2 }",
+    );
+    assert_ne!(
+        changed, shipped,
+        "the shipped workflow still has its security approvals"
+    );
+    std::fs::write(dir.path().join("model-provider.toml"), changed).unwrap();
+    dir
+}
+
+/// The server, configured to sign people in with `provider`.
+async fn spawn(backend: Backend, provider: &Provider, workflows: &Path) -> Option<TestApp> {
+    let port = free_port();
+    let issuer = provider.issuer.clone();
+    let folder = workflows.to_string_lossy().into_owned();
+    TestApp::spawn_with(backend, move |raw| {
+        raw.bind = format!("127.0.0.1:{port}");
+        raw.public_url = Some(format!("http://127.0.0.1:{port}"));
+        raw.oidc_issuer = Some(issuer);
+        raw.oidc_client_id = Some("clearance-console".into());
+        raw.oidc_client_secret = Some("a-client-secret-for-tests".into());
+        raw.workflows = folder;
+    })
+    .await
+}
+
+/// A stage of the workflow document.
+fn stage<'w>(workflow: &'w Value, key: &str) -> &'w Value {
+    workflow["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap()
+}
+
+/// The answers of `fill`, in questionnaire order (a conditional question's
+/// field opens only once its condition is answered).
+fn in_order(stage: &Value, answers: &Map<String, Value>) -> Vec<(String, Value)> {
+    let mut ordered = Vec::new();
+    for section in stage["questionnaire"]["sections"].as_array().unwrap() {
+        for question in section["questions"].as_array().unwrap() {
+            let id = question["id"].as_str().unwrap();
+            if let Some(value) = answers.get(id) {
+                ordered.push((id.to_owned(), value.clone()));
+            }
+        }
+    }
+    ordered
+}
+
+/// A question shown only when a yes/no question is answered yes: `(shown,
+/// controlling)`.
+fn conditional(stage: &Value) -> (String, String) {
+    for section in stage["questionnaire"]["sections"].as_array().unwrap() {
+        for question in section["questions"].as_array().unwrap() {
+            if question["shown_when"]["equals"] == json!(true) {
+                return (
+                    question["id"].as_str().unwrap().to_owned(),
+                    question["shown_when"]["question"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    panic!("the stage has a conditional question");
+}
+
+async fn notice(console: &Console<'_>) -> String {
+    let notices = console
+        .client()
+        .find_all(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for n in notices {
+        text.push_str(&n.text().await.unwrap());
+        text.push('\n');
+    }
+    text
+}
+
+async fn decide(console: &Console<'_>, review: &str, stage: &str, decision: &str) {
+    console.goto(review).await;
+    let form = format!("#stage-{stage} form.decide");
+    console.choose(&form, "decision", decision).await;
+    console
+        .click_button_in(Some(&form), "Record my decision")
+        .await;
+}
+
+async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tools) {
+    let provider = Provider::start().await;
+    let folder = workflows();
+    let Some(app) = spawn(backend, &provider, folder.path()).await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    for (sub, name, roles) in [
+        ("victor", "Victor Vendor", vec!["vendor_manager"]),
+        ("vera", "Vera Vendor", vec!["vendor_manager"]),
+        ("sam", "Sam Security", vec!["security_reviewer"]),
+        ("sid", "Sid Security", vec!["security_reviewer"]),
+        ("pia", "Pia Privacy", vec!["privacy_reviewer"]),
+        ("ada", "Ada Admin", vec!["admin"]),
+    ] {
+        provider
+            .person(sub, &format!("{sub}@example.com"), name, &roles)
+            .await;
+    }
+    let browser = Browser::start(tools).await;
+    let backend_name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let console = Console {
+        app: &app,
+        browser: &browser,
+        axe: &tools.axe,
+        shots: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/screenshots")
+            .join(backend_name),
+    };
+    let workflow: Value = app
+        .get("/v1/workflows/model-provider", &app.admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // The sign-in page, before anyone signs in.
+    console.goto("/signin").await;
+    assert!(console.text().await.contains("Sign in with 127.0.0.1"));
+    console.look("signin").await;
+
+    // A vendor manager signs in, registers a provider and a model.
+    console.sign_in("victor").await;
+    console.look("home-empty").await;
+    console.goto("/providers").await;
+    console.click_link("Register a provider").await;
+    console.fill("slug", "acme").await;
+    console.fill("name", "Acme AI").await;
+    console.fill("website", "https://acme.example").await;
+    console
+        .fill("contacts", "security@acme.example, Sam Supplier, security")
+        .await;
+    console.click_button("Register").await;
+    assert!(notice(&console).await.contains("Registered."));
+    console.click_link("Register a model").await;
+    console.fill("slug", "claude").await;
+    console.fill("name", "Claude").await;
+    console
+        .client()
+        .find(Locator::Css("select[name=modality]"))
+        .await
+        .unwrap()
+        .select_by_value("text")
+        .await
+        .unwrap();
+    console.click_button("Register").await;
+    let text = console.text().await;
+    assert!(
+        text.contains("Registered.") && text.contains("not reviewed"),
+        "{text}"
+    );
+
+    // ... and starts a review of it.
+    console.click_button("Start a review of Claude").await;
+    let review = console.path().await;
+    let review = review.split('?').next().unwrap().to_owned();
+    assert!(review.starts_with("/reviews/"), "{review}");
+    assert!(notice(&console).await.contains("The review has started"));
+
+    // Intake, answered by the vendor manager.
+    let intake = stage(&workflow, "intake");
+    let answers = in_order(intake, &fill(intake, &json!({})));
+    console
+        .answer("#stage-intake form[data-questionnaire]", &answers)
+        .await;
+    console
+        .click_button_in(
+            Some("#stage-intake form[data-questionnaire]"),
+            "Submit for review",
+        )
+        .await;
+    assert!(
+        notice(&console).await.contains("Submitted"),
+        "{}",
+        console.text().await
+    );
+
+    // Who started the review may not confirm its intake.
+    decide(&console, &review, "intake", "approve").await;
+    let refused = notice(&console).await;
+    assert!(
+        refused.contains(
+            "You started this review, so you may not decide its stages (segregation of duties)"
+        ),
+        "{refused}"
+    );
+    console.shot("review-segregation-of-duties").await;
+    console.sign_out().await;
+
+    // A second vendor manager confirms it.
+    console.sign_in("vera").await;
+    decide(&console, &review, "intake", "approve").await;
+    assert!(notice(&console).await.contains("Your decision is recorded"));
+    console.sign_out().await;
+
+    // The vendor manager invites the supplier to the security questionnaire.
+    console.sign_in("victor").await;
+    console.goto(&review).await;
+    console
+        .fill_in(Some("#stage-security"), "email", "security@acme.example")
+        .await;
+    console
+        .fill_in(Some("#stage-security"), "expires_in", "14d")
+        .await;
+    console
+        .click_button_in(Some("#stage-security"), "Send the invitation")
+        .await;
+    assert!(
+        notice(&console)
+            .await
+            .contains("The invitation is on its way")
+    );
+
+    // Someone else changes the review meanwhile: the open form is stale.
+    let privacy_form = "#stage-privacy form[data-questionnaire]";
+    let assigned = app
+        .post(
+            &format!("/v1{review}/stages/privacy/assign"),
+            &app.token("vera", &[Role::VendorManager]),
+            &json!({"assignee": "victor"}),
+        )
+        .await;
+    assert_eq!(assigned.status(), 200);
+    let privacy = stage(&workflow, "privacy");
+    let privacy_answers = in_order(privacy, &fill(privacy, &json!({})));
+    console.answer(privacy_form, &privacy_answers).await;
+    console
+        .click_button_in(Some(privacy_form), "Save draft")
+        .await;
+    let stale = notice(&console).await;
+    assert!(
+        stale.contains("Someone changed this review since you opened it"),
+        "{stale}"
+    );
+    console.shot("review-stale-form").await;
+    console.click_link("Reload the review").await;
+    // Answered on the supplier's behalf, from the fresh page.
+    console.answer(privacy_form, &privacy_answers).await;
+    console
+        .click_button_in(Some(privacy_form), "Submit for review")
+        .await;
+    assert!(
+        notice(&console).await.contains("Submitted"),
+        "{}",
+        console.text().await
+    );
+
+    // The supplier opens the emailed link.
+    let email = app
+        .sent_emails()
+        .await
+        .into_iter()
+        .find(|e| e["to"][0] == "security@acme.example")
+        .expect("the invitation was sent");
+    let link = email["text"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("/respond/"))
+        .expect("a link")
+        .trim()
+        .to_owned();
+    console.sign_out().await;
+    console.client().goto(&link).await.unwrap();
+    let text = console.text().await;
+    assert!(
+        text.contains("Security") && text.contains("acme/claude"),
+        "{text}"
+    );
+    console.look("respond").await;
+    let security = stage(&workflow, "security");
+    let (shown, controlling) = conditional(security);
+    let question = format!("#question-{shown}");
+    assert!(
+        !console.is_displayed(&question).await,
+        "hidden until answered"
+    );
+    console
+        .choose(
+            "form[data-questionnaire]",
+            &format!("q_{controlling}"),
+            "true",
+        )
+        .await;
+    assert!(
+        console.is_displayed(&question).await,
+        "shown once its condition holds"
+    );
+    // Submitting too early names each question left unanswered.
+    console.click_button("Submit answers").await;
+    let text = console.text().await;
+    assert!(
+        text.contains("Some required questions are still unanswered"),
+        "{text}"
+    );
+    assert!(text.contains("This answer is required."), "{text}");
+    let mut overrides = Map::new();
+    overrides.insert(controlling.clone(), json!(true));
+    let security_answers = in_order(security, &fill(security, &Value::Object(overrides)));
+    console
+        .answer("form[data-questionnaire]", &security_answers)
+        .await;
+    console.click_button("Save draft").await;
+    assert!(notice(&console).await.contains("Your answers are saved"));
+    console.click_button("Submit answers").await;
+    assert!(
+        notice(&console).await.contains("Thank you"),
+        "{}",
+        console.text().await
+    );
+
+    // Two security reviewers and a privacy reviewer sign off.
+    console.sign_in("sam").await;
+    let home = console.text().await;
+    assert!(
+        home.contains("acme/claude") && home.contains("to decide"),
+        "{home}"
+    );
+    console.look("home").await;
+    decide(&console, &review, "security", "approve").await;
+    assert!(notice(&console).await.contains("Your decision is recorded"));
+    console.sign_out().await;
+    console.sign_in("sid").await;
+    decide(&console, &review, "security", "approve").await;
+    assert!(notice(&console).await.contains("Your decision is recorded"));
+    console.sign_out().await;
+    console.sign_in("pia").await;
+    console.goto(&review).await;
+    let form = "#stage-privacy form.decide";
+    console.choose(form, "decision", "approve").await;
+    console
+        .client()
+        .find(Locator::Css(&format!("{form} details summary")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    console.choose(form, "data_classes", "public").await;
+    console.choose(form, "data_classes", "internal").await;
+    console.fill_in(Some(form), "regions", "eu").await;
+    console
+        .click_button_in(Some(form), "Record my decision")
+        .await;
+    let text = console.text().await;
+    assert!(text.contains("approved with conditions"), "{text}");
+    console.look("review").await;
+    console.sign_out().await;
+
+    // The model page shows the clearance and its conditions; the API agrees.
+    console.sign_in("ada").await;
+    console.goto("/providers/acme/models/claude").await;
+    let text = console.text().await;
+    assert!(text.contains("approved with conditions"), "{text}");
+    assert!(text.contains("Only in these regions: eu"), "{text}");
+    assert!(
+        text.contains("Only with these data classes: public, internal"),
+        "{text}"
+    );
+    let status: Value = app
+        .get(
+            "/v1/status/acme/claude",
+            &app.token("ci", &[Role::Integrator]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "approved_with_conditions");
+    assert_eq!(status["conditions"]["regions"], json!(["eu"]));
+    assert_eq!(
+        status["conditions"]["data_classes"],
+        json!(["public", "internal"])
+    );
+    console.look("model").await;
+
+    // An admin suspends it; the page and the API say so at once.
+    console
+        .fill_in(
+            Some("form[action$='/switch']"),
+            "reason",
+            "Provider incident",
+        )
+        .await;
+    console.press(None, "Suspend").await;
+    console
+        .client()
+        .accept_alert()
+        .await
+        .expect("a confirmation");
+    console
+        .client()
+        .wait()
+        .for_element(Locator::Css("#clearance-status.suspended"))
+        .await
+        .expect("the page shows the suspension");
+    let text = console.text().await;
+    assert!(
+        text.contains("Suspended: every integrator is now refused."),
+        "{text}"
+    );
+    assert!(text.contains("Provider incident"), "{text}");
+    let status: Value = app
+        .get(
+            "/v1/status/acme/claude",
+            &app.token("ci", &[Role::Integrator]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "suspended");
+
+    // The other main pages, checked and kept.
+    for (path, name) in [
+        ("/portfolio", "portfolio"),
+        ("/providers", "providers"),
+        ("/providers/acme", "provider"),
+        ("/reviews", "reviews"),
+        ("/admin", "admin"),
+        ("/admin/audit", "audit"),
+    ] {
+        console.goto(path).await;
+        console.look(name).await;
+    }
+    console.click_button("Verify the chain").await;
+    assert!(notice(&console).await.contains("The chain verifies"));
+
+    // A form without its CSRF token is refused.
+    console.goto("/providers/acme/edit").await;
+    console
+        .client()
+        .execute(
+            "document.querySelectorAll('input[name=csrf]').forEach(e => e.remove());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    console.click_button("Save").await;
+    let text = console.text().await;
+    assert!(text.contains("This form has expired"), "{text}");
+
+    // With an identity provider configured, a development link is refused.
+    let links = clearance::console::links::Links::new(SECRET).unwrap();
+    let token = links
+        .issue(&clearance::console::session::SignedIn {
+            sub: "mallory".into(),
+            email: None,
+            name: None,
+            roles: [Role::Admin].into(),
+        })
+        .unwrap();
+    console.goto(&format!("/signin/link/{token}")).await;
+    let text = console.text().await;
+    assert!(text.contains("Development sign-in is off"), "{text}");
+}
+
+macro_rules! browser_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let Some(tools) = tools() else { return };
+                super::$name(Backend::Sqlite, &tools).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(tools) = tools() else { return };
+                super::$name(Backend::Postgres, &tools).await;
+            }
+        }
+    )*};
+}
+
+browser_tests!(a_review_runs_from_sign_in_to_suspension);
