@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod console;
 mod evidence;
 mod flow;
 mod gate;

@@ -1,0 +1,192 @@
+//! The console over plain HTTP: sign-in by development link, sessions and
+//! their timeouts, CSRF, headers, and who may see which page. (The browser
+//! tests in `tests/browser/` drive the pages as people do.)
+
+use clearance::auth::Role;
+use clearance::console::links::Links;
+use clearance::console::session::SignedIn;
+use serde_json::Value;
+
+use crate::helpers::{SECRET, TestApp};
+
+/// A one-time development sign-in link's path for `sub`.
+fn link(sub: &str, roles: &[Role]) -> String {
+    let token = Links::new(SECRET)
+        .unwrap()
+        .issue(&SignedIn {
+            sub: sub.into(),
+            email: Some(format!("{sub}@example.com")),
+            name: None,
+            roles: roles.iter().copied().collect(),
+        })
+        .unwrap();
+    format!("/signin/link/{token}")
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs `sub` in; answers the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, sub: &str, roles: &[Role]) -> String {
+    let response = no_redirects()
+        .post(app.url(&link(sub, roles)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "the public URL is http: {cookie}"
+    );
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    no_redirects()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The CSRF token of the page's forms.
+async fn csrf(app: &TestApp, cookie: &str) -> String {
+    let html = page(app, "/", cookie).await.text().await.unwrap();
+    let start = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a token")
+        + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+backend_tests! {
+    async fn pages_send_strangers_to_sign_in_and_carry_strict_headers(app) {
+        let response = page(&app, "/reviews?state=approved", "").await;
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], "/signin?next=%2Freviews%3Fstate%3Dapproved");
+        let signin = no_redirects().get(app.url("/signin")).send().await.unwrap();
+        assert_eq!(signin.status(), 200);
+        let headers = signin.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        for rule in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+            assert!(csp.contains(rule), "{csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        let html = signin.text().await.unwrap();
+        assert!(html.contains("No identity provider is configured"), "{html}");
+        assert!(!html.contains("<script>"), "no inline script");
+        let style = html.find("<link rel=\"stylesheet\" href=\"").map(|i| &html[i + 29..]).unwrap();
+        let css_path = style.split('"').next().unwrap();
+        let css = app.client.get(app.url(css_path)).send().await.unwrap();
+        assert_eq!(css.status(), 200);
+        assert!(css.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    }
+
+    async fn a_development_link_signs_in_once_and_sign_out_ends_the_session(app) {
+        let path = link("victor", &[Role::VendorManager]);
+        let shown = no_redirects().get(app.url(&path)).send().await.unwrap();
+        assert_eq!(shown.status(), 200, "the link asks before it is spent");
+        assert!(shown.text().await.unwrap().contains("Sign in as victor"));
+        let first = no_redirects().post(app.url(&path)).send().await.unwrap();
+        assert_eq!(first.status(), 303);
+        let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let again = no_redirects().post(app.url(&path)).send().await.unwrap();
+        assert_eq!(again.status(), 403);
+        assert!(again.text().await.unwrap().contains("was used already"));
+
+        let home = page(&app, "/", &cookie).await;
+        assert_eq!(home.status(), 200);
+        assert!(home.text().await.unwrap().contains("My work"));
+        // Signed in, the person is in the directory as API callers are.
+        let people: Value = app.get("/v1/admin/people", &app.admin()).await.json().await.unwrap();
+        assert!(people.as_array().unwrap().iter().any(|p| p["sub"] == "victor"), "{people}");
+        let signed_in: Value = app.get("/v1/audit?action=session.signed_in", &app.admin()).await.json().await.unwrap();
+        assert_eq!(signed_in["items"][0]["actor"], "victor");
+
+        let token = csrf(&app, &cookie).await;
+        let out = no_redirects()
+            .post(app.url("/signout"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), 303);
+        assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        assert_eq!(page(&app, "/", &cookie).await.status(), 303, "the session is gone");
+    }
+
+    async fn sessions_end_after_their_idle_and_absolute_lifetimes(app) {
+        let idle = sign_in(&app, "ida", &[Role::Approver]).await;
+        let lasting = sign_in(&app, "abe", &[Role::Approver]).await;
+        assert_eq!(page(&app, "/", &idle).await.status(), 200);
+        // An hour without a request (the default idle time) ends one...
+        app.sql("UPDATE sessions SET last_seen_at = '2000-01-01 00:00:00' WHERE sub = 'ida'");
+        assert_eq!(page(&app, "/", &idle).await.status(), 303);
+        // ... and its absolute lifetime ends the other, however active.
+        app.sql("UPDATE sessions SET expires_at = '2000-01-01 00:00:00' WHERE sub = 'abe'");
+        assert_eq!(page(&app, "/", &lasting).await.status(), 303);
+    }
+
+    async fn a_form_without_its_csrf_token_changes_nothing(app) {
+        let cookie = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let forged = no_redirects()
+            .post(app.url("/providers"))
+            .header("cookie", &cookie)
+            .form(&[("slug", "acme"), ("name", "Acme")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        assert!(forged.text().await.unwrap().contains("This form has expired"));
+        assert_eq!(app.get("/v1/providers/acme", &app.admin()).await.status(), 404);
+        let token = csrf(&app, &cookie).await;
+        let made = no_redirects()
+            .post(app.url("/providers"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("slug", "acme"), ("name", "Acme")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 303);
+        assert_eq!(made.headers()["location"], "/providers/acme?done=created");
+        let invalid = no_redirects()
+            .post(app.url("/providers"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("slug", "Not A Slug"), ("name", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invalid.status(), 422);
+        let html = invalid.text().await.unwrap();
+        assert!(html.contains("Slug must be 1 to 63 lower-case letters"), "{html}");
+    }
+
+    async fn pages_refuse_people_without_the_role_in_plain_words(app) {
+        let integrator = sign_in(&app, "ci", &[Role::Integrator]).await;
+        let reviews = page(&app, "/reviews", &integrator).await;
+        assert_eq!(reviews.status(), 403);
+        assert!(reviews.text().await.unwrap().contains("Reviews are for vendor managers"));
+        let admin = page(&app, "/admin", &integrator).await;
+        assert_eq!(admin.status(), 403);
+        assert!(admin.text().await.unwrap().contains("These pages are for admins"));
+        let missing = page(&app, "/reviews/0190f3b4-5d6e-7f80-9a1b-2c3d4e5f6a7b", &sign_in(&app, "ada", &[Role::Admin]).await).await;
+        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.headers()["content-type"], "text/html; charset=utf-8");
+    }
+}
