@@ -457,6 +457,9 @@ async fn update_provider(
 
 /// What `?done=` after a change says.
 pub fn done_notice(done: Option<&str>) -> Option<Notice> {
+    if done == Some("reason-missing") {
+        return Some(Notice::bad("A suspension needs a reason; nothing changed."));
+    }
     let text = match done? {
         "created" => "Registered.",
         "saved" => "Saved.",

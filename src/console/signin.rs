@@ -160,6 +160,8 @@ async fn open_session(
     let (id, session) = state
         .work
         .run(actor, state.clock.now(), move |tx| {
+            // Sessions that ended, and sign-ins never finished, go now.
+            session::sweep(tx.conn(), lifetimes.idle, Utc::now())?;
             let opened = session::open(tx.conn(), &who, lifetimes, Utc::now())?;
             audit::append(
                 tx,

@@ -259,7 +259,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         .post(
             &format!("/v1{review}/stages/privacy/assign"),
             &app.token("vera", &[Role::VendorManager]),
-            &json!({"assignee": "victor"}),
+            &json!({"assignee": "pia"}),
         )
         .await;
     assert_eq!(assigned.status(), 200);
@@ -381,6 +381,15 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     console.choose(form, "data_classes", "public").await;
     console.choose(form, "data_classes", "internal").await;
     console.fill_in(Some(form), "regions", "eu").await;
+    console
+        .client()
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![json!(form)],
+        )
+        .await
+        .unwrap();
+    console.shot("review-decide").await;
     console
         .click_button_in(Some(form), "Record my decision")
         .await;
