@@ -3,6 +3,8 @@
 //! (clearance and its conditions in plain words, valid until, the
 //! attestation, review history), their forms, and the admin's switch.
 
+use std::collections::{BTreeMap, HashMap};
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpResponse, web};
@@ -15,7 +17,7 @@ use super::words;
 use crate::audit::Actor;
 use crate::auth::Role;
 use crate::db::PageRequest;
-use crate::ids::{ModelSlug, ProviderSlug};
+use crate::ids::{ModelSlug, ProviderId, ProviderSlug};
 use crate::providers::{
     CatalogueError, Contact, Hosting, Modality, ModelPatch, NewModel, NewProvider, ProviderPatch,
     service, store,
@@ -121,8 +123,14 @@ struct ProviderLine {
     slug: String,
     name: String,
     suspended: bool,
+    /// The first [`MODELS_LISTED`] models (those matching a search first).
     models: Vec<ModelLine>,
+    /// What the rest come to: `12 more: 9 approved, 3 not reviewed`.
+    more: Option<String>,
 }
+
+/// How many models of a provider the list shows; its page shows them all.
+const MODELS_LISTED: usize = 8;
 
 #[derive(Template)]
 #[template(path = "console/providers.html")]
@@ -165,24 +173,53 @@ async fn list(viewer: Viewer, query: web::Query<ListQuery>) -> Result<HttpRespon
     let more = providers.len() > 50;
     let snapshot = state.status.snapshot();
     let now = state.clock.now();
+    let mut by_provider: HashMap<&ProviderId, Vec<&store::ModelRow>> = HashMap::new();
+    for model in &models {
+        by_provider
+            .entry(&model.provider_id)
+            .or_default()
+            .push(model);
+    }
+    let needle = q.to_lowercase();
     let lines: Vec<ProviderLine> = providers
         .iter()
         .take(50)
-        .map(|p| ProviderLine {
-            href: format!("/providers/{}", p.slug),
-            slug: p.slug.to_string(),
-            name: p.name.clone(),
-            suspended: p.suspended_at.is_some(),
-            models: models
-                .iter()
-                .filter(|m| m.provider_id == p.id)
-                .map(|m| ModelLine {
-                    href: format!("/providers/{}/models/{}", p.slug, m.slug),
-                    slug: m.slug.to_string(),
-                    name: m.name.clone(),
-                    badge: Badge::of(snapshot.clearance(&p.slug, &m.slug, now).status),
-                })
-                .collect(),
+        .map(|p| {
+            let mut models = by_provider.remove(&p.id).unwrap_or_default();
+            if !needle.is_empty() {
+                // Stable: the matching models first, each group by slug.
+                models.sort_by_key(|m| {
+                    !(m.slug.contains(&needle) || m.name.to_lowercase().contains(&needle))
+                });
+            }
+            let status = |m: &store::ModelRow| snapshot.clearance(&p.slug, &m.slug, now).status;
+            let rest = models.split_off(models.len().min(MODELS_LISTED));
+            ProviderLine {
+                href: format!("/providers/{}", p.slug),
+                slug: p.slug.to_string(),
+                name: p.name.clone(),
+                suspended: p.suspended_at.is_some(),
+                models: models
+                    .iter()
+                    .map(|m| ModelLine {
+                        href: format!("/providers/{}/models/{}", p.slug, m.slug),
+                        slug: m.slug.to_string(),
+                        name: m.name.clone(),
+                        badge: Badge::of(status(m)),
+                    })
+                    .collect(),
+                more: (!rest.is_empty()).then(|| {
+                    let mut counts: BTreeMap<Status, usize> = BTreeMap::new();
+                    for m in &rest {
+                        *counts.entry(status(m)).or_default() += 1;
+                    }
+                    let counts: Vec<String> = counts
+                        .into_iter()
+                        .map(|(status, n)| format!("{n} {}", words::label(status.as_str())))
+                        .collect();
+                    format!("{} more: {}", rest.len(), counts.join(", "))
+                }),
+            }
         })
         .collect();
     let next = more.then(|| {

@@ -59,12 +59,16 @@ pub fn portfolio(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Por
         .collect();
     let overdue = reviews::table
         .filter(reviews::state.eq(ReviewState::InProgress))
-        .filter(diesel::dsl::exists(
-            review_stages::table
-                .filter(review_stages::review_id.eq(reviews::id))
-                .filter(review_stages::state.eq_any(OPEN_STATES))
-                .filter(review_stages::due_at.lt(now.naive_utc())),
-        ))
+        // `IN` a list read once: a correlated `EXISTS` would search the
+        // overdue stages again for every review in progress.
+        .filter(
+            reviews::id.eq_any(
+                review_stages::table
+                    .filter(review_stages::state.eq_any(OPEN_STATES))
+                    .filter(review_stages::due_at.lt(now.naive_utc()))
+                    .select(review_stages::review_id),
+            ),
+        )
         .count()
         .get_result(conn)?;
 

@@ -933,9 +933,25 @@ impl OpenStage {
     }
 }
 
-/// Every open stage of every review, with its subject.
-pub fn open_stages(conn: &mut DbConnection) -> QueryResult<Vec<OpenStage>> {
-    review_stages::table
+/// Which open stages a person's list of work may hold: those assigned to
+/// one of `assignees`, and the unassigned ones whose key they answer (while
+/// awaiting answers) or decide (while in review). The caller still checks
+/// each against its review's workflow; this keeps the rows read to the few
+/// that can matter.
+#[derive(Debug, Clone, Default)]
+pub struct StageScope {
+    pub assignees: Vec<String>,
+    pub answer: Vec<StageKey>,
+    pub decide: Vec<StageKey>,
+}
+
+/// The open stages of every review (of those in `scope`), with their
+/// subjects, the earliest due first.
+pub fn open_stages(
+    conn: &mut DbConnection,
+    scope: Option<&StageScope>,
+) -> QueryResult<Vec<OpenStage>> {
+    let mut query = review_stages::table
         .inner_join(reviews::table.inner_join(providers::table))
         .left_join(models::table.on(reviews::model_id.eq(models::id.nullable())))
         .filter(review_stages::state.eq_any(OPEN_STATES))
@@ -953,6 +969,29 @@ pub fn open_stages(conn: &mut DbConnection) -> QueryResult<Vec<OpenStage>> {
             review_stages::answerers,
         ))
         .order((review_stages::due_at.asc(), review_stages::id.asc()))
+        .into_boxed();
+    if let Some(scope) = scope {
+        let answer = review_stages::state
+            .eq(StageState::AwaitingAnswers)
+            .and(review_stages::stage_key.eq_any(scope.answer.clone()));
+        let decide = review_stages::state
+            .eq(StageState::InReview)
+            .and(review_stages::stage_key.eq_any(scope.decide.clone()));
+        query = query.filter(
+            review_stages::assignee
+                .eq_any(scope.assignees.clone())
+                .or(review_stages::assignee.is_null().and(answer.or(decide))),
+        );
+    }
+    query.load(conn)
+}
+
+/// The workflow definitions the reviews in progress pinned.
+pub fn digests_in_progress(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    reviews::table
+        .filter(reviews::state.eq(ReviewState::InProgress))
+        .select(reviews::workflow_digest)
+        .distinct()
         .load(conn)
 }
 

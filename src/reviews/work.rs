@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::store::{self, OpenStage, PendingInvitation, ReviewFilter, utc};
+use super::store::{self, OpenStage, PendingInvitation, ReviewFilter, StageScope, utc};
 use super::{ReviewError, ReviewSummary};
 use crate::auth::Principal;
 use crate::db::DbConnection;
@@ -65,8 +65,9 @@ pub fn my_work(
     who: &Principal,
     now: DateTime<Utc>,
 ) -> Result<MyWork, ReviewError> {
-    let open = store::open_stages(conn)?;
     let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
+    let scope = scope_of(conn, catalog, who, &mut workflows)?;
+    let open = store::open_stages(conn, Some(&scope))?;
     let mut to_do = Vec::new();
     for stage in open {
         let workflow = match workflows.get(&stage.workflow_digest) {
@@ -108,6 +109,40 @@ pub fn my_work(
         started,
         waiting_on_suppliers,
     })
+}
+
+/// The open stages that may be on the list of `who`: assigned to them, or
+/// of a stage key that a role of theirs answers or decides in one of the
+/// workflows of the reviews in progress (loaded into `workflows`).
+fn scope_of(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    who: &Principal,
+    workflows: &mut HashMap<String, Arc<LoadedWorkflow>>,
+) -> Result<StageScope, ReviewError> {
+    let mut scope = StageScope {
+        assignees: std::iter::once(who.sub.clone())
+            .chain(who.email.clone())
+            .collect(),
+        ..StageScope::default()
+    };
+    for digest in store::digests_in_progress(conn)? {
+        let workflow = store::pinned_workflow(conn, catalog, &digest)?;
+        for stage in &workflow.workflow.stages {
+            if matches!(stage.answered_by, Answerer::Role(role) if who.has(role)) {
+                scope.answer.push(stage.key.clone());
+            }
+            if who.has(stage.approver_role) {
+                scope.decide.push(stage.key.clone());
+            }
+        }
+        workflows.insert(digest, workflow);
+    }
+    for keys in [&mut scope.answer, &mut scope.decide] {
+        keys.sort();
+        keys.dedup();
+    }
+    Ok(scope)
 }
 
 /// Why `who` should act on `stage` now, if they should: assigned to them;

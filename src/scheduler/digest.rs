@@ -46,7 +46,7 @@ impl Scheduler {
         let (pending, persons) = self
             .store
             .run(move |conn| {
-                let rows = review_store::open_stages(conn)?;
+                let rows = review_store::open_stages(conn, None)?;
                 let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
                 let mut pending = Vec::with_capacity(rows.len());
                 for open in rows {

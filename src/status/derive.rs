@@ -11,6 +11,7 @@ use crate::workflow::engine::ReviewState;
 
 crate::names::named_enum! {
     /// The published status of a model.
+    #[derive(PartialOrd, Ord)]
     pub enum Status {
         Approved,
         ApprovedWithConditions,

@@ -5,8 +5,9 @@
 use clearance::auth::Role;
 use clearance::console::links::Links;
 use clearance::console::session::SignedIn;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::flow::Flow;
 use crate::helpers::{SECRET, TestApp};
 
 /// A one-time development sign-in link's path for `sub`.
@@ -188,5 +189,67 @@ backend_tests! {
         let missing = page(&app, "/reviews/0190f3b4-5d6e-7f80-9a1b-2c3d4e5f6a7b", &sign_in(&app, "ada", &[Role::Admin]).await).await;
         assert_eq!(missing.status(), 404);
         assert_eq!(missing.headers()["content-type"], "text/html; charset=utf-8");
+    }
+
+    async fn my_work_lists_the_stages_each_person_acts_on_and_no_others(app) {
+        let flow = Flow::start(&app).await;
+        let home = |sub: &'static str, roles: &'static [Role]| {
+            let app = &app;
+            async move {
+                let cookie = sign_in(app, sub, roles).await;
+                page(app, "/", &cookie).await.text().await.unwrap()
+            }
+        };
+        const MANAGER: &[Role] = &[Role::VendorManager];
+        const SECURITY: &[Role] = &[Role::SecurityReviewer];
+        const PRIVACY: &[Role] = &[Role::PrivacyReviewer];
+        let victor = home("victor", MANAGER).await;
+        assert!(victor.contains("Intake and risk tiering: to answer"), "{victor}");
+        assert!(victor.contains("anthropic/claude"), "{victor}");
+        assert!(home("sam", SECURITY).await.contains("Nothing waits for you."));
+
+        // Intake answered by its starter: another vendor manager decides it.
+        let victor_token = app.token("victor", MANAGER);
+        flow.answer_and_submit(&victor_token, "intake", json!({})).await;
+        let victor = home("victor", MANAGER).await;
+        assert!(!victor.contains("Intake and risk tiering: to decide"), "segregation of duties: {victor}");
+        assert!(victor.contains("Reviews you started"), "{victor}");
+        let vera = home("vera", MANAGER).await;
+        assert!(vera.contains("Intake and risk tiering: to decide"), "{vera}");
+        flow.approve(&app.token("vera", MANAGER), "intake").await;
+
+        // Security answered: the security reviewers decide it, nobody else.
+        flow.answer_and_submit(&victor_token, "security", json!({})).await;
+        let sam = home("sam", SECURITY).await;
+        assert!(sam.contains("Security review: to decide"), "{sam}");
+        assert!(sam.contains("1 stage waits for you"), "{sam}");
+        assert!(home("pia", PRIVACY).await.contains("Nothing waits for you."));
+
+        // A stage assigned to someone is theirs whatever their roles.
+        let assigned = app
+            .post(&flow.path("/stages/privacy/assign"), &app.manager(), &json!({"assignee": "pia"}))
+            .await;
+        assert_eq!(assigned.status(), 200);
+        let pia = home("pia", PRIVACY).await;
+        assert!(pia.contains("Privacy and data protection review: assigned to you"), "{pia}");
+        let sam = home("sam", SECURITY).await;
+        assert!(!sam.contains("Privacy"), "{sam}");
+    }
+
+    async fn the_providers_list_shows_a_few_models_each_and_counts_the_rest(app) {
+        app.create_provider("acme").await;
+        for n in 0..10 {
+            let made = app
+                .post("/v1/providers/acme/models", &app.manager(), &json!({"slug": format!("m{n}"), "name": format!("Model {n}")}))
+                .await;
+            assert_eq!(made.status(), 201);
+        }
+        let cookie = sign_in(&app, "ada", &[Role::Admin]).await;
+        let list = page(&app, "/providers", &cookie).await.text().await.unwrap();
+        assert!(list.contains("Model 7"), "{list}");
+        assert!(!list.contains("Model 8"), "{list}");
+        assert!(list.contains("2 more: 2 not reviewed"), "{list}");
+        let found = page(&app, "/providers?q=model+9", &cookie).await.text().await.unwrap();
+        assert!(found.contains("Model 9"), "a match is listed first: {found}");
     }
 }
