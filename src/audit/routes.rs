@@ -13,7 +13,7 @@ use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams};
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::reviews::routes::REVIEW_READERS;
+use crate::reviews::READERS;
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -144,7 +144,7 @@ pub async fn list_events(
     principal: Principal,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_READERS)?;
+    principal.require(READERS)?;
     let one_review = query.review.as_deref().is_some_and(|r| !r.is_empty());
     if !one_review && !principal.has(Role::Admin) {
         return Err(ApiError::Forbidden(

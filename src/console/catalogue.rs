@@ -166,14 +166,14 @@ async fn list(viewer: Viewer, query: web::Query<ListQuery>) -> Result<HttpRespon
                 store::search_providers(conn, &search, &page)?
             };
             let ids: Vec<_> = providers.iter().map(|p| p.id.clone()).collect();
-            let models = store::models_of(conn, &ids)?;
+            let models = store::model_names_of(conn, &ids)?;
             Ok::<_, crate::db::StoreError>((providers, models))
         })
         .await?;
     let more = providers.len() > 50;
     let snapshot = state.status.snapshot();
     let now = state.clock.now();
-    let mut by_provider: HashMap<&ProviderId, Vec<&store::ModelRow>> = HashMap::new();
+    let mut by_provider: HashMap<&ProviderId, Vec<&store::ModelName>> = HashMap::new();
     for model in &models {
         by_provider
             .entry(&model.provider_id)
@@ -192,7 +192,7 @@ async fn list(viewer: Viewer, query: web::Query<ListQuery>) -> Result<HttpRespon
                     !(m.slug.contains(&needle) || m.name.to_lowercase().contains(&needle))
                 });
             }
-            let status = |m: &store::ModelRow| snapshot.clearance(&p.slug, &m.slug, now).status;
+            let status = |m: &store::ModelName| snapshot.clearance(&p.slug, &m.slug, now).status;
             let rest = models.split_off(models.len().min(MODELS_LISTED));
             ProviderLine {
                 href: format!("/providers/{}", p.slug),

@@ -29,7 +29,8 @@ use crate::ids::{ReviewId, StageKey};
 use crate::reviews::service::{Call, invitation_lifetime};
 use crate::reviews::store::ReviewFilter;
 use crate::reviews::{
-    FindingPatch, FindingState, NewFinding, NewReview, ReviewDetail, ReviewError, ReviewSummary,
+    FindingPatch, FindingState, NewFinding, NewReview, READERS, ReviewDetail, ReviewError,
+    ReviewSummary, STARTERS,
 };
 use crate::validation::FieldError;
 use crate::workflow::engine::{Action, Caller, Decision, ReviewState, StageState};
@@ -70,16 +71,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-const STARTERS: &[Role] = &[Role::VendorManager, Role::Admin];
-const REVIEWERS: &[Role] = &[
-    Role::VendorManager,
-    Role::SecurityReviewer,
-    Role::PrivacyReviewer,
-    Role::RaiReviewer,
-    Role::Approver,
-    Role::Admin,
-];
-
 fn review_id(text: &str) -> Result<ReviewId, PageError> {
     ReviewId::parse(text).map_err(|_| PageError::NotFound(format!("There is no review `{text}`.")))
 }
@@ -89,7 +80,7 @@ fn stage_key(text: &str) -> Result<StageKey, PageError> {
 }
 
 fn reader(viewer: &Viewer) -> Result<(), PageError> {
-    if viewer.has_any(REVIEWERS) {
+    if viewer.has_any(READERS) {
         Ok(())
     } else {
         Err(PageError::Forbidden(
@@ -605,8 +596,8 @@ async fn render(
         invitations,
         events,
         can_start: starter,
-        can_raise_tier: in_progress && viewer.has_any(REVIEWERS),
-        can_findings: viewer.has_any(REVIEWERS),
+        can_raise_tier: in_progress && viewer.has_any(READERS),
+        can_findings: viewer.has_any(READERS),
         can_re_review: starter
             && matches!(
                 review.state,
@@ -1078,7 +1069,7 @@ async fn add_finding(
 ) -> Result<HttpResponse, PageError> {
     viewer.check_csrf(form.get("csrf"))?;
     let id = review_id(&path)?;
-    if !viewer.has_any(REVIEWERS) {
+    if !viewer.has_any(READERS) {
         return Err(PageError::Forbidden(
             "Only reviewers raise findings.".into(),
         ));
@@ -1124,7 +1115,7 @@ async fn update_finding(
 ) -> Result<HttpResponse, PageError> {
     viewer.check_csrf(form.get("csrf"))?;
     let id = review_id(&path.0)?;
-    if !viewer.has_any(REVIEWERS) {
+    if !viewer.has_any(READERS) {
         return Err(PageError::Forbidden(
             "Only reviewers change findings.".into(),
         ));

@@ -14,7 +14,7 @@ use crate::http::AppState;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::telemetry::RequestId;
 use crate::ids::ReviewId;
-use crate::reviews::routes::REVIEW_READERS;
+use crate::reviews::READERS;
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -46,7 +46,7 @@ pub async fn evidence_pack(
     request_id: RequestId,
     path: web::Path<ReviewId>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_READERS)?;
+    principal.require(READERS)?;
     let actor = Actor::person(&principal, Some(request_id.to_string()));
     let pack = super::export(&state.reviews, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::Ok()

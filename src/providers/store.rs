@@ -298,6 +298,26 @@ pub fn search_providers(
     query.load(conn)
 }
 
+/// A model as lists name it.
+#[derive(Debug, Clone, Queryable)]
+pub struct ModelName {
+    pub provider_id: ProviderId,
+    pub slug: ModelSlug,
+    pub name: String,
+}
+
+/// The names of the models of the given providers, by provider then slug.
+pub fn model_names_of(
+    conn: &mut DbConnection,
+    providers: &[ProviderId],
+) -> QueryResult<Vec<ModelName>> {
+    models::table
+        .filter(models::provider_id.eq_any(providers))
+        .select((models::provider_id, models::slug, models::name))
+        .order((models::provider_id.asc(), models::slug.asc()))
+        .load(conn)
+}
+
 /// The models of the given providers, by provider then slug.
 pub fn models_of(conn: &mut DbConnection, providers: &[ProviderId]) -> QueryResult<Vec<ModelRow>> {
     models::table

@@ -10,8 +10,8 @@ use super::service::{Call, invitation_lifetime};
 use super::store::{self, ReviewFilter};
 use super::{
     AnswersInput, AssignInput, DecisionInput, FindingPatch, FindingView, InvitationView,
-    NewFinding, NewReview, ReviewDetail, ReviewError, ReviewSummary, StageView, TierInput,
-    WithdrawInput,
+    NewFinding, NewReview, READERS, ReviewDetail, ReviewError, ReviewSummary, STARTERS, StageView,
+    TierInput, WithdrawInput,
 };
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
@@ -20,17 +20,6 @@ use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::ids::{ReviewId, StageKey};
 use crate::workflow::engine::{Action, Caller, Refusal, ReviewState};
-
-/// Everyone who works on reviews (not integrators).
-pub const REVIEW_READERS: &[Role] = &[
-    Role::VendorManager,
-    Role::SecurityReviewer,
-    Role::PrivacyReviewer,
-    Role::RaiReviewer,
-    Role::Approver,
-    Role::Admin,
-];
-const REVIEW_STARTERS: &[Role] = &[Role::VendorManager, Role::Admin];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -113,7 +102,7 @@ fn caller(
             stage: own,
         });
     }
-    principal.require(REVIEW_READERS)?;
+    principal.require(READERS)?;
     Ok(Caller::Person {
         id: principal.sub.clone(),
         roles: principal.roles.clone(),
@@ -218,7 +207,7 @@ pub async fn list_reviews(
     principal: Principal,
     query: web::Query<ReviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_READERS)?;
+    principal.require(READERS)?;
     let now = state.clock.now();
     let filter = query.filter(now)?;
     let page = PageParams {
@@ -260,7 +249,7 @@ pub async fn start_review(
     request_id: RequestId,
     body: ValidJson<NewReview>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_STARTERS)?;
+    principal.require(STARTERS)?;
     let actor = actor(&principal, request_id);
     let email = principal.email.clone();
     let summary = state
@@ -289,7 +278,7 @@ pub async fn get_review(
     principal: Principal,
     path: ReviewPath,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_READERS)?;
+    principal.require(READERS)?;
     let id = path.into_inner();
     let now = state.clock.now();
     let reviews = state.reviews.clone();
@@ -559,7 +548,7 @@ pub async fn invite(
     path: StagePath,
     body: ValidJson<super::InviteInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(REVIEW_STARTERS)?;
+    let who = who.require(STARTERS)?;
     let (id, stage) = path.into_inner();
     let lifetime = body
         .0
@@ -591,21 +580,12 @@ pub async fn revoke_invitation(
     who: Changer,
     path: web::Path<(ReviewId, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(REVIEW_STARTERS)?;
+    let who = who.require(STARTERS)?;
     let (id, invitation) = path.into_inner();
     let reviews = &who.state.reviews;
     reviews.revoke_invitation(who.call(id)?, invitation).await?;
     Ok(HttpResponse::NoContent().finish())
 }
-
-const FINDING_WRITERS: &[Role] = &[
-    Role::SecurityReviewer,
-    Role::PrivacyReviewer,
-    Role::RaiReviewer,
-    Role::Approver,
-    Role::VendorManager,
-    Role::Admin,
-];
 
 /// Raise a finding on a review.
 ///
@@ -623,7 +603,7 @@ pub async fn add_finding(
     path: ReviewPath,
     body: ValidJson<NewFinding>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(FINDING_WRITERS)?;
+    let who = who.require(READERS)?;
     let reviews = &who.state.reviews;
     let view = reviews
         .add_finding(who.call(path.into_inner())?, body.0)
@@ -648,7 +628,7 @@ pub async fn update_finding(
     path: web::Path<(ReviewId, String)>,
     body: ValidJson<FindingPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(FINDING_WRITERS)?;
+    let who = who.require(READERS)?;
     let (id, finding) = path.into_inner();
     let reviews = &who.state.reviews;
     let view = reviews
@@ -675,7 +655,7 @@ pub async fn re_review(
     request_id: RequestId,
     path: ReviewPath,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(REVIEW_STARTERS)?;
+    principal.require(STARTERS)?;
     let actor = actor(&principal, request_id);
     let summary = state
         .reviews
