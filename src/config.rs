@@ -43,7 +43,9 @@ pub struct RawConfig {
     pub log_format: String,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
-    pub mail_from: String,
+    /// The sender of every email; by default `Clearance reviews
+    /// <clearance@HOST>` with the public URL's host.
+    pub mail_from: Option<String>,
     pub outbox_max_attempts: u32,
     pub outbox_interval_ms: u64,
     pub status_refresh_ms: u64,
@@ -72,6 +74,8 @@ pub struct RawConfig {
     pub session_idle: String,
     /// A console session ends this long after sign-in, whatever.
     pub session_lifetime: String,
+    /// How long a signed attestation of an approval is valid.
+    pub attestation_lifetime: String,
 }
 
 impl Default for RawConfig {
@@ -93,7 +97,7 @@ impl Default for RawConfig {
             log_format: "text".into(),
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 30,
-            mail_from: "Clearance <clearance@localhost>".into(),
+            mail_from: None,
             outbox_max_attempts: 8,
             outbox_interval_ms: 2000,
             status_refresh_ms: 2000,
@@ -117,8 +121,20 @@ impl Default for RawConfig {
             oidc_role_map: None,
             session_idle: "1h".into(),
             session_lifetime: "12h".into(),
+            attestation_lifetime: "12h".into(),
         }
     }
+}
+
+/// The sender when none is configured: named for what it sends, at the
+/// public URL's domain (`localhost` when the URL has no domain, which a
+/// deployment should fix by setting `CLEARANCE_MAIL_FROM`).
+fn default_sender(public_url: &url::Url) -> String {
+    let host = match public_url.host() {
+        Some(url::Host::Domain(domain)) if domain.contains('.') => domain.to_owned(),
+        _ => "localhost".to_owned(),
+    };
+    format!("Clearance reviews <clearance@{host}>")
 }
 
 /// When each scheduled job runs: a cron expression (seconds first, 6 or 7
@@ -269,6 +285,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// A console session ends after this long without a request.
     pub session_idle: chrono::TimeDelta,
+    /// How long a signed attestation of an approval is valid (1m to 90d).
+    pub attestation_lifetime: chrono::TimeDelta,
     /// A console session ends this long after sign-in.
     pub session_lifetime: chrono::TimeDelta,
 }
@@ -426,12 +444,15 @@ impl Config {
             ));
         }
 
-        let mail_from = raw.mail_from.trim().parse().map_err(|e| {
+        let mail_from_text = match non_empty(raw.mail_from.clone()) {
+            Some(text) => text,
+            None => default_sender(&public_url),
+        };
+        let mail_from = mail_from_text.trim().parse().map_err(|e| {
             fail(
                 "CLEARANCE_MAIL_FROM",
                 format!(
-                    "`{}` is not a mailbox such as \"Clearance <clearance@example.com>\" ({e})",
-                    raw.mail_from
+                    "`{mail_from_text}` is not a mailbox such as \"Clearance reviews <clearance@example.com>\" ({e})"
                 ),
             )
         })?;
@@ -539,11 +560,14 @@ impl Config {
         };
         let session_idle = session_time("CLEARANCE_SESSION_IDLE", &raw.session_idle)?;
         let session_lifetime = session_time("CLEARANCE_SESSION_LIFETIME", &raw.session_lifetime)?;
+        let attestation_lifetime =
+            session_time("CLEARANCE_ATTESTATION_LIFETIME", &raw.attestation_lifetime)?;
 
         Ok(Self {
             oidc,
             session_idle,
             session_lifetime,
+            attestation_lifetime,
             scheduler: raw.scheduler,
             schedules,
             mailboxes,

@@ -104,8 +104,9 @@ struct CheckArgs {
     /// Bearer token for the server.
     #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// A saved attestation (the body of `GET /v1/status/{provider}/{model}/attestation`).
-    #[arg(long, requires = "jwks", conflicts_with = "server")]
+    /// A saved attestation (the body of `GET /v1/status/{provider}/{model}/attestation`);
+    /// decides offline, whatever `--server` or `CLEARANCE_SERVER` says.
+    #[arg(long, requires = "jwks")]
     attestation: Option<std::path::PathBuf>,
     /// The JWKS document (`GET /.well-known/jwks.json`) to verify it with.
     #[arg(long)]

@@ -121,10 +121,13 @@ impl Application {
         }
 
         let store = open_store(&config).await?;
-        let keys = Arc::new(AttestationKeys::load_or_create(
-            &config.attestation_keys,
-            config.public_url.as_str().trim_end_matches('/'),
-        )?);
+        let keys = Arc::new(
+            AttestationKeys::load_or_create(
+                &config.attestation_keys,
+                config.public_url.as_str().trim_end_matches('/'),
+            )?
+            .with_lifetime(config.attestation_lifetime),
+        );
         let status = StatusService::load(store.clone(), clock.clone()).await?;
         status.spawn_background(
             config.status_refresh,
@@ -175,6 +178,7 @@ impl Application {
             catalog,
             tokens,
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+            mailboxes: Arc::new(config.mailboxes.clone()),
         };
         let mut schedules = config.schedules.clone();
         if config.outbox_interval.is_none() {
@@ -186,7 +190,7 @@ impl Application {
             work: work.clone(),
             clock: clock.clone(),
             reviews: reviews.clone(),
-            mailboxes: Arc::new(config.mailboxes.clone()),
+            mailboxes: Arc::clone(&reviews.mailboxes),
             outbox: outbox.clone(),
             metrics: job_metrics,
             schedules,

@@ -38,6 +38,8 @@ struct RespondPage {
     open: bool,
     due: Option<String>,
     revision: i64,
+    /// The reviewer's comment, when they asked for changes.
+    changes_requested: Option<String>,
     sections: Vec<SectionBlock>,
 }
 
@@ -148,6 +150,7 @@ async fn render(
                 .filter(|_| open)
                 .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
             revision: view.version,
+            changes_requested: view.changes_requested.clone().filter(|_| open),
             sections,
         },
     ))

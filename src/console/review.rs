@@ -1165,6 +1165,7 @@ async fn re_review(
             id.clone(),
             Actor::person(&viewer.session.principal, None),
             state.clock.now(),
+            None,
         )
         .await;
     match result {

@@ -19,17 +19,35 @@ pub struct ReviewContext<'a> {
 }
 
 impl ReviewContext<'_> {
+    /// The review's page in the console (which asks a stranger to sign in
+    /// and then opens it).
     pub fn review_link(&self) -> String {
-        format!(
-            "{}/v1/reviews/{}",
-            self.public_url.trim_end_matches('/'),
-            self.review_id
-        )
+        review_page(self.public_url, self.review_id)
     }
 
-    fn stage_link(&self, stage: &str) -> String {
-        format!("{}/stages/{stage}", self.review_link())
+    /// The stage, on the review's page.
+    pub fn stage_link(&self, stage: &str) -> String {
+        stage_page(self.public_url, self.review_id, stage)
     }
+}
+
+/// The console page of a review.
+pub fn review_page(public_url: &str, review_id: &str) -> String {
+    format!("{}/reviews/{review_id}", public_url.trim_end_matches('/'))
+}
+
+/// The console page of a provider (`provider`) or a model (`provider/model`).
+pub fn subject_page(public_url: &str, subject: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    match subject.split_once('/') {
+        Some((provider, model)) => format!("{base}/providers/{provider}/models/{model}"),
+        None => format!("{base}/providers/{subject}"),
+    }
+}
+
+/// A stage on the console page of its review.
+pub fn stage_page(public_url: &str, review_id: &str, stage: &str) -> String {
+    format!("{}#stage-{stage}", review_page(public_url, review_id))
 }
 
 /// A date as people read it.
@@ -46,6 +64,13 @@ pub struct Item {
     pub overdue: bool,
 }
 
+/// A headed list of a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    pub heading: String,
+    pub items: Vec<Item>,
+}
+
 /// The content of one email, before rendering.
 #[derive(Debug, Clone, Default)]
 pub struct Notice {
@@ -53,7 +78,7 @@ pub struct Notice {
     pub greeting: String,
     pub paragraphs: Vec<String>,
     pub facts: Vec<(String, String)>,
-    pub items: Vec<Item>,
+    pub lists: Vec<List>,
     /// The button (HTML) or the last line (text): label and link.
     pub action: Option<(String, String)>,
     pub signature: String,
@@ -381,41 +406,321 @@ pub fn suspension(
             format!("Their reason: \"{reason}\""),
         ],
         facts: vec![("Subject".into(), subject.to_owned())],
-        action: Some((
-            "See its status".into(),
-            format!("{}/v1/status/{subject}", public_url.trim_end_matches('/')),
-        )),
+        action: Some(("See it in Clearance".into(), subject_page(public_url, subject))),
         signature: CLEARANCE.into(),
         ..Notice::default()
     }
     .email(to)
 }
 
-/// Once a day, to one person: everything waiting for them, overdue first.
-pub fn digest(to: &str, day: &str, items: Vec<Item>) -> Email {
-    let overdue = items.iter().filter(|i| i.overdue).count();
-    Notice {
-        title: format!(
-            "Your reviews for {day}: {} waiting, {overdue} overdue",
-            items.len()
-        ),
-        greeting: "Good morning,".into(),
-        paragraphs: vec![format!(
-            "{} review stage{} wait{} for you{}.",
-            items.len(),
-            if items.len() == 1 { "" } else { "s" },
-            if items.len() == 1 { "s" } else { "" },
-            if overdue > 0 {
-                format!("; {overdue} overdue, listed first")
+/// Once a day, to one person: the stages they may act on, overdue first,
+/// then the supplier questionnaires they are accountable for chasing.
+pub fn digest(to: &str, day: &str, to_do: Vec<Item>, to_chase: Vec<Item>) -> Email {
+    let overdue = to_do.iter().chain(&to_chase).filter(|i| i.overdue).count();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut paragraphs = Vec::new();
+    if !to_do.is_empty() {
+        paragraphs.push(format!(
+            "{} for you to act on{}.",
+            plural(to_do.len(), "review stage waits", "review stages wait"),
+            if to_do.iter().any(|i| i.overdue) {
+                "; overdue ones first"
             } else {
-                String::new()
+                ""
             }
-        )],
-        items,
+        ));
+    }
+    if !to_chase.is_empty() {
+        paragraphs.push(format!(
+            "{} of reviews you started still {} the supplier's answers.",
+            plural(to_chase.len(), "questionnaire", "questionnaires"),
+            if to_chase.len() == 1 {
+                "waits for"
+            } else {
+                "wait for"
+            }
+        ));
+    }
+    let mut lists = Vec::new();
+    if !to_do.is_empty() {
+        lists.push(List {
+            heading: "For you to act on".into(),
+            items: to_do,
+        });
+    }
+    if !to_chase.is_empty() {
+        lists.push(List {
+            heading: "To chase with suppliers".into(),
+            items: to_chase,
+        });
+    }
+    let waiting: usize = lists.iter().map(|l| l.items.len()).sum();
+    Notice {
+        title: format!("Your reviews for {day}: {waiting} waiting, {overdue} overdue"),
+        greeting: "Good morning,".into(),
+        paragraphs,
+        lists,
         signature: CLEARANCE.into(),
         ..Notice::default()
     }
     .email(vec![to.to_owned()])
+}
+
+/// Why a person is told that work arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival<'a> {
+    /// The supplier submitted the stage's questionnaire; it awaits review.
+    SupplierSubmitted,
+    /// The stage's answers were submitted and await a decision.
+    ReadyForReview,
+    /// The stage opened and its questionnaire awaits the person's answers.
+    ToAnswer,
+    /// A reviewer sent the stage's answers back to be changed.
+    ChangesRequested { comment: &'a str },
+    /// Someone assigned the stage to the person.
+    Assigned { by: &'a str },
+}
+
+impl Arrival<'_> {
+    /// The notice's name in the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arrival::SupplierSubmitted => "supplier_submitted",
+            Arrival::ReadyForReview => "ready_for_review",
+            Arrival::ToAnswer => "to_answer",
+            Arrival::ChangesRequested { .. } => "changes_requested",
+            Arrival::Assigned { .. } => "assigned",
+        }
+    }
+}
+
+/// To the assignee, else the people of the role that acts next: a stage
+/// waits for them now.
+pub fn work_arrived(
+    review: &ReviewContext<'_>,
+    to: Vec<String>,
+    stage_key: &str,
+    stage_title: &str,
+    arrival: Arrival<'_>,
+    due_at: Option<DateTime<Utc>>,
+) -> Email {
+    let subject = review.subject;
+    let changes;
+    let (title, opening, ask) = match arrival {
+        Arrival::SupplierSubmitted => (
+            format!("Ready for review: {stage_title} of {subject}"),
+            format!(
+                "The supplier has submitted the {stage_title} questionnaire of the review of {subject}."
+            ),
+            "Please review the answers and decide: approve, request changes or reject.",
+        ),
+        Arrival::ReadyForReview => (
+            format!("Ready for review: {stage_title} of {subject}"),
+            format!("The {stage_title} stage of the review of {subject} has been submitted."),
+            "Please review the answers and decide: approve, request changes or reject.",
+        ),
+        Arrival::ToAnswer => (
+            format!("To answer: {stage_title} of {subject}"),
+            format!("The {stage_title} stage of the review of {subject} has opened."),
+            "Please answer its questionnaire and submit it.",
+        ),
+        Arrival::ChangesRequested { comment } => {
+            changes = format!(
+                "Please change the answers as the comment asks, and submit again: \"{comment}\""
+            );
+            (
+                format!("Changes requested: {stage_title} of {subject}"),
+                format!(
+                    "A reviewer sent the answers of the {stage_title} stage of the review of {subject} back."
+                ),
+                changes.as_str(),
+            )
+        }
+        Arrival::Assigned { by } => (
+            format!("Assigned to you: {stage_title} of {subject}"),
+            format!("{by} assigned you the {stage_title} stage of the review of {subject}."),
+            "Please take it forward.",
+        ),
+    };
+    let mut facts = review_facts(review, Some(stage_title));
+    let mut paragraphs = vec![opening, ask.to_owned()];
+    if let Some(due) = due_at {
+        facts.push(("Due".into(), date(due)));
+        paragraphs.push(format!("It is due on {}.", date(due)));
+    }
+    Notice {
+        title,
+        greeting: "Hello,".into(),
+        paragraphs,
+        facts,
+        action: Some(("Open the stage".into(), review.stage_link(stage_key))),
+        signature: CLEARANCE.into(),
+        ..Notice::default()
+    }
+    .email(to)
+}
+
+/// To the supplier contact: the reviewer asks for changes to the answers.
+pub fn changes_requested(
+    review: &ReviewContext<'_>,
+    to: &str,
+    stage_title: &str,
+    comment: &str,
+    link: &str,
+    due_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+) -> Email {
+    let mut facts = review_facts(review, Some(stage_title));
+    if let Some(due) = due_at {
+        facts.push(("Answers due".into(), date(due)));
+    }
+    facts.push(("Link works until".into(), date(expires_at)));
+    let mut paragraphs = vec![
+        format!(
+            "Thank you for your answers to the {stage_title} questionnaire about {}. Our reviewer \
+             asks for some changes before they can decide:",
+            review.subject
+        ),
+        format!("\"{comment}\""),
+        "Your answers are kept: change what the comment asks and submit again.".into(),
+    ];
+    if let Some(due) = due_at {
+        paragraphs.push(format!(
+            "We would be grateful for your changes by {}.",
+            date(due)
+        ));
+    }
+    Notice {
+        title: format!("Changes requested: {stage_title} for {}", review.subject),
+        greeting: "Hello,".into(),
+        paragraphs,
+        facts,
+        action: Some(("Change the answers".into(), link.to_owned())),
+        signature: format!("Thank you,\n{TEAM}"),
+        ..Notice::default()
+    }
+    .email(vec![to.to_owned()])
+}
+
+/// Why a supplier is reminded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupplierNudge {
+    /// The answers are due soon.
+    DueSoon,
+    /// The answers were due and have not come.
+    Overdue,
+    /// The link stops working soon.
+    LinkExpiring,
+}
+
+impl SupplierNudge {
+    /// The reminder's name in the audit log.
+    pub fn name(self) -> &'static str {
+        match self {
+            SupplierNudge::DueSoon => "due_soon",
+            SupplierNudge::Overdue => "overdue",
+            SupplierNudge::LinkExpiring => "link_expiring",
+        }
+    }
+}
+
+/// To the supplier contact: a questionnaire still waits for their answers.
+pub fn supplier_reminder(
+    review: &ReviewContext<'_>,
+    to: &str,
+    stage_title: &str,
+    nudge: SupplierNudge,
+    link: &str,
+    due_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+) -> Email {
+    let mut facts = review_facts(review, Some(stage_title));
+    if let Some(due) = due_at {
+        facts.push(("Answers due".into(), date(due)));
+    }
+    facts.push(("Link works until".into(), date(expires_at)));
+    let (title, opening) = match nudge {
+        SupplierNudge::DueSoon => (
+            format!("Reminder: {stage_title} for {} is due soon", review.subject),
+            format!(
+                "A reminder that we are waiting for your answers to the {stage_title} questionnaire \
+                 about {}{}.",
+                review.subject,
+                due_at
+                    .map(|d| format!(", due on {}", date(d)))
+                    .unwrap_or_default()
+            ),
+        ),
+        SupplierNudge::Overdue => (
+            format!("Overdue: {stage_title} for {}", review.subject),
+            format!(
+                "Your answers to the {stage_title} questionnaire about {} were due{} and have not \
+                 reached us yet. If something stops you, reply and tell us.",
+                review.subject,
+                due_at
+                    .map(|d| format!(" on {}", date(d)))
+                    .unwrap_or_default()
+            ),
+        ),
+        SupplierNudge::LinkExpiring => (
+            format!(
+                "Your link for {stage_title} ({}) stops working soon",
+                review.subject
+            ),
+            format!(
+                "The link to the {stage_title} questionnaire about {} stops working on {}. Please \
+                 submit your answers before then, or tell us if you need more time.",
+                review.subject,
+                date(expires_at)
+            ),
+        ),
+    };
+    Notice {
+        title,
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            opening,
+            "Drafts you saved are kept; submit when every required question is answered.".into(),
+        ],
+        facts,
+        action: Some(("Answer the questionnaire".into(), link.to_owned())),
+        signature: format!("Thank you,\n{TEAM}"),
+        ..Notice::default()
+    }
+    .email(vec![to.to_owned()])
+}
+
+/// To the vendor manager: a supplier's link expired before it was used.
+pub fn link_expired_unused(
+    review: &ReviewContext<'_>,
+    to: Vec<String>,
+    stage_key: &str,
+    stage_title: &str,
+    contact: &str,
+    expired_at: DateTime<Utc>,
+) -> Email {
+    let mut facts = review_facts(review, Some(stage_title));
+    facts.push(("Contact".into(), contact.to_owned()));
+    facts.push(("Expired".into(), date(expired_at)));
+    Notice {
+        title: format!("Link expired unused: {stage_title} of {}", review.subject),
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!(
+                "The link {contact} was sent to answer the {stage_title} questionnaire of the review \
+                 of {} expired on {} without a single answer saved.",
+                review.subject,
+                date(expired_at)
+            ),
+            "Check the contact is right, then invite them again from the stage.".into(),
+        ],
+        facts,
+        action: Some(("Open the stage".into(), review.stage_link(stage_key))),
+        signature: CLEARANCE.into(),
+        ..Notice::default()
+    }
+    .email(to)
 }
 
 #[cfg(test)]
@@ -450,7 +755,7 @@ mod tests {
             assert!(body.contains("answers to its questionnaire"), "{body}");
             assert!(body.contains("Saturday 7 March 2026"), "{body}");
             assert!(
-                body.contains("https://clearance.example/v1/reviews/r1/stages/security"),
+                body.contains("https://clearance.example/reviews/r1#stage-security"),
                 "{body}"
             );
         }

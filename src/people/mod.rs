@@ -149,6 +149,15 @@ pub fn address_of(conn: &mut DbConnection, who: &str) -> QueryResult<Option<Stri
         .flatten())
 }
 
+/// Whether the directory knows `who`, by `sub` or by address.
+pub fn is_known(conn: &mut DbConnection, who: &str) -> QueryResult<bool> {
+    let found: i64 = people::table
+        .filter(people::sub.eq(who).or(people::email.eq(who)))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}
+
 /// A person in the directory, as the admin lists them.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Person {

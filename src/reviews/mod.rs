@@ -34,6 +34,7 @@ pub mod portfolio;
 pub mod routes;
 pub mod service;
 pub mod store;
+pub mod tell;
 pub mod views;
 pub mod work;
 
@@ -189,6 +190,10 @@ pub struct StageView {
     pub questionnaire: Questionnaire,
     #[schema(value_type = BTreeMap<String, Object>)]
     pub answers: BTreeMap<String, serde_json::Value>,
+    /// While the stage awaits new answers because a reviewer asked for
+    /// changes: the reviewer's comment, for whoever answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes_requested: Option<String>,
     /// The review's version (its `ETag`).
     pub version: i64,
 }

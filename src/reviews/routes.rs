@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::service::{Call, invitation_lifetime};
+use super::service::{Call, TierChoice, invitation_lifetime};
 use super::store::{self, ReviewFilter};
 use super::{
     AnswersInput, AssignInput, DecisionInput, FindingPatch, FindingView, InvitationView,
@@ -16,7 +16,9 @@ use super::{
 use crate::audit::Actor;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
-use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
+use crate::http::extract::{
+    JsonBody, Page, PageParams, ValidJson, etag, if_match_version, parse_json,
+};
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::ids::{ReviewId, StageKey};
 use crate::workflow::engine::{Action, Caller, Refusal, ReviewState};
@@ -642,8 +644,12 @@ pub async fn update_finding(
 ///
 /// Roles: `vendor_manager`, `admin`. Previous answers are carried forward,
 /// marked as such; the approval stays in force until its `valid_until`.
+/// The re-review starts at the previous review's tier, each stage assigned
+/// as it was; an optional body `{"tier": …, "reason": …}` starts it at
+/// another tier, with the reason.
 #[utoipa::path(post, path = "/v1/reviews/{id}/re-review", tag = "reviews",
     params(("id" = String, Path, description = "The approved review")),
+    request_body(content = Option<TierChoice>, description = "Optional: another tier than the previous review's, with a reason"),
     responses(
         (status = 201, description = "The re-review", body = ReviewSummary, headers(("ETag" = String), ("Location" = String))),
         (status = 404, description = "No such review", body = Problem, content_type = PROBLEM),
@@ -654,12 +660,18 @@ pub async fn re_review(
     principal: Principal,
     request_id: RequestId,
     path: ReviewPath,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(STARTERS)?;
+    let tier: Option<TierChoice> = if body.0.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(parse_json(&body.0)?)
+    };
     let actor = actor(&principal, request_id);
     let summary = state
         .reviews
-        .re_review(path.into_inner(), actor, state.clock.now())
+        .re_review(path.into_inner(), actor, state.clock.now(), tier)
         .await?;
     let location = format!("/v1/reviews/{}", summary.id);
     Ok(HttpResponse::Created()

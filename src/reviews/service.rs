@@ -6,6 +6,7 @@
 //! jobs; the `*_in` functions do the same work inside a change already in
 //! progress (a job that opens a re-review and emails about it at once).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,7 +18,7 @@ use super::{
     ReviewError, ReviewSummary, StageView, views,
 };
 use crate::audit::{self, Actor, Change};
-use crate::auth::{RespondentScope, TokenIssuer};
+use crate::auth::{Role, TokenIssuer};
 use crate::db::DbConnection;
 use crate::ids::{
     FindingId, InvitationId, ModelId, ModelSlug, ProviderId, ProviderSlug, ReviewId, StageKey,
@@ -25,6 +26,7 @@ use crate::ids::{
 use crate::notify::{self, messages};
 use crate::unit::{Tx, UnitOfWork};
 use crate::validation::FieldError;
+use crate::workflow::Severity;
 use crate::workflow::engine::{self, Action, Caller, Effect, Outcome, ReviewKind, ReviewState};
 use crate::workflow::{Answerer, Catalog, LoadedWorkflow};
 
@@ -32,6 +34,17 @@ use crate::workflow::{Answerer, Catalog, LoadedWorkflow};
 pub const DEFAULT_WORKFLOW: &str = "model-provider";
 const DEFAULT_INVITATION_DAYS: i64 = 30;
 pub const MAX_INVITATION_DAYS: i64 = 90;
+
+/// The tier a re-review starts at, when not the previous review's: a
+/// different tier needs a reason.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierChoice {
+    /// Omit for the previous review's tier.
+    pub tier: Option<crate::workflow::Tier>,
+    /// Required when `tier` differs from the previous review's.
+    pub reason: Option<String>,
+}
 
 /// Who changes which review, when, and against which version (`If-Match`).
 #[derive(Debug, Clone)]
@@ -50,6 +63,8 @@ pub struct Reviews {
     pub catalog: Arc<Catalog>,
     pub tokens: Arc<TokenIssuer>,
     pub public_url: String,
+    /// The configured mailbox of each role (an admin's setting wins).
+    pub mailboxes: Arc<BTreeMap<Role, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Reviews {
@@ -82,7 +97,7 @@ fn new_review_row(
         workflow_digest: workflow.digest.clone(),
         state: review.state,
         tier: review.tier,
-        tier_reason: None,
+        tier_reason: review.tier_reason.clone(),
         started_by: started_by.to_owned(),
         previous_review_id: None,
         conditions: None,
@@ -110,7 +125,11 @@ fn review_subject(id: &ReviewId) -> String {
 }
 
 impl Reviews {
-    fn context<'a>(&'a self, loaded: &'a Loaded, subject: &'a str) -> messages::ReviewContext<'a> {
+    pub(crate) fn context<'a>(
+        &'a self,
+        loaded: &'a Loaded,
+        subject: &'a str,
+    ) -> messages::ReviewContext<'a> {
         messages::ReviewContext {
             review_id: loaded.row.id.as_str(),
             subject,
@@ -218,27 +237,33 @@ impl Reviews {
         Ok(loaded.summary(now))
     }
 
-    /// Opens a re-review of an approved review now.
+    /// Opens a re-review of an approved review now, at the previous tier
+    /// or at another one given with a reason.
     pub async fn re_review(
         &self,
         previous: ReviewId,
         actor: Actor,
         now: DateTime<Utc>,
+        tier: Option<TierChoice>,
     ) -> Result<ReviewSummary, ReviewError> {
         let reviews = self.clone();
         self.work
-            .run(actor, now, move |tx| reviews.re_review_in(tx, &previous))
+            .run(actor, now, move |tx| {
+                reviews.re_review_in(tx, &previous, tier.as_ref())
+            })
             .await
     }
 
     /// Opens a re-review of the subject of an approved review, on the
     /// workflow's current version, with the previous answers carried forward
-    /// (marked as such) and every stage assigned to the previous review's
-    /// vendor manager. Refused while another review of the subject is open.
+    /// (marked as such), at the previous review's tier (another needs a
+    /// reason) and with each stage assigned as it was last time. Refused
+    /// while another review of the subject is open.
     pub fn re_review_in(
         &self,
         tx: &mut Tx<'_>,
         previous_id: &ReviewId,
+        tier: Option<&TierChoice>,
     ) -> Result<ReviewSummary, ReviewError> {
         let now = tx.now();
         let previous = store::load(tx.conn(), &self.catalog, previous_id)?;
@@ -268,11 +293,50 @@ impl Reviews {
             .get(&previous.row.workflow_id)
             .unwrap_or_else(|| previous.workflow.clone());
         store::pin_workflow(tx.conn(), &workflow, now)?;
+        let (tier, tier_reason) = match tier {
+            Some(TierChoice {
+                tier: Some(tier),
+                reason,
+            }) if *tier != previous.row.tier => {
+                let reason = reason.as_deref().map(str::trim).unwrap_or_default();
+                if reason.is_empty() {
+                    return Err(invalid(
+                        "reason",
+                        format!(
+                            "is required to start at `{tier}` when the previous review ended at `{}`",
+                            previous.row.tier
+                        ),
+                    ));
+                }
+                (*tier, reason.to_owned())
+            }
+            _ => (
+                previous.row.tier,
+                format!("the tier of the previous review, {}", previous.row.id),
+            ),
+        };
         let actor_id = tx.actor().id.clone();
-        let mut outcome = engine::start(&workflow.workflow, ReviewKind::ReReview, &actor_id, now);
+        let mut outcome = engine::start_at(
+            &workflow.workflow,
+            ReviewKind::ReReview,
+            &actor_id,
+            now,
+            tier,
+            Some(tier_reason),
+        );
         for stage in &mut outcome.review.stages {
-            stage.assignee = Some(previous.row.started_by.clone());
+            stage.assignee = previous
+                .stages
+                .iter()
+                .find(|s| s.stage_key == stage.key)
+                .and_then(|s| s.assignee.clone());
         }
+        let assignees: BTreeMap<&str, Option<&str>> = outcome
+            .review
+            .stages
+            .iter()
+            .map(|s| (s.key.as_str(), s.assignee.as_deref()))
+            .collect();
         let row = ReviewRow {
             previous_review_id: Some(previous.row.id.clone()),
             started_by_email: previous.row.started_by_email.clone(),
@@ -299,7 +363,9 @@ impl Reviews {
                     "previous_review": previous.row.id,
                     "workflow": {"id": workflow.workflow.id, "version": workflow.workflow.version, "digest": workflow.digest},
                     "answers_carried_forward": carried,
-                    "assignee": previous.row.started_by,
+                    "tier": outcome.review.tier,
+                    "tier_reason": outcome.review.tier_reason,
+                    "assignees": assignees,
                 })),
             },
         )?;
@@ -336,6 +402,24 @@ impl Reviews {
         }
         let before = loaded.engine_review();
         let outcome = engine::apply(&loaded.workflow.workflow, &before, &action, caller, now)?;
+        if let Action::Assign {
+            stage,
+            assignee: Some(assignee),
+        } = &action
+        {
+            check_assignee(tx.conn(), &loaded, stage, assignee)?;
+        }
+        let approves = outcome.effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::ReviewDecided {
+                    state: ReviewState::Approved | ReviewState::ApprovedWithConditions
+                }
+            )
+        });
+        if approves && !loaded.workflow.workflow.approve_with_unowned_findings {
+            check_findings_owned(&loaded, &outcome)?;
+        }
         tx.watch(&loaded.row.provider_id, loaded.model.as_ref())?;
         store::save(
             tx.conn(),
@@ -350,54 +434,8 @@ impl Reviews {
             tx,
             action_change(&loaded.row.id, &action, &before, &outcome),
         )?;
-        self.notify_outcome(tx, &loaded, &outcome)?;
+        self.tell(tx, &loaded, &before, &outcome, caller)?;
         store::load(tx.conn(), &self.catalog, &call.review_id)
-    }
-
-    /// Tells whoever started the review of each decision and of the outcome.
-    fn notify_outcome(
-        &self,
-        tx: &mut Tx<'_>,
-        loaded: &Loaded,
-        outcome: &Outcome,
-    ) -> Result<(), ReviewError> {
-        let Some(to) = loaded.row.started_by_email.clone() else {
-            return Ok(());
-        };
-        let subject = loaded.subject();
-        let context = self.context(loaded, &subject);
-        for effect in &outcome.effects {
-            let email = match effect {
-                Effect::Decided {
-                    stage,
-                    decision,
-                    by,
-                    comment,
-                    ..
-                } => {
-                    let title = loaded
-                        .workflow
-                        .workflow
-                        .stage(stage)
-                        .map_or(stage.as_str(), |s| s.title.as_str());
-                    messages::decision_notice(
-                        &context,
-                        &to,
-                        title,
-                        decision.as_str(),
-                        by,
-                        comment.as_deref(),
-                    )
-                }
-                Effect::ReviewDecided { state } => {
-                    let label = state.as_str().replace('_', " ");
-                    messages::review_decided(&context, &to, &label, outcome.review.valid_until)
-                }
-                _ => continue,
-            };
-            notify::enqueue_email(tx, &email, None)?;
-        }
-        Ok(())
     }
 
     /// Invites a supplier contact to answer one stage through a link;
@@ -478,20 +516,14 @@ impl Reviews {
             created_at: now.naive_utc(),
         };
         store::insert_invitation(tx.conn(), &invitation)?;
-        let scope = RespondentScope {
-            invitation: invitation.id.to_string(),
-            review: loaded.row.id.to_string(),
-            stage: stage.to_string(),
-        };
-        // The token's own `exp` is checked by the JWT library against the
-        // system clock; the invitation row's expiry (checked on every use)
-        // follows the application's clock, which tests and demos move.
-        let system_now = Utc::now();
-        let token = self
-            .tokens
-            .issue_respondent(&scope, email, system_now, system_now + lifetime)
-            .map_err(|e| ReviewError::Internal(e.to_string()))?;
-        let link = format!("{}/respond/{token}", self.public_url.trim_end_matches('/'));
+        let link = self.respondent_link(
+            &invitation.id,
+            &loaded.row.id,
+            stage,
+            email,
+            expires_at,
+            now,
+        )?;
         let subject = loaded.subject();
         let message = messages::invitation(
             &self.context(&loaded, &subject),
@@ -788,6 +820,72 @@ pub fn invitation_lifetime(delta: Option<TimeDelta>) -> Result<Option<TimeDelta>
         ));
     }
     Ok(Some(delta))
+}
+
+/// A review is approved only when each open high or critical finding has
+/// an owner and a remediation due date (or was accepted, with a reason):
+/// an approval must not contradict what the review found.
+fn check_findings_owned(loaded: &Loaded, outcome: &Outcome) -> Result<(), ReviewError> {
+    let mut unowned: Vec<String> = loaded
+        .findings
+        .iter()
+        .filter(|f| f.state == FindingState::Open && f.severity >= Severity::High)
+        .filter(|f| {
+            f.owner.as_deref().is_none_or(|o| o.trim().is_empty()) || f.remediation_due.is_none()
+        })
+        .map(|f| format!("{} ({}): \"{}\"", f.id, f.severity, f.text))
+        .collect();
+    // Findings the risk rules open with this very decision have no owner yet.
+    unowned.extend(outcome.effects.iter().filter_map(|e| match e {
+        Effect::FindingOpened { severity, text, .. } if *severity >= Severity::High => {
+            Some(format!("new ({severity}): \"{text}\""))
+        }
+        _ => None,
+    }));
+    if unowned.is_empty() {
+        return Ok(());
+    }
+    Err(ReviewError::Conflict(format!(
+        "the review cannot be approved while {} open high or critical finding{} ha{} no owner \
+         and remediation due date: {}. Give each an owner and a due date, or accept it with a \
+         reason, then approve again",
+        unowned.len(),
+        if unowned.len() == 1 { "" } else { "s" },
+        if unowned.len() == 1 { "s" } else { "ve" },
+        unowned.join("; ")
+    )))
+}
+
+/// An assignee must be someone Clearance knows (they have signed in or
+/// called the API), so that the stage's notices reach them.
+fn check_assignee(
+    conn: &mut DbConnection,
+    loaded: &Loaded,
+    stage: &StageKey,
+    assignee: &str,
+) -> Result<(), ReviewError> {
+    if crate::people::is_known(conn, assignee)? {
+        return Ok(());
+    }
+    let mut message = format!(
+        "nobody called `{assignee}` is known to Clearance (people are known once they have \
+         signed in or called the API)"
+    );
+    if let Some(definition) = loaded.workflow.workflow.stage(stage) {
+        let role = definition.approver_role;
+        let mut who: Vec<String> = crate::people::people_with_role(conn, role)?
+            .into_iter()
+            .map(|(sub, _)| sub)
+            .collect();
+        who.truncate(10);
+        if !who.is_empty() {
+            message.push_str(&format!(
+                "; people with the `{role}` role: {}",
+                who.join(", ")
+            ));
+        }
+    }
+    Err(invalid("assignee", message))
 }
 
 /// A respondent's link works while its invitation is unrevoked and unexpired.

@@ -977,10 +977,17 @@ pub fn open_stages(
         let decide = review_stages::state
             .eq(StageState::InReview)
             .and(review_stages::stage_key.eq_any(scope.decide.clone()));
+        // A stage in review assigned to whoever started its review is the
+        // approvers' again: segregation of duties bars that assignee.
+        let decide_barred = review_stages::state
+            .eq(StageState::InReview)
+            .and(review_stages::stage_key.eq_any(scope.decide.clone()))
+            .and(review_stages::assignee.eq(reviews::started_by.nullable()));
         query = query.filter(
             review_stages::assignee
                 .eq_any(scope.assignees.clone())
-                .or(review_stages::assignee.is_null().and(answer.or(decide))),
+                .or(review_stages::assignee.is_null().and(answer.or(decide)))
+                .or(decide_barred),
         );
     }
     query.load(conn)
@@ -1037,6 +1044,45 @@ pub fn pending_invitations(
         query = query.filter(reviews::started_by.eq(who.to_owned()));
     }
     query.load(conn)
+}
+
+/// An unrevoked invitation to a stage still awaiting its supplier's
+/// answers, with what chasing the supplier needs.
+#[derive(Debug, Clone, Queryable)]
+pub struct ChasedInvitation {
+    pub id: InvitationId,
+    pub email: String,
+    pub expires_at: NaiveDateTime,
+    pub stage_id: StageId,
+    pub due_at: Option<NaiveDateTime>,
+    /// Who saved answers in the stage, ever (`respondent:<invitation>` for
+    /// a supplier's link).
+    pub answerers: Json<BTreeSet<String>>,
+    pub review_id: ReviewId,
+}
+
+/// The invitations whose suppliers may need chasing: unrevoked, to stages
+/// awaiting answers of reviews in progress, the oldest first.
+pub fn invitations_to_chase(conn: &mut DbConnection) -> QueryResult<Vec<ChasedInvitation>> {
+    respondent_tokens::table
+        .inner_join(review_stages::table.inner_join(reviews::table))
+        .filter(respondent_tokens::revoked_at.is_null())
+        .filter(review_stages::state.eq(StageState::AwaitingAnswers))
+        .filter(reviews::state.eq(ReviewState::InProgress))
+        .select((
+            respondent_tokens::id,
+            respondent_tokens::email,
+            respondent_tokens::expires_at,
+            review_stages::id,
+            review_stages::due_at,
+            review_stages::answerers,
+            reviews::id,
+        ))
+        .order((
+            respondent_tokens::created_at.asc(),
+            respondent_tokens::id.asc(),
+        ))
+        .load(conn)
 }
 
 /// Open stages past their due time, `(stage, review)`, longest overdue first.

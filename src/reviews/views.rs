@@ -17,7 +17,7 @@ use super::{
 };
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::workflow::LoadedWorkflow;
-use crate::workflow::engine::Refusal;
+use crate::workflow::engine::{Decision, Refusal, StageState};
 
 pub fn summarize(
     row: &ReviewRow,
@@ -202,6 +202,23 @@ pub fn stage(loaded: &Loaded, stage: &str, now: DateTime<Utc>) -> Result<StageVi
         stage: stage_summary,
         questionnaire: definition.questionnaire.clone(),
         answers,
+        changes_requested: changes_requested(loaded, stage),
         version: loaded.row.version,
     })
+}
+
+/// The comment of the reviewer who asked for changes, while the stage
+/// awaits the new answers.
+pub fn changes_requested(loaded: &Loaded, stage: &str) -> Option<String> {
+    let row = loaded.stage_row(stage)?;
+    if row.state != StageState::AwaitingAnswers {
+        return None;
+    }
+    loaded
+        .decisions
+        .iter()
+        .filter(|d| d.stage_id == row.id)
+        .max_by_key(|d| (d.round, d.created_at))
+        .filter(|d| d.decision == Decision::RequestChanges)
+        .and_then(|d| d.comment.clone())
 }

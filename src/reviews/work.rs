@@ -148,11 +148,22 @@ fn scope_of(
 /// Why `who` should act on `stage` now, if they should: assigned to them;
 /// else awaiting the answers of a role they hold; else in review, decided by
 /// a role they hold, and not barred by segregation of duties (they started
-/// the review or answered the stage).
-fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Principal) -> Option<Why> {
-    if let Some(assignee) = &stage.assignee {
-        let theirs = *assignee == who.sub || who.email.as_deref() == Some(assignee.as_str());
-        return theirs.then_some(Why::Assigned);
+/// the review or answered the stage). An assignee who is barred from
+/// deciding a stage in review does not hold it: it is the approvers' again.
+pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Principal) -> Option<Why> {
+    let is_me = |id: &str| id == who.sub || who.email.as_deref() == Some(id);
+    let barred = |id: &str| {
+        stage.started_by == id
+            || stage.started_by_email.as_deref() == Some(id)
+            || stage.answerers.get().contains(id)
+    };
+    let deciding = stage.state == StageState::InReview;
+    let assignee = stage
+        .assignee
+        .as_deref()
+        .filter(|a| !(deciding && barred(a)));
+    if let Some(assignee) = assignee {
+        return is_me(assignee).then_some(Why::Assigned);
     }
     match stage.state {
         StageState::AwaitingAnswers => match definition.answered_by {
@@ -160,8 +171,7 @@ fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Principal) 
             _ => None,
         },
         StageState::InReview => {
-            let barred = stage.started_by == who.sub || stage.answerers.get().contains(&who.sub);
-            (who.has(definition.approver_role) && !barred).then_some(Why::Decide)
+            (who.has(definition.approver_role) && !barred(&who.sub)).then_some(Why::Decide)
         }
         _ => None,
     }

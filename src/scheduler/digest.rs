@@ -1,9 +1,12 @@
-//! The daily digest: each person with pending work (stages assigned to them,
-//! or waiting for a decision of a role they hold) gets one email listing it,
-//! overdue first. Keyed `digest:<sub>:<date>`, so a second run that day
-//! queues nothing.
+//! The daily digest: one email to each person with work, listing exactly
+//! the stages they may act on now (the same rule as their list in the
+//! console: assigned to them, or awaiting a role of theirs, never a stage
+//! segregation of duties bars them from deciding), overdue first; then the
+//! supplier questionnaires of the reviews they started that still wait for
+//! answers, which they are accountable for chasing. Keyed
+//! `digest:<sub>:<date>`, so a second run that day queues nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -13,10 +16,11 @@ use utoipa::ToSchema;
 
 use super::Scheduler;
 use crate::audit::{self, Actor, Change};
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 use crate::notify::{self, messages};
 use crate::reviews::ReviewError;
-use crate::reviews::store as review_store;
+use crate::reviews::store::{self as review_store, OpenStage, PendingInvitation, utc};
+use crate::reviews::work::{self, Why};
 use crate::workflow::engine::StageState;
 use crate::workflow::{Answerer, LoadedWorkflow};
 
@@ -29,109 +33,78 @@ pub struct DigestReport {
     pub sent: usize,
 }
 
-/// An open stage, as the digest lists it.
-struct Pending {
-    assignee: Option<String>,
-    /// The role whose people must act: the approvers of a stage in review,
-    /// the answering role of one awaiting answers (none for suppliers).
-    acting_role: Option<Role>,
-    item: messages::Item,
-    due_at: Option<NaiveDateTime>,
+/// An open stage with its definition's title and answerer.
+struct Open {
+    stage: OpenStage,
+    definition: crate::workflow::Stage,
+}
+
+/// One person's digest, ready to queue.
+struct Digest {
+    sub: String,
+    email: crate::notify::Email,
+    items: usize,
 }
 
 impl Scheduler {
     /// Runs the digest as of `now` (its date names the day).
     pub async fn digest(&self, now: DateTime<Utc>) -> Result<DigestReport, ReviewError> {
-        let ctx = self.clone_context();
-        let (pending, persons) = self
-            .store
-            .run(move |conn| {
-                let rows = review_store::open_stages(conn, None)?;
-                let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
-                let mut pending = Vec::with_capacity(rows.len());
-                for open in rows {
-                    let subject = open.subject();
-                    let (key, state, review_id, assignee, due_at, digest) = (
-                        open.key,
-                        open.state,
-                        open.review_id,
-                        open.assignee,
-                        open.due_at,
-                        open.workflow_digest,
-                    );
-                    let workflow = match workflows.get(&digest) {
-                        Some(w) => Arc::clone(w),
-                        None => {
-                            let w =
-                                review_store::pinned_workflow(conn, &ctx.reviews.catalog, &digest)?;
-                            workflows.insert(digest, Arc::clone(&w));
-                            w
-                        }
-                    };
-                    let Some(stage) = workflow.workflow.stage(&key) else {
-                        continue;
-                    };
-                    let overdue = due_at.is_some_and(|d| d.and_utc() < now);
-                    let due = due_at
-                        .map(|d| format!("due {}", messages::date(d.and_utc())))
-                        .unwrap_or_else(|| "no due date".into());
-                    pending.push(Pending {
-                        assignee,
-                        acting_role: if state == StageState::InReview {
-                            Some(stage.approver_role)
-                        } else {
-                            match stage.answered_by {
-                                Answerer::Role(role) => Some(role),
-                                Answerer::Supplier => None,
-                            }
-                        },
-                        item: messages::Item {
-                            title: format!("{subject}: {}", stage.title),
-                            detail: format!(
-                                "Waiting for {}; {due}",
-                                messages::waiting_for(state.as_str())
-                            ),
-                            link: format!(
-                                "{}/v1/reviews/{review_id}/stages/{key}",
-                                ctx.reviews.public_url.trim_end_matches('/')
-                            ),
-                            overdue,
-                        },
-                        due_at,
-                    });
-                }
-                let persons = crate::people::everyone(conn)?;
-                Ok::<_, ReviewError>((pending, persons))
-            })
-            .await?;
-
+        let catalog = Arc::clone(&self.reviews.catalog);
+        let public_url = self.reviews.public_url.clone();
         let day = now.format("%Y-%m-%d").to_string();
-        let mut report = DigestReport::default();
-        for person in persons {
-            let Some(email) = person.email else { continue };
-            let sub = person.sub;
-            // Role names this version does not know are no roles here.
-            let roles: Vec<Role> = person.roles.iter().filter_map(|r| r.parse().ok()).collect();
-            let mut mine: Vec<&Pending> = pending
-                .iter()
-                .filter(|p| match &p.assignee {
-                    Some(who) => *who == sub || *who == email,
-                    None => p.acting_role.is_some_and(|r| roles.contains(&r)),
+        let digests = {
+            let day = day.clone();
+            self.store
+                .run(move |conn| {
+                    let mut workflows: HashMap<String, Arc<LoadedWorkflow>> = HashMap::new();
+                    let mut open = Vec::new();
+                    for stage in review_store::open_stages(conn, None)? {
+                        let workflow = match workflows.get(&stage.workflow_digest) {
+                            Some(w) => Arc::clone(w),
+                            None => {
+                                let w = review_store::pinned_workflow(
+                                    conn,
+                                    &catalog,
+                                    &stage.workflow_digest,
+                                )?;
+                                workflows.insert(stage.workflow_digest.clone(), Arc::clone(&w));
+                                w
+                            }
+                        };
+                        if let Some(definition) = workflow.workflow.stage(&stage.key) {
+                            open.push(Open {
+                                definition: definition.clone(),
+                                stage,
+                            });
+                        }
+                    }
+                    let invited = review_store::pending_invitations(conn, None, now)?;
+                    let persons = crate::people::everyone(conn)?;
+                    let digests = persons
+                        .into_iter()
+                        .filter_map(|person| {
+                            let email = person.email?;
+                            // Role names this version does not know are no roles here.
+                            let roles: BTreeSet<Role> =
+                                person.roles.iter().filter_map(|r| r.parse().ok()).collect();
+                            let who = Principal::new(person.sub, Some(email), roles, None);
+                            digest_of(&who, &open, &invited, &public_url, &day, now)
+                        })
+                        .collect::<Vec<_>>();
+                    Ok::<_, ReviewError>(digests)
                 })
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
+                .await?
+        };
+
+        let mut report = DigestReport::default();
+        for digest in digests {
             report.people += 1;
-            mine.sort_by_key(|p| (!p.item.overdue, p.due_at));
-            let items = mine.iter().map(|p| p.item.clone()).collect();
-            let message = messages::digest(&email, &day, items);
+            let Digest { sub, email, items } = digest;
             let key = format!("digest:{sub}:{day}");
-            let count = mine.len();
             let queued = self
                 .work
                 .run(Actor::system("digest"), now, move |tx| {
-                    let queued = notify::enqueue_email(tx, &message, Some(key))?;
+                    let queued = notify::enqueue_email(tx, &email, Some(key))?;
                     if queued {
                         audit::append(
                             tx,
@@ -140,7 +113,7 @@ impl Scheduler {
                                 subject: format!("person/{sub}"),
                                 review_id: None,
                                 before: None,
-                                after: Some(json!({"to": message.to, "items": count})),
+                                after: Some(json!({"to": email.to, "items": items})),
                             },
                         )?;
                     }
@@ -153,4 +126,108 @@ impl Scheduler {
         }
         Ok(report)
     }
+}
+
+/// The digest of `who`, if they have anything to act on or to chase.
+fn digest_of(
+    who: &Principal,
+    open: &[Open],
+    invited: &[PendingInvitation],
+    public_url: &str,
+    day: &str,
+    now: DateTime<Utc>,
+) -> Option<Digest> {
+    let mut to_do: Vec<(&Open, Why)> = open
+        .iter()
+        .filter_map(|o| work::why(&o.stage, &o.definition, who).map(|why| (o, why)))
+        .collect();
+    to_do.sort_by_key(|(o, _)| (!overdue(o.stage.due_at, now), o.stage.due_at));
+    let mut to_chase: Vec<&Open> = open
+        .iter()
+        .filter(|o| {
+            o.stage.started_by == who.sub
+                && o.stage.state == StageState::AwaitingAnswers
+                && o.definition.answered_by == Answerer::Supplier
+                && !to_do.iter().any(|(t, _)| std::ptr::eq(*t, *o))
+        })
+        .collect();
+    to_chase.sort_by_key(|o| (!overdue(o.stage.due_at, now), o.stage.due_at));
+    if to_do.is_empty() && to_chase.is_empty() {
+        return None;
+    }
+    let item = |o: &Open, detail: String| messages::Item {
+        title: format!("{}: {}", o.stage.subject(), o.definition.title),
+        detail,
+        link: messages::stage_page(public_url, o.stage.review_id.as_str(), &o.stage.key),
+        overdue: overdue(o.stage.due_at, now),
+    };
+    let due = |at: Option<NaiveDateTime>| {
+        at.map(|d| format!("due {}", messages::date(utc(d))))
+            .unwrap_or_else(|| "no due date".into())
+    };
+    let to_do: Vec<_> = to_do
+        .into_iter()
+        .map(|(o, why)| {
+            let ask = match (why, o.stage.state) {
+                (Why::Decide, _) | (Why::Assigned, StageState::InReview) => {
+                    "your decision (approve, request changes or reject)"
+                }
+                (_, StageState::AwaitingAnswers) => "answers to its questionnaire",
+                _ => "you to take it forward",
+            };
+            let assigned = if why == Why::Assigned {
+                "assigned to you; "
+            } else {
+                ""
+            };
+            item(
+                o,
+                format!("{assigned}waiting for {ask}; {}", due(o.stage.due_at)),
+            )
+        })
+        .collect();
+    let to_chase: Vec<_> = to_chase
+        .into_iter()
+        .map(|o| {
+            let links: Vec<&PendingInvitation> = invited
+                .iter()
+                .filter(|i| i.review_id == o.stage.review_id && i.stage_key == o.stage.key)
+                .collect();
+            let who_answers = match links.as_slice() {
+                [] => "nobody is invited with a working link: invite the supplier's contact"
+                    .to_owned(),
+                links => {
+                    let contacts: Vec<String> = links
+                        .iter()
+                        .map(|i| {
+                            format!(
+                                "{} (link works until {})",
+                                i.email,
+                                messages::date(utc(i.expires_at))
+                            )
+                        })
+                        .collect();
+                    format!("invited {}", contacts.join(", "))
+                }
+            };
+            item(
+                o,
+                format!(
+                    "waiting for the supplier's answers; {who_answers}; {}",
+                    due(o.stage.due_at)
+                ),
+            )
+        })
+        .collect();
+    let items = to_do.len() + to_chase.len();
+    let email = messages::digest(who.email.as_deref()?, day, to_do, to_chase);
+    Some(Digest {
+        sub: who.sub.clone(),
+        email,
+        items,
+    })
+}
+
+fn overdue(due_at: Option<NaiveDateTime>, now: DateTime<Utc>) -> bool {
+    due_at.is_some_and(|d| utc(d) < now)
 }

@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod renewal;
 pub mod routes;
 pub mod sla;
+pub mod suppliers;
 
 pub use metrics::Metrics;
 

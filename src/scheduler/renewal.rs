@@ -177,7 +177,7 @@ impl Context {
         if open.is_some() {
             return Ok(None);
         }
-        let summary = self.reviews.re_review_in(tx, previous)?;
+        let summary = self.reviews.re_review_in(tx, previous, None)?;
         let subject = loaded.subject();
         let context = messages::ReviewContext {
             review_id: summary.id.as_str(),

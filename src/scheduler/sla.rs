@@ -1,6 +1,8 @@
 //! The SLA sweep: every open stage past its due time climbs its workflow's
 //! escalation ladder. Level `i` is due when `now >= due_at + ladder[i].after`;
-//! each due level is notified once, ever: its email is queued with the key
+//! only the highest level due is sent (a stage found several levels late
+//! gets one email; the levels passed over are named in its audit event),
+//! and each level is notified once, ever: its email is queued with the key
 //! `escalation:<stage>:<level>` and the stage's `escalation_level` moves past
 //! it in the same write transaction (which every instance serializes on), so
 //! two sweeps, on one instance or several, never send a level twice.
@@ -31,6 +33,10 @@ pub struct SlaReport {
     pub escalations: usize,
     /// Levels with nobody to tell (recorded in the audit log).
     pub undeliverable: usize,
+    /// Reminders queued to supplier contacts (see [`super::suppliers`]).
+    pub supplier_reminders: usize,
+    /// Vendor managers told that a supplier's link expired unused.
+    pub expired_links: usize,
 }
 
 impl Scheduler {
@@ -56,12 +62,15 @@ impl Scheduler {
             report.escalations += done.escalations;
             report.undeliverable += done.undeliverable;
         }
+        let chased = self.chase_suppliers(now).await?;
+        report.supplier_reminders = chased.reminders;
+        report.expired_links = chased.expired_links;
         Ok(report)
     }
 }
 
 impl super::Context {
-    /// Notifies every due level of one stage not yet notified; runs inside
+    /// Notifies the highest due level of one stage not yet notified; runs inside
     /// a write transaction and re-reads the stage there.
     fn escalate(
         &self,
@@ -92,11 +101,21 @@ impl super::Context {
             public_url: &self.reviews.public_url,
         };
         let start = usize::try_from(row.escalation_level).unwrap_or(0);
-        let mut level = start;
-        while let Some(step) = definition.escalation.get(level) {
-            if now < due_at + step.after.delta {
-                break;
-            }
+        // Only the highest level now due is sent: a stage found several
+        // levels late gets one email, and the levels passed over are recorded.
+        let due_levels = definition
+            .escalation
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take_while(|(_, step)| now >= due_at + step.after.delta)
+            .count();
+        if due_levels == 0 {
+            return Ok(report);
+        }
+        let level = start + due_levels - 1;
+        let skipped: Vec<usize> = (start..level).collect();
+        if let Some(step) = definition.escalation.get(level) {
             let intended = match &step.notify {
                 Notify::Assignee => {
                     let assignee = match &row.assignee {
@@ -129,6 +148,7 @@ impl super::Context {
                         before: None,
                         after: Some(json!({
                             "stage": row.stage_key, "level": level, "notify": audience,
+                            "skipped_levels": skipped,
                             "reason": "nobody is known for this audience, and no admin either",
                         })),
                     },
@@ -182,13 +202,13 @@ impl super::Context {
                             "stage": row.stage_key, "escalation_level": level + 1,
                             "notify": audience, "to": recipients.to,
                             "to_admins_instead": recipients.fell_back_to_admins,
-                            "due_at": due_at, "queued": queued,
+                            "due_at": due_at, "queued": queued, "skipped_levels": skipped,
                         })),
                     },
                 )?;
             }
-            level += 1;
         }
+        let level = level + 1;
         if level != start {
             let level = i32::try_from(level).unwrap_or(i32::MAX);
             review_store::set_escalation_level(tx.conn(), stage_id, level)?;

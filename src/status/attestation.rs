@@ -20,6 +20,11 @@ use crate::workflow::Tier;
 /// How long an attestation of a status other than an approval is valid.
 pub const SHORT_LIFETIME: TimeDelta = TimeDelta::hours(1);
 
+/// How long an attestation of an approval is valid unless configured
+/// (`CLEARANCE_ATTESTATION_LIFETIME`): hours, not the approval's months, so
+/// that a saved one stops saying "allow" soon after a suspension.
+pub const DEFAULT_LIFETIME: TimeDelta = TimeDelta::hours(12);
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("attestation keys in {path}: {message}")]
@@ -58,6 +63,7 @@ pub struct AttestationKeys {
     issuer: String,
     keys: Vec<Key>,
     signer: EncodingKey,
+    lifetime: TimeDelta,
 }
 
 impl std::fmt::Debug for AttestationKeys {
@@ -143,7 +149,14 @@ impl AttestationKeys {
             issuer: issuer.to_owned(),
             keys,
             signer,
+            lifetime: DEFAULT_LIFETIME,
         })
+    }
+
+    /// Attestations of approvals last `lifetime` (never past `valid_until`).
+    pub fn with_lifetime(mut self, lifetime: TimeDelta) -> Self {
+        self.lifetime = lifetime;
+        self
     }
 
     /// The JWKS document: every key, newest last.
@@ -165,12 +178,14 @@ impl AttestationKeys {
         serde_json::json!({ "keys": keys })
     }
 
-    /// Signs a clearance: an approval is attested until `valid_until`, any
-    /// other status for [`SHORT_LIFETIME`].
+    /// Signs a clearance: an approval is attested for the configured
+    /// lifetime (never past its `valid_until`, which stays a claim), any
+    /// other status for [`SHORT_LIFETIME`] at most.
     pub fn sign(&self, clearance: &Clearance, now: DateTime<Utc>) -> Result<String, KeyError> {
         let exp = match (clearance.status.is_approval(), clearance.valid_until) {
-            (true, Some(until)) => until,
-            _ => now + SHORT_LIFETIME,
+            (true, Some(until)) => until.min(now + self.lifetime),
+            (true, None) => now + self.lifetime,
+            _ => now + SHORT_LIFETIME.min(self.lifetime),
         };
         let claims = AttestationClaims {
             iss: self.issuer.clone(),
@@ -256,7 +271,10 @@ mod tests {
         let claims = verify(&token, &jwks, now).unwrap();
         assert_eq!(claims.sub, "anthropic/claude");
         assert_eq!(claims.status, Status::Approved);
-        assert_eq!(claims.exp, (now + TimeDelta::days(30)).timestamp());
+        assert_eq!(claims.exp, (now + DEFAULT_LIFETIME).timestamp());
+        assert_eq!(claims.valid_until, Some(now + TimeDelta::days(30)));
+        // A day later the approval still runs, but the saved attestation is spent.
+        assert!(verify(&token, &jwks, now + TimeDelta::days(1)).is_err());
 
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(

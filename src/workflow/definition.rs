@@ -279,6 +279,10 @@ pub struct Workflow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub default_tier: Tier,
+    /// Whether a review may be approved while a high or critical finding is
+    /// open without an owner and a remediation due date (default: no).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve_with_unowned_findings: bool,
     #[schema(value_type = BTreeMap<String, TierPolicy>)]
     pub tiers: BTreeMap<Tier, TierPolicy>,
     pub stages: Vec<Stage>,

@@ -294,6 +294,19 @@ pub fn start(
     started_by: &str,
     now: DateTime<Utc>,
 ) -> Outcome {
+    start_at(workflow, kind, started_by, now, workflow.default_tier, None)
+}
+
+/// Starts a review at `tier` (a re-review starts where the last one ended),
+/// with the reason for that tier.
+pub fn start_at(
+    workflow: &Workflow,
+    kind: ReviewKind,
+    started_by: &str,
+    now: DateTime<Utc>,
+    tier: Tier,
+    tier_reason: Option<String>,
+) -> Outcome {
     let stages = workflow
         .stages
         .iter()
@@ -316,8 +329,8 @@ pub fn start(
     let mut review = Review {
         kind,
         state: ReviewState::InProgress,
-        tier: workflow.default_tier,
-        tier_reason: None,
+        tier,
+        tier_reason,
         started_by: started_by.to_owned(),
         stages,
         conditions: None,

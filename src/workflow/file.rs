@@ -40,6 +40,8 @@ struct RawWorkflow {
     title: String,
     description: Option<String>,
     default_tier: Option<Spanned<String>>,
+    #[serde(default)]
+    approve_with_unowned_findings: bool,
     tiers: Spanned<BTreeMap<Spanned<String>, RawTierPolicy>>,
     stages: Spanned<Vec<RawStage>>,
     #[serde(default)]
@@ -504,6 +506,7 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
         title: raw.title,
         description: raw.description,
         default_tier: default_tier?,
+        approve_with_unowned_findings: raw.approve_with_unowned_findings,
         tiers,
         stages,
     })

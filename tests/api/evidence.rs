@@ -79,6 +79,7 @@ async fn decided_review(app: &TestApp) -> Flow<'_> {
         )
         .await;
     assert_eq!(approved.status(), 200);
+    flow.own_open_findings(&sam).await;
     flow.approve(&app.token("pia", &[Role::PrivacyReviewer]), "privacy")
         .await;
     flow

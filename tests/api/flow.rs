@@ -150,6 +150,29 @@ impl<'a> Flow<'a> {
             .unwrap()
     }
 
+    /// Gives each open high or critical finding an owner and a remediation
+    /// due date, as approving the review requires.
+    pub async fn own_open_findings(&self, token: &str) {
+        let review = self.review().await;
+        for finding in review["findings"].as_array().unwrap() {
+            let serious = matches!(finding["severity"].as_str(), Some("high" | "critical"));
+            if finding["state"] != "open" || !serious {
+                continue;
+            }
+            let path = self.path(&format!("/findings/{}", finding["id"].as_str().unwrap()));
+            let owned = self
+                .app
+                .patch(
+                    &path,
+                    token,
+                    &json!({"owner": "victor", "remediation_due": "2030-01-01T00:00:00Z"}),
+                    None,
+                )
+                .await;
+            assert_eq!(owned.status(), 200, "{}", owned.text().await.unwrap());
+        }
+    }
+
     pub async fn answer(&self, token: &str, stage: &str, overrides: Value) -> reqwest::Response {
         let answers = fill(self.stage(stage), &overrides);
         self.app

@@ -429,7 +429,12 @@ backend_tests! {
         assert_eq!(claims["sub"], "acme/attested");
         assert_eq!(claims["status"], "approved_with_conditions");
         assert_eq!(claims["conditions"], json!({"regions": ["eu"]}));
-        assert_eq!(claims["exp"], chrono::DateTime::parse_from_rfc3339("2028-03-01T09:00:00Z").unwrap().timestamp());
+        // Valid for hours (the default lifetime, 12 h of the system clock), not
+        // until the approval's end, which stays a claim.
+        let twelve_hours = (chrono::Utc::now() + chrono::TimeDelta::hours(12)).timestamp();
+        let exp = claims["exp"].as_i64().unwrap();
+        assert!((twelve_hours - 60..=twelve_hours + 1).contains(&exp), "exp {exp}, expected about {twelve_hours}");
+        assert_eq!(claims["valid_until"], "2028-03-01T09:00:00Z");
 
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let mut forged = claims.clone();

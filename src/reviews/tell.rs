@@ -1,0 +1,321 @@
+//! Who is told what a change asks of them, in the change's own transaction:
+//! whoever started the review hears of each decision and of the outcome; the
+//! person a stage now waits for — its assignee, else the people of the role
+//! that acts next — hears that it arrived (submitted, ready for review, open
+//! to answer, sent back with changes, assigned to them); the supplier
+//! contact hears that the reviewer asked for changes, with a working link.
+//! A stage nobody can be told about is recorded in the audit log.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::ReviewError;
+use super::service::Reviews;
+use super::store::{self, Loaded, utc};
+use crate::audit::{self, Change};
+use crate::auth::RespondentScope;
+use crate::ids::{InvitationId, ReviewId, StageKey};
+use crate::notify;
+use crate::notify::messages::{self, Arrival};
+use crate::people;
+use crate::unit::Tx;
+use crate::workflow::engine::{self, Caller, Decision, Effect, Outcome, StageRecord, StageState};
+use crate::workflow::{Answerer, Stage};
+
+/// Whether `who` may not decide `stage` of `review` (segregation of
+/// duties): they started the review or answered the stage.
+pub fn barred(
+    review_started_by: &str,
+    answerers: &std::collections::BTreeSet<String>,
+    who: &str,
+) -> bool {
+    review_started_by == who || answerers.contains(who)
+}
+
+impl Reviews {
+    /// Queues every email a change calls for.
+    pub(super) fn tell(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        before: &engine::Review,
+        outcome: &Outcome,
+        caller: &Caller,
+    ) -> Result<(), ReviewError> {
+        self.tell_starter(tx, loaded, outcome)?;
+        for stage in &outcome.review.stages {
+            let Some(definition) = loaded.workflow.workflow.stage(&stage.key) else {
+                continue;
+            };
+            let was = before.stage(&stage.key);
+            if let Some(arrival) = arrival(was, stage, definition, outcome, caller) {
+                self.tell_arrival(tx, loaded, &outcome.review, stage, definition, arrival)?;
+            }
+        }
+        for effect in &outcome.effects {
+            if let Effect::Decided {
+                stage,
+                decision: Decision::RequestChanges,
+                comment: Some(comment),
+                round,
+                ..
+            } = effect
+            {
+                self.tell_supplier_of_changes(tx, loaded, &outcome.review, stage, comment, *round)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whoever started the review: each decision, and the outcome.
+    fn tell_starter(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        outcome: &Outcome,
+    ) -> Result<(), ReviewError> {
+        let Some(to) = loaded.row.started_by_email.clone() else {
+            return Ok(());
+        };
+        let subject = loaded.subject();
+        let context = self.context(loaded, &subject);
+        for effect in &outcome.effects {
+            let email = match effect {
+                Effect::Decided {
+                    stage,
+                    decision,
+                    by,
+                    comment,
+                    ..
+                } => {
+                    let title = loaded
+                        .workflow
+                        .workflow
+                        .stage(stage)
+                        .map_or(stage.as_str(), |s| s.title.as_str());
+                    messages::decision_notice(
+                        &context,
+                        &to,
+                        title,
+                        decision.as_str(),
+                        by,
+                        comment.as_deref(),
+                    )
+                }
+                Effect::ReviewDecided { state } => {
+                    let label = state.as_str().replace('_', " ");
+                    messages::review_decided(&context, &to, &label, outcome.review.valid_until)
+                }
+                _ => continue,
+            };
+            notify::enqueue_email(tx, &email, None)?;
+        }
+        Ok(())
+    }
+
+    /// The person a stage now waits for: its assignee (unless segregation of
+    /// duties bars them from deciding it), else the role that acts next.
+    fn tell_arrival(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        review: &engine::Review,
+        stage: &StageRecord,
+        definition: &Stage,
+        arrival: Arrival<'_>,
+    ) -> Result<(), ReviewError> {
+        let deciding = stage.state == StageState::InReview;
+        let assignee = stage
+            .assignee
+            .as_deref()
+            .filter(|who| !(deciding && barred(&review.started_by, &stage.answerers, who)));
+        let (to, audience) = match assignee {
+            Some(who) => (
+                people::address_of(tx.conn(), who)?.into_iter().collect(),
+                json!({"assignee": who}),
+            ),
+            None => {
+                let role = match (deciding, definition.answered_by) {
+                    (false, Answerer::Role(role)) => role,
+                    _ => definition.approver_role,
+                };
+                (
+                    people::role_addresses(tx.conn(), role, &self.mailboxes)?,
+                    json!({"role": role}),
+                )
+            }
+        };
+        // Nobody is told of what they did themselves.
+        let own = tx.actor().id.clone();
+        let own_address = people::address_of(tx.conn(), &own)?;
+        let everyone: Vec<String> = to;
+        let to: Vec<String> = everyone
+            .iter()
+            .filter(|a| Some(*a) != own_address.as_ref())
+            .cloned()
+            .collect();
+        if to.is_empty() {
+            if !everyone.is_empty() {
+                return Ok(());
+            }
+            audit::append(
+                tx,
+                Change {
+                    action: "notification.undeliverable",
+                    subject: format!("review/{}", loaded.row.id),
+                    review_id: Some(&loaded.row.id),
+                    before: None,
+                    after: Some(json!({
+                        "stage": stage.key, "notice": arrival.name(), "notify": audience,
+                        "reason": "nobody with an address is known for this audience",
+                    })),
+                },
+            )?;
+            return Ok(());
+        }
+        let subject = loaded.subject();
+        let email = messages::work_arrived(
+            &self.context(loaded, &subject),
+            to,
+            &stage.key,
+            &definition.title,
+            arrival,
+            stage.due_at,
+        );
+        notify::enqueue_email(tx, &email, None)?;
+        Ok(())
+    }
+
+    /// The supplier contact whose answers a reviewer sent back: the comment
+    /// and a fresh link to the same invitation (the one they had still
+    /// works too).
+    fn tell_supplier_of_changes(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        review: &engine::Review,
+        stage: &StageKey,
+        comment: &str,
+        round: i32,
+    ) -> Result<(), ReviewError> {
+        let Some(definition) = loaded.workflow.workflow.stage(stage) else {
+            return Ok(());
+        };
+        if definition.answered_by != Answerer::Supplier {
+            return Ok(());
+        }
+        let now = tx.now();
+        let Some(invitation) = store::invitations(tx.conn(), loaded)?
+            .into_iter()
+            .filter(|i| {
+                loaded.stage_row(stage).is_some_and(|s| s.id == i.stage_id)
+                    && i.revoked_at.is_none()
+                    && utc(i.expires_at) > now
+            })
+            .max_by_key(|i| i.created_at)
+        else {
+            return Ok(());
+        };
+        let expires_at = utc(invitation.expires_at);
+        let link = self.respondent_link(
+            &invitation.id,
+            &loaded.row.id,
+            stage,
+            &invitation.email,
+            expires_at,
+            now,
+        )?;
+        let subject = loaded.subject();
+        let due_at = review.stage(stage).and_then(|s| s.due_at);
+        let email = messages::changes_requested(
+            &self.context(loaded, &subject),
+            &invitation.email,
+            &definition.title,
+            comment,
+            &link,
+            due_at,
+            expires_at,
+        );
+        notify::enqueue_email(
+            tx,
+            &email,
+            Some(format!("changes:{}:{round}", invitation.id)),
+        )?;
+        Ok(())
+    }
+
+    /// A link that admits the holder of `invitation` to its stage until the
+    /// invitation expires (by the application's clock, which tests move; the
+    /// token's own `exp` follows the system clock).
+    pub(crate) fn respondent_link(
+        &self,
+        invitation: &InvitationId,
+        review: &ReviewId,
+        stage: &StageKey,
+        email: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, ReviewError> {
+        let scope = RespondentScope {
+            invitation: invitation.to_string(),
+            review: review.to_string(),
+            stage: stage.to_string(),
+        };
+        let system_now = Utc::now();
+        let token = self
+            .tokens
+            .issue_respondent(&scope, email, system_now, system_now + (expires_at - now))
+            .map_err(|e| ReviewError::Internal(e.to_string()))?;
+        Ok(format!(
+            "{}/respond/{token}",
+            self.public_url.trim_end_matches('/')
+        ))
+    }
+}
+
+/// What a stage's change means for whoever acts on it next, if anything.
+fn arrival<'a>(
+    was: Option<&StageRecord>,
+    now: &StageRecord,
+    definition: &Stage,
+    outcome: &'a Outcome,
+    caller: &'a Caller,
+) -> Option<Arrival<'a>> {
+    let before = was.map(|s| s.state);
+    match now.state {
+        StageState::InReview if before != Some(StageState::InReview) => Some(match caller {
+            Caller::Respondent { .. } => Arrival::SupplierSubmitted,
+            _ => Arrival::ReadyForReview,
+        }),
+        StageState::AwaitingAnswers if definition.answered_by != Answerer::Supplier => match before
+        {
+            Some(StageState::InReview) => {
+                let comment = outcome.effects.iter().find_map(|e| match e {
+                    Effect::Decided {
+                        stage,
+                        comment: Some(comment),
+                        ..
+                    } if *stage == now.key => Some(comment.as_str()),
+                    _ => None,
+                });
+                Some(Arrival::ChangesRequested {
+                    comment: comment.unwrap_or_default(),
+                })
+            }
+            Some(StageState::AwaitingAnswers) => assigned(was, now, caller),
+            _ => Some(Arrival::ToAnswer),
+        },
+        _ => assigned(was, now, caller),
+    }
+}
+
+/// A stage newly assigned to someone.
+fn assigned<'a>(
+    was: Option<&StageRecord>,
+    now: &StageRecord,
+    caller: &'a Caller,
+) -> Option<Arrival<'a>> {
+    let changed = was.is_some_and(|w| w.assignee != now.assignee);
+    (changed && now.assignee.is_some() && now.state.is_open())
+        .then(|| Arrival::Assigned { by: caller.id() })
+}
