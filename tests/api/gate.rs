@@ -10,14 +10,23 @@ use crate::status::approve;
 
 /// Runs the binary; returns its exit code and standard output.
 async fn gate(args: Vec<String>) -> (i32, String) {
+    gate_with(args, None).await
+}
+
+/// Runs the binary with `CLEARANCE_SERVER` set to `server`, as a pipeline
+/// that sets it for every step does.
+async fn gate_with(args: Vec<String>, server: Option<String>) -> (i32, String) {
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_clearance"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clearance"));
+        command
             .arg("check")
             .args(args)
             .env_remove("CLEARANCE_TOKEN")
-            .env_remove("CLEARANCE_SERVER")
-            .output()
-            .unwrap()
+            .env_remove("CLEARANCE_SERVER");
+        if let Some(server) = server {
+            command.env("CLEARANCE_SERVER", server);
+        }
+        command.output().unwrap()
     })
     .await
     .unwrap();
@@ -66,6 +75,10 @@ backend_tests! {
         assert_eq!(code, 0, "{out}");
         let (code, out) = gate(args(&["acme/gpt", "--region", "us", "--attestation", &att, "--jwks", &keys])).await;
         assert_eq!((code, out.contains("region_not_allowed:us")), (1, true), "{out}");
+        // An explicit --attestation wins over CLEARANCE_SERVER in the environment.
+        let offline = args(&["acme/gpt", "--region", "eu", "--attestation", &att, "--jwks", &keys]);
+        let (code, out) = gate_with(offline, Some("http://127.0.0.1:9".into())).await;
+        assert_eq!(code, 0, "{out}");
         let (code, out) = gate(args(&["acme/other", "--region", "eu", "--attestation", &att, "--jwks", &keys])).await;
         assert_eq!(code, 2, "an attestation of another model: {out}");
 

@@ -12,6 +12,7 @@ mod evidence;
 mod flow;
 mod gate;
 mod operations;
+mod process;
 mod providers;
 mod reviews;
 mod scheduler;

@@ -1,0 +1,291 @@
+//! The review process as people live it: who receives which email when work
+//! arrives, suppliers chased, the daily digest, one email for a stage found
+//! several levels late, approvals that cannot contradict open findings,
+//! re-reviews that keep the tier and the assignees. Emails are read as the
+//! outbox worker sent them.
+
+use clearance::auth::Role;
+use serde_json::{Value, json};
+
+use crate::flow::Flow;
+use crate::helpers::{TestApp, assert_problem, error_fields};
+use crate::scheduler::{advance, run_job};
+
+/// Lets the directory record the people who just made requests.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+}
+
+/// Makes each person known to the directory (they have called the API).
+async fn known(app: &TestApp, people: &[(&str, Role)]) {
+    for (sub, role) in people {
+        let response = app.get("/v1/reviews", &app.token(sub, &[*role])).await;
+        assert_eq!(response.status(), 200, "{sub} lists reviews");
+    }
+    settle().await;
+}
+
+/// The emails sent so far whose subject starts with `prefix`.
+async fn sent(app: &TestApp, prefix: &str) -> Vec<Value> {
+    app.sent_emails()
+        .await
+        .into_iter()
+        .filter(|e| e["subject"].as_str().unwrap().starts_with(prefix))
+        .collect()
+}
+
+fn recipients(email: &Value) -> Vec<String> {
+    serde_json::from_value(email["to"].clone()).unwrap()
+}
+
+/// The respondent token in the first `/respond/` link of an email.
+fn link_token(email: &Value) -> String {
+    let text = email["text"].as_str().unwrap();
+    let link = text
+        .lines()
+        .find(|l| l.contains("/respond/"))
+        .unwrap_or_else(|| panic!("a link in {text}"));
+    link.trim().rsplit('/').next().unwrap().to_owned()
+}
+
+async fn invite(app: &TestApp, flow: &Flow<'_>, stage: &str, email: &str, expires_in: &str) {
+    let response = app
+        .post(
+            &flow.path(&format!("/stages/{stage}/invite")),
+            &app.manager(),
+            &json!({"email": email, "expires_in": expires_in}),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+async fn audit_after(app: &TestApp, action: &str) -> Vec<Value> {
+    let page: Value = app
+        .get(
+            &format!("/v1/audit?action={action}&limit=100"),
+            &app.admin(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["after"].clone())
+        .collect()
+}
+
+backend_tests! {
+    async fn the_person_a_stage_waits_for_is_told_and_nobody_else(app) {
+        known(&app, &[("vera", Role::VendorManager), ("sam", Role::SecurityReviewer), ("pia", Role::PrivacyReviewer)]).await;
+        let flow = Flow::start(&app).await;
+        let victor = app.manager();
+
+        // Victor submits the intake: the other vendor manager decides it, not he.
+        flow.answer_and_submit(&victor, "intake", json!({})).await;
+        let ready = sent(&app, "Ready for review: Intake").await;
+        assert_eq!(ready.len(), 1, "{ready:?}");
+        assert_eq!(recipients(&ready[0]), ["vera@example.com"]);
+        let text = ready[0]["text"].as_str().unwrap();
+        assert!(text.contains("has been submitted"), "{text}");
+        assert!(text.contains(&format!("/reviews/{}#stage-intake", flow.id)), "a console link: {text}");
+        assert!(!text.contains("/v1/"), "no API links: {text}");
+        flow.approve(&app.token("vera", &[Role::VendorManager]), "intake").await;
+
+        // An assignee is told; somebody Clearance never saw is refused.
+        let unknown = app.post(&flow.path("/stages/privacy/assign"), &victor, &json!({"assignee": "pat"})).await;
+        let problem = assert_problem(unknown, 422).await;
+        assert_eq!(error_fields(&problem), ["assignee"]);
+        assert!(problem["errors"][0]["message"].as_str().unwrap().contains("pia"), "{problem}");
+        let assigned = app.post(&flow.path("/stages/privacy/assign"), &victor, &json!({"assignee": "pia"})).await;
+        assert_eq!(assigned.status(), 200);
+        let told = sent(&app, "Assigned to you: Privacy").await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(recipients(&told[0]), ["pia@example.com"]);
+        assert!(told[0]["text"].as_str().unwrap().contains("victor assigned you"));
+
+        // The supplier submits: the security reviewers hear of it.
+        invite(&app, &flow, "security", "sec@supplier.example", "20d").await;
+        let invitation = sent(&app, "Questionnaire: Security").await;
+        let supplier = link_token(&invitation[0]);
+        flow.answer_and_submit(&supplier, "security", json!({})).await;
+        let submitted = sent(&app, "Ready for review: Security").await;
+        assert_eq!(submitted.len(), 1, "{submitted:?}");
+        assert_eq!(recipients(&submitted[0]), ["sam@example.com"]);
+        assert!(submitted[0]["text"].as_str().unwrap().contains("The supplier has submitted"));
+
+        // Sam asks for changes: the supplier is told, with the comment and a link
+        // that opens the questionnaire with the comment on it.
+        let asked = flow
+            .decide(&app.token("sam", &[Role::SecurityReviewer]), "security",
+                json!({"decision": "request_changes", "comment": "Name the TLS versions you accept."}))
+            .await;
+        assert_eq!(asked.status(), 200);
+        let changes = sent(&app, "Changes requested: Security").await;
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(recipients(&changes[0]), ["sec@supplier.example"]);
+        assert!(changes[0]["text"].as_str().unwrap().contains("Name the TLS versions you accept."));
+        let again = link_token(&changes[0]);
+        let stage: Value = app.get(&flow.path("/stages/security"), &again).await.json().await.unwrap();
+        assert_eq!(stage["state"], "awaiting_answers");
+        assert_eq!(stage["changes_requested"], "Name the TLS versions you accept.");
+        let page = app.client.get(app.url(&format!("/respond/{again}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("The reviewer asked for changes"), "{page}");
+        assert!(page.contains("Name the TLS versions you accept."));
+    }
+
+    async fn suppliers_are_reminded_before_their_deadlines_and_an_unused_link_is_reported(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        // Security is due ten days after intake; the link works for twelve.
+        invite(&app, &flow, "security", "sec@supplier.example", "12d").await;
+        run_job(&app, "sla-sweep").await;
+        assert!(sent(&app, "Reminder: Security").await.is_empty());
+
+        advance(&app, "P8DT1H").await;
+        let report = run_job(&app, "sla-sweep").await;
+        assert_eq!(report["supplier_reminders"], 1, "{report}");
+        assert_eq!(run_job(&app, "sla-sweep").await["supplier_reminders"], 0, "once only");
+        let due = sent(&app, "Reminder: Security review for anthropic/claude is due soon").await;
+        assert_eq!(due.len(), 1);
+        assert_eq!(recipients(&due[0]), ["sec@supplier.example"]);
+        // The reminder's link works.
+        let stage = app.get(&flow.path("/stages/security"), &link_token(&due[0])).await;
+        assert_eq!(stage.status(), 200);
+
+        // The answers are now late and the link ends in under three days: one
+        // email, about the link.
+        advance(&app, "P2D").await;
+        run_job(&app, "sla-sweep").await;
+        let expiring = sent(&app, "Your link for Security review").await;
+        assert_eq!(expiring.len(), 1);
+        assert!(sent(&app, "Overdue: Security").await.is_empty());
+
+        advance(&app, "P2D").await;
+        let report = run_job(&app, "sla-sweep").await;
+        assert_eq!(report["expired_links"], 1, "{report}");
+        run_job(&app, "sla-sweep").await;
+        let expired = sent(&app, "Link expired unused: Security").await;
+        assert_eq!(expired.len(), 1);
+        assert_eq!(recipients(&expired[0]), ["victor@example.com"]);
+        assert!(expired[0]["text"].as_str().unwrap().contains("sec@supplier.example"));
+        assert_eq!(audit_after(&app, "invitation.expired_unused").await.len(), 1);
+        assert_eq!(audit_after(&app, "supplier.reminded").await.len(), 2);
+    }
+
+    async fn the_digest_lists_what_each_person_may_act_on_and_what_they_must_chase(app) {
+        known(&app, &[("vera", Role::VendorManager), ("sam", Role::SecurityReviewer), ("pia", Role::PrivacyReviewer)]).await;
+        let flow = Flow::start(&app).await;
+        let victor = app.manager();
+        flow.answer_and_submit(&victor, "intake", json!({})).await;
+
+        run_job(&app, "digest").await;
+        let digests = sent(&app, "Your reviews for").await;
+        let to: Vec<Vec<String>> = digests.iter().map(recipients).collect();
+        // Victor started the review, so the intake is vera's to decide, not his.
+        assert_eq!(to, [vec!["vera@example.com".to_owned()]], "{digests:?}");
+        let text = digests[0]["text"].as_str().unwrap();
+        assert!(text.contains("For you to act on"), "{text}");
+        assert!(text.contains("anthropic/claude: Intake and risk tiering"), "{text}");
+
+        flow.approve(&app.token("vera", &[Role::VendorManager]), "intake").await;
+        let assigned = app.post(&flow.path("/stages/privacy/assign"), &victor, &json!({"assignee": "pia"})).await;
+        assert_eq!(assigned.status(), 200);
+        invite(&app, &flow, "security", "sec@supplier.example", "20d").await;
+        advance(&app, "P1D").await;
+        run_job(&app, "digest").await;
+        let digests = sent(&app, "Your reviews for").await;
+        let of = |who: &str| {
+            digests
+                .iter()
+                .filter(|d| recipients(d) == [format!("{who}@example.com")])
+                .map(|d| d["text"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let victors = of("victor");
+        assert_eq!(victors.len(), 1, "{digests:?}");
+        let chase = victors[0].split("To chase with suppliers").nth(1).expect("a list to chase");
+        assert!(chase.contains("Security review") && chase.contains("invited sec@supplier.example"), "{chase}");
+        assert!(chase.contains("Privacy and data protection review") && chase.contains("nobody is invited"), "{chase}");
+        assert!(!victors[0].contains("For you to act on"), "{}", victors[0]);
+        let pias = of("pia");
+        assert_eq!(pias.len(), 1);
+        assert!(pias[0].contains("Privacy and data protection review") && pias[0].contains("assigned to you"), "{}", pias[0]);
+        assert!(of("sam").is_empty(), "nothing waits for the security reviewer yet");
+        assert_eq!(of("vera").len(), 1, "vera's first digest only");
+    }
+
+    async fn a_stage_found_several_levels_late_sends_one_email(app) {
+        Flow::start(&app).await;
+        app.get("/v1/admin/people", &app.admin()).await;
+        settle().await;
+        // Intake: due after 5d; ladder 0h, 2d, 7d. Twelve days on, all three are due.
+        advance(&app, "P12DT1M").await;
+        let report = run_job(&app, "sla-sweep").await;
+        assert_eq!((report["reminders"].as_u64(), report["escalations"].as_u64()), (Some(0), Some(1)), "{report}");
+        run_job(&app, "sla-sweep").await;
+        let emails = sent(&app, "").await;
+        let about_intake: Vec<_> = emails
+            .iter()
+            .filter(|e| e["subject"].as_str().unwrap().contains("Intake and risk tiering of anthropic/claude is overdue"))
+            .collect();
+        assert_eq!(about_intake.len(), 1, "{about_intake:?}");
+        assert!(about_intake[0]["subject"].as_str().unwrap().starts_with("Escalation 2:"));
+        let escalated = audit_after(&app, "stage.escalated").await;
+        assert_eq!(escalated.len(), 1);
+        assert_eq!(escalated[0]["skipped_levels"], json!([0, 1]));
+    }
+
+    async fn an_approval_is_refused_while_a_high_finding_has_no_owner(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let victor = app.manager();
+        flow.answer_and_submit(&victor, "security", json!({"encryption_in_transit": false})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        let sam = app.token("sam", &[Role::SecurityReviewer]);
+        flow.approve(&sam, "security").await;
+        let pia = app.token("pia", &[Role::PrivacyReviewer]);
+        let refused = flow.decide(&pia, "privacy", json!({"decision": "approve"})).await;
+        let problem = assert_problem(refused, 409).await;
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("high") && detail.contains("no owner"), "{detail}");
+        assert_eq!(flow.review().await["state"], "in_progress", "nothing changed");
+
+        flow.own_open_findings(&sam).await;
+        flow.approve(&pia, "privacy").await;
+        assert_eq!(flow.review().await["state"], "approved");
+    }
+
+    async fn a_re_review_starts_at_the_previous_tier_with_the_previous_assignees(app) {
+        known(&app, &[("sam", Role::SecurityReviewer), ("pia", Role::PrivacyReviewer)]).await;
+        let flow = Flow::start(&app).await;
+        let victor = app.manager();
+        let raised = app.post(&flow.path("/tier"), &victor, &json!({"tier": "medium", "reason": "Customer chats."})).await;
+        assert_eq!(raised.status(), 200, "{}", raised.text().await.unwrap());
+        flow.through_intake(json!({})).await;
+        for (stage, who) in [("security", "sam"), ("privacy", "pia")] {
+            let assigned = app.post(&flow.path(&format!("/stages/{stage}/assign")), &victor, &json!({"assignee": who})).await;
+            assert_eq!(assigned.status(), 200);
+        }
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        flow.approve(&app.token("sam", &[Role::SecurityReviewer]), "security").await;
+        flow.approve(&app.token("pia", &[Role::PrivacyReviewer]), "privacy").await;
+        assert_eq!(flow.review().await["tier"], "medium");
+
+        let lower = app.post(&flow.path("/re-review"), &victor, &json!({"tier": "low"})).await;
+        assert_eq!(error_fields(&assert_problem(lower, 422).await), ["reason"]);
+        let response = app.post(&flow.path("/re-review"), &victor, &json!({})).await;
+        assert_eq!(response.status(), 201);
+        let re_review: Value = response.json().await.unwrap();
+        assert_eq!(re_review["tier"], "medium");
+        let assignee = |key: &str| {
+            re_review["stages"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap()["assignee"].clone()
+        };
+        assert_eq!(assignee("security"), "sam");
+        assert_eq!(assignee("privacy"), "pia");
+        assert!(assignee("intake").is_null());
+    }
+}
