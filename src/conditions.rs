@@ -48,13 +48,13 @@ fn slugs(values: &BTreeSet<String>) -> Result<(), ValidationError> {
         !v.is_empty()
             && v.len() <= 64
             && v.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     if ok {
         Ok(())
     } else {
         Err(ValidationError::new("slug")
-            .with_message("values must be 1 to 64 of [a-z0-9_-]".into()))
+            .with_message("values must be 1 to 64 of [a-z0-9_-] (stored in lower case)".into()))
     }
 }
 

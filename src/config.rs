@@ -76,6 +76,11 @@ pub struct RawConfig {
     pub session_lifetime: String,
     /// How long a signed attestation of an approval is valid.
     pub attestation_lifetime: String,
+    /// The region codes conditions and checks may name (comma-separated).
+    pub regions: Option<String>,
+    /// The organisation's catalogue of use cases (comma-separated slugs);
+    /// unset, any slug is a use case.
+    pub use_cases: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -122,8 +127,51 @@ impl Default for RawConfig {
             session_idle: "1h".into(),
             session_lifetime: "12h".into(),
             attestation_lifetime: "12h".into(),
+            regions: None,
+            use_cases: None,
         }
     }
+}
+
+/// The vocabularies from their variables: comma-separated slugs.
+fn vocabulary(
+    regions: Option<&str>,
+    use_cases: Option<&str>,
+) -> Result<crate::vocabulary::Vocabulary, ConfigError> {
+    let list = |var: &str, text: &str| -> Result<Vec<String>, ConfigError> {
+        let items: Vec<String> = text
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let bad: Vec<&String> = items
+            .iter()
+            .filter(|s| {
+                s.len() > 64
+                    || !s.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    })
+            })
+            .collect();
+        if items.is_empty() || !bad.is_empty() {
+            return Err(ConfigError(format!(
+                "{var}: must list codes of 1 to 64 of [a-z0-9_-], comma-separated (refused: {bad:?})"
+            )));
+        }
+        Ok(items)
+    };
+    let regions = match regions.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => list("CLEARANCE_REGIONS", text)?,
+        None => crate::vocabulary::DEFAULT_REGIONS
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect(),
+    };
+    let use_cases = match use_cases.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => Some(list("CLEARANCE_USE_CASES", text)?),
+        None => None,
+    };
+    Ok(crate::vocabulary::Vocabulary::new(regions, use_cases))
 }
 
 /// The sender when none is configured: named for what it sends, at the
@@ -287,6 +335,8 @@ pub struct Config {
     pub session_idle: chrono::TimeDelta,
     /// How long a signed attestation of an approval is valid (1m to 90d).
     pub attestation_lifetime: chrono::TimeDelta,
+    /// Known regions and use cases.
+    pub vocabulary: crate::vocabulary::Vocabulary,
     /// A console session ends this long after sign-in.
     pub session_lifetime: chrono::TimeDelta,
 }
@@ -563,11 +613,14 @@ impl Config {
         let attestation_lifetime =
             session_time("CLEARANCE_ATTESTATION_LIFETIME", &raw.attestation_lifetime)?;
 
+        let vocabulary = vocabulary(raw.regions.as_deref(), raw.use_cases.as_deref())?;
+
         Ok(Self {
             oidc,
             session_idle,
             session_lifetime,
             attestation_lifetime,
+            vocabulary,
             scheduler: raw.scheduler,
             schedules,
             mailboxes,

@@ -33,5 +33,6 @@ pub mod status;
 pub mod telemetry;
 pub mod unit;
 pub mod validation;
+pub mod vocabulary;
 pub mod webhooks;
 pub mod workflow;

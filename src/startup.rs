@@ -179,6 +179,7 @@ impl Application {
             tokens,
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
             mailboxes: Arc::new(config.mailboxes.clone()),
+            vocabulary: Arc::new(config.vocabulary.clone()),
         };
         let mut schedules = config.schedules.clone();
         if config.outbox_interval.is_none() {

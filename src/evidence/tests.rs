@@ -91,6 +91,7 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
                 stage("responsible-ai", StageState::Skipped),
                 stage("final-approval", StageState::Skipped),
             ],
+            warnings: Vec::new(),
         },
         answers: BTreeMap::from([("intake".to_owned(), intake)]),
         decisions: vec![DecisionView {

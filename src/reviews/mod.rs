@@ -93,6 +93,10 @@ pub struct ReviewSummary {
     /// Increases with every change; also the review's `ETag`.
     pub version: i64,
     pub stages: Vec<StageSummary>,
+    /// What the approver should know before deciding: the conditions
+    /// approved so far exclude part of the use the review declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

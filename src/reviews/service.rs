@@ -65,6 +65,8 @@ pub struct Reviews {
     pub public_url: String,
     /// The configured mailbox of each role (an admin's setting wins).
     pub mailboxes: Arc<BTreeMap<Role, Vec<String>>>,
+    /// The regions and use cases conditions may name.
+    pub vocabulary: Arc<crate::vocabulary::Vocabulary>,
 }
 
 impl std::fmt::Debug for Reviews {
@@ -396,6 +398,7 @@ impl Reviews {
         action: Action,
     ) -> Result<Loaded, ReviewError> {
         let now = tx.now();
+        let action = self.normalized(action)?;
         let loaded = self.load_for(tx.conn(), call)?;
         if let Caller::Respondent { id, stage } = caller {
             check_invitation(tx.conn(), &loaded, id, stage, now)?;
@@ -436,6 +439,31 @@ impl Reviews {
         )?;
         self.tell(tx, &loaded, &before, &outcome, caller)?;
         store::load(tx.conn(), &self.catalog, &call.review_id)
+    }
+
+    /// The action with its conditions' codes in lower case, or a 422
+    /// naming each region or use case outside the vocabulary.
+    fn normalized(&self, action: Action) -> Result<Action, ReviewError> {
+        match action {
+            Action::Decide {
+                stage,
+                decision,
+                comment,
+                conditions: Some(conditions),
+            } => {
+                let conditions = self
+                    .vocabulary
+                    .conditions("conditions", &conditions)
+                    .map_err(ReviewError::Invalid)?;
+                Ok(Action::Decide {
+                    stage,
+                    decision,
+                    comment,
+                    conditions: Some(conditions),
+                })
+            }
+            other => Ok(other),
+        }
     }
 
     /// Invites a supplier contact to answer one stage through a link;

@@ -213,7 +213,7 @@ impl Loaded {
     }
 
     pub fn summary(&self, now: DateTime<Utc>) -> ReviewSummary {
-        super::views::summarize(
+        let summary = super::views::summarize(
             &self.row,
             &self.provider,
             self.model.as_ref(),
@@ -221,7 +221,11 @@ impl Loaded {
             &self.stages,
             &self.decisions,
             now,
-        )
+        );
+        ReviewSummary {
+            warnings: super::views::declared_use_excluded(self),
+            ..summary
+        }
     }
 }
 

@@ -15,9 +15,10 @@ use super::{
     AnswerView, ApprovalView, DecisionView, FindingView, InvitationView, ReviewError,
     ReviewSummary, StageSummary, StageView, TimelineEntry, WorkflowRef,
 };
+use crate::conditions::DataClass;
 use crate::ids::{ModelSlug, ProviderSlug};
-use crate::workflow::LoadedWorkflow;
 use crate::workflow::engine::{Decision, Refusal, StageState};
+use crate::workflow::{AnswerRef, LoadedWorkflow};
 
 pub fn summarize(
     row: &ReviewRow,
@@ -80,6 +81,7 @@ pub fn summarize(
         conditions: row.conditions.as_ref().map(|c| c.get().clone()),
         version: row.version,
         stages,
+        warnings: Vec::new(),
     }
 }
 
@@ -205,6 +207,81 @@ pub fn stage(loaded: &Loaded, stage: &str, now: DateTime<Utc>) -> Result<StageVi
         changes_requested: changes_requested(loaded, stage),
         version: loaded.row.version,
     })
+}
+
+/// Where the conditions approved so far (merged, as the approval will
+/// carry them) exclude a data class or region the review declared (the
+/// workflow's `declared_use` answers), in words for the approver.
+pub fn declared_use_excluded(loaded: &Loaded) -> Vec<String> {
+    let Some(declared) = &loaded.workflow.workflow.declared_use else {
+        return Vec::new();
+    };
+    let merged = match &loaded.row.conditions {
+        Some(conditions) => Some(conditions.get().clone()),
+        None => loaded
+            .stages
+            .iter()
+            .flat_map(|stage| approvals_of(&loaded.decisions, stage))
+            .filter_map(|a| a.conditions)
+            .reduce(|a, b| a.merge(&b)),
+    };
+    let Some(merged) = merged else {
+        return Vec::new();
+    };
+    let answer = |at: &Option<AnswerRef>| -> Vec<String> {
+        let Some(at) = at else { return Vec::new() };
+        let Some(stage) = loaded.stage_row(&at.stage) else {
+            return Vec::new();
+        };
+        let value = loaded
+            .answers
+            .iter()
+            .find(|a| a.stage_id == stage.id && a.question_id == at.question)
+            .map(|a| a.value.get().clone());
+        match value {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
+                .collect(),
+            Some(serde_json::Value::String(one)) => vec![one.to_ascii_lowercase()],
+            _ => Vec::new(),
+        }
+    };
+    let mut warnings = Vec::new();
+    if let Some(allowed) = &merged.data_classes {
+        let excluded: Vec<String> = answer(&declared.data_classes)
+            .into_iter()
+            .filter(|d| {
+                d.parse::<DataClass>()
+                    .is_ok_and(|class| !allowed.contains(&class))
+            })
+            .collect();
+        if !excluded.is_empty() {
+            let admitted: Vec<&str> = allowed.iter().map(|c| c.as_str()).collect();
+            warnings.push(format!(
+                "The conditions exclude data the review declared it will send: {} (they admit only {}). \
+                 Integrators asking for that use will be denied.",
+                excluded.join(", "),
+                admitted.join(", ")
+            ));
+        }
+    }
+    if let Some(allowed) = &merged.regions {
+        let excluded: Vec<String> = answer(&declared.regions)
+            .into_iter()
+            .filter(|r| !allowed.contains(r))
+            .collect();
+        if !excluded.is_empty() {
+            let admitted: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            warnings.push(format!(
+                "The conditions exclude regions the review declared: {} (they admit only {}). \
+                 Integrators asking for that use will be denied.",
+                excluded.join(", "),
+                admitted.join(", ")
+            ));
+        }
+    }
+    warnings
 }
 
 /// The comment of the reviewer who asked for changes, while the stage

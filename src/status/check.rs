@@ -18,6 +18,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::derive::{self, Reason, Status, Use};
 use super::snapshot::Snapshot;
 use crate::conditions::DataClass;
+use crate::validation::FieldError;
+use crate::vocabulary::Vocabulary;
 
 /// The most items one check may hold.
 pub const MAX_ITEMS: usize = 1000;
@@ -32,26 +34,39 @@ pub enum Refusal {
     Malformed,
     /// No items, or more than [`MAX_ITEMS`].
     ItemCount,
+    /// A region or use case outside the vocabulary, named at its item.
+    Unknown(FieldError),
 }
 
-/// The JSON answer to the check request `body`, decided as of `now`.
-pub fn answer(body: &[u8], snapshot: &Snapshot, now: DateTime<Utc>) -> Result<Vec<u8>, Refusal> {
+/// The JSON answer to the check request `body`, decided as of `now`, its
+/// regions and use cases checked against `vocabulary`.
+pub fn answer(
+    body: &[u8],
+    snapshot: &Snapshot,
+    vocabulary: &Vocabulary,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, Refusal> {
     // Checked once here, so that the parser does not check each string.
     let text = simdutf8::basic::from_utf8(body).map_err(|_| Refusal::Malformed)?;
     let mut out = Vec::with_capacity(64 + body.len() * 3 / 2);
     out.extend_from_slice(br#"{"results":["#);
     let mut checker = Checker {
         snapshot,
+        vocabulary,
         now,
         out: &mut out,
         items: 0,
         lists: Lists::default(),
+        unknown: None,
     };
     let mut parser = serde_json::Deserializer::from_str(text);
     let read = Request(&mut checker)
         .deserialize(&mut parser)
         .and_then(|()| parser.end());
     let items = checker.items;
+    if let Some(unknown) = checker.unknown {
+        return Err(Refusal::Unknown(unknown));
+    }
     match read {
         Ok(()) if items == 0 => Err(Refusal::ItemCount),
         Ok(()) => {
@@ -67,10 +82,13 @@ pub fn answer(body: &[u8], snapshot: &Snapshot, now: DateTime<Utc>) -> Result<Ve
 /// being read.
 struct Checker<'s, 'de> {
     snapshot: &'s Snapshot,
+    vocabulary: &'s Vocabulary,
     now: DateTime<Utc>,
     out: &'s mut Vec<u8>,
     items: usize,
     lists: Lists<'de>,
+    /// The first value outside the vocabulary, which ends the check.
+    unknown: Option<FieldError>,
 }
 
 #[derive(Default)]
@@ -83,6 +101,10 @@ struct Lists<'de> {
 impl<'de> Checker<'_, 'de> {
     /// Decides one item and writes its result.
     fn decide(&mut self, item: Item<'de>) -> serde_json::Result<()> {
+        if let Some(unknown) = self.unknown_value(&item) {
+            self.unknown = Some(unknown);
+            return Err(de::Error::custom("a value outside the vocabulary"));
+        }
         let (provider, model) = (item.provider.as_ref(), item.model.as_ref());
         let lists = &self.lists;
         let context = Use {
@@ -103,6 +125,30 @@ impl<'de> Checker<'_, 'de> {
             &reasons,
             decided.valid_until,
         )
+    }
+}
+
+impl Checker<'_, '_> {
+    /// The first region or use case of `item` the vocabulary does not know.
+    fn unknown_value(&self, item: &Item<'_>) -> Option<FieldError> {
+        let at = self.items - 1;
+        if let Some(use_case) = &item.use_case
+            && !self.vocabulary.knows_use_case(use_case.as_ref())
+        {
+            return Some(FieldError::new(
+                format!("items[{at}].use_case"),
+                self.vocabulary.unknown_use_case(use_case.as_ref()),
+            ));
+        }
+        let region = self
+            .lists
+            .regions
+            .iter()
+            .find(|r| !self.vocabulary.knows_region(r.as_ref()))?;
+        Some(FieldError::new(
+            format!("items[{at}].regions"),
+            self.vocabulary.unknown_region(region.as_ref()),
+        ))
     }
 }
 
@@ -475,6 +521,11 @@ mod tests {
         Snapshot::build(7, facts, None)
     }
 
+    /// The regions the generated items name, whatever their case.
+    fn known() -> Vocabulary {
+        Vocabulary::new(["eu".to_owned(), "us".to_owned(), "x\"y".to_owned()], None)
+    }
+
     /// The answer of the plain path: parse, validate, derive each result.
     fn plainly(body: &[u8], snapshot: &Snapshot) -> Option<Vec<u8>> {
         let request: CheckRequest = serde_json::from_slice(body).ok()?;
@@ -514,7 +565,7 @@ mod tests {
         ];
         const USE_CASES: &[&str] = &["support-chat", "coding"];
         const CLASSES: &[&str] = &["public", "internal", "personal"];
-        const REGIONS: &[&str] = &["eu", "us", "x\"y"];
+        const REGIONS: &[&str] = &["eu", "EU", "us", "x\"y"];
         const FEATURES: &[&str] = &["web_grounding", "voice"];
         (
             proptest::option::weighted(0.97, text(PROVIDERS)),
@@ -559,7 +610,7 @@ mod tests {
         ) {
             let snapshot = snapshot();
             let body = serde_json::to_vec(&json!({ "items": items })).unwrap();
-            let single = answer(&body, &snapshot, now()).ok().map(String::from_utf8);
+            let single = answer(&body, &snapshot, &known(), now()).ok().map(String::from_utf8);
             let plain = plainly(&body, &snapshot).map(String::from_utf8);
             prop_assert_eq!(single, plain);
         }
@@ -568,7 +619,7 @@ mod tests {
     #[test]
     fn a_refusal_says_whether_the_count_or_the_body_is_at_fault() {
         let snapshot = snapshot();
-        let refusal = |body: &str| answer(body.as_bytes(), &snapshot, now()).err();
+        let refusal = |body: &str| answer(body.as_bytes(), &snapshot, &known(), now()).err();
         let item = r#"{"provider":"acme","model":"open"}"#;
         let many = |n: usize| format!(r#"{{"items":[{}]}}"#, vec![item; n].join(","));
         assert!(refusal(&many(MAX_ITEMS)).is_none());
@@ -595,7 +646,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            answer(b"{\"items\":[\xff]}", &snapshot, now()),
+            answer(b"{\"items\":[\xff]}", &snapshot, &known(), now()),
             Err(Refusal::Malformed)
         ));
     }
@@ -604,7 +655,8 @@ mod tests {
     fn escaped_text_is_read_and_echoed() {
         let body = r#"{"items":[{"provider":"ac\u006de","model":"open","regions":["\u0065u"]}]}"#;
         let answered: Value =
-            serde_json::from_slice(&answer(body.as_bytes(), &snapshot(), now()).unwrap()).unwrap();
+            serde_json::from_slice(&answer(body.as_bytes(), &snapshot(), &known(), now()).unwrap())
+                .unwrap();
         assert_eq!(answered["results"][0]["provider"], "acme");
         assert_eq!(answered["results"][0]["allow"], true);
         assert_eq!(answered["results"][0]["status"], "approved");

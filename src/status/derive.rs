@@ -1,6 +1,7 @@
 //! Deriving a model's clearance from its facts, and deciding whether a use
 //! in a given context is allowed. Plain functions over plain data.
 
+use crate::vocabulary::folded;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -253,7 +254,7 @@ pub fn reasons<'a, S: AsRef<str>>(
     if let Some(allowed) = &conditions.use_cases {
         match context.use_case {
             None => reasons.push(Reason::UseCaseNotStated),
-            Some(use_case) if !allowed.contains(use_case) => {
+            Some(use_case) if !allowed.contains(folded(use_case).as_ref()) => {
                 reasons.push(Reason::UseCaseNotAllowed(use_case))
             }
             Some(_) => {}
@@ -277,7 +278,7 @@ pub fn reasons<'a, S: AsRef<str>>(
                 regions
                     .iter()
                     .map(AsRef::as_ref)
-                    .filter(|region| !allowed.contains(*region))
+                    .filter(|region| !allowed.contains(folded(region).as_ref()))
                     .map(Reason::RegionNotAllowed),
             ),
         }
@@ -287,7 +288,7 @@ pub fn reasons<'a, S: AsRef<str>>(
             features
                 .iter()
                 .map(AsRef::as_ref)
-                .filter(|feature| off.contains(*feature))
+                .filter(|feature| off.contains(folded(feature).as_ref()))
                 .map(Reason::FeatureMustBeOff),
         );
     }

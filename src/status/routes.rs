@@ -162,7 +162,7 @@ pub struct CheckResponse {
 #[utoipa::path(post, path = "/v1/status/check", tag = "status", request_body = CheckRequest,
     responses(
         (status = 200, description = "One result per item, in order", body = CheckResponse),
-        (status = 422, description = "No items, more than 1000, or a malformed item", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No items, more than 1000, a malformed item, or a region or use case outside the vocabulary (the problem lists the known ones)", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn check(
     state: web::Data<AppState>,
@@ -171,11 +171,13 @@ pub async fn check(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(EVERYONE)?;
     let snapshot = state.status.snapshot();
-    match super::check::answer(&body.0, &snapshot, state.clock.now()) {
+    let vocabulary = &state.config.vocabulary;
+    match super::check::answer(&body.0, &snapshot, vocabulary, state.clock.now()) {
         Ok(answer) => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(answer)),
         Err(Refusal::ItemCount) => Err(ApiError::validation("items", ITEM_COUNT)),
+        Err(Refusal::Unknown(error)) => Err(ApiError::validation(error.field, error.message)),
         // Parsed again, slowly, to name the field at fault.
         Err(Refusal::Malformed) => Err(parse_json::<CheckRequest>(&body.0)
             .err()

@@ -283,9 +283,31 @@ pub struct Workflow {
     /// open without an owner and a remediation due date (default: no).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approve_with_unowned_findings: bool,
+    /// The answers that declare the intended use, which approval conditions
+    /// are compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_use: Option<DeclaredUse>,
     #[schema(value_type = BTreeMap<String, TierPolicy>)]
     pub tiers: BTreeMap<Tier, TierPolicy>,
     pub stages: Vec<Stage>,
+}
+
+/// One answer of a review: a question of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AnswerRef {
+    pub stage: StageKey,
+    pub question: String,
+}
+
+/// Where a review declares its intended use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DeclaredUse {
+    /// The answer listing the data classes the use sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_classes: Option<AnswerRef>,
+    /// The answer listing the regions of use or processing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regions: Option<AnswerRef>,
 }
 
 impl Workflow {

@@ -42,10 +42,20 @@ struct RawWorkflow {
     default_tier: Option<Spanned<String>>,
     #[serde(default)]
     approve_with_unowned_findings: bool,
+    declared_use: Option<Spanned<RawDeclaredUse>>,
     tiers: Spanned<BTreeMap<Spanned<String>, RawTierPolicy>>,
     stages: Spanned<Vec<RawStage>>,
     #[serde(default)]
     questionnaires: BTreeMap<Spanned<String>, RawQuestionnaire>,
+}
+
+/// Which answers declare the intended use: `stage.question` of a
+/// multiple-choice question each.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeclaredUse {
+    data_classes: Option<String>,
+    regions: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,6 +510,36 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
     }
     report_cycles(c, raw.stages.get_ref());
 
+    let declared_use = raw.declared_use.as_ref().map(|declared| {
+        let span = declared.span();
+        let declared = declared.get_ref();
+        let mut reference = |what: &str, text: &Option<String>| -> Option<AnswerRef> {
+            let text = text.as_ref()?;
+            let found = text.split_once('.').and_then(|(stage, question)| {
+                let stage = stages.iter().find(|s| s.key == stage)?;
+                stage
+                    .questionnaire
+                    .questions()
+                    .any(|q| q.id == question)
+                    .then(|| AnswerRef {
+                        stage: stage.key.clone(),
+                        question: question.to_owned(),
+                    })
+            });
+            if found.is_none() {
+                c.report(
+                    span.clone(),
+                    format!("declared_use.{what} `{text}` is not `stage.question` of a question in this workflow"),
+                );
+            }
+            found
+        };
+        DeclaredUse {
+            data_classes: reference("data_classes", &declared.data_classes),
+            regions: reference("regions", &declared.regions),
+        }
+    });
+
     Some(Workflow {
         id: raw.id.into_inner(),
         version: raw.version.into_inner(),
@@ -507,6 +547,7 @@ fn check(c: &mut Checker<'_>, raw: RawWorkflow, expected_id: Option<&str>) -> Op
         description: raw.description,
         default_tier: default_tier?,
         approve_with_unowned_findings: raw.approve_with_unowned_findings,
+        declared_use,
         tiers,
         stages,
     })

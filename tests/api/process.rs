@@ -8,8 +8,9 @@ use clearance::auth::Role;
 use serde_json::{Value, json};
 
 use crate::flow::Flow;
-use crate::helpers::{TestApp, assert_problem, error_fields};
+use crate::helpers::{Backend, TestApp, assert_problem, error_fields};
 use crate::scheduler::{advance, run_job};
+use crate::status::approve;
 
 /// Lets the directory record the people who just made requests.
 async fn settle() {
@@ -288,4 +289,89 @@ backend_tests! {
         assert_eq!(assignee("privacy"), "pia");
         assert!(assignee("intake").is_null());
     }
+
+    async fn regions_are_codes_compared_whatever_their_case(app) {
+        approve(&app, "gpt", Some(json!({"regions": ["EU"], "data_classes": ["internal"]}))).await;
+        let integrator = app.token("ci", &[Role::Integrator]);
+        let check = |regions: Value| {
+            json!({"items": [{"provider": "acme", "model": "gpt", "data_classes": ["internal"], "regions": regions}]})
+        };
+        for regions in [json!(["eu"]), json!(["EU"]), json!(["Eu"])] {
+            let answer: Value = app.post("/v1/status/check", &integrator, &check(regions.clone())).await.json().await.unwrap();
+            assert_eq!(answer["results"][0]["allow"], true, "{regions}: {answer}");
+        }
+        let denied: Value = app.post("/v1/status/check", &integrator, &check(json!(["US"]))).await.json().await.unwrap();
+        assert_eq!(denied["results"][0]["reasons"], json!(["region_not_allowed:US"]));
+        let unknown = assert_problem(app.post("/v1/status/check", &integrator, &check(json!(["mars"]))).await, 422).await;
+        assert_eq!(error_fields(&unknown), ["items[0].regions"]);
+        let message = unknown["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("unknown region `mars`") && message.contains("eu, fr"), "{message}");
+
+        // A condition naming an unknown region is refused when decided.
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let victor = app.manager();
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        let refused = flow
+            .decide(&app.token("sam", &[Role::SecurityReviewer]), "security",
+                json!({"decision": "approve", "conditions": {"regions": ["atlantis"]}}))
+            .await;
+        assert_eq!(error_fields(&assert_problem(refused, 422).await), ["conditions.regions"]);
+    }
+
+    async fn an_approver_is_warned_when_the_conditions_exclude_the_declared_use(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({"data_classes": ["personal", "special_category"], "processing_regions": ["eu"]})).await;
+        let victor = app.manager();
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        let response = flow
+            .decide(&app.token("sam", &[Role::SecurityReviewer]), "security",
+                json!({"decision": "approve", "conditions": {"data_classes": ["internal", "personal"], "regions": ["eu"]}}))
+            .await;
+        assert_eq!(response.status(), 200);
+        let review = flow.review().await;
+        let warnings = review["warnings"].as_array().expect("a warning");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let warning = warnings[0].as_str().unwrap();
+        assert!(warning.contains("special_category") && warning.contains("internal, personal"), "{warning}");
+    }
+}
+
+#[tokio::test]
+async fn use_cases_come_from_the_organisations_catalogue() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |raw| {
+        raw.use_cases = Some("support-chat, coding".into());
+    })
+    .await
+    .unwrap();
+    approve(&app, "gpt", Some(json!({"use_cases": ["Support-Chat"]}))).await;
+    let integrator = app.token("ci", &[Role::Integrator]);
+    let check = |use_case: &str| json!({"items": [{"provider": "acme", "model": "gpt", "use_case": use_case}]});
+    let allowed: Value = app
+        .post("/v1/status/check", &integrator, &check("support-chat"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(allowed["results"][0]["allow"], true, "{allowed}");
+    let denied: Value = app
+        .post("/v1/status/check", &integrator, &check("CODING"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        denied["results"][0]["reasons"],
+        json!(["use_case_not_allowed:CODING"])
+    );
+    let unknown = assert_problem(
+        app.post("/v1/status/check", &integrator, &check("fraud-scoring"))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(error_fields(&unknown), ["items[0].use_case"]);
+    let message = unknown["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("coding, support-chat"), "{message}");
 }

@@ -382,7 +382,7 @@ mod editing_a_workflow_never_changes_a_running_review {
         };
         let flow = Flow::start(&app).await;
 
-        let edited = original.replacen("version = 1", "version = 2", 1).replacen(
+        let edited = original.replacen("version = 2", "version = 3", 1).replacen(
             "title = \"Security review\"",
             "title = \"Security and resilience review\"",
             1,
@@ -397,7 +397,7 @@ mod editing_a_workflow_never_changes_a_running_review {
             .json()
             .await
             .unwrap();
-        assert_eq!(review["workflow"]["version"], 1);
+        assert_eq!(review["workflow"]["version"], 2);
         let security = review["stages"]
             .as_array()
             .unwrap()
@@ -424,7 +424,7 @@ mod editing_a_workflow_never_changes_a_running_review {
             .json()
             .await
             .unwrap();
-        assert_eq!(fresh["workflow"]["version"], 2);
+        assert_eq!(fresh["workflow"]["version"], 3);
         assert_ne!(fresh["workflow"]["digest"], review["workflow"]["digest"]);
         let security = fresh["stages"]
             .as_array()
