@@ -318,6 +318,11 @@ struct ReviewPage {
     decided: Option<String>,
     valid_until: Option<String>,
     conditions: Vec<String>,
+    /// What the approver should know: the conditions exclude the declared use.
+    warnings: Vec<String>,
+    /// Open high or critical findings without an owner and a due date,
+    /// which stop the review's approval.
+    blocking: Vec<String>,
     stages: Vec<StageBlock>,
     findings: Vec<FindingLine>,
     invitations: Vec<InvitationLine>,
@@ -503,6 +508,17 @@ async fn render(
             })
         })
         .collect();
+    let blocking = detail
+        .findings
+        .iter()
+        .filter(|f| {
+            f.state == crate::reviews::FindingState::Open
+                && f.severity >= crate::workflow::Severity::High
+                && (f.owner.as_deref().is_none_or(|o| o.trim().is_empty())
+                    || f.remediation_due.is_none())
+        })
+        .map(|f| format!("{} ({}): {}", f.text, f.severity, f.id))
+        .collect();
     let findings = detail
         .findings
         .iter()
@@ -591,6 +607,8 @@ async fn render(
             .as_ref()
             .map(words::conditions)
             .unwrap_or_default(),
+        warnings: review.warnings.clone(),
+        blocking,
         stages,
         findings,
         invitations,

@@ -236,6 +236,26 @@ backend_tests! {
         assert!(!sam.contains("Privacy"), "{sam}");
     }
 
+    async fn the_review_page_warns_before_an_approval_contradicts_the_review(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({"data_classes": ["personal", "special_category"]})).await;
+        let victor = app.manager();
+        flow.answer_and_submit(&victor, "security", json!({"encryption_in_transit": false})).await;
+        flow.answer_and_submit(&victor, "privacy", json!({})).await;
+        let approved = flow
+            .decide(&app.token("sam", &[Role::SecurityReviewer]), "security",
+                json!({"decision": "approve", "conditions": {"data_classes": ["internal", "personal"]}}))
+            .await;
+        assert_eq!(approved.status(), 200);
+
+        let cookie = sign_in(&app, "pia", &[Role::PrivacyReviewer]).await;
+        let html = page(&app, &format!("/reviews/{}", flow.id), &cookie).await.text().await.unwrap();
+        assert!(html.contains("The conditions exclude data the review declared it will send: special_category"), "{html}");
+        let privacy = html.split("id=\"stage-privacy\"").nth(1).unwrap();
+        assert!(privacy.contains("cannot be approved while these high or critical findings are open"), "{privacy}");
+        assert!(privacy.contains("not encrypted in transit"), "{privacy}");
+    }
+
     async fn the_providers_list_shows_a_few_models_each_and_counts_the_rest(app) {
         app.create_provider("acme").await;
         for n in 0..10 {
