@@ -123,6 +123,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         source -> Nullable<Text>,
+        resolved_by -> Nullable<Text>,
     }
 }
 

@@ -143,6 +143,8 @@ pub struct FindingLine {
     pub owner: String,
     pub remediation_due: String,
     pub resolution: String,
+    /// Who resolved or accepted it.
+    pub resolved_by: String,
     pub source: String,
     pub created_by: String,
     pub created_at: String,
@@ -368,6 +370,7 @@ impl<'a> Evidence<'a> {
                 owner: f.owner.clone().unwrap_or_default(),
                 remediation_due: optional_time(f.remediation_due),
                 resolution: f.resolution.clone().unwrap_or_default(),
+                resolved_by: f.resolved_by.clone().unwrap_or_default(),
                 source: f.source.clone().unwrap_or_default(),
                 created_by: f.created_by.clone(),
                 created_at: time(f.created_at),

@@ -116,6 +116,7 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
             remediation_due: None,
             state: FindingState::Resolved,
             resolution: Some("SBOM received".into()),
+            resolved_by: Some("sam".into()),
             source: None,
             created_by: "sam".into(),
             created_at: at(11),

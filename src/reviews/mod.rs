@@ -143,6 +143,9 @@ pub struct FindingView {
     pub remediation_due: Option<DateTime<Utc>>,
     pub state: FindingState,
     pub resolution: Option<String>,
+    /// Who resolved or accepted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
     /// `rule:<stage>:<question>:<n>` when a risk rule opened it.
     pub source: Option<String>,
     pub created_by: String,

@@ -654,6 +654,7 @@ impl Reviews {
                     created_at: now.naive_utc(),
                     updated_at: now.naive_utc(),
                     source: None,
+                    resolved_by: None,
                 };
                 store::insert_finding(tx.conn(), &row)?;
                 store::touch(tx.conn(), &loaded.row.id, now)?;
@@ -692,7 +693,8 @@ impl Reviews {
                     .find(|f| f.id == finding.as_str())
                     .cloned()
                     .ok_or_else(|| ReviewError::FindingNotFound(finding.clone()))?;
-                let after = patched(&before, patch, now)?;
+                let by = tx.actor().id.clone();
+                let after = patched(&before, patch, &by, now)?;
                 store::update_finding(tx.conn(), &after)?;
                 store::touch(tx.conn(), &loaded.row.id, now)?;
                 let view = views::finding(&after);
@@ -810,6 +812,7 @@ fn action_change<'a>(
 fn patched(
     before: &FindingRow,
     patch: FindingPatch,
+    by: &str,
     now: DateTime<Utc>,
 ) -> Result<FindingRow, ReviewError> {
     let mut after = before.clone();
@@ -820,6 +823,9 @@ fn patched(
                 "resolution",
                 "is required to resolve or accept a finding".into(),
             ));
+        }
+        if state != before.state {
+            after.resolved_by = (state != FindingState::Open).then(|| by.to_owned());
         }
         after.state = state;
     }

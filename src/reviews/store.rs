@@ -113,6 +113,8 @@ pub struct FindingRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub source: Option<String>,
+    /// Who resolved or accepted the finding.
+    pub resolved_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -443,6 +445,12 @@ pub fn save(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let before = loaded.engine_review();
+    // A supplier's answers are credited to the invited contact, with the
+    // invitation that admitted them.
+    let credit = match (actor.strip_prefix("respondent:"), actor_email) {
+        (Some(invitation), Some(email)) => format!("{email} (invitation {invitation})"),
+        _ => actor.to_owned(),
+    };
     diesel::update(reviews::table.filter(reviews::id.eq(&loaded.row.id)))
         .set((
             reviews::state.eq(after.state),
@@ -487,7 +495,7 @@ pub fn save(
             .execute(conn)?;
         let old_answers = previous.map(|p| p.answers.clone()).unwrap_or_default();
         if old_answers != record.answers {
-            save_answers(conn, &row.id, &old_answers, &record.answers, actor, now)?;
+            save_answers(conn, &row.id, &old_answers, &record.answers, &credit, now)?;
         }
     }
     for effect in effects {
@@ -539,6 +547,7 @@ pub fn save(
                         created_at: now.naive_utc(),
                         updated_at: now.naive_utc(),
                         source: Some(source.clone()),
+                        resolved_by: None,
                     },
                 )?;
             }
@@ -666,6 +675,7 @@ pub fn update_finding(conn: &mut DbConnection, row: &FindingRow) -> QueryResult<
             findings::owner.eq(&row.owner),
             findings::remediation_due.eq(row.remediation_due),
             findings::resolution.eq(&row.resolution),
+            findings::resolved_by.eq(&row.resolved_by),
             findings::updated_at.eq(row.updated_at),
         ))
         .execute(conn)

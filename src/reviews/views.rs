@@ -141,6 +141,7 @@ pub fn finding(row: &FindingRow) -> FindingView {
         remediation_due: opt_utc(row.remediation_due),
         state: row.state,
         resolution: row.resolution.clone(),
+        resolved_by: row.resolved_by.clone(),
         source: row.source.as_ref().map(|s| format!("rule:{s}")),
         created_by: row.created_by.clone(),
         created_at: utc(row.created_at),

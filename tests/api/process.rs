@@ -112,6 +112,10 @@ backend_tests! {
         let invitation = sent(&app, "Questionnaire: Security").await;
         let supplier = link_token(&invitation[0]);
         flow.answer_and_submit(&supplier, "security", json!({})).await;
+        // The answers are credited to the contact, with the invitation.
+        let answers = flow.review().await["answers"]["security"].clone();
+        let credit = answers.as_object().unwrap().values().next().unwrap()["answered_by"].as_str().unwrap().to_owned();
+        assert!(credit.starts_with("sec@supplier.example (invitation "), "{credit}");
         let submitted = sent(&app, "Ready for review: Security").await;
         assert_eq!(submitted.len(), 1, "{submitted:?}");
         assert_eq!(recipients(&submitted[0]), ["sam@example.com"]);
@@ -254,7 +258,15 @@ backend_tests! {
         assert!(detail.contains("high") && detail.contains("no owner"), "{detail}");
         assert_eq!(flow.review().await["state"], "in_progress", "nothing changed");
 
-        flow.own_open_findings(&sam).await;
+        // Accepting the finding, with a reason, is the other way; it records who.
+        let finding = flow.review().await["findings"][0].clone();
+        let accepted = app
+            .patch(&flow.path(&format!("/findings/{}", finding["id"].as_str().unwrap())), &sam,
+                &json!({"state": "accepted", "resolution": "Internal traffic only; accepted by the CISO."}), None)
+            .await;
+        assert_eq!(accepted.status(), 200);
+        let accepted: Value = accepted.json().await.unwrap();
+        assert_eq!(accepted["resolved_by"], "sam");
         flow.approve(&pia, "privacy").await;
         assert_eq!(flow.review().await["state"], "approved");
     }

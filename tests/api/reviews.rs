@@ -330,7 +330,8 @@ backend_tests! {
         let review = flow.review().await;
         assert_eq!(stage_state(&review, "security"), "in_review");
         let answered_by = review["answers"]["security"]["iso27001"]["answered_by"].as_str().unwrap();
-        assert!(answered_by.starts_with("respondent:"), "{answered_by}");
+        let credit = format!("security@supplier.example (invitation {})", invitation["id"].as_str().unwrap());
+        assert_eq!(answered_by, credit, "credited to the invited contact");
 
         let revoke = app.client.delete(app.url(&flow.path(&format!("/invitations/{}", invitation["id"].as_str().unwrap())))).bearer_auth(&victor).send().await.unwrap();
         assert_eq!(revoke.status(), 204);
