@@ -20,6 +20,7 @@ use crate::auth::Principal;
 use crate::http::AppState;
 use crate::ids::{ReviewId, StageKey};
 use crate::reviews::ReviewError;
+use crate::reviews::invite::ALL_STAGES;
 use crate::reviews::service::Call;
 use crate::workflow::engine::{Action, Caller, StageState};
 
@@ -43,18 +44,106 @@ struct RespondPage {
     sections: Vec<SectionBlock>,
 }
 
-/// Who the link admits: a respondent to one stage of one review.
-fn respondent(state: &AppState, token: &str) -> Result<(Principal, ReviewId, StageKey), PageError> {
-    let refused = || {
-        PageError::Forbidden(
-            "This link does not work. Ask the person who sent it for a new one.".into(),
-        )
-    };
+#[derive(Template)]
+#[template(path = "console/respond_all.html")]
+struct RespondAllPage {
+    layout: Layout,
+    subject: String,
+    questionnaires: Vec<Listed>,
+}
+
+/// One questionnaire on the page of an invitation to several.
+struct Listed {
+    title: String,
+    state: String,
+    due: Option<String>,
+    /// The questionnaire's own link, while it can be opened.
+    link: Option<String>,
+}
+
+/// What a link admits: one stage of one review, or (`None`) the list of
+/// every questionnaire of the review its contact was invited to.
+type Admitted = (Principal, ReviewId, Option<StageKey>);
+
+fn refused() -> PageError {
+    PageError::Forbidden(
+        "This link does not work. Ask the person who sent it for a new one.".into(),
+    )
+}
+
+/// Who the link admits.
+fn admitted(state: &AppState, token: &str) -> Result<Admitted, PageError> {
     let principal = state.authenticator.verify(token).map_err(|_| refused())?;
     let scope = principal.respondent.clone().ok_or_else(refused)?;
     let review = ReviewId::parse(&scope.review).map_err(|_| refused())?;
+    if scope.stage == ALL_STAGES {
+        return Ok((principal, review, None));
+    }
     let stage = StageKey::parse(&scope.stage).map_err(|_| refused())?;
-    Ok((principal, review, stage))
+    Ok((principal, review, Some(stage)))
+}
+
+/// Who a questionnaire's own link admits: a respondent to one stage.
+fn respondent(state: &AppState, token: &str) -> Result<(Principal, ReviewId, StageKey), PageError> {
+    match admitted(state, token)? {
+        (principal, review, Some(stage)) => Ok((principal, review, stage)),
+        _ => Err(refused()),
+    }
+}
+
+/// The page of an invitation to several questionnaires: each with its
+/// state and, once open, its own link.
+async fn list_page(
+    state: &AppState,
+    principal: Principal,
+    review: ReviewId,
+) -> Result<HttpResponse, PageError> {
+    let email = principal.email.clone().ok_or_else(refused)?;
+    let reviews = state.reviews.clone();
+    let now = state.clock.now();
+    let (subject, listed) = state
+        .store
+        .run(move |conn| reviews.invited_to(conn, &review, &email, now))
+        .await
+        .map_err(|error| match error {
+            ReviewError::NotFound(_) => {
+                PageError::NotFound("These questionnaires no longer exist.".into())
+            }
+            other => {
+                tracing::error!(error = %other, "the supplier's list page failed");
+                PageError::Internal
+            }
+        })?;
+    if listed.is_empty() {
+        return Err(PageError::Forbidden(
+            "This link no longer admits any questionnaire: it expired or was withdrawn. Ask the person who sent it for a new one.".into(),
+        ));
+    }
+    let questionnaires = listed
+        .into_iter()
+        .map(|q| Listed {
+            title: q.title,
+            state: match q.state {
+                StageState::Blocked => "opens when our earlier review steps are done".into(),
+                StageState::AwaitingAnswers => "open for your answers".into(),
+                StageState::InReview => "submitted, with our reviewers".into(),
+                other => words::label(other.as_str()),
+            },
+            due: q
+                .due_at
+                .filter(|_| q.state == StageState::AwaitingAnswers)
+                .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
+            link: q.link,
+        })
+        .collect();
+    Ok(page::html(
+        StatusCode::OK,
+        &RespondAllPage {
+            layout: Layout::public("Questionnaires", false),
+            subject,
+            questionnaires,
+        },
+    ))
 }
 
 fn caller(principal: &Principal, stage: &StageKey) -> Caller {
@@ -161,8 +250,12 @@ async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let (principal, review, stage) = respondent(&state, &path)?;
-    render(&state, &principal, &review, &stage, Shown::plain()).await
+    match admitted(&state, &path)? {
+        (principal, review, Some(stage)) => {
+            render(&state, &principal, &review, &stage, Shown::plain()).await
+        }
+        (principal, review, None) => list_page(&state, principal, review).await,
+    }
 }
 
 /// `POST /respond/{token}`: `action=save` keeps a draft, `action=submit`

@@ -174,6 +174,108 @@ pub fn invitation(
     .email(vec![to.to_owned()])
 }
 
+/// One questionnaire of an invitation to several.
+#[derive(Debug, Clone)]
+pub struct Questionnaire {
+    pub title: String,
+    pub questions: usize,
+    /// Open to answers now (else it opens when the stages before it are approved).
+    pub open: bool,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// To a supplier contact: answer several questionnaires through one link.
+pub fn invitation_to_all(
+    review: &ReviewContext<'_>,
+    to: &str,
+    questionnaires: &[Questionnaire],
+    link: &str,
+    expires_at: DateTime<Utc>,
+) -> Email {
+    let mut facts = review_facts(review, None);
+    facts.push(("Link works until".into(), date(expires_at)));
+    let items = questionnaires
+        .iter()
+        .map(|q| Item {
+            title: q.title.clone(),
+            detail: match (q.open, q.due_at) {
+                (true, Some(due)) => format!("{} questions; open now, answers due {}", q.questions, date(due)),
+                (true, None) => format!("{} questions; open now", q.questions),
+                (false, _) => format!(
+                    "{} questions; opens when our earlier review steps are done (we will email you)",
+                    q.questions
+                ),
+            },
+            link: link.to_owned(),
+            overdue: false,
+        })
+        .collect();
+    Notice {
+        title: format!(
+            "Questionnaires for {}: {} to answer",
+            review.subject,
+            questionnaires.len()
+        ),
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!(
+                "As part of our due-diligence review of {} ({}), we would like you to answer the \
+                 questionnaires below. One link opens them all; save drafts and come back as often \
+                 as you need.",
+                review.subject, review.workflow_title
+            ),
+            format!(
+                "The link is personal to you and works until {}.",
+                date(expires_at)
+            ),
+        ],
+        facts,
+        lists: vec![List {
+            heading: "Questionnaires".into(),
+            items,
+        }],
+        action: Some(("Open the questionnaires".into(), link.to_owned())),
+        signature: format!("Thank you,\n{TEAM}"),
+    }
+    .email(vec![to.to_owned()])
+}
+
+/// To a supplier contact invited before a questionnaire opened: it is open.
+pub fn questionnaire_opened(
+    review: &ReviewContext<'_>,
+    to: &str,
+    stage_title: &str,
+    link: &str,
+    due_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+) -> Email {
+    let mut facts = review_facts(review, Some(stage_title));
+    if let Some(due) = due_at {
+        facts.push(("Answers due".into(), date(due)));
+    }
+    facts.push(("Link works until".into(), date(expires_at)));
+    let mut paragraphs = vec![format!(
+        "The {stage_title} questionnaire about {} is open for your answers now.",
+        review.subject
+    )];
+    if let Some(due) = due_at {
+        paragraphs.push(format!(
+            "We would be grateful for your answers by {}.",
+            date(due)
+        ));
+    }
+    Notice {
+        title: format!("Now open: {stage_title} for {}", review.subject),
+        greeting: "Hello,".into(),
+        paragraphs,
+        facts,
+        action: Some(("Answer the questionnaire".into(), link.to_owned())),
+        signature: format!("Thank you,\n{TEAM}"),
+        ..Notice::default()
+    }
+    .email(vec![to.to_owned()])
+}
+
 /// To whoever started the review: a stage was decided.
 pub fn decision_notice(
     review: &ReviewContext<'_>,

@@ -30,6 +30,7 @@ pub const READERS: &[Role] = &[
 /// Who starts, withdraws and re-reviews reviews and invites suppliers.
 pub const STARTERS: &[Role] = &[Role::VendorManager, Role::Admin];
 
+pub mod invite;
 pub mod portfolio;
 pub mod routes;
 pub mod service;
@@ -236,6 +237,27 @@ pub struct InviteInput {
     pub email: Option<String>,
     /// How long the link works, e.g. `14d` (default 30d, at most 90d).
     pub expires_in: Option<String>,
+}
+
+/// `POST /v1/reviews/{id}/invite`: one contact, several questionnaires.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteAllInput {
+    #[validate(required, email)]
+    #[schema(required = true, example = "security@supplier.example")]
+    pub email: Option<String>,
+    /// How long the link works, e.g. `14d` (default 30d, at most 90d).
+    pub expires_in: Option<String>,
+    /// The supplier stages to invite to; default every one still to be
+    /// answered (open now, or waiting for the stages before it).
+    #[schema(value_type = Option<Vec<String>>)]
+    pub stages: Option<Vec<StageKey>>,
+}
+
+/// The invitations one email and one link carry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitedAll {
+    pub invitations: Vec<InvitationView>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

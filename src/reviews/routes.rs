@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/v1/reviews/{id}/stages/{stage}/submit").route(web::post().to(submit)))
     .service(web::resource("/v1/reviews/{id}/stages/{stage}/invite").route(web::post().to(invite)))
+    .service(web::resource("/v1/reviews/{id}/invite").route(web::post().to(invite_all)))
     .service(web::resource("/v1/reviews/{id}/stages/{stage}/assign").route(web::post().to(assign)))
     .service(
         web::resource("/v1/reviews/{id}/stages/{stage}/decisions").route(web::post().to(decide)),
@@ -423,7 +424,7 @@ pub async fn save_answers(
     responses(
         (status = 200, description = "The stage, now in review", body = StageView, headers(("ETag" = String))),
         (status = 403, description = "Not the stage's answerer", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The stage is not awaiting answers", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage is already answered (an invitation may go out before it opens)", body = Problem, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Required questions unanswered, one error per question id", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
@@ -552,21 +553,54 @@ pub async fn invite(
 ) -> Result<HttpResponse, ApiError> {
     let who = who.require(STARTERS)?;
     let (id, stage) = path.into_inner();
-    let lifetime = body
-        .0
-        .expires_in
-        .as_deref()
-        .map(crate::duration::parse)
-        .transpose()
-        .map_err(|e| e.to_string())
-        .and_then(invitation_lifetime)
-        .map_err(|m| ApiError::validation("expires_in", m))?;
+    let lifetime = lifetime_of(body.0.expires_in.as_deref())?;
     let email = body.0.email.unwrap_or_default();
     let reviews = &who.state.reviews;
     let (view, _link) = reviews
         .invite(who.call(id)?, stage, email, lifetime)
         .await?;
     Ok(HttpResponse::Created().json(view))
+}
+
+/// Invite a supplier contact to every supplier questionnaire of a review
+/// (or to `stages`) with one email and one link that lists them.
+///
+/// Roles: `vendor_manager`, `admin`. Each questionnaire gets its own
+/// invitation (revocable one by one); one still waiting for earlier stages
+/// opens to the contact, who is emailed, as soon as they are approved.
+#[utoipa::path(post, path = "/v1/reviews/{id}/invite", tag = "reviews", request_body = super::InviteAllInput,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "The invitations (the link goes only to the invitee)", body = super::InvitedAll),
+        (status = 409, description = "No supplier questionnaire is waiting, or a stage is already answered", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Bad email, lifetime or stage", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn invite_all(
+    who: Changer,
+    path: ReviewPath,
+    body: ValidJson<super::InviteAllInput>,
+) -> Result<HttpResponse, ApiError> {
+    let who = who.require(STARTERS)?;
+    let input = body.0;
+    let lifetime = lifetime_of(input.expires_in.as_deref())?;
+    let email = input.email.unwrap_or_default();
+    let reviews = &who.state.reviews;
+    let invited = reviews
+        .invite_all(who.call(path.into_inner())?, email, input.stages, lifetime)
+        .await?;
+    Ok(HttpResponse::Created().json(super::InvitedAll {
+        invitations: invited.invitations,
+    }))
+}
+
+/// An invitation's `expires_in`, checked.
+fn lifetime_of(text: Option<&str>) -> Result<Option<chrono::TimeDelta>, ApiError> {
+    text.map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| e.to_string())
+        .and_then(invitation_lifetime)
+        .map_err(|m| ApiError::validation("expires_in", m))
 }
 
 /// Revoke an invitation: its link stops working at once.

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
-use super::store::{self, FindingRow, InvitationRow, Loaded, ReviewRow};
+use super::store::{self, FindingRow, Loaded, ReviewRow};
 use super::{
-    FindingPatch, FindingState, FindingView, InvitationView, NewFinding, NewReview, ReviewDetail,
-    ReviewError, ReviewSummary, StageView, views,
+    FindingPatch, FindingState, FindingView, NewFinding, NewReview, ReviewDetail, ReviewError,
+    ReviewSummary, StageView, views,
 };
 use crate::audit::{self, Actor, Change};
 use crate::auth::{Role, TokenIssuer};
@@ -23,16 +23,16 @@ use crate::db::DbConnection;
 use crate::ids::{
     FindingId, InvitationId, ModelId, ModelSlug, ProviderId, ProviderSlug, ReviewId, StageKey,
 };
-use crate::notify::{self, messages};
+use crate::notify::messages;
 use crate::unit::{Tx, UnitOfWork};
 use crate::validation::FieldError;
 use crate::workflow::Severity;
 use crate::workflow::engine::{self, Action, Caller, Effect, Outcome, ReviewKind, ReviewState};
-use crate::workflow::{Answerer, Catalog, LoadedWorkflow};
+use crate::workflow::{Catalog, LoadedWorkflow};
 
 /// The default workflow of `POST /v1/reviews`.
 pub const DEFAULT_WORKFLOW: &str = "model-provider";
-const DEFAULT_INVITATION_DAYS: i64 = 30;
+pub const DEFAULT_INVITATION_DAYS: i64 = 30;
 pub const MAX_INVITATION_DAYS: i64 = 90;
 
 /// The tier a re-review starts at, when not the previous review's: a
@@ -141,7 +141,11 @@ impl Reviews {
     }
 
     /// Loads the review a call changes and checks its `If-Match`.
-    fn load_for(&self, conn: &mut DbConnection, call: &Call) -> Result<Loaded, ReviewError> {
+    pub(super) fn load_for(
+        &self,
+        conn: &mut DbConnection,
+        call: &Call,
+    ) -> Result<Loaded, ReviewError> {
         let loaded = store::load(conn, &self.catalog, &call.review_id)?;
         check_version(&loaded, call.expected)?;
         Ok(loaded)
@@ -464,128 +468,6 @@ impl Reviews {
             }
             other => Ok(other),
         }
-    }
-
-    /// Invites a supplier contact to answer one stage through a link;
-    /// answers the invitation and the link (which only the email carries).
-    pub async fn invite(
-        &self,
-        call: Call,
-        stage: StageKey,
-        email: String,
-        expires_in: Option<TimeDelta>,
-    ) -> Result<(InvitationView, String), ReviewError> {
-        let reviews = self.clone();
-        let (actor, now) = (call.actor.clone(), call.now);
-        self.work
-            .run(actor, now, move |tx| {
-                reviews.invite_in(tx, &call, &stage, &email, expires_in)
-            })
-            .await
-    }
-
-    fn invite_in(
-        &self,
-        tx: &mut Tx<'_>,
-        call: &Call,
-        stage: &StageKey,
-        email: &str,
-        expires_in: Option<TimeDelta>,
-    ) -> Result<(InvitationView, String), ReviewError> {
-        let now = tx.now();
-        let loaded = self.load_for(tx.conn(), call)?;
-        let review = loaded.engine_review();
-        if review.state.is_decided() {
-            return Err(engine::Refusal::NotAllowed {
-                action: "invite",
-                subject: "the review".into(),
-                state: review.state.as_str(),
-            }
-            .into());
-        }
-        let definition = loaded
-            .workflow
-            .workflow
-            .stage(stage)
-            .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;
-        if definition.answered_by != Answerer::Supplier {
-            return Err(invalid(
-                "stage",
-                format!(
-                    "stage `{stage}` is answered by `{}`, not by the supplier",
-                    definition.answered_by.as_str()
-                ),
-            ));
-        }
-        let record = review
-            .stage(stage)
-            .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;
-        if record.state != engine::StageState::AwaitingAnswers {
-            return Err(engine::Refusal::NotAllowed {
-                action: "invite",
-                subject: format!("stage `{stage}`"),
-                state: record.state.as_str(),
-            }
-            .into());
-        }
-        let stage_row = loaded
-            .stage_row(stage)
-            .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;
-        let lifetime = expires_in.unwrap_or(TimeDelta::days(DEFAULT_INVITATION_DAYS));
-        let expires_at = now + lifetime;
-        let by = tx.actor().id.clone();
-        let invitation = InvitationRow {
-            id: InvitationId::generate(),
-            stage_id: stage_row.id.clone(),
-            email: email.to_owned(),
-            expires_at: expires_at.naive_utc(),
-            revoked_at: None,
-            created_by: by.clone(),
-            created_at: now.naive_utc(),
-        };
-        store::insert_invitation(tx.conn(), &invitation)?;
-        let link = self.respondent_link(
-            &invitation.id,
-            &loaded.row.id,
-            stage,
-            email,
-            expires_at,
-            now,
-        )?;
-        let subject = loaded.subject();
-        let message = messages::invitation(
-            &self.context(&loaded, &subject),
-            email,
-            &definition.title,
-            definition.questionnaire.questions().count(),
-            &link,
-            record.due_at,
-            expires_at,
-        );
-        notify::enqueue_email(tx, &message, Some(format!("invitation:{}", invitation.id)))?;
-        store::touch(tx.conn(), &loaded.row.id, now)?;
-        audit::append(
-            tx,
-            Change {
-                action: "stage.invited",
-                subject: review_subject(&loaded.row.id),
-                review_id: Some(&loaded.row.id),
-                before: None,
-                after: Some(
-                    json!({"stage": stage, "email": email, "invitation": invitation.id, "expires_at": expires_at}),
-                ),
-            },
-        )?;
-        let view = InvitationView {
-            id: invitation.id,
-            stage: stage.clone(),
-            email: email.to_owned(),
-            expires_at,
-            revoked_at: None,
-            created_by: by,
-            created_at: now,
-        };
-        Ok((view, link))
     }
 
     /// Revokes an invitation: its link stops working at once.

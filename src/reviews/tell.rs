@@ -53,6 +53,9 @@ impl Reviews {
             }
         }
         for effect in &outcome.effects {
+            if let Effect::StageOpened { stage } = effect {
+                self.tell_supplier_of_opening(tx, loaded, &outcome.review, stage)?;
+            }
             if let Effect::Decided {
                 stage,
                 decision: Decision::RequestChanges,
@@ -244,6 +247,55 @@ impl Reviews {
         Ok(())
     }
 
+    /// The supplier contacts invited to a stage before it opened: it is open
+    /// now, with a link to it.
+    fn tell_supplier_of_opening(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        review: &engine::Review,
+        stage: &StageKey,
+    ) -> Result<(), ReviewError> {
+        let Some(definition) = loaded.workflow.workflow.stage(stage) else {
+            return Ok(());
+        };
+        if definition.answered_by != Answerer::Supplier {
+            return Ok(());
+        }
+        let now = tx.now();
+        let live: Vec<_> = store::invitations(tx.conn(), loaded)?
+            .into_iter()
+            .filter(|i| {
+                loaded.stage_row(stage).is_some_and(|s| s.id == i.stage_id)
+                    && i.revoked_at.is_none()
+                    && utc(i.expires_at) > now
+            })
+            .collect();
+        let subject = loaded.subject();
+        let due_at = review.stage(stage).and_then(|s| s.due_at);
+        for invitation in live {
+            let expires_at = utc(invitation.expires_at);
+            let link = self.respondent_link(
+                &invitation.id,
+                &loaded.row.id,
+                stage,
+                &invitation.email,
+                expires_at,
+                now,
+            )?;
+            let email = messages::questionnaire_opened(
+                &self.context(loaded, &subject),
+                &invitation.email,
+                &definition.title,
+                &link,
+                due_at,
+                expires_at,
+            );
+            notify::enqueue_email(tx, &email, Some(format!("opened:{}", invitation.id)))?;
+        }
+        Ok(())
+    }
+
     /// A link that admits the holder of `invitation` to its stage until the
     /// invitation expires (by the application's clock, which tests move; the
     /// token's own `exp` follows the system clock).
@@ -261,10 +313,21 @@ impl Reviews {
             review: review.to_string(),
             stage: stage.to_string(),
         };
+        self.scoped_link(&scope, email, expires_at, now)
+    }
+
+    /// A link admitting what `scope` names until `expires_at`.
+    pub(crate) fn scoped_link(
+        &self,
+        scope: &RespondentScope,
+        email: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, ReviewError> {
         let system_now = Utc::now();
         let token = self
             .tokens
-            .issue_respondent(&scope, email, system_now, system_now + (expires_at - now))
+            .issue_respondent(scope, email, system_now, system_now + (expires_at - now))
             .map_err(|e| ReviewError::Internal(e.to_string()))?;
         Ok(format!(
             "{}/respond/{token}",

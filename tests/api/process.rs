@@ -348,6 +348,43 @@ backend_tests! {
         let warning = warnings[0].as_str().unwrap();
         assert!(warning.contains("special_category") && warning.contains("internal, personal"), "{warning}");
     }
+    async fn one_link_invites_a_contact_to_every_supplier_questionnaire(app) {
+        let flow = Flow::start(&app).await;
+        // Before intake is approved: the questionnaires open later, to the same link.
+        let response = app.post(&flow.path("/invite"), &app.manager(), &json!({"email": "contact@supplier.example", "expires_in": "30d"})).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let invited: Value = response.json().await.unwrap();
+        let stages: Vec<&str> = invited["invitations"].as_array().unwrap().iter().map(|i| i["stage"].as_str().unwrap()).collect();
+        assert_eq!(stages, ["security", "privacy"]);
+        let emails = sent(&app, "Questionnaires for anthropic/claude").await;
+        assert_eq!(emails.len(), 1, "one email for both");
+        assert_eq!(recipients(&emails[0]), ["contact@supplier.example"]);
+        let bundle = link_token(&emails[0]);
+        let list = |token: String| {
+            let app = &app;
+            async move { app.client.get(app.url(&format!("/respond/{token}"))).send().await.unwrap().text().await.unwrap() }
+        };
+        let page = list(bundle.clone()).await;
+        assert!(page.contains("Security review") && page.contains("Privacy and data protection review"), "{page}");
+        assert!(page.contains("opens when our earlier review steps are done"), "{page}");
+        assert!(!page.contains("/respond/"), "no questionnaire opens yet: {page}");
+        // The list's link admits no answers through the API.
+        let refused = app.get(&flow.path("/stages/security"), &bundle).await;
+        assert!(matches!(refused.status().as_u16(), 401 | 403), "{}", refused.status());
+
+        flow.through_intake(json!({})).await;
+        let opened = sent(&app, "Now open:").await;
+        assert_eq!(opened.len(), 2, "{opened:?}");
+        assert!(opened.iter().all(|e| recipients(e) == ["contact@supplier.example"]));
+        let page = list(bundle).await;
+        assert_eq!(page.matches("open for your answers").count(), 2, "{page}");
+        let link = page.split("href=\"").filter(|p| p.contains("/respond/")).map(|p| p.split('"').next().unwrap().to_owned()).next().expect("a questionnaire link");
+        let token = link.rsplit('/').next().unwrap();
+        flow.answer_and_submit(token, "security", json!({})).await;
+        let review = flow.review().await;
+        let security = review["stages"].as_array().unwrap().iter().find(|s| s["key"] == "security").unwrap().clone();
+        assert_eq!(security["state"], "in_review");
+    }
 }
 
 #[tokio::test]
