@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/reviews/{id}/stages/{stage}/invite",
             web::post().to(invite),
         )
+        .route("/reviews/{id}/invite", web::post().to(invite_all))
         .route(
             "/reviews/{id}/stages/{stage}/assign",
             web::post().to(assign),
@@ -331,6 +332,8 @@ struct ReviewPage {
     can_raise_tier: bool,
     can_findings: bool,
     can_re_review: bool,
+    /// A contact may be invited to every supplier questionnaire at once.
+    can_invite_all: bool,
     higher_tiers: Vec<Choice>,
     severities: Vec<Choice>,
     stage_choices: Vec<Choice>,
@@ -414,7 +417,7 @@ async fn render(
     let principal = &viewer.session.principal;
     let in_progress = review.state == ReviewState::InProgress;
     let starter = viewer.has_any(STARTERS);
-    let stages = review
+    let stages: Vec<StageBlock> = review
         .stages
         .iter()
         .filter_map(|summary| {
@@ -473,7 +476,10 @@ async fn render(
                 answer_form: may_answer,
                 can_invite: in_progress
                     && starter
-                    && summary.state == StageState::AwaitingAnswers
+                    && matches!(
+                        summary.state,
+                        StageState::Blocked | StageState::AwaitingAnswers
+                    )
                     && definition.answered_by == Answerer::Supplier,
                 can_assign: in_progress
                     && starter
@@ -576,6 +582,7 @@ async fn render(
     if let Some(notice) = failure.notice {
         layout = layout.notice(notice);
     }
+    let invitable = stages.iter().filter(|s| s.can_invite).count();
     let page = ReviewPage {
         layout,
         csrf: viewer.session.csrf.clone(),
@@ -616,6 +623,7 @@ async fn render(
         can_start: starter,
         can_raise_tier: in_progress && viewer.has_any(READERS),
         can_findings: viewer.has_any(READERS),
+        can_invite_all: in_progress && starter && invitable > 1,
         can_re_review: starter
             && matches!(
                 review.state,
@@ -860,6 +868,23 @@ async fn invite(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
     }
+    let (email, lifetime) = match invitation_form(&form) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
+            return outcome(&viewer, &id, result, "invited", &stage, None).await;
+        }
+    };
+    let result = viewer
+        .state
+        .reviews
+        .invite(call(&viewer, &id, &form), stage.clone(), email, lifetime)
+        .await;
+    outcome(&viewer, &id, result, "invited", &stage, None).await
+}
+
+/// The contact's address and the link's lifetime an invitation form gives.
+fn invitation_form(form: &Form) -> Result<(String, Option<chrono::TimeDelta>), Vec<FieldError>> {
     let email = form.text("email").unwrap_or_default();
     let mut errors = Vec::new();
     let input = crate::reviews::InviteInput {
@@ -882,16 +907,37 @@ async fn invite(
             }
         },
     };
-    if !errors.is_empty() {
-        let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
-        return outcome(&viewer, &id, result, "invited", &stage, None).await;
+    if errors.is_empty() {
+        Ok((email, lifetime))
+    } else {
+        Err(errors)
     }
-    let result = viewer
-        .state
-        .reviews
-        .invite(call(&viewer, &id, &form), stage.clone(), email, lifetime)
-        .await;
-    outcome(&viewer, &id, result, "invited", &stage, None).await
+}
+
+/// `POST /reviews/{id}/invite`: one contact, every supplier questionnaire
+/// still to answer, one link.
+async fn invite_all(
+    viewer: Viewer,
+    path: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, PageError> {
+    viewer.check_csrf(form.get("csrf"))?;
+    let id = review_id(&path)?;
+    if !viewer.has_any(STARTERS) {
+        return Err(PageError::Forbidden(
+            "Only a vendor manager or an admin invites a supplier.".into(),
+        ));
+    }
+    let result = match invitation_form(&form) {
+        Ok((email, lifetime)) => viewer
+            .state
+            .reviews
+            .invite_all(call(&viewer, &id, &form), email, None, lifetime)
+            .await
+            .map(drop),
+        Err(errors) => Err(ReviewError::Invalid(errors)),
+    };
+    outcome(&viewer, &id, result, "invited", "invite-all", None).await
 }
 
 /// `POST /reviews/{id}/invitations/{invitation}/revoke`.

@@ -256,6 +256,34 @@ backend_tests! {
         assert!(privacy.contains("not encrypted in transit"), "{privacy}");
     }
 
+    async fn a_vendor_manager_invites_one_contact_to_every_questionnaire_from_the_page(app) {
+        let flow = Flow::start(&app).await;
+        let cookie = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let html = page(&app, &format!("/reviews/{}", flow.id), &cookie).await.text().await.unwrap();
+        assert!(html.contains("Invite one contact to every supplier questionnaire"), "{html}");
+        let token = csrf(&app, &cookie).await;
+        let sent = no_redirects()
+            .post(app.url(&format!("/reviews/{}/invite", flow.id)))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("email", "contact@supplier.example"), ("expires_in", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 303);
+        let review: Value = app.get(&flow.path(""), &app.admin()).await.json().await.unwrap();
+        let invited: Vec<&str> = review["invitations"].as_array().unwrap().iter().map(|i| i["stage"].as_str().unwrap()).collect();
+        assert_eq!(invited, ["security", "privacy"]);
+        let bad = no_redirects()
+            .post(app.url(&format!("/reviews/{}/invite", flow.id)))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("email", "not an address")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        assert!(bad.text().await.unwrap().contains("Email "));
+    }
+
     async fn the_providers_list_shows_a_few_models_each_and_counts_the_rest(app) {
         app.create_provider("acme").await;
         for n in 0..10 {
