@@ -767,6 +767,30 @@ mod tests {
     }
 
     #[test]
+    fn the_sender_defaults_to_the_public_domain_and_vocabularies_are_codes() {
+        let config =
+            load_with(&[("CLEARANCE_PUBLIC_URL", "https://clearance.example.com")]).unwrap();
+        assert_eq!(
+            config.mail_from.to_string(),
+            "Clearance reviews <clearance@clearance.example.com>"
+        );
+        let local = load_with(&[]).unwrap();
+        assert_eq!(local.mail_from.email.to_string(), "clearance@localhost");
+        let chosen = load_with(&[("CLEARANCE_MAIL_FROM", "Vendor risk <risk@x.example>")]).unwrap();
+        assert_eq!(chosen.mail_from.email.to_string(), "risk@x.example");
+
+        let config = load_with(&[
+            ("CLEARANCE_REGIONS", "EU, uk"),
+            ("CLEARANCE_USE_CASES", "support-chat"),
+        ])
+        .unwrap();
+        assert!(config.vocabulary.knows_region("eu") && !config.vocabulary.knows_region("us"));
+        assert!(!config.vocabulary.knows_use_case("coding"));
+        assert!(load_with(&[("CLEARANCE_REGIONS", "eu, not a code")]).is_err());
+        assert!(load_with(&[("CLEARANCE_ATTESTATION_LIFETIME", "1000d")]).is_err());
+    }
+
+    #[test]
     fn numeric_looking_secrets_stay_text() {
         let config = load_with(&[("CLEARANCE_JWT_SECRET", "12345678901234567890")]).unwrap();
         assert_eq!(config.jwt.secret.as_deref(), Some("12345678901234567890"));
