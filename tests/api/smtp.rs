@@ -262,3 +262,98 @@ async fn after_the_attempt_limit_a_message_is_dead_and_can_be_retried() {
     assert_eq!(run_job(&app, "outbox").await["sent"], 1);
     assert_eq!(subjects_starting(&sink.received(), "Reminder:"), 1);
 }
+
+#[tokio::test]
+async fn work_arriving_and_changes_requested_arrive_by_smtp() {
+    if !available() {
+        return;
+    }
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let app = app_with_smtp(port, 8).await;
+    let vera = app.token("vera", &[clearance::auth::Role::VendorManager]);
+    assert_eq!(app.get("/v1/reviews", &vera).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let flow = Flow::start(&app).await;
+    let victor = app.manager();
+    flow.answer_and_submit(&victor, "intake", json!({})).await;
+    run_job(&app, "outbox").await;
+    let received = sink.received();
+    let ready = received
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Ready for review: Intake")
+        })
+        .expect("the intake's reviewer was told");
+    assert_eq!(ready["to"], json!(["vera@example.com"]));
+    assert!(
+        ready["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/reviews/{}#stage-intake", flow.id))
+    );
+
+    flow.approve(&vera, "intake").await;
+    let invited = app
+        .post(
+            &flow.path("/stages/security/invite"),
+            &victor,
+            &json!({"email": "sec@supplier.example"}),
+        )
+        .await;
+    assert_eq!(invited.status(), 201);
+    run_job(&app, "outbox").await;
+    let token = |message: &Value| {
+        let text = message["text"].as_str().unwrap();
+        let link = text
+            .lines()
+            .find(|l| l.contains("/respond/"))
+            .unwrap()
+            .trim();
+        link.rsplit('/').next().unwrap().to_owned()
+    };
+    let invitation = sink
+        .received()
+        .into_iter()
+        .find(|m| m["to"] == json!(["sec@supplier.example"]))
+        .unwrap();
+    flow.answer_and_submit(&token(&invitation), "security", json!({}))
+        .await;
+    let sam = app.token("sam", &[clearance::auth::Role::SecurityReviewer]);
+    let asked = flow
+        .decide(
+            &sam,
+            "security",
+            json!({"decision": "request_changes", "comment": "Which TLS versions?"}),
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    run_job(&app, "outbox").await;
+    let changes = sink
+        .received()
+        .into_iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Changes requested: Security")
+        })
+        .expect("the supplier was told");
+    assert_eq!(changes["to"], json!(["sec@supplier.example"]));
+    assert!(
+        changes["text"]
+            .as_str()
+            .unwrap()
+            .contains("Which TLS versions?")
+    );
+    let stage: Value = app
+        .get(&flow.path("/stages/security"), &token(&changes))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stage["changes_requested"], "Which TLS versions?");
+}
