@@ -254,7 +254,13 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     );
 
     // Someone else changes the review meanwhile: the open form is stale.
+    // (Pia has used Clearance before, so she may be assigned.)
     let privacy_form = "#stage-privacy form[data-questionnaire]";
+    let pia = app
+        .get("/v1/reviews", &app.token("pia", &[Role::PrivacyReviewer]))
+        .await;
+    assert_eq!(pia.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let assigned = app
         .post(
             &format!("/v1{review}/stages/privacy/assign"),
@@ -506,6 +512,121 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     assert!(text.contains("Development sign-in is off"), "{text}");
 }
 
+/// A supplier invited once to every questionnaire: the list page while they
+/// wait for intake, then open; one answered; changes requested and shown.
+async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backend, tools: &Tools) {
+    let provider = Provider::start().await;
+    let folder = workflows();
+    let Some(app) = spawn(backend, &provider, folder.path()).await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set TEST_DATABASE_URL"
+        );
+        return;
+    };
+    let browser = Browser::start(tools).await;
+    let backend_name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let console = Console {
+        app: &app,
+        browser: &browser,
+        axe: &tools.axe,
+        shots: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/screenshots")
+            .join(backend_name),
+    };
+    let workflow: Value = app
+        .get("/v1/workflows/model-provider", &app.admin())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let flow = crate::flow::Flow::start(&app).await;
+    let invited = app
+        .post(
+            &flow.path("/invite"),
+            &app.manager(),
+            &json!({"email": "contact@acme.example"}),
+        )
+        .await;
+    assert_eq!(invited.status(), 201);
+    let email = app
+        .sent_emails()
+        .await
+        .into_iter()
+        .find(|e| e["to"][0] == "contact@acme.example")
+        .expect("one invitation for every questionnaire");
+    let link = email["text"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("/respond/"))
+        .expect("a link")
+        .trim()
+        .to_owned();
+
+    // Before intake is approved, the list says when each opens.
+    console.client().goto(&link).await.unwrap();
+    let text = console.text().await;
+    assert!(
+        text.contains("Questionnaires") && text.contains("anthropic/claude"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("opens when our earlier review steps are done")
+            .count(),
+        2,
+        "{text}"
+    );
+    console.look("respond-all-waiting").await;
+
+    flow.through_intake(json!({})).await;
+    console.client().goto(&link).await.unwrap();
+    let text = console.text().await;
+    assert_eq!(text.matches("open for your answers").count(), 2, "{text}");
+    console.look("respond-all").await;
+
+    // The security questionnaire, from the list.
+    console.click_link("Security review").await;
+    let security = stage(&workflow, "security");
+    let answers = in_order(security, &fill(security, &json!({})));
+    console.answer("form[data-questionnaire]", &answers).await;
+    console.click_button("Submit answers").await;
+    let text = console.text().await;
+    assert!(
+        text.contains("these answers are with the reviewers"),
+        "{text}"
+    );
+    console.client().goto(&link).await.unwrap();
+    assert!(
+        console
+            .text()
+            .await
+            .contains("submitted, with our reviewers")
+    );
+
+    // The reviewer asks for a change: the questionnaire shows the comment.
+    let asked = flow
+        .decide(
+            &app.token("sam", &[Role::SecurityReviewer]),
+            "security",
+            json!({"decision": "request_changes", "comment": "Please name the TLS versions you accept."}),
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    console.client().goto(&link).await.unwrap();
+    console.click_link("Security review").await;
+    let text = console.text().await;
+    assert!(text.contains("The reviewer asked for changes"), "{text}");
+    assert!(
+        text.contains("Please name the TLS versions you accept."),
+        "{text}"
+    );
+    console.look("respond-changes-requested").await;
+}
+
 macro_rules! browser_tests {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -526,4 +647,7 @@ macro_rules! browser_tests {
     )*};
 }
 
-browser_tests!(a_review_runs_from_sign_in_to_suspension);
+browser_tests!(
+    a_review_runs_from_sign_in_to_suspension,
+    a_supplier_answers_every_questionnaire_through_one_link,
+);
