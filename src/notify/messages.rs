@@ -126,6 +126,22 @@ fn review_facts(review: &ReviewContext<'_>, stage: Option<&str>) -> Vec<(String,
     facts
 }
 
+/// What an email to a supplier about one questionnaire names: the review,
+/// the stage, when answers are due and until when the link works.
+fn supplier_facts(
+    review: &ReviewContext<'_>,
+    stage_title: &str,
+    due_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    let mut facts = review_facts(review, Some(stage_title));
+    if let Some(due) = due_at {
+        facts.push(("Answers due".into(), date(due)));
+    }
+    facts.push(("Link works until".into(), date(expires_at)));
+    facts
+}
+
 /// To a supplier contact: answer a questionnaire through a link.
 pub fn invitation(
     review: &ReviewContext<'_>,
@@ -136,12 +152,8 @@ pub fn invitation(
     due_at: Option<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 ) -> Email {
-    let mut facts = review_facts(review, Some(stage_title));
-    facts.push(("Questions".into(), questions.to_string()));
-    if let Some(due) = due_at {
-        facts.push(("Answers due".into(), date(due)));
-    }
-    facts.push(("Link works until".into(), date(expires_at)));
+    let mut facts = supplier_facts(review, stage_title, due_at, expires_at);
+    facts.insert(2, ("Questions".into(), questions.to_string()));
     let mut paragraphs = vec![format!(
         "As part of our due-diligence review of {subject} ({workflow}), we would like you to answer \
          the {stage_title} questionnaire ({questions} questions).",
@@ -249,11 +261,7 @@ pub fn questionnaire_opened(
     due_at: Option<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 ) -> Email {
-    let mut facts = review_facts(review, Some(stage_title));
-    if let Some(due) = due_at {
-        facts.push(("Answers due".into(), date(due)));
-    }
-    facts.push(("Link works until".into(), date(expires_at)));
+    let facts = supplier_facts(review, stage_title, due_at, expires_at);
     let mut paragraphs = vec![format!(
         "The {stage_title} questionnaire about {} is open for your answers now.",
         review.subject
@@ -673,11 +681,7 @@ pub fn changes_requested(
     due_at: Option<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 ) -> Email {
-    let mut facts = review_facts(review, Some(stage_title));
-    if let Some(due) = due_at {
-        facts.push(("Answers due".into(), date(due)));
-    }
-    facts.push(("Link works until".into(), date(expires_at)));
+    let facts = supplier_facts(review, stage_title, due_at, expires_at);
     let mut paragraphs = vec![
         format!(
             "Thank you for your answers to the {stage_title} questionnaire about {}. Our reviewer \
@@ -737,11 +741,7 @@ pub fn supplier_reminder(
     due_at: Option<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 ) -> Email {
-    let mut facts = review_facts(review, Some(stage_title));
-    if let Some(due) = due_at {
-        facts.push(("Answers due".into(), date(due)));
-    }
-    facts.push(("Link works until".into(), date(expires_at)));
+    let facts = supplier_facts(review, stage_title, due_at, expires_at);
     let (title, opening) = match nudge {
         SupplierNudge::DueSoon => (
             format!("Reminder: {stage_title} for {} is due soon", review.subject),

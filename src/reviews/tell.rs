@@ -208,13 +208,8 @@ impl Reviews {
             return Ok(());
         }
         let now = tx.now();
-        let Some(invitation) = store::invitations(tx.conn(), loaded)?
+        let Some(invitation) = live_invitations(tx, loaded, stage)?
             .into_iter()
-            .filter(|i| {
-                loaded.stage_row(stage).is_some_and(|s| s.id == i.stage_id)
-                    && i.revoked_at.is_none()
-                    && utc(i.expires_at) > now
-            })
             .max_by_key(|i| i.created_at)
         else {
             return Ok(());
@@ -263,14 +258,7 @@ impl Reviews {
             return Ok(());
         }
         let now = tx.now();
-        let live: Vec<_> = store::invitations(tx.conn(), loaded)?
-            .into_iter()
-            .filter(|i| {
-                loaded.stage_row(stage).is_some_and(|s| s.id == i.stage_id)
-                    && i.revoked_at.is_none()
-                    && utc(i.expires_at) > now
-            })
-            .collect();
+        let live = live_invitations(tx, loaded, stage)?;
         let subject = loaded.subject();
         let due_at = review.stage(stage).and_then(|s| s.due_at);
         for invitation in live {
@@ -334,6 +322,22 @@ impl Reviews {
             self.public_url.trim_end_matches('/')
         ))
     }
+}
+
+/// The unrevoked, unexpired invitations to `stage`.
+fn live_invitations(
+    tx: &mut Tx<'_>,
+    loaded: &Loaded,
+    stage: &StageKey,
+) -> Result<Vec<store::InvitationRow>, ReviewError> {
+    let now = tx.now();
+    let Some(row) = loaded.stage_row(stage) else {
+        return Ok(Vec::new());
+    };
+    Ok(store::invitations(tx.conn(), loaded)?
+        .into_iter()
+        .filter(|i| i.stage_id == row.id && i.revoked_at.is_none() && utc(i.expires_at) > now)
+        .collect())
 }
 
 /// What a stage's change means for whoever acts on it next, if anything.

@@ -61,18 +61,8 @@ async fn invite(app: &TestApp, flow: &Flow<'_>, stage: &str, email: &str, expire
 }
 
 async fn audit_after(app: &TestApp, action: &str) -> Vec<Value> {
-    let page: Value = app
-        .get(
-            &format!("/v1/audit?action={action}&limit=100"),
-            &app.admin(),
-        )
+    crate::scheduler::audit_events(app, action)
         .await
-        .json()
-        .await
-        .unwrap();
-    page["items"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| e["after"].clone())
         .collect()

@@ -46,7 +46,8 @@ pub fn emails_starting(app: &TestApp, prefix: &str) -> Vec<(String, Vec<String>)
         .collect()
 }
 
-async fn audit_actions(app: &TestApp, action: &str) -> usize {
+/// The audit events of `action`, oldest first (at most a hundred).
+pub async fn audit_events(app: &TestApp, action: &str) -> Vec<Value> {
     let page: Value = app
         .get(
             &format!("/v1/audit?action={action}&limit=100"),
@@ -56,7 +57,11 @@ async fn audit_actions(app: &TestApp, action: &str) -> usize {
         .json()
         .await
         .unwrap();
-    page["items"].as_array().map_or(0, Vec::len)
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn audit_actions(app: &TestApp, action: &str) -> usize {
+    audit_events(app, action).await.len()
 }
 
 /// Lets the directory record the people who just made requests.

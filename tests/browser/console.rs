@@ -46,6 +46,27 @@ async fn spawn(backend: Backend, provider: &Provider, workflows: &Path) -> Optio
     .await
 }
 
+/// The console in `browser`, keeping its screenshots per backend.
+fn console_of<'a>(
+    app: &'a TestApp,
+    browser: &'a Browser,
+    tools: &'a Tools,
+    backend: Backend,
+) -> Console<'a> {
+    let backend_name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    Console {
+        app,
+        browser,
+        axe: &tools.axe,
+        shots: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/screenshots")
+            .join(backend_name),
+    }
+}
+
 /// A stage of the workflow document.
 fn stage<'w>(workflow: &'w Value, key: &str) -> &'w Value {
     workflow["stages"]
@@ -137,18 +158,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
             .await;
     }
     let browser = Browser::start(tools).await;
-    let backend_name = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let console = Console {
-        app: &app,
-        browser: &browser,
-        axe: &tools.axe,
-        shots: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/screenshots")
-            .join(backend_name),
-    };
+    let console = console_of(&app, &browser, tools, backend);
     let workflow: Value = app
         .get("/v1/workflows/model-provider", &app.admin())
         .await
@@ -525,18 +535,7 @@ async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backen
         return;
     };
     let browser = Browser::start(tools).await;
-    let backend_name = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let console = Console {
-        app: &app,
-        browser: &browser,
-        axe: &tools.axe,
-        shots: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/screenshots")
-            .join(backend_name),
-    };
+    let console = console_of(&app, &browser, tools, backend);
     let workflow: Value = app
         .get("/v1/workflows/model-provider", &app.admin())
         .await
