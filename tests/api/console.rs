@@ -225,7 +225,9 @@ backend_tests! {
         assert!(sam.contains("1 stage waits for you"), "{sam}");
         assert!(home("pia", PRIVACY).await.contains("Nothing waits for you."));
 
-        // A stage assigned to someone is theirs whatever their roles.
+        // A stage assigned to someone is theirs whatever their roles (pia,
+        // signed in above, is in the directory once its write has landed).
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         let assigned = app
             .post(&flow.path("/stages/privacy/assign"), &app.manager(), &json!({"assignee": "pia"}))
             .await;
