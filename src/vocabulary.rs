@@ -6,7 +6,7 @@
 //! closed enum ([`crate::conditions::DataClass`]) already.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::conditions::Conditions;
 use crate::validation::FieldError;
@@ -26,10 +26,16 @@ pub fn folded(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A set of codes to look a check's values up in: a check asks once per
+/// region of every item, on the integrators' hot path.
+type Index = HashSet<Box<str>, foldhash::fast::RandomState>;
+
 /// The known codes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Vocabulary {
+    /// In order, for messages.
     regions: BTreeSet<String>,
+    region_index: Index,
     /// `None`: no catalogue, any slug is a use case.
     use_cases: Option<BTreeSet<String>>,
 }
@@ -49,8 +55,11 @@ impl Vocabulary {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
+        let regions = fold(regions.into_iter().collect());
+        let region_index = regions.iter().map(|r| r.as_str().into()).collect();
         Self {
-            regions: fold(regions.into_iter().collect()),
+            regions,
+            region_index,
             use_cases: use_cases.map(fold),
         }
     }
@@ -66,7 +75,7 @@ impl Vocabulary {
     }
 
     pub fn knows_region(&self, region: &str) -> bool {
-        self.regions.contains(folded(region).as_ref())
+        self.region_index.contains(folded(region).as_ref())
     }
 
     pub fn knows_use_case(&self, use_case: &str) -> bool {
