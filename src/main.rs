@@ -145,7 +145,15 @@ struct IssueArgs {
 }
 
 fn parse_ttl(text: &str) -> Result<chrono::TimeDelta, String> {
-    clearance::duration::parse(text).map_err(|e| e.to_string())
+    let ttl = clearance::duration::parse(text).map_err(|e| e.to_string())?;
+    let most = clearance::auth::MAX_TOKEN_LIFETIME;
+    if ttl > most {
+        return Err(format!(
+            "a token lives at most {} days; the service refuses longer ones",
+            most.num_days()
+        ));
+    }
+    Ok(ttl)
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {

@@ -235,6 +235,10 @@ impl Application {
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))
                 .wrap(http::problem_errors())
+                .wrap(actix_web::middleware::from_fn(
+                    http::extract::refuse_nul_in_query,
+                ))
+                .wrap(actix_web::middleware::from_fn(http::security_headers))
                 .app_data(web::Data::new(metrics.clone()))
                 .wrap_fn({
                     let metrics = metrics.clone();

@@ -60,8 +60,10 @@ pub struct Claims {
     pub iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// One audience, or several (RFC 7519 allows both; jsonwebtoken checks
+    /// it against the configured one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     /// `respond` for a supplier respondent's invitation token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
@@ -74,6 +76,24 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
 }
+
+/// The `aud` claim: a string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(one: &str) -> Self {
+        Audience::One(one.to_owned())
+    }
+}
+
+/// The longest a token may live: one whose `exp` lies further ahead is
+/// refused, as is `clearance token issue --ttl` beyond it.
+pub const MAX_TOKEN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(366);
 
 /// Purpose claim of invitation tokens.
 pub const RESPOND_PURPOSE: &str = "respond";
@@ -262,6 +282,7 @@ impl Authenticator {
         };
         let mut validation = Validation::new(header.alg);
         validation.leeway = 30;
+        validation.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
         if self.issuer.is_some() {
             required.push("iss");
@@ -282,6 +303,9 @@ impl Authenticator {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => {
+                    AuthError::Invalid("the token is not valid yet (`nbf`)".into())
+                }
                 ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
                 ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
                 ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
@@ -292,6 +316,13 @@ impl Authenticator {
             }
         })?;
         let claims = data.claims;
+        let latest = chrono::Utc::now() + MAX_TOKEN_LIFETIME;
+        if claims.exp > latest.timestamp() {
+            return Err(AuthError::Invalid(format!(
+                "the token's lifetime is longer than {} days",
+                MAX_TOKEN_LIFETIME.num_days()
+            )));
+        }
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid("empty `sub` claim".into()));
         }
@@ -419,7 +450,7 @@ impl TokenIssuer {
             exp: (now + ttl).timestamp(),
             iat: Some(now.timestamp()),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: self.audience.clone().map(Audience::One),
             purpose: None,
             review: None,
             stage: None,
@@ -443,7 +474,7 @@ impl TokenIssuer {
             exp: expires_at.timestamp(),
             iat: Some(now.timestamp()),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: self.audience.clone().map(Audience::One),
             purpose: Some(RESPOND_PURPOSE.to_owned()),
             review: Some(scope.review.clone()),
             stage: Some(scope.stage.clone()),

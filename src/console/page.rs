@@ -407,7 +407,20 @@ impl FromRequest for Form {
             let bytes = body
                 .await
                 .map_err(|_| PageError::Forbidden("The form could not be read.".into()))?;
-            Ok(Form::parse(&bytes))
+            let form = Form::parse(&bytes);
+            // PostgreSQL cannot store a NUL character: refused on both backends.
+            if form
+                .0
+                .iter()
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+            {
+                return Err(PageError::Refused(
+                    "The form holds a NUL character, which cannot be stored. Remove it and try again."
+                        .into(),
+                    "/".into(),
+                ));
+            }
+            Ok(form)
         })
     }
 }

@@ -49,6 +49,17 @@ pub fn review_json(evidence: &Evidence<'_>) -> Result<Vec<u8>, PackError> {
     Ok(bytes)
 }
 
+/// A cell a spreadsheet program will not run: one that starts with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return is a formula to Excel and its
+/// kin, so it gets a leading `'` (OWASP's advice on CSV injection). Answers
+/// come from suppliers; this is where they meet an auditor's spreadsheet.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
 fn csv_bytes(
     header: &[&str],
     rows: impl Iterator<Item = Vec<String>>,
@@ -56,7 +67,7 @@ fn csv_bytes(
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(header)?;
     for row in rows {
-        writer.write_record(&row)?;
+        writer.write_record(row.iter().map(|cell| inert(cell).into_owned()))?;
     }
     writer
         .into_inner()

@@ -100,6 +100,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         Some(_) => return Err(ApiError::validation("", "the body must be a JSON object")),
     }
+    // PostgreSQL cannot store a NUL character and SQLite can: refused here,
+    // the same on both, wherever it is in the body.
+    if let Some(field) = nul_at(bytes) {
+        return Err(ApiError::validation(
+            field,
+            "must not contain the NUL character (\\u0000)",
+        ));
+    }
     // The fast path: most bodies are valid. Only a failure is parsed again
     // to learn the path of the field at fault.
     if let Ok(value) = serde_json::from_slice(bytes) {
@@ -128,6 +136,62 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = if path == "." { String::new() } else { path };
         ApiError::validation(field, message)
     })
+}
+
+/// The path of the first string of a JSON body holding a NUL character
+/// (written `\u0000`, the only way JSON can carry one), if any.
+fn nul_at(bytes: &[u8]) -> Option<String> {
+    let escaped = bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && &w[2..] == b"0000");
+    if !escaped {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| find(v, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+                if k.contains('\0') {
+                    return Some(path.to_owned());
+                }
+                let at = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                find(v, &at)
+            }),
+            _ => None,
+        }
+    }
+    find(&value, "")
+}
+
+/// Refuses a query string that decodes to a NUL character, naming the
+/// parameter (PostgreSQL cannot compare with one; SQLite can).
+pub async fn refuse_nul_in_query(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let query = req.query_string();
+    if query.contains("%00") || query.contains('\0') {
+        let field = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .map(|(k, _)| k.into_owned())
+            .unwrap_or_default();
+        let error = ApiError::validation(field, "must not contain the NUL character (%00)");
+        let response = actix_web::ResponseError::error_response(&error);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Drops serde_json's " at line 1 column 12" suffix, which means nothing to a client.

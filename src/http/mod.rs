@@ -183,6 +183,42 @@ fn to_problem<B: MessageBody + 'static>(
     ))
 }
 
+/// The Content-Security-Policy of the API's documentation (Swagger UI,
+/// whose page configures itself with an inline script): nothing from
+/// elsewhere, never inside another site's frame.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+
+/// Headers every response carries unless its handler set them: no content
+/// sniffing, and `no-store` (review data must not sit in shared or browser
+/// caches; status lookups set their own caching); the documentation pages
+/// get their own Content-Security-Policy.
+pub async fn security_headers(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let docs = req.path().starts_with("/docs");
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if !headers.contains_key(header::X_CONTENT_TYPE_OPTIONS) {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if docs {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    Ok(res)
+}
+
 /// The OpenAPI document, generated from the code.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()

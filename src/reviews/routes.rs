@@ -310,6 +310,7 @@ pub async fn get_stage(
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage) = path.into_inner();
     let caller = caller(&principal, &id, Some(&stage))?;
+    let supplier = matches!(caller, Caller::Respondent { .. });
     let now = state.clock.now();
     let reviews = state.reviews.clone();
     let view = state
@@ -320,8 +321,28 @@ pub async fn get_stage(
                 .map_err(ApiError::from)
         })
         .await?;
+    if supplier {
+        // The supplier sees their questionnaire, not who works on it inside.
+        let mut shown =
+            serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Some(fields) = shown.as_object_mut() {
+            for internal in INTERNAL_STAGE_FIELDS {
+                fields.remove(*internal);
+            }
+        }
+        return Ok(with_etag(StatusCode::OK, view.version, &shown));
+    }
     Ok(with_etag(StatusCode::OK, view.version, &view))
 }
+
+/// What a stage view says that a supplier's link does not show: who is
+/// assigned, who decides and who has approved.
+const INTERNAL_STAGE_FIELDS: &[&str] = &[
+    "assignee",
+    "approver_role",
+    "approvals",
+    "approvals_required",
+];
 
 /// Who changes a review, and when: what every handler of a change needs,
 /// read from the request (the state, the verified caller, the request id

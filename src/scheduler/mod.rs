@@ -185,27 +185,35 @@ impl Scheduler {
     }
 
     /// Runs each scheduled job when the application's clock passes its next
-    /// time (checked every second, so a manual clock moved forward triggers
-    /// one catch-up run, not one per missed tick).
+    /// time (checked twice a second, so a manual clock moved forward
+    /// triggers one catch-up run, not one per missed tick); the outbox
+    /// worker follows the system clock.
     pub fn spawn(self: &Arc<Self>) {
         for &job in Job::ALL {
             let Some(schedule) = job.schedule(&self.schedules).cloned() else {
                 continue;
             };
             let scheduler = Arc::clone(self);
+            // Delivery is I/O, not business time: the outbox runs on the
+            // system clock, so a manual clock standing still never holds
+            // email back. The other jobs follow the application's clock.
+            let clock = scheduler.clock.clone();
+            let now = move || match job {
+                Job::Outbox => chrono::Utc::now(),
+                _ => clock.now(),
+            };
             tokio::spawn(async move {
-                let mut next = schedule.after(&scheduler.clock.now()).next();
-                let mut ticker = tokio::time::interval(Duration::from_secs(1));
+                let mut next = schedule.after(&now()).next();
+                let mut ticker = tokio::time::interval(Duration::from_millis(500));
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 while let Some(due) = next {
                     ticker.tick().await;
-                    let now = scheduler.clock.now();
-                    if now < due {
+                    if now() < due {
                         continue;
                     }
                     // Errors are logged and counted by `run`; the next time still comes.
                     let _ = scheduler.run(job).await;
-                    next = schedule.after(&scheduler.clock.now()).next();
+                    next = schedule.after(&now()).next();
                 }
             });
         }

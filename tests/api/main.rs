@@ -11,6 +11,7 @@ mod console;
 mod evidence;
 mod flow;
 mod gate;
+mod hardening;
 mod operations;
 mod process;
 mod providers;

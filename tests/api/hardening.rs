@@ -1,0 +1,173 @@
+//! The defects found when Clearance was attacked and loaded (issue 15),
+//! each kept found by a test: NUL characters, durations that overflow, links
+//! that leak into listings, formulas in spreadsheets, token claims, headers.
+
+use chrono::Utc;
+use clearance::auth::Role;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::flow::Flow;
+use crate::helpers::{Backend, SECRET, TestApp, assert_problem, error_fields};
+
+/// A token signed with the server's secret, with exactly `claims`.
+fn signed(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+backend_tests! {
+    async fn a_nul_character_is_refused_the_same_on_both_backends(app) {
+        let manager = app.manager();
+        let created = app.post("/v1/providers", &manager, &json!({"slug": "acme", "name": "Ac\u{0}me"})).await;
+        let problem = assert_problem(created, 422).await;
+        assert_eq!(error_fields(&problem), ["name"], "{problem}");
+        assert_eq!(app.get("/v1/providers/acme", &manager).await.status(), 404, "nothing stored");
+        let listed = app.get("/v1/reviews?assignee=a%00b", &manager).await;
+        assert_eq!(error_fields(&assert_problem(listed, 422).await), ["assignee"]);
+        let path = app.get("/v1/providers/a%00b", &manager).await;
+        assert_eq!(path.status(), 404);
+        let integrator = app.token("ci", &[Role::Integrator]);
+        let check = app.post("/v1/status/check", &integrator, &json!({"items": [{"provider": "a\u{0}", "model": "m"}]})).await;
+        assert_eq!(check.status(), 200, "a lookup of a name that cannot exist is `not_reviewed`");
+    }
+
+    async fn durations_and_dates_out_of_range_are_422_not_a_dropped_connection(app) {
+        let admin = app.admin();
+        let far = app.get("/v1/reviews?expiring_within=99999999999d", &admin).await;
+        assert_eq!(error_fields(&assert_problem(far, 422).await), ["expiring_within"]);
+        let clock = app.post("/v1/admin/clock", &admin, &json!({"advance": "P300000Y"})).await;
+        assert_eq!(error_fields(&assert_problem(clock, 422).await), ["advance"]);
+        let flow = Flow::start(&app).await;
+        let invite = app
+            .post(&flow.path("/stages/security/invite"), &app.manager(), &json!({"email": "a@b.example", "expires_in": "99999999999d"}))
+            .await;
+        assert_eq!(error_fields(&assert_problem(invite, 422).await), ["expires_in"]);
+        // The server still answers.
+        assert_eq!(app.get("/healthz", &admin).await.status(), 200);
+    }
+
+    async fn a_token_not_yet_valid_or_living_for_ever_is_401(app) {
+        let now = Utc::now().timestamp();
+        let early = signed(json!({"sub": "ada", "roles": ["admin"], "exp": now + 3600, "nbf": now + 600}));
+        let problem = assert_problem(app.get("/v1/providers", &early).await, 401).await;
+        assert!(problem["detail"].as_str().unwrap().contains("not valid yet"), "{problem}");
+        let forever = signed(json!({"sub": "ada", "roles": ["admin"], "exp": i64::MAX}));
+        let problem = assert_problem(app.get("/v1/providers", &forever).await, 401).await;
+        assert!(problem["detail"].as_str().unwrap().contains("lifetime"), "{problem}");
+        let fine = signed(json!({"sub": "ada", "roles": ["admin"], "iat": now, "exp": now + 3600, "nbf": now - 5}));
+        assert_eq!(app.get("/v1/providers", &fine).await.status(), 200);
+    }
+
+    async fn responses_do_not_sniff_and_review_data_is_not_cached(app) {
+        let flow = Flow::start(&app).await;
+        let review = app.get(&flow.path(""), &app.admin()).await;
+        assert_eq!(review.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(review.headers()["cache-control"], "no-store");
+        let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
+        assert_eq!(docs.headers()["x-content-type-options"], "nosniff");
+        let csp = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    }
+
+    async fn the_supplier_sees_neither_assignee_nor_approvers(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({})).await;
+        let invited = app
+            .post(&flow.path("/stages/security/invite"), &app.manager(), &json!({"email": "sec@supplier.example"}))
+            .await;
+        assert_eq!(invited.status(), 201);
+        let email = app.sent_emails().await.into_iter().find(|e| e["to"][0] == "sec@supplier.example").unwrap();
+        let text = email["text"].as_str().unwrap();
+        let token = text.lines().find(|l| l.contains("/respond/")).unwrap().trim().rsplit('/').next().unwrap().to_owned();
+        let stage: Value = app.get(&flow.path("/stages/security"), &token).await.json().await.unwrap();
+        assert_eq!(stage["key"], "security");
+        for internal in ["assignee", "approvals", "approver_role"] {
+            assert!(stage.get(internal).is_none(), "{internal} shown to the supplier: {stage}");
+        }
+        // And the admin's outbox listing does not show a working link.
+        let outbox: Value = app.get("/v1/admin/outbox", &app.admin()).await.json().await.unwrap();
+        let listed = outbox.to_string();
+        assert!(!listed.contains(&token), "the invitation token is listed: {listed}");
+        assert!(listed.contains("/respond/"), "the link is there, redacted: {listed}");
+    }
+
+    async fn spreadsheet_formulas_in_answers_are_neutralised(app) {
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({"use_case": "=HYPERLINK(\"http://evil.example\",\"x\")"})).await;
+        let pack = app.get(&flow.path("/evidence"), &app.admin()).await.bytes().await.unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(pack.to_vec())).unwrap();
+        let mut answers = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name("answers.csv").unwrap(), &mut answers).unwrap();
+        assert!(answers.contains("'=HYPERLINK"), "{answers}");
+        assert!(!answers.contains(",=HYPERLINK") && !answers.contains("\"=HYPERLINK"), "{answers}");
+    }
+}
+
+#[tokio::test]
+async fn an_audience_given_as_a_list_is_accepted() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |raw| {
+        raw.jwt_audience = Some("clearance".into());
+    })
+    .await
+    .unwrap();
+    let now = Utc::now().timestamp();
+    let listed = signed(
+        json!({"sub": "ada", "roles": ["admin"], "exp": now + 600, "aud": ["other", "clearance"]}),
+    );
+    assert_eq!(app.get("/v1/providers", &listed).await.status(), 200);
+    let elsewhere =
+        signed(json!({"sub": "ada", "roles": ["admin"], "exp": now + 600, "aud": ["other"]}));
+    let problem = assert_problem(app.get("/v1/providers", &elsewhere).await, 401).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("audience"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn email_leaves_promptly_while_the_clock_stands_still() {
+    // Time-skipping mode, with the outbox worker on its schedule: an
+    // invitation is delivered without anyone moving the clock.
+    let app = TestApp::spawn_with(Backend::Sqlite, |raw| {
+        raw.scheduler = true;
+        raw.outbox_interval_ms = 200;
+        raw.schedule_outbox = "* * * * * *".into();
+        raw.schedule_sla_sweep = "off".into();
+        raw.schedule_re_review_sweep = "off".into();
+        raw.schedule_digest = "off".into();
+    })
+    .await
+    .unwrap();
+    let flow = Flow::start(&app).await;
+    flow.through_intake(json!({})).await;
+    let invited = app
+        .post(
+            &flow.path("/stages/security/invite"),
+            &app.manager(),
+            &json!({"email": "sec@supplier.example"}),
+        )
+        .await;
+    assert_eq!(invited.status(), 201);
+    let mut delivered = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if app.mail.messages().await.iter().any(|(envelope, _)| {
+            envelope
+                .to()
+                .iter()
+                .any(|to| to.to_string() == "sec@supplier.example")
+        }) {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(
+        delivered,
+        "the invitation left within five seconds of a standing clock"
+    );
+}
