@@ -108,6 +108,7 @@ impl Application {
             source,
         };
         std::fs::create_dir_all(&config.data_dir).map_err(data_dir)?;
+        private_folder(&config.data_dir).map_err(data_dir)?;
         let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)
             .map_err(data_dir)?;
         let authenticator = Arc::new(Authenticator::new(&secret, &config.jwt)?);
@@ -293,4 +294,18 @@ pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
     })
     .await
     .map_err(|_| StoreError::Cancelled)?
+}
+
+/// Makes a folder of the service's data its owner's alone (`0700`): the
+/// SQLite database, the emails written as files and the secrets inside are
+/// then unreadable to other users, whatever mode each file was made with.
+pub fn private_folder(folder: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    let _ = folder;
+    Ok(())
 }

@@ -92,14 +92,27 @@ where
     .instrument(span)
 }
 
-/// The span of one request, for when info logging is on.
+/// The span of one request, for when info logging is on. A path that is
+/// itself a credential (a supplier's `/respond/<token>`, a development
+/// `/signin/link/<token>`) is logged without its token.
 pub fn span(method: &Method, path: &str, id: &HeaderValue) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %method,
-        path = %path,
+        path = %loggable(path),
         request_id = %id.to_str().unwrap_or_default(),
     )
+}
+
+/// `path` with the token of a link that admits its holder cut out.
+pub fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["/respond/", "/signin/link/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map_or("", |at| &rest[at..]);
+            return format!("{prefix}[redacted]{tail}").into();
+        }
+    }
+    path.into()
 }
 
 /// The access log line of an answered request, in its span.
@@ -109,4 +122,20 @@ pub fn served(status: StatusCode, started: std::time::Instant) {
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request served"
     );
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn a_link_that_admits_its_holder_is_logged_without_its_token() {
+        assert_eq!(
+            super::loggable("/respond/eyJhbGci.abc.def"),
+            "/respond/[redacted]"
+        );
+        assert_eq!(
+            super::loggable("/signin/link/eyJ.x.y"),
+            "/signin/link/[redacted]"
+        );
+        assert_eq!(super::loggable("/v1/reviews/r1"), "/v1/reviews/r1");
+    }
 }

@@ -49,6 +49,7 @@ impl Mailer {
             None => {
                 let folder = data_dir.join("mail");
                 std::fs::create_dir_all(&folder)
+                    .and_then(|()| crate::startup::private_folder(&folder))
                     .map_err(|e| format!("{}: {e}", folder.display()))?;
                 Ok(Mailer::Files(AsyncFileTransport::new(folder)))
             }

@@ -171,3 +171,17 @@ async fn email_leaves_promptly_while_the_clock_stands_still() {
         "the invitation left within five seconds of a standing clock"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_folder_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir().unwrap();
+    let data = folder.path().join("data");
+    let path = data.to_string_lossy().into_owned();
+    let _app = TestApp::spawn_with(Backend::Sqlite, |raw| raw.data_dir = path)
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the data folder is {mode:o}");
+}
