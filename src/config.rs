@@ -81,6 +81,8 @@ pub struct RawConfig {
     /// The organisation's catalogue of use cases (comma-separated slugs);
     /// unset, any slug is a use case.
     pub use_cases: Option<String>,
+    /// Webhooks may go to loopback and private addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for RawConfig {
@@ -129,6 +131,7 @@ impl Default for RawConfig {
             attestation_lifetime: "12h".into(),
             regions: None,
             use_cases: None,
+            webhook_allow_private: false,
         }
     }
 }
@@ -337,6 +340,8 @@ pub struct Config {
     pub attestation_lifetime: chrono::TimeDelta,
     /// Known regions and use cases.
     pub vocabulary: crate::vocabulary::Vocabulary,
+    /// Webhooks may go to loopback and private addresses.
+    pub webhook_allow_private: bool,
     /// A console session ends this long after sign-in.
     pub session_lifetime: chrono::TimeDelta,
 }
@@ -621,6 +626,7 @@ impl Config {
             session_lifetime,
             attestation_lifetime,
             vocabulary,
+            webhook_allow_private: raw.webhook_allow_private,
             scheduler: raw.scheduler,
             schedules,
             mailboxes,

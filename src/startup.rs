@@ -149,6 +149,7 @@ impl Application {
                 mailer,
                 config.mail_from.clone(),
                 config.outbox_max_attempts as i32,
+                config.webhook_allow_private,
             )
             .map_err(StartupError::Mail)?,
         );

@@ -129,6 +129,8 @@ pub struct Outbox {
     mailer: Mailer,
     from: Mailbox,
     http: reqwest::Client,
+    /// Deliveries may go to loopback and private addresses.
+    webhook_allow_private: bool,
     max_attempts: i32,
 }
 
@@ -205,9 +207,13 @@ impl Outbox {
         mailer: Mailer,
         from: Mailbox,
         max_attempts: i32,
+        webhook_allow_private: bool,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            // A receiver that answers with a redirect does not send
+            // deliveries on to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("clearance/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
@@ -218,6 +224,7 @@ impl Outbox {
             from,
             http,
             max_attempts: max_attempts.max(1),
+            webhook_allow_private,
         })
     }
 
@@ -313,6 +320,11 @@ impl Outbox {
         let Some(secret) = secret else {
             return Err("the subscription was deleted".into());
         };
+        if !self.webhook_allow_private {
+            // Checked again now: the name may resolve elsewhere than when
+            // the subscription was made.
+            webhooks::guard::check_url(&delivery.url).await?;
+        }
         let body = serde_json::to_vec(&delivery.body).map_err(|e| e.to_string())?;
         let timestamp = Utc::now().timestamp();
         let signature = webhooks::signature(&secret, timestamp, &body).ok_or("cannot sign")?;

@@ -17,6 +17,7 @@ use crate::outbox::{self, MessageKind};
 use crate::schema::webhooks;
 use crate::unit::{Tx, UnitOfWork};
 
+pub mod guard;
 pub mod routes;
 pub mod store;
 

@@ -185,3 +185,38 @@ async fn the_data_folder_is_its_owners_alone() {
     let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the data folder is {mode:o}");
 }
+
+#[tokio::test]
+async fn webhooks_may_not_target_internal_addresses() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |raw| raw.webhook_allow_private = false)
+        .await
+        .unwrap();
+    for internal in [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/hook",
+        "http://[::1]/hook",
+        "http://localhost/hook",
+    ] {
+        let refused = app
+            .post("/v1/webhooks", &app.admin(), &json!({"url": internal}))
+            .await;
+        let problem = assert_problem(refused, 422).await;
+        assert_eq!(error_fields(&problem), ["url"], "{internal}: {problem}");
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("internal address"),
+            "{internal}: {problem}"
+        );
+    }
+    let public = app
+        .post(
+            "/v1/webhooks",
+            &app.admin(),
+            &json!({"url": "https://93.184.216.34/hook"}),
+        )
+        .await;
+    assert_eq!(public.status(), 201);
+}

@@ -81,6 +81,8 @@ impl TestApp {
             outbox_interval_ms: 0,
             // ...and every other job too: tests call them when they mean to.
             scheduler: false,
+            // Webhook tests deliver to receivers on this machine.
+            webhook_allow_private: true,
             ..RawConfig::default()
         };
         adjust(&mut raw);
