@@ -10,6 +10,8 @@
 # and the server's resident memory. BENCH_PIN=1 puts the servers and wrk on
 # separate cores. With oha installed, (a) and (c) are also loaded at a fixed
 # 0.8 of (c)'s median requests/s, for the p99 at that load.
+# BENCH_RUST_LOG=info measures the default log level (the default here is
+# warn, so that figures compare with the bare handler's).
 # BENCH_BIN=<folder> runs the `clearance` and `baseline` binaries found
 # there instead of building them (to compare two builds in one session).
 # Usage: bench/run.sh [seconds per run, default 10]
@@ -38,7 +40,7 @@ server_cpus=() client_cpus=()
 if [ "${BENCH_PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   server_cpus=(taskset -c 0) client_cpus=(taskset -c "1-$(($(nproc) - 1))")
 fi
-export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18080 CLEARANCE_WORKFLOWS="$PWD/workflows" RUST_LOG=warn
+export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18080 CLEARANCE_WORKFLOWS="$PWD/workflows" RUST_LOG=${BENCH_RUST_LOG:-warn}
 "$bin"/clearance migrate >/dev/null
 python3 bench/seed.py "$work/clearance.sqlite3" "$models"
 "${server_cpus[@]}" "$bin"/clearance serve 2>"$work/serve.log" &

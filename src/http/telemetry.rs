@@ -73,23 +73,51 @@ where
     // than the extensions map, which would be allocated for it alone.
     let id = request_id(req.headers());
     req.headers_mut().insert(HEADER, id.clone());
-    let logging = tracing::enabled!(tracing::Level::INFO);
-    let span = if logging {
+    // Checks are the integrators' bulk path: an answered one is counted in
+    // the metrics and logged only at `debug`; a refused one always is.
+    let bulk = req.path() == CHECK_PATH;
+    let logging = tracing::enabled!(tracing::Level::INFO) && (!bulk || logs(tracing::Level::DEBUG));
+    let request_span = if logging {
         span(req.method(), req.path(), &id)
     } else {
         tracing::Span::none()
     };
+    let method = bulk.then(|| req.method().clone());
     let started = std::time::Instant::now();
     let response = srv.call(req);
     async move {
         let mut response = response.await?;
-        response.headers_mut().insert(HEADER, id);
+        response.headers_mut().insert(HEADER, id.clone());
+        let status = response.status();
         if logging {
-            served(response.status(), started);
+            served(status, started);
+        } else if let Some(method) = method.filter(|_| !quiet(status) && logs(tracing::Level::INFO))
+        {
+            span(&method, CHECK_PATH, &id).in_scope(|| served(status, started));
         }
         Ok(response)
     }
-    .instrument(span)
+    .instrument(request_span)
+}
+
+/// The path of the bulk check, whose answered requests are not logged at `info`.
+const CHECK_PATH: &str = "/v1/status/check";
+
+/// Whether a status needs no line of its own at `info`: answered (2xx) or
+/// not modified.
+pub fn quiet(status: StatusCode) -> bool {
+    status.is_success() || status == StatusCode::NOT_MODIFIED
+}
+
+/// Whether events at `level` are written.
+pub fn logs(level: tracing::Level) -> bool {
+    match level {
+        tracing::Level::DEBUG => tracing::enabled!(tracing::Level::DEBUG),
+        tracing::Level::TRACE => tracing::enabled!(tracing::Level::TRACE),
+        tracing::Level::INFO => tracing::enabled!(tracing::Level::INFO),
+        tracing::Level::WARN => tracing::enabled!(tracing::Level::WARN),
+        tracing::Level::ERROR => tracing::enabled!(tracing::Level::ERROR),
+    }
 }
 
 /// The span of one request, for when info logging is on. A path that is

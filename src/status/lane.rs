@@ -83,7 +83,15 @@ impl Lane {
         response.headers_mut().insert(telemetry::HEADER, id.clone());
         let status = response.status();
         self.metrics.observe(STATUS, req.method(), status, started);
-        if tracing::enabled!(tracing::Level::INFO) {
+        // Answered lookups are counted in the metrics, not written line by
+        // line at `info` (they are the integrators' hot path); at `debug`
+        // each is logged, and a refusal or failure always is.
+        let level = if telemetry::quiet(status) {
+            tracing::Level::DEBUG
+        } else {
+            tracing::Level::INFO
+        };
+        if telemetry::logs(level) {
             telemetry::span(req.method(), req.path(), &id)
                 .in_scope(|| telemetry::served(status, started));
         }
