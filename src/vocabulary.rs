@@ -27,17 +27,15 @@ pub fn folded(text: &str) -> Cow<'_, str> {
 }
 
 /// A set of codes to look a check's values up in: a check asks once per
-/// region of every item, on the integrators' hot path.
+/// region of every item, on the integrators' hot path (messages sort them).
 type Index = HashSet<Box<str>, foldhash::fast::RandomState>;
 
-/// The known codes.
+/// The known codes, in lower case.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
-    /// In order, for messages.
-    regions: BTreeSet<String>,
-    region_index: Index,
+    regions: Index,
     /// `None`: no catalogue, any slug is a use case.
-    use_cases: Option<BTreeSet<String>>,
+    use_cases: Option<Index>,
 }
 
 impl Default for Vocabulary {
@@ -46,36 +44,31 @@ impl Default for Vocabulary {
     }
 }
 
+/// The codes of `index` in order, for a message.
+fn listed(index: &Index) -> String {
+    let mut codes: Vec<&str> = index.iter().map(AsRef::as_ref).collect();
+    codes.sort_unstable();
+    codes.join(", ")
+}
+
 impl Vocabulary {
     pub fn new(regions: impl IntoIterator<Item = String>, use_cases: Option<Vec<String>>) -> Self {
-        let fold = |items: Vec<String>| -> BTreeSet<String> {
+        let fold = |items: Vec<String>| -> Index {
             items
                 .into_iter()
                 .map(|s| s.trim().to_ascii_lowercase())
                 .filter(|s| !s.is_empty())
+                .map(String::into_boxed_str)
                 .collect()
         };
-        let regions = fold(regions.into_iter().collect());
-        let region_index = regions.iter().map(|r| r.as_str().into()).collect();
         Self {
-            regions,
-            region_index,
+            regions: fold(regions.into_iter().collect()),
             use_cases: use_cases.map(fold),
         }
     }
 
-    pub fn regions(&self) -> impl Iterator<Item = &str> {
-        self.regions.iter().map(String::as_str)
-    }
-
-    pub fn use_cases(&self) -> Option<impl Iterator<Item = &str>> {
-        self.use_cases
-            .as_ref()
-            .map(|u| u.iter().map(String::as_str))
-    }
-
     pub fn knows_region(&self, region: &str) -> bool {
-        self.region_index.contains(folded(region).as_ref())
+        self.regions.contains(folded(region).as_ref())
     }
 
     pub fn knows_use_case(&self, use_case: &str) -> bool {
@@ -88,19 +81,13 @@ impl Vocabulary {
     pub fn unknown_region(&self, value: &str) -> String {
         format!(
             "unknown region `{value}`; known regions: {}",
-            self.regions.iter().cloned().collect::<Vec<_>>().join(", ")
+            listed(&self.regions)
         )
     }
 
     /// Why `value` is refused as a use case.
     pub fn unknown_use_case(&self, value: &str) -> String {
-        let known = self
-            .use_cases
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
+        let known = self.use_cases.as_ref().map(listed).unwrap_or_default();
         format!("unknown use case `{value}`; the catalogue lists: {known}")
     }
 

@@ -518,10 +518,12 @@ async fn render(
         .findings
         .iter()
         .filter(|f| {
-            f.state == crate::reviews::FindingState::Open
-                && f.severity >= crate::workflow::Severity::High
-                && (f.owner.as_deref().is_none_or(|o| o.trim().is_empty())
-                    || f.remediation_due.is_none())
+            crate::reviews::stops_approval(
+                f.state,
+                f.severity,
+                f.owner.as_deref(),
+                f.remediation_due.is_some(),
+            )
         })
         .map(|f| format!("{} ({}): {}", f.text, f.severity, f.id))
         .collect();

@@ -134,13 +134,36 @@ pub fn span(method: &Method, path: &str, id: &HeaderValue) -> tracing::Span {
 
 /// `path` with the token of a link that admits its holder cut out.
 pub fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
-    for prefix in ["/respond/", "/signin/link/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            let tail = rest.find('/').map_or("", |at| &rest[at..]);
-            return format!("{prefix}[redacted]{tail}").into();
-        }
+    without_tokens(path)
+}
+
+/// The paths whose last segment is a credential: a supplier's link, a
+/// development sign-in link.
+const CREDENTIAL_LINKS: &[&str] = &["/respond/", "/signin/link/"];
+
+/// `text` (a path, an email's payload) with the token of every link that
+/// admits its holder cut out: what logs and admin listings may show.
+pub fn without_tokens(text: &str) -> std::borrow::Cow<'_, str> {
+    if !CREDENTIAL_LINKS.iter().any(|link| text.contains(link)) {
+        return text.into();
     }
-    path.into()
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, len)) = CREDENTIAL_LINKS
+        .iter()
+        .filter_map(|link| rest.find(link).map(|at| (at, link.len())))
+        .min()
+    {
+        let (before, after) = rest.split_at(at + len);
+        out.push_str(before);
+        out.push_str("[redacted]");
+        let token_end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .unwrap_or(after.len());
+        rest = &after[token_end..];
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// The access log line of an answered request, in its span.
@@ -165,5 +188,14 @@ mod redaction_tests {
             "/signin/link/[redacted]"
         );
         assert_eq!(super::loggable("/v1/reviews/r1"), "/v1/reviews/r1");
+    }
+
+    #[test]
+    fn supplier_tokens_are_cut_from_listed_payloads() {
+        let payload = r#"{"text":"Open http://x/respond/eyJ.abc-_.def\nThanks","html":"<a href=\"http://x/respond/eyJ.q\">"}"#;
+        let shown = super::without_tokens(payload);
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert_eq!(shown.matches("/respond/[redacted]").count(), 2, "{shown}");
+        assert!(serde_json::from_str::<serde_json::Value>(&shown).is_ok());
     }
 }

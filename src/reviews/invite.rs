@@ -8,16 +8,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::service::{Call, DEFAULT_INVITATION_DAYS, Reviews};
-use super::store::{self, InvitationRow, Loaded};
-use super::{InvitationView, ReviewError};
+use super::store::{self, InvitationRow, Loaded, StageRow};
+use super::{InvitationView, ReviewError, views};
 use crate::audit::{self, Change};
 use crate::auth::RespondentScope;
 use crate::ids::{InvitationId, StageKey};
 use crate::notify::{self, messages};
 use crate::unit::Tx;
 use crate::validation::FieldError;
-use crate::workflow::Answerer;
 use crate::workflow::engine::{self, StageState};
+use crate::workflow::{Answerer, Stage};
 
 /// The stage of a respondent scope that admits every stage the contact was
 /// invited to: the page that lists them, never one stage's answers.
@@ -29,6 +29,13 @@ pub struct Invited {
     pub invitations: Vec<InvitationView>,
     /// The one link (only the email carries it).
     pub link: String,
+}
+
+/// An invitation just recorded, with the stage it admits to.
+struct Invitation<'l> {
+    row: InvitationRow,
+    definition: &'l Stage,
+    stage_row: &'l StageRow,
 }
 
 fn invalid(field: &str, message: String) -> ReviewError {
@@ -65,7 +72,11 @@ impl Reviews {
         let now = tx.now();
         let loaded = self.load_for(tx.conn(), call)?;
         let expires_at = now + expires_in.unwrap_or(TimeDelta::days(DEFAULT_INVITATION_DAYS));
-        let invitation = self.new_invitation(tx, &loaded, stage, email, expires_at)?;
+        let Invitation {
+            row: invitation,
+            definition,
+            stage_row,
+        } = self.new_invitation(tx, &loaded, stage, email, expires_at)?;
         let link = self.respondent_link(
             &invitation.id,
             &loaded.row.id,
@@ -74,15 +85,7 @@ impl Reviews {
             expires_at,
             now,
         )?;
-        let definition = loaded
-            .workflow
-            .workflow
-            .stage(stage)
-            .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;
-        let due_at = loaded
-            .stage_row(stage)
-            .and_then(|s| s.due_at)
-            .map(store::utc);
+        let due_at = stage_row.due_at.map(store::utc);
         let subject = loaded.subject();
         let message = messages::invitation(
             &self.context(&loaded, &subject),
@@ -107,7 +110,7 @@ impl Reviews {
                 ),
             },
         )?;
-        Ok((view(&invitation, stage), link))
+        Ok((views::invitation(invitation, stage.clone()), link))
     }
 
     /// Invites a supplier contact to every supplier questionnaire of the
@@ -171,21 +174,18 @@ impl Reviews {
         let mut invitations = Vec::new();
         let mut listed = Vec::new();
         for stage in &stages {
-            let invitation = self.new_invitation(tx, &loaded, stage, email, expires_at)?;
-            let definition = loaded
-                .workflow
-                .workflow
-                .stage(stage)
-                .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;
-            let row = loaded.stage_row(stage);
-            let open = row.is_some_and(|s| s.state == StageState::AwaitingAnswers);
+            let Invitation {
+                row,
+                definition,
+                stage_row,
+            } = self.new_invitation(tx, &loaded, stage, email, expires_at)?;
             listed.push(messages::Questionnaire {
                 title: definition.title.clone(),
                 questions: definition.questionnaire.questions().count(),
-                open,
-                due_at: row.and_then(|s| s.due_at).map(store::utc),
+                open: stage_row.state == StageState::AwaitingAnswers,
+                due_at: stage_row.due_at.map(store::utc),
             });
-            invitations.push(view(&invitation, stage));
+            invitations.push(views::invitation(row, stage.clone()));
         }
         let bundle = InvitationId::generate();
         let scope = RespondentScope {
@@ -222,14 +222,14 @@ impl Reviews {
 
     /// Records an invitation to `stage`: one the supplier answers, still to
     /// be answered (open, or waiting for the stages before it).
-    fn new_invitation(
+    fn new_invitation<'l>(
         &self,
         tx: &mut Tx<'_>,
-        loaded: &Loaded,
+        loaded: &'l Loaded,
         stage: &StageKey,
         email: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<InvitationRow, ReviewError> {
+    ) -> Result<Invitation<'l>, ReviewError> {
         if loaded.row.state.is_decided() {
             return Err(engine::Refusal::NotAllowed {
                 action: "invite",
@@ -273,7 +273,11 @@ impl Reviews {
             created_at: tx.now().naive_utc(),
         };
         store::insert_invitation(tx.conn(), &invitation)?;
-        Ok(invitation)
+        Ok(Invitation {
+            row: invitation,
+            definition,
+            stage_row: row,
+        })
     }
 }
 
@@ -338,17 +342,5 @@ impl Reviews {
             });
         }
         Ok((loaded.subject(), listed))
-    }
-}
-
-fn view(row: &InvitationRow, stage: &StageKey) -> InvitationView {
-    InvitationView {
-        id: row.id.clone(),
-        stage: stage.clone(),
-        email: row.email.clone(),
-        expires_at: store::utc(row.expires_at),
-        revoked_at: None,
-        created_by: row.created_by.clone(),
-        created_at: store::utc(row.created_at),
     }
 }

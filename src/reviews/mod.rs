@@ -134,6 +134,19 @@ crate::names::stored_enum! {
     }
 }
 
+/// Whether a finding stops its review's approval: open, high or critical,
+/// and without an owner or without a remediation due date.
+pub fn stops_approval(
+    state: FindingState,
+    severity: crate::workflow::Severity,
+    owner: Option<&str>,
+    remediation_due: bool,
+) -> bool {
+    state == FindingState::Open
+        && severity >= crate::workflow::Severity::High
+        && (owner.is_none_or(|o| o.trim().is_empty()) || !remediation_due)
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FindingView {
     pub id: FindingId,

@@ -745,9 +745,13 @@ fn check_findings_owned(loaded: &Loaded, outcome: &Outcome) -> Result<(), Review
     let mut unowned: Vec<String> = loaded
         .findings
         .iter()
-        .filter(|f| f.state == FindingState::Open && f.severity >= Severity::High)
         .filter(|f| {
-            f.owner.as_deref().is_none_or(|o| o.trim().is_empty()) || f.remediation_due.is_none()
+            super::stops_approval(
+                f.state,
+                f.severity,
+                f.owner.as_deref(),
+                f.remediation_due.is_some(),
+            )
         })
         .map(|f| format!("{} ({}): \"{}\"", f.id, f.severity, f.text))
         .collect();

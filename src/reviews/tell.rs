@@ -24,7 +24,7 @@ use crate::workflow::{Answerer, Stage};
 
 /// Whether `who` may not decide `stage` of `review` (segregation of
 /// duties): they started the review or answered the stage.
-pub fn barred(
+fn barred(
     review_started_by: &str,
     answerers: &std::collections::BTreeSet<String>,
     who: &str,

@@ -16,7 +16,7 @@ use super::{
     ReviewSummary, StageSummary, StageView, TimelineEntry, WorkflowRef,
 };
 use crate::conditions::DataClass;
-use crate::ids::{ModelSlug, ProviderSlug};
+use crate::ids::{ModelSlug, ProviderSlug, StageKey};
 use crate::workflow::engine::{Decision, Refusal, StageState};
 use crate::workflow::{AnswerRef, LoadedWorkflow};
 
@@ -153,17 +153,22 @@ pub fn invitations(loaded: &Loaded, rows: Vec<InvitationRow>) -> Vec<InvitationV
     rows.into_iter()
         .filter_map(|r| {
             let stage = loaded.stages.iter().find(|s| s.id == r.stage_id)?;
-            Some(InvitationView {
-                id: r.id,
-                stage: stage.stage_key.clone(),
-                email: r.email,
-                expires_at: utc(r.expires_at),
-                revoked_at: opt_utc(r.revoked_at),
-                created_by: r.created_by,
-                created_at: utc(r.created_at),
-            })
+            Some(invitation(r, stage.stage_key.clone()))
         })
         .collect()
+}
+
+/// One invitation, to `stage`.
+pub fn invitation(row: InvitationRow, stage: StageKey) -> InvitationView {
+    InvitationView {
+        id: row.id,
+        stage,
+        email: row.email,
+        expires_at: utc(row.expires_at),
+        revoked_at: opt_utc(row.revoked_at),
+        created_by: row.created_by,
+        created_at: utc(row.created_at),
+    }
 }
 
 /// The review's audit events as its timeline. An `after` that no longer

@@ -250,12 +250,7 @@ impl Context {
             self.metrics.undeliverable.inc();
             undeliverable(tx, id, "approval expired")?;
         } else {
-            let context = messages::ReviewContext {
-                review_id: id.as_str(),
-                subject: &subject,
-                workflow_title: &loaded.workflow.workflow.title,
-                public_url: &self.reviews.public_url,
-            };
+            let context = self.reviews.context(&loaded, &subject);
             let re_review = re_review.map(String::from);
             let mut email =
                 messages::approval_expired(&context, "", valid_until, re_review.as_deref());

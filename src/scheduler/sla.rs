@@ -94,12 +94,7 @@ impl super::Context {
             return Ok(report);
         };
         let subject = loaded.subject();
-        let context = messages::ReviewContext {
-            review_id: review_id.as_str(),
-            subject: &subject,
-            workflow_title: &loaded.workflow.workflow.title,
-            public_url: &self.reviews.public_url,
-        };
+        let context = self.reviews.context(&loaded, &subject);
         let start = usize::try_from(row.escalation_level).unwrap_or(0);
         // Only the highest level now due is sent: a stage found several
         // levels late gets one email, and the levels passed over are recorded.
