@@ -83,6 +83,14 @@ pub struct RawConfig {
     pub use_cases: Option<String>,
     /// Webhooks may go to loopback and private addresses.
     pub webhook_allow_private: bool,
+    /// Failed authentications a client may make per minute before it gets
+    /// 429 (0: no limit).
+    pub failed_auth_per_minute: u32,
+    /// Requests per minute a client may make with supplier links (0: no limit).
+    pub supplier_requests_per_minute: u32,
+    /// The client is the first address of `Forwarded`/`X-Forwarded-For`
+    /// (behind a reverse proxy that sets it), not the connection's peer.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for RawConfig {
@@ -132,6 +140,9 @@ impl Default for RawConfig {
             regions: None,
             use_cases: None,
             webhook_allow_private: false,
+            failed_auth_per_minute: 60,
+            supplier_requests_per_minute: 120,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -344,6 +355,16 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// A console session ends this long after sign-in.
     pub session_lifetime: chrono::TimeDelta,
+    /// Per-client rate limits.
+    pub limits: Limits,
+}
+
+/// Per-client rate limits, per minute; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub failed_auth_per_minute: Option<std::num::NonZeroU32>,
+    pub supplier_requests_per_minute: Option<std::num::NonZeroU32>,
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
@@ -627,6 +648,13 @@ impl Config {
             attestation_lifetime,
             vocabulary,
             webhook_allow_private: raw.webhook_allow_private,
+            limits: Limits {
+                failed_auth_per_minute: std::num::NonZeroU32::new(raw.failed_auth_per_minute),
+                supplier_requests_per_minute: std::num::NonZeroU32::new(
+                    raw.supplier_requests_per_minute,
+                ),
+                trust_forwarded_for: raw.trust_forwarded_for,
+            },
             scheduler: raw.scheduler,
             schedules,
             mailboxes,

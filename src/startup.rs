@@ -204,7 +204,9 @@ impl Application {
         let directory = Directory::new(store.clone(), clock.clone());
         let manual_clock =
             manual_clock.filter(|_| config.clock == crate::config::ClockMode::Manual);
+        let limits = Arc::new(http::limits::RateLimits::new(&config.limits));
         let state = AppState {
+            limits,
             scheduler,
             directory,
             manual_clock,

@@ -285,6 +285,14 @@ pub enum PageError {
     Refused(String, String),
     #[error("Something went wrong on our side. The request id is in the server's logs.")]
     Internal,
+    #[error("Too many tries from your address. Wait {} seconds and try again.", .0.seconds())]
+    TooMany(crate::http::limits::Limited),
+}
+
+impl From<crate::http::limits::Limited> for PageError {
+    fn from(limited: crate::http::limits::Limited) -> Self {
+        Self::TooMany(limited)
+    }
 }
 
 #[derive(Template)]
@@ -304,6 +312,7 @@ impl ResponseError for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Refused(..) => StatusCode::CONFLICT,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -319,6 +328,7 @@ impl ResponseError for PageError {
             PageError::Forbidden(_) => "Not allowed",
             PageError::NotFound(_) => "Not found",
             PageError::Refused(..) => "Not done",
+            PageError::TooMany(_) => "Too many tries",
             _ => "Something went wrong",
         };
         let back = match self {
@@ -335,6 +345,12 @@ impl ResponseError for PageError {
             .content_type("text/html; charset=utf-8")
             .body(page.render().unwrap_or_else(|_| self.to_string()));
         secure(&mut response);
+        if let PageError::TooMany(limited) = self {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                limited.seconds().into(),
+            );
+        }
         response
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::page::{self, Form, Layout, Notice, PageError};
@@ -71,8 +71,9 @@ fn refused() -> PageError {
     )
 }
 
-/// Who the link admits.
-fn admitted(state: &AppState, token: &str) -> Result<Admitted, PageError> {
+/// Who the link admits (each use counted against the client's limit).
+fn admitted(state: &AppState, req: &HttpRequest, token: &str) -> Result<Admitted, PageError> {
+    state.limits.supplier(req)?;
     let principal = state.authenticator.verify(token).map_err(|_| refused())?;
     let scope = principal.respondent.clone().ok_or_else(refused)?;
     let review = ReviewId::parse(&scope.review).map_err(|_| refused())?;
@@ -84,8 +85,12 @@ fn admitted(state: &AppState, token: &str) -> Result<Admitted, PageError> {
 }
 
 /// Who a questionnaire's own link admits: a respondent to one stage.
-fn respondent(state: &AppState, token: &str) -> Result<(Principal, ReviewId, StageKey), PageError> {
-    match admitted(state, token)? {
+fn respondent(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<(Principal, ReviewId, StageKey), PageError> {
+    match admitted(state, req, token)? {
         (principal, review, Some(stage)) => Ok((principal, review, stage)),
         _ => Err(refused()),
     }
@@ -248,9 +253,10 @@ async fn render(
 /// `GET /respond/{token}`.
 async fn show(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    match admitted(&state, &path)? {
+    match admitted(&state, &req, &path)? {
         (principal, review, Some(stage)) => {
             render(&state, &principal, &review, &stage, Shown::plain()).await
         }
@@ -264,10 +270,11 @@ async fn show(
 /// know it).
 async fn post(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     form: Form,
 ) -> Result<HttpResponse, PageError> {
-    let (principal, review, stage) = respondent(&state, &path)?;
+    let (principal, review, stage) = respondent(&state, &req, &path)?;
     let reviews = state.reviews.clone();
     let now = state.clock.now();
     let (id, key, who) = (review.clone(), stage.clone(), caller(&principal, &stage));

@@ -197,10 +197,11 @@ struct LinkPage {
 /// that a mail client's preview does not spend it.
 async fn link_page(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let token = path.into_inner();
-    let (who, _) = check_link(&state, &token)?;
+    let (who, _) = check_link(&state, &req, &token)?;
     let roles: Vec<&str> = who.roles.iter().map(|r| r.as_str()).collect();
     Ok(page::html(
         StatusCode::OK,
@@ -213,26 +214,37 @@ async fn link_page(
     ))
 }
 
-fn check_link(state: &AppState, token: &str) -> Result<(SignedIn, String), PageError> {
+/// The link's person and id; a link that does not work counts against the
+/// client's limit of failed sign-ins.
+fn check_link(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<(SignedIn, String), PageError> {
     if state.console.oidc.is_some() {
         return Err(PageError::Forbidden(
             "Development sign-in is off: this service signs people in through its identity provider."
                 .into(),
         ));
     }
-    state
-        .console
-        .links
-        .verify(token)
-        .map_err(|e| PageError::Forbidden(format!("This sign-in link does not work: {e}")))
+    match state.console.links.verify(token) {
+        Ok(signed) => Ok(signed),
+        Err(e) => {
+            state.limits.failed_auth(req)?;
+            Err(PageError::Forbidden(format!(
+                "This sign-in link does not work: {e}"
+            )))
+        }
+    }
 }
 
 /// `POST /signin/link/{token}`: uses the link, once.
 async fn use_link(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let (who, jti) = check_link(&state, &path)?;
+    let (who, jti) = check_link(&state, &req, &path)?;
     let now = Utc::now();
     let fresh = state
         .store

@@ -7,6 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use super::limits::Limited;
 use super::problem::ApiError;
 use crate::auth::{AuthError, Authenticator, MissingRole, Principal};
 
@@ -44,7 +45,35 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    Ok(authenticator.caller(authorization, directory)?)
+    let caller = authenticator.caller(authorization, directory);
+    let Some(limits) = req
+        .app_data::<web::Data<super::AppState>>()
+        .map(|state| &state.limits)
+    else {
+        return Ok(caller?);
+    };
+    match caller {
+        Ok(principal) if principal.respondent.is_some() => {
+            limits.supplier(req).map_err(too_many)?;
+            Ok(principal)
+        }
+        Ok(principal) => Ok(principal),
+        Err(error) => {
+            limits.failed_auth(req).map_err(too_many)?;
+            Err(error.into())
+        }
+    }
+}
+
+/// The refusal of a client over its limit.
+pub fn too_many(limited: Limited) -> ApiError {
+    ApiError::TooManyRequests {
+        detail: format!(
+            "too many requests from this address; try again in {} s",
+            limited.seconds()
+        ),
+        retry_after: limited.seconds(),
+    }
 }
 
 /// An admin's request: the caller verified and holding `admin`, as the

@@ -18,6 +18,7 @@ use crate::db::Store;
 
 pub mod auth;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// Set in time-skipping mode (`CLEARANCE_CLOCK=manual`): the clock that
     /// `POST /v1/admin/clock` moves.
     pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
+    /// Per-client limits on failed authentication and supplier links.
+    pub limits: Arc<limits::RateLimits>,
 }
 
 /// Registers every route of the service.

@@ -89,6 +89,12 @@ where
         let mut response = response.await?;
         response.headers_mut().insert(HEADER, id.clone());
         let status = response.status();
+        // A client over its rate limit is counted in the metrics, not
+        // given a line per refusal (that flood is what the limit stops).
+        let limited = status == StatusCode::TOO_MANY_REQUESTS && !logs(tracing::Level::DEBUG);
+        if limited {
+            return Ok(response);
+        }
         if logging {
             served(status, started);
         } else if let Some(method) = method.filter(|_| !quiet(status) && logs(tracing::Level::INFO))

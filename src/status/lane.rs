@@ -5,8 +5,9 @@
 //! functions: the caller is authenticated by [`Authenticator::caller`], the
 //! answer is [`status_response`], the request id and access log come from
 //! [`telemetry`], and the request is counted in the route's metrics.
-//! Every other request, and a path with percent-escapes (the router decodes
-//! them), goes on to the application unchanged.
+//! Every other request, a path with percent-escapes (the router decodes
+//! them) and a lookup whose token is refused (the application's rate limits
+//! count those) go on to the application unchanged.
 
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -63,14 +64,17 @@ impl Lane {
         let started = Instant::now();
         let headers = req.headers();
         let id = telemetry::request_id(headers);
-        let admitted = self
+        // A refused token, or a supplier's, goes on to the application,
+        // whose rate limits count it.
+        let principal = self
             .authenticator
             .caller(
                 headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
                 Some(&self.state.directory),
             )
-            .map_err(ApiError::from)
-            .and_then(|principal| Ok(principal.require(EVERYONE)?));
+            .ok()
+            .filter(|principal| principal.respondent.is_none())?;
+        let admitted = principal.require(EVERYONE).map_err(ApiError::from);
         let mut response = match admitted {
             Ok(()) => status_response(
                 &self.state,

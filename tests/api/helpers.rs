@@ -83,6 +83,10 @@ impl TestApp {
             scheduler: false,
             // Webhook tests deliver to receivers on this machine.
             webhook_allow_private: true,
+            // Tests make many refused calls from one address; the limits
+            // have tests of their own.
+            failed_auth_per_minute: 0,
+            supplier_requests_per_minute: 0,
             ..RawConfig::default()
         };
         adjust(&mut raw);
