@@ -22,6 +22,8 @@ crate::names::named_enum! {
     }
 }
 
+/// Each list is a set: a value sent twice counts once (so the schema does
+/// not say `uniqueItems`, which would refuse what the service accepts).
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Validate, ToSchema,
 )]
@@ -30,16 +32,20 @@ pub struct Conditions {
     /// Use cases the model may serve (slugs such as `support-chat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(custom(function = "slugs"))]
+    #[schema(value_type = Option<Vec<String>>)]
     pub use_cases: Option<BTreeSet<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<DataClass>>)]
     pub data_classes: Option<BTreeSet<DataClass>>,
     /// Regions where it may be used or process data (e.g. `eu`, `uk`, `us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(custom(function = "slugs"))]
+    #[schema(value_type = Option<Vec<String>>)]
     pub regions: Option<BTreeSet<String>>,
     /// Features that must stay off (e.g. `web_grounding`, `training_on_customer_data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(custom(function = "slugs"))]
+    #[schema(value_type = Option<Vec<String>>)]
     pub features_off: Option<BTreeSet<String>>,
 }
 

@@ -91,6 +91,9 @@ pub struct RawConfig {
     /// The client is the first address of `Forwarded`/`X-Forwarded-For`
     /// (behind a reverse proxy that sets it), not the connection's peer.
     pub trust_forwarded_for: bool,
+    /// How often asks about unreviewed models are written (0: only when
+    /// the intake is listed or acted on).
+    pub intake_flush_ms: u64,
 }
 
 impl Default for RawConfig {
@@ -143,6 +146,7 @@ impl Default for RawConfig {
             failed_auth_per_minute: 60,
             supplier_requests_per_minute: 120,
             trust_forwarded_for: false,
+            intake_flush_ms: 10_000,
         }
     }
 }
@@ -357,6 +361,8 @@ pub struct Config {
     pub session_lifetime: chrono::TimeDelta,
     /// Per-client rate limits.
     pub limits: Limits,
+    /// How often asks about unreviewed models are written.
+    pub intake_flush: Option<Duration>,
 }
 
 /// Per-client rate limits, per minute; `None` is no limit.
@@ -655,6 +661,8 @@ impl Config {
                 ),
                 trust_forwarded_for: raw.trust_forwarded_for,
             },
+            intake_flush: (raw.intake_flush_ms > 0)
+                .then(|| Duration::from_millis(raw.intake_flush_ms)),
             scheduler: raw.scheduler,
             schedules,
             mailboxes,

@@ -20,7 +20,21 @@ pub enum DurationError {
 
 /// Reads `text` (see the module documentation).
 pub fn parse(text: &str) -> Result<TimeDelta, DurationError> {
-    let shown = || text.chars().take(40).collect::<String>();
+    let shown = || {
+        text.chars()
+            .filter(|c| !c.is_control())
+            .take(40)
+            .collect::<String>()
+    };
+    // humantime reads any whitespace between parts, `1\n4d` too: a duration
+    // is one line, so a control character in it is refused first.
+    if text
+        .trim()
+        .chars()
+        .any(crate::validation::is_foreign_to_line)
+    {
+        return Err(DurationError::Unreadable(shown()));
+    }
     let duration =
         humantime::parse_duration(text.trim()).map_err(|_| DurationError::Unreadable(shown()))?;
     TimeDelta::from_std(duration)
@@ -45,6 +59,12 @@ mod tests {
             Err(DurationError::Unreadable(_))
         ));
         assert!(matches!(parse("-3d"), Err(DurationError::Unreadable(_))));
+        for hostile in ["1\t4d", "1\n4d", "14\u{b}d", "1h\u{2028}30m"] {
+            assert!(
+                matches!(parse(hostile), Err(DurationError::Unreadable(_))),
+                "{hostile:?}"
+            );
+        }
         assert!(matches!(parse(""), Err(DurationError::Unreadable(_))));
         assert!(matches!(
             parse("99999999999d"),

@@ -43,6 +43,9 @@ enum Command {
     /// Attestation signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The clearances exported for gateways, fetched from `--server`.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -73,6 +76,41 @@ enum AuditCommand {
     /// Recompute the audit chain and print the result as JSON; exit 0 when
     /// intact, 1 when broken, 2 when the database cannot be read.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Print the models allowed in a context (`GET /v1/exports/allowlist`)
+    /// as JSON, CSV or a LiteLLM `model_list`; exit 2 when it cannot.
+    Allowlist(AllowlistArgs),
+}
+
+#[derive(Debug, Args)]
+struct AllowlistArgs {
+    /// The use case, e.g. `support-chat`.
+    #[arg(long)]
+    use_case: Option<String>,
+    /// A data class that will be sent; repeat for several.
+    #[arg(long = "data-class")]
+    data_classes: Vec<String>,
+    /// A region of use or processing; repeat for several.
+    #[arg(long = "region")]
+    regions: Vec<String>,
+    /// A feature that will be turned on; repeat for several.
+    #[arg(long = "feature")]
+    features: Vec<String>,
+    /// How the list is written.
+    #[arg(long, default_value = "json", value_parser = ["json", "csv", "litellm"])]
+    format: String,
+    /// The LiteLLM access group the models are put in (server default: `cleared`).
+    #[arg(long)]
+    access_group: Option<String>,
+    /// Base URL of a Clearance server.
+    #[arg(long, env = "CLEARANCE_SERVER")]
+    server: String,
+    /// Bearer token for the server (an integrator's).
+    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +204,10 @@ fn main() -> ExitCode {
         // A pipeline's gate: needs no server configuration.
         return gate(args);
     }
+    if let Command::Export(ExportCommand::Allowlist(args)) = &cli.command {
+        // A gateway's deployment step: needs no server configuration either.
+        return export_allowlist(args);
+    }
     if let Command::Workflows(WorkflowsCommand::Check { dir: Some(dir) }) = &cli.command {
         // Needs no other configuration: usable in a CI pipeline on its own.
         return check_workflows(dir);
@@ -244,6 +286,41 @@ fn gate(args: &CheckArgs) -> ExitCode {
     });
     println!("{}", verdict.message);
     ExitCode::from(verdict.code)
+}
+
+fn export_allowlist(args: &AllowlistArgs) -> ExitCode {
+    let request = clearance::exports::allowlist::Request {
+        use_case: args.use_case.clone(),
+        data_classes: args.data_classes.clone(),
+        regions: args.regions.clone(),
+        features: args.features.clone(),
+        format: Some(args.format.clone()),
+        access_group: args.access_group.clone(),
+    };
+    let fetched = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime.block_on(clearance::exports::allowlist::fetch(
+                &args.server,
+                &args.token,
+                &request,
+            ))
+        });
+    match fetched {
+        Ok(body) => {
+            print!("{body}");
+            if !body.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            print_error(&format!("cannot export the allowlist: {message}"));
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Prints each problem on one line, without a driver's indentation.
@@ -370,6 +447,7 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
             }
         }
         Command::Check(_) => return Err("the gate runs before configuration is read".into()),
+        Command::Export(_) => return Err("exports run before configuration is read".into()),
         Command::Keys(KeysCommand::Rotate) => {
             let kid = clearance::status::attestation::generate(&config.attestation_keys)?;
             println!(

@@ -285,3 +285,27 @@ diesel::table! {
         used_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    intake_askers (provider, model, sub, use_case) {
+        provider -> Text,
+        model -> Text,
+        sub -> Text,
+        use_case -> Text,
+        asked -> BigInt,
+        first_seen -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
+    intake_outcomes (provider, model) {
+        provider -> Text,
+        model -> Text,
+        state -> Text,
+        reason -> Nullable<Text>,
+        review_id -> Nullable<Text>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+    }
+}

@@ -205,8 +205,23 @@ impl Application {
         let manual_clock =
             manual_clock.filter(|_| config.clock == crate::config::ClockMode::Manual);
         let limits = Arc::new(http::limits::RateLimits::new(&config.limits));
+        let intake = Arc::new(crate::intake::Intake::default());
+        if let Some(every) = config.intake_flush {
+            let (intake, store) = (intake.clone(), store.clone());
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    ticks.tick().await;
+                    if let Err(error) = intake.flush(&store).await {
+                        tracing::warn!(%error, "cannot write the intake's asks; kept for the next try");
+                    }
+                }
+            });
+        }
         let state = AppState {
             limits,
+            intake,
             scheduler,
             directory,
             manual_clock,
@@ -277,6 +292,9 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Err(error) = self.state.intake.flush(&self.state.store).await {
+            tracing::warn!(%error, "the intake's last asks were not written");
+        }
         let status = self.state.status.clone();
         let _ = tokio::task::spawn_blocking(move || status.stop()).await;
         result

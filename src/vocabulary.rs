@@ -67,6 +67,21 @@ impl Vocabulary {
         }
     }
 
+    /// The known regions, in order (the OPA bundle carries them).
+    pub fn regions(&self) -> Vec<&str> {
+        let mut codes: Vec<&str> = self.regions.iter().map(AsRef::as_ref).collect();
+        codes.sort_unstable();
+        codes
+    }
+
+    /// The catalogue's use cases, in order; `None` while any slug is one.
+    pub fn use_cases(&self) -> Option<Vec<&str>> {
+        let known = self.use_cases.as_ref()?;
+        let mut codes: Vec<&str> = known.iter().map(AsRef::as_ref).collect();
+        codes.sort_unstable();
+        Some(codes)
+    }
+
     pub fn knows_region(&self, region: &str) -> bool {
         self.regions.contains(folded(region).as_ref())
     }

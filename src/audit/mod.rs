@@ -178,9 +178,7 @@ pub struct AuditEvent {
     pub subject: String,
     pub review_id: Option<String>,
     pub request_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
     pub prev_hash: String,
     pub hash: String,

@@ -27,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// The event with this seq, e.g. to compare a published head hash.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub seq: Option<String>,
     /// Events about this subject, e.g. `provider/anthropic` or `review/<id>`.
     pub subject: Option<String>,
@@ -41,7 +41,8 @@ pub struct AuditQuery {
     pub from: Option<String>,
     /// Events before this RFC 3339 time.
     pub to: Option<String>,
-    #[param(value_type = Option<u32>)]
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
@@ -85,7 +86,7 @@ impl AuditQuery {
         let from = parse_time("from", self.from.as_deref(), &mut errors);
         let to = parse_time("to", self.to.as_deref(), &mut errors);
         check_period(from, to, &mut errors);
-        let seq = match self.seq.as_deref().filter(|s| !s.is_empty()) {
+        let seq = match self.seq.as_deref() {
             None => None,
             Some(text) => match text.parse::<i64>() {
                 Ok(seq) if seq >= 1 => Some(seq),

@@ -266,8 +266,11 @@ impl Authenticator {
 
     /// Verifies signature, expiry, and issuer and audience when configured.
     fn verify_uncached(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+        if token.split('.').count() != 3 {
+            return Err(AuthError::Invalid(NOT_A_JWT.into()));
+        }
         let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| AuthError::Invalid(format!("unreadable header ({e})")))?;
+            .map_err(|_| AuthError::Invalid(unreadable_header(token)))?;
         let key = match header.alg {
             Algorithm::HS256 => &self.secret,
             alg => self
@@ -309,10 +312,27 @@ impl Authenticator {
                 ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
                 ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
                 ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
-                ErrorKind::MissingRequiredClaim(c) => {
-                    AuthError::Invalid(format!("missing claim `{c}`"))
+                // A claim of the wrong type reads as missing to the library.
+                ErrorKind::MissingRequiredClaim(c) => AuthError::Invalid(
+                    misshapen_claim(token).unwrap_or_else(|| format!("missing claim `{c}`")),
+                ),
+                ErrorKind::InvalidClaimFormat(c) => {
+                    AuthError::Invalid(format!("the claim `{c}` has the wrong type"))
                 }
-                _ => AuthError::Invalid(e.to_string()),
+                ErrorKind::InvalidToken => AuthError::Invalid(NOT_A_JWT.into()),
+                ErrorKind::Base64(_) => {
+                    AuthError::Invalid("a part of the token is not base64url".into())
+                }
+                ErrorKind::Json(_) | ErrorKind::Utf8(_) => AuthError::Invalid(
+                    misshapen_claim(token)
+                        .unwrap_or_else(|| "its claims are not what a token carries".into()),
+                ),
+                // The rest are the library's or the key's business: logged,
+                // and not shown to whoever sent the token.
+                _ => {
+                    tracing::debug!(error = %e, "a token could not be verified");
+                    AuthError::Invalid("the signature cannot be verified".into())
+                }
             }
         })?;
         let claims = data.claims;
@@ -355,6 +375,72 @@ impl Authenticator {
             Principal::new(claims.sub, claims.email, roles, None),
             claims.exp,
         ))
+    }
+}
+
+const NOT_A_JWT: &str = "not a JWT: one has three parts separated by dots";
+
+/// Which of a token's claims is not what Clearance reads, in words for
+/// whoever sent it (the parser's message echoes the input).
+fn misshapen_claim(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    use serde_json::Value;
+    let segment = token.split('.').nth(1).unwrap_or_default();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+    let Some(Value::Object(claims)) = claims else {
+        return Some("its claims are not a JSON object".into());
+    };
+    fn strings(v: &Value) -> bool {
+        v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+    }
+    type Fits = fn(&Value) -> bool;
+    let expected: [(&str, Fits); 10] = [
+        ("sub", Value::is_string),
+        ("exp", Value::is_u64),
+        ("nbf", Value::is_u64),
+        ("iat", Value::is_u64),
+        ("roles", strings),
+        ("aud", |v| v.is_string() || strings(v)),
+        ("iss", Value::is_string),
+        ("email", Value::is_string),
+        ("purpose", Value::is_string),
+        ("jti", Value::is_string),
+    ];
+    let wrong = expected
+        .into_iter()
+        .find(|(name, fits)| claims.get(*name).is_some_and(|v| !v.is_null() && !fits(v)));
+    if let Some((name, _)) = wrong {
+        return Some(format!("the claim `{name}` has the wrong type"));
+    }
+    ["sub", "exp"]
+        .into_iter()
+        .find(|name| claims.get(*name).is_none_or(Value::is_null))
+        .map(|name| format!("missing claim `{name}`"))
+}
+
+/// Why a token's header cannot be read, in words for whoever sent it (the
+/// parser's own message names its internals, and echoes the input).
+fn unreadable_header(token: &str) -> String {
+    use base64::Engine as _;
+    let segment = token.split('.').next().unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment) else {
+        return "its header is not base64url".into();
+    };
+    let Ok(serde_json::Value::Object(header)) = serde_json::from_slice(&bytes) else {
+        return "its header is not a JSON object".into();
+    };
+    match header.get("alg").and_then(serde_json::Value::as_str) {
+        None => "its header names no algorithm (`alg`)".into(),
+        Some(alg) if Algorithm::from_str(alg).is_ok() => {
+            "its header's fields have the wrong types".into()
+        }
+        Some(alg) if alg.len() <= 16 && alg.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            format!("the algorithm `{alg}` is not accepted")
+        }
+        Some(_) => "its algorithm is not accepted".into(),
     }
 }
 
@@ -493,11 +579,12 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let value = authorization.ok_or(AuthError::Missing)?;
         // Bytes first: checking a long header for visible ASCII cost more than
-        // finding its token among those already verified.
+        // finding its token among those already verified. The scheme's name
+        // is case-insensitive (RFC 7235).
         let token = value
-            .strip_prefix(b"Bearer ")
-            .or_else(|| value.strip_prefix(b"bearer "))
-            .and_then(|t| std::str::from_utf8(t).ok())
+            .split_at_checked(7)
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
+            .and_then(|(_, t)| std::str::from_utf8(t).ok())
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NotBearer)?;

@@ -100,13 +100,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         Some(_) => return Err(ApiError::validation("", "the body must be a JSON object")),
     }
-    // PostgreSQL cannot store a NUL character and SQLite can: refused here,
-    // the same on both, wherever it is in the body.
-    if let Some(field) = nul_at(bytes) {
-        return Err(ApiError::validation(
-            field,
-            "must not contain the NUL character (\\u0000)",
-        ));
+    // PostgreSQL cannot store a NUL character and SQLite can; no other
+    // control character but tab and line breaks belongs in text either.
+    // Refused here, the same on both backends, wherever it is in the body;
+    // fields that are one line refuse tab and line breaks too.
+    if let Some((field, c)) = control_at(bytes) {
+        let message = if c == '\0' {
+            "must not contain the NUL character (\\u0000)".to_owned()
+        } else {
+            format!(
+                "must not contain control characters (holds U+{:04X})",
+                c as u32
+            )
+        };
+        return Err(ApiError::validation(field, message));
     }
     // The fast path: most bodies are valid. Only a failure is parsed again
     // to learn the path of the field at fault.
@@ -138,42 +145,59 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The path of the first string of a JSON body holding a NUL character
-/// (written `\u0000`, the only way JSON can carry one), if any.
-fn nul_at(bytes: &[u8]) -> Option<String> {
+/// The path of the first string (or key) of a JSON body holding a control
+/// character free text may not hold, and the character, if any.
+fn control_at(bytes: &[u8]) -> Option<(String, char)> {
+    // JSON carries a C0 control only escaped (`\u0001`, `\b`, `\f`; tab and
+    // line breaks may stay), DEL and the C1 controls raw too. A body with
+    // none of these (nearly every one) is not parsed again.
     let escaped = bytes
-        .windows(6)
-        .any(|w| w[0] == b'\\' && w[1] == b'u' && &w[2..] == b"0000");
-    if !escaped {
+        .windows(2)
+        .any(|w| w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'));
+    let raw = bytes.contains(&0x7f)
+        || bytes
+            .windows(2)
+            .any(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]));
+    if !escaped && !raw {
         return None;
     }
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+    let foreign = |text: &str| {
+        text.chars()
+            .find(|c| crate::validation::is_foreign_to_text(*c))
+    };
+    fn find(
+        value: &serde_json::Value,
+        path: &str,
+        foreign: &dyn Fn(&str) -> Option<char>,
+    ) -> Option<(String, char)> {
         match value {
-            serde_json::Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+            serde_json::Value::String(s) => foreign(s).map(|c| (path.to_owned(), c)),
             serde_json::Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .find_map(|(i, v)| find(v, &format!("{path}[{i}]"))),
+                .find_map(|(i, v)| find(v, &format!("{path}[{i}]"), foreign)),
             serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
-                if k.contains('\0') {
-                    return Some(path.to_owned());
+                if let Some(c) = foreign(k) {
+                    return Some((path.to_owned(), c));
                 }
                 let at = if path.is_empty() {
                     k.clone()
                 } else {
                     format!("{path}.{k}")
                 };
-                find(v, &at)
+                find(v, &at, foreign)
             }),
             _ => None,
         }
     }
-    find(&value, "")
+    find(&value, "", &foreign)
 }
 
-/// Refuses a query string that decodes to a NUL character, naming the
-/// parameter (PostgreSQL cannot compare with one; SQLite can).
+/// Refuses a query string whose parameters decode to a control character
+/// (NUL among them: PostgreSQL cannot compare with one, SQLite can) or to
+/// bytes that are not UTF-8, naming the parameter. No parameter of this
+/// service is free text: each is one line (see [`crate::validation::line_fault`]).
 pub async fn refuse_nul_in_query(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
@@ -181,17 +205,61 @@ pub async fn refuse_nul_in_query(
     actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
     actix_web::Error,
 > {
-    let query = req.query_string();
-    if query.contains("%00") || query.contains('\0') {
-        let field = url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
-            .map(|(k, _)| k.into_owned())
-            .unwrap_or_default();
-        let error = ApiError::validation(field, "must not contain the NUL character (%00)");
+    // A request line holds no raw control character; an encoded one needs `%`.
+    if req.query_string().contains('%')
+        && let Some(error) = query_fault(req.query_string())
+    {
         let response = actix_web::ResponseError::error_response(&error);
         return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The problem with a query string's parameters, if one has any.
+fn query_fault(query: &str) -> Option<ApiError> {
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (form_decode(key), form_decode(value));
+        let name = String::from_utf8_lossy(&key)
+            .chars()
+            .filter(|c| !crate::validation::is_foreign_to_line(*c))
+            .take(80)
+            .collect::<String>();
+        let (Ok(key), Ok(value)) = (std::str::from_utf8(&key), std::str::from_utf8(&value)) else {
+            return Some(ApiError::validation(name, "is not UTF-8 text"));
+        };
+        if let Some(message) =
+            crate::validation::line_fault(key).or_else(|| crate::validation::line_fault(value))
+        {
+            return Some(ApiError::validation(name, message));
+        }
+    }
+    None
+}
+
+/// The bytes of one `application/x-www-form-urlencoded` key or value.
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+        match bytes[i] {
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(high), Some(low)) => {
+                    // Two hex digits are at most 255.
+                    out.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Drops serde_json's " at line 1 column 12" suffix, which means nothing to a client.
@@ -224,7 +292,7 @@ pub const MAX_PAGE_SIZE: u32 = 200;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 200 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -235,7 +303,8 @@ pub use crate::db::PageRequest;
 impl PageParams {
     pub fn check(&self) -> Result<PageRequest, ApiError> {
         let limit = match self.limit.as_deref() {
-            None | Some("") => DEFAULT_PAGE_SIZE,
+            // `limit=` is no number either: refused, as the document says.
+            None => DEFAULT_PAGE_SIZE,
             Some(text) => text
                 .parse()
                 .ok()
@@ -365,6 +434,37 @@ mod tests {
                 parse_json::<Sample>(body),
                 Err(ApiError::MalformedJson(_))
             ));
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_where_they_are_but_tab_and_line_breaks_are_text() {
+        assert_eq!(control_at(br#"{"notes":"a\tb\r\nc"}"#), None);
+        assert_eq!(control_at("{\"name\":\"caf\u{e9}\"}".as_bytes()), None);
+        assert_eq!(
+            control_at(br#"{"contacts":[{"name":"a\u0001"}]}"#),
+            Some(("contacts[0].name".into(), '\u{1}'))
+        );
+        assert_eq!(
+            control_at("{\"a\":{\"b\":\"x\u{85}\"}}".as_bytes()),
+            Some(("a.b".into(), '\u{85}'))
+        );
+        assert_eq!(control_at(br#"{"x":"\b"}"#), Some(("x".into(), '\u{8}')));
+    }
+
+    #[test]
+    fn query_parameters_are_one_line_of_utf8() {
+        assert!(query_fault("next=%2Freviews&assignee=a%40b.example").is_none());
+        for (query, field) in [
+            ("assignee=a%0Ab", "assignee"),
+            ("state=open&provider=%E2%80%AEx", "provider"),
+            ("model=%FF%FE", "model"),
+            ("a%00b=1", "ab"),
+        ] {
+            let Some(ApiError::Validation(errors)) = query_fault(query) else {
+                panic!("{query} is refused");
+            };
+            assert_eq!(errors[0].field, field, "{query}");
         }
     }
 

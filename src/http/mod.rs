@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -49,22 +49,30 @@ pub struct AppState {
     pub manual_clock: Option<Arc<crate::clock::ManualClock>>,
     /// Per-client limits on failed authentication and supplier links.
     pub limits: Arc<limits::RateLimits>,
+    /// Asks about models nobody reviewed, tallied until written.
+    pub intake: Arc<crate::intake::Intake>,
 }
 
 /// Registers every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The integrators' hot path first: routing tries patterns in order.
     cfg.configure(crate::status::routes::configure)
-        .route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/readyz", web::get().to(readyz))
-        .route(
-            "/docs",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, "/docs/"))
-                    .finish()
-            }),
+        // Resources, not bare routes: a resource answers a method it does
+        // not take with 405 and `Allow`, a bare route falls through to 404.
+        .service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(web::resource("/docs").route(web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        })))
+        // The documentation's own routes (Swagger UI's) admit GET alone and
+        // let any other method fall through; these answer it.
+        .service(
+            web::resource(["/openapi.json", "/docs/{_:.*}"])
+                .guard(guard::Not(guard::Get()))
+                .to(|req: HttpRequest| async move { refuse_method(&req, "GET") }),
         )
         .configure(crate::providers::routes::configure)
         .configure(crate::workflow::routes::configure)
@@ -75,6 +83,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::people::routes::configure)
         .configure(crate::audit::routes::configure)
         .configure(crate::evidence::routes::configure)
+        .configure(crate::exports::routes::configure)
+        .configure(crate::intake::routes::configure)
         .configure(crate::console::configure);
 }
 
@@ -135,6 +145,17 @@ pub fn no_route(req: &HttpRequest) -> ApiError {
 /// The 405 of a method the route does not take.
 pub fn method_not_allowed(req: &HttpRequest) -> ApiError {
     ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path()))
+}
+
+/// The whole 405 answer to a method a path does not take, with the `Allow`
+/// header RFC 9110 requires (`allow`: the methods it does take, e.g.
+/// `"GET, HEAD"`), for handlers that route methods themselves.
+pub fn refuse_method(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    let mut response = actix_web::ResponseError::error_response(&method_not_allowed(req));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 /// Renders any error response that is not yet a problem document (a method

@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document: every endpoint documents itself (roles in its
 //! description, the error responses particular to it as problem documents)
-//! and is listed here; the responses every endpoint of a kind shares (401
-//! and 403 where a token is needed, 400, 413 and 415 where a body is read,
-//! 500 everywhere) are added once, by [`CommonResponses`].
+//! and is listed here; the responses every endpoint of a kind shares (401,
+//! 403 and 429 where a token is needed, 400, 413, 415 and 422 where a body
+//! is read, 404 where the path names a resource, 500 everywhere) are added
+//! once, by [`CommonResponses`].
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -10,7 +11,9 @@ use utoipa::{Modify, OpenApi};
 use crate::audit::{self, routes as audit_routes};
 use crate::conditions::{Conditions, DataClass};
 use crate::evidence::{routes as evidence_routes, summary};
+use crate::exports::{allowlist as exports_allowlist, routes as exports_routes};
 use crate::http::problem::{FieldError, Problem};
+use crate::intake::{self, routes as intake_routes};
 use crate::outbox::routes as outbox_routes;
 use crate::people::routes as people_routes;
 use crate::providers::{self, routes as providers_routes};
@@ -75,6 +78,11 @@ use crate::workflow::{self, routes as workflow_routes};
         audit_routes::verify_chain,
         evidence_routes::evidence_pack,
         evidence_routes::period_summary,
+        exports_routes::opa_bundle,
+        exports_routes::export_allowlist,
+        intake_routes::list_intake,
+        intake_routes::review_from_intake,
+        intake_routes::dismiss_intake,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -98,6 +106,8 @@ use crate::workflow::{self, routes as workflow_routes};
         crate::people::Person, people_routes::MailboxInput, people_routes::MailboxView,
         audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
         summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
+        exports_allowlist::Allowlist, exports_allowlist::AllowedModel, exports_allowlist::Context, exports_allowlist::ExportFormat,
+        intake::IntakeRequest, intake::IntakeState, intake::Asker, intake_routes::IntakeReview, intake_routes::Dismissal,
     )),
     modifiers(&BearerAuth, &ProviderSwitch, &CommonResponses),
     tags(
@@ -107,7 +117,9 @@ use crate::workflow::{self, routes as workflow_routes};
         (name = "status", description = "Clearance status for integrators, attestations, the suspend switch"),
         (name = "webhooks", description = "Subscriptions to status changes"),
         (name = "audit", description = "The hash-chained audit log and its verification"),
+        (name = "intake", description = "Models integrators asked about that nobody reviewed: list, start a review, dismiss"),
         (name = "evidence", description = "Evidence packs of reviews, and summaries over a period, for auditors"),
+        (name = "exports", description = "The clearances for gateways and policy engines: an OPA bundle, allowlists"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -162,45 +174,95 @@ impl Modify for ProviderSwitch {
 }
 
 /// Adds the problems every operation of a kind can answer, unless the
-/// operation names them itself: 401 and 403 where a bearer token is needed,
-/// 400 (malformed JSON), 413 and 415 where a body is read, 500 everywhere.
+/// operation names them itself, so that the document lists every status the
+/// server can give:
+///
+/// - where a bearer token is needed: 401, 403, and 429 (too many failed
+///   authentications, or supplier requests, from one address);
+/// - where a body is read: 400 (malformed JSON), 413, 415 and 422 (a body
+///   that is not an object, an unknown or wrongly typed field);
+/// - where a query is read: 400 (an unreadable query string) and 422 (a bad
+///   value, a NUL character);
+/// - where the path names a resource: 404 (an id or slug that names none,
+///   or cannot be one);
+/// - everywhere: 500.
+///
 /// Each is one shared response in the components, referred to.
 struct CommonResponses;
 
-const COMMON_RESPONSES: [(&str, &str, &str); 6] = [
+/// Which operations a common response applies to.
+#[derive(Clone, Copy, PartialEq)]
+enum Applies {
+    Secured,
+    WithBody,
+    WithPathParameters,
+    WithBodyOrQuery,
+    Always,
+}
+
+const COMMON_RESPONSES: [(&str, &str, &str, Applies); 9] = [
     (
         "400",
-        "MalformedBody",
-        "The body is not valid JSON (`/problems/malformed-json`)",
+        "BadRequest",
+        "The body is not valid JSON (`/problems/malformed-json`), or the query string cannot be read (`/problems/bad-request`)",
+        Applies::WithBodyOrQuery,
     ),
     (
         "401",
         "Unauthenticated",
         "Missing, invalid or expired token (`/problems/unauthorized`)",
+        Applies::Secured,
     ),
     (
         "403",
         "Forbidden",
         "The token lacks the role (`/problems/forbidden`)",
+        Applies::Secured,
+    ),
+    (
+        "404",
+        "NotFound",
+        "No resource at this path (`/problems/not-found`)",
+        Applies::WithPathParameters,
     ),
     (
         "413",
         "BodyTooLarge",
         "The body is larger than the service accepts",
+        Applies::WithBody,
     ),
-    ("415", "NotJson", "The body is not sent as application/json"),
+    (
+        "415",
+        "NotJson",
+        "The body is not sent as application/json",
+        Applies::WithBody,
+    ),
+    (
+        "422",
+        "Invalid",
+        "The input is invalid; `errors` names each field at fault (`/problems/validation`)",
+        Applies::WithBodyOrQuery,
+    ),
+    (
+        "429",
+        "TooManyRequests",
+        "Too many failed authentications, or supplier requests, from this address; `Retry-After` says when to try again (`/problems/too-many-requests`)",
+        Applies::Secured,
+    ),
     (
         "500",
         "InternalError",
         "The server failed; the request id is in its logs",
+        Applies::Always,
     ),
 ];
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         let components = openapi.components.get_or_insert_with(Default::default);
-        for (_, name, description) in COMMON_RESPONSES {
+        for (_, name, description, _) in COMMON_RESPONSES {
             let problem = ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build();
@@ -224,13 +286,22 @@ impl Modify for CommonResponses {
                 item.head.as_mut(),
             ];
             for operation in operations.into_iter().flatten() {
+                let takes = |place: ParameterIn| {
+                    operation.parameters.iter().flatten().any(
+                        |parameter| matches!(parameter, RefOr::T(p) if p.parameter_in == place),
+                    )
+                };
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let with_body = operation.request_body.is_some();
-                for (status, name, _) in COMMON_RESPONSES {
-                    let applies = match status {
-                        "401" | "403" => secured,
-                        "400" | "413" | "415" => with_body,
-                        _ => true,
+                let with_query = takes(ParameterIn::Query);
+                let with_path = takes(ParameterIn::Path);
+                for (status, name, _, applies) in COMMON_RESPONSES {
+                    let applies = match applies {
+                        Applies::Secured => secured,
+                        Applies::WithBodyOrQuery => with_body || with_query,
+                        Applies::WithBody => with_body,
+                        Applies::WithPathParameters => with_path,
+                        Applies::Always => true,
                     };
                     if applies {
                         operation

@@ -525,7 +525,12 @@ pub fn suspension(
 
 /// Once a day, to one person: the stages they may act on, overdue first,
 /// then the supplier questionnaires they are accountable for chasing.
-pub fn digest(to: &str, day: &str, to_do: Vec<Item>, to_chase: Vec<Item>) -> Email {
+pub fn digest(
+    to: &str,
+    day: &str,
+    (to_do, to_chase): (Vec<Item>, Vec<Item>),
+    asked: Vec<Item>,
+) -> Email {
     let overdue = to_do.iter().chain(&to_chase).filter(|i| i.overdue).count();
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -552,6 +557,12 @@ pub fn digest(to: &str, day: &str, to_do: Vec<Item>, to_chase: Vec<Item>) -> Ema
             }
         ));
     }
+    if !asked.is_empty() {
+        paragraphs.push(format!(
+            "Integrators asked about {} nobody reviewed.",
+            plural(asked.len(), "model", "models")
+        ));
+    }
     let mut lists = Vec::new();
     if !to_do.is_empty() {
         lists.push(List {
@@ -566,6 +577,12 @@ pub fn digest(to: &str, day: &str, to_do: Vec<Item>, to_chase: Vec<Item>) -> Ema
         });
     }
     let waiting: usize = lists.iter().map(|l| l.items.len()).sum();
+    if !asked.is_empty() {
+        lists.push(List {
+            heading: "Asked for, not reviewed".into(),
+            items: asked,
+        });
+    }
     Notice {
         title: format!("Your reviews for {day}: {waiting} waiting, {overdue} overdue"),
         greeting: "Good morning,".into(),

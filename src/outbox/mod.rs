@@ -123,6 +123,9 @@ pub struct DeliveryReport {
     pub dead: usize,
 }
 
+/// The most batches of [`store::BATCH`] messages one pass delivers.
+const MAX_BATCHES_PER_PASS: usize = 20;
+
 pub struct Outbox {
     store: Store,
     clock: SharedClock,
@@ -228,8 +231,27 @@ impl Outbox {
         })
     }
 
-    /// Claims due messages and delivers them; returns what happened.
+    /// Delivers what is due, a batch at a time: a full batch is followed at
+    /// once by the next (so a backlog drains at the SMTP server's pace, not
+    /// a batch per scheduled pass), up to [`MAX_BATCHES_PER_PASS`] so that a
+    /// pass still ends and reports. Returns what happened.
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
+        let mut report = DeliveryReport::default();
+        for _ in 0..MAX_BATCHES_PER_PASS {
+            let batch = self.deliver_batch().await?;
+            report.claimed += batch.claimed;
+            report.sent += batch.sent;
+            report.retrying += batch.retrying;
+            report.dead += batch.dead;
+            if batch.claimed < store::BATCH {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Claims one batch of due messages and delivers them.
+    async fn deliver_batch(&self) -> Result<DeliveryReport, StoreError> {
         let now = self.clock.now();
         let claimed = self
             .store

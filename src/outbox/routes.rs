@@ -43,7 +43,6 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
-    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 
@@ -68,7 +67,8 @@ impl From<OutboxRow> for OutboxMessage {
 pub struct OutboxQuery {
     /// `pending`, `sending`, `sent` or `dead`.
     pub state: Option<String>,
-    #[param(value_type = Option<u32>)]
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }

@@ -12,7 +12,8 @@ use crate::schema::outbox_messages;
 
 /// How long a claim lasts before another worker may take the message over.
 const LEASE: TimeDelta = TimeDelta::minutes(5);
-const BATCH: i64 = 50;
+/// How many messages one claim takes (and delivers at once).
+pub const BATCH: usize = 50;
 
 /// Queues a message. With a `dedup_key`, a second message with the same key
 /// is not queued (so a retried or repeated job never doubles a message);
@@ -63,7 +64,7 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Vec<OutboxRo
                     .and(outbox_messages::locked_until.lt(now_naive))),
         )
         .order(outbox_messages::next_attempt_at.asc())
-        .limit(BATCH)
+        .limit(BATCH as i64)
         .select(OutboxRow::as_select())
         .load(conn)?;
     let ids: Vec<&str> = due.iter().map(|r| r.id.as_str()).collect();

@@ -130,7 +130,10 @@ pub async fn put_mailbox(
     let mut emails = Vec::new();
     for (i, email) in body.0.emails.iter().enumerate() {
         let email = email.trim();
-        if email.parse::<lettre::message::Mailbox>().is_err() || !email.contains('@') {
+        if email.parse::<lettre::message::Mailbox>().is_err()
+            || !email.contains('@')
+            || crate::validation::line_fault(email).is_some()
+        {
             return Err(ApiError::validation(
                 format!("emails[{i}]"),
                 format!("`{email}` is not an email address"),

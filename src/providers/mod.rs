@@ -64,13 +64,20 @@ pub struct Provider {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
-    #[validate(length(max = 200), custom(function = "not_blank"))]
+    #[validate(
+        length(max = 200),
+        custom(function = "not_blank"),
+        custom(function = "crate::validation::one_line")
+    )]
     pub name: Option<String>,
     #[validate(email, length(max = 254))]
     #[schema(example = "security@example.com")]
     pub email: String,
     /// What they answer for, e.g. `security`, `privacy`, `legal`.
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::validation::one_line")
+    )]
     pub role: Option<String>,
 }
 
@@ -122,10 +129,15 @@ crate::names::stored_enum! {
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
     #[validate(required, custom(function = "slug_format"))]
-    #[schema(required = true, example = "anthropic")]
+    #[schema(value_type = String, example = "anthropic")]
     pub slug: Option<String>,
-    #[validate(required, length(max = 200), custom(function = "not_blank"))]
-    #[schema(required = true, example = "Anthropic")]
+    #[validate(
+        required,
+        length(max = 200),
+        custom(function = "not_blank"),
+        custom(function = "crate::validation::one_line")
+    )]
+    #[schema(value_type = String, example = "Anthropic")]
     pub name: Option<String>,
     #[validate(custom(function = "http_url"))]
     #[schema(example = "https://www.anthropic.com")]
@@ -141,7 +153,11 @@ pub struct NewProvider {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderPatch {
-    #[validate(length(max = 200), custom(function = "not_blank"))]
+    #[validate(
+        length(max = 200),
+        custom(function = "not_blank"),
+        custom(function = "crate::validation::one_line")
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[validate(custom(function = "http_url"))]
@@ -160,12 +176,20 @@ pub struct ProviderPatch {
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
     #[validate(required, custom(function = "slug_format"))]
-    #[schema(required = true, example = "claude-sonnet-4-5")]
+    #[schema(value_type = String, example = "claude-sonnet-4-5")]
     pub slug: Option<String>,
-    #[validate(required, length(max = 200), custom(function = "not_blank"))]
-    #[schema(required = true, example = "Claude Sonnet 4.5")]
+    #[validate(
+        required,
+        length(max = 200),
+        custom(function = "not_blank"),
+        custom(function = "crate::validation::one_line")
+    )]
+    #[schema(value_type = String, example = "Claude Sonnet 4.5")]
     pub name: Option<String>,
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::validation::one_line")
+    )]
     pub version: Option<String>,
     pub modality: Option<Modality>,
     pub hosting: Option<Hosting>,
@@ -177,10 +201,17 @@ pub struct NewModel {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPatch {
-    #[validate(length(max = 200), custom(function = "not_blank"))]
+    #[validate(
+        length(max = 200),
+        custom(function = "not_blank"),
+        custom(function = "crate::validation::one_line")
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::validation::one_line")
+    )]
     #[schema(value_type = Option<String>)]
     pub version: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
@@ -215,7 +246,9 @@ fn http_url(value: &str) -> Result<(), ValidationError> {
     let ok = url::Url::parse(value)
         .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
         .unwrap_or(false);
-    if !ok || value.len() > 2000 {
+    // `url` drops tabs and line breaks and encodes other controls: the
+    // text as sent, which is what is stored, is checked too.
+    if !ok || value.len() > 2000 || crate::validation::line_fault(value).is_some() {
         return Err(
             ValidationError::new("url").with_message("must be an http:// or https:// URL".into())
         );

@@ -102,7 +102,8 @@ pub struct ReviewSummary {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AnswerView {
-    #[schema(value_type = Object)]
+    /// Any JSON value: what the question takes (text, a number, a boolean,
+    /// a list of choices).
     pub value: serde_json::Value,
     pub answered_by: String,
     pub updated_at: DateTime<Utc>,
@@ -111,7 +112,6 @@ pub struct AnswerView {
     pub carried_forward: bool,
     /// On a re-review, the answer of the previous cycle when it differs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub previous_value: Option<serde_json::Value>,
 }
 
@@ -183,7 +183,6 @@ pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
-    #[schema(value_type = Object)]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -209,7 +208,6 @@ pub struct StageView {
     #[serde(flatten)]
     pub stage: StageSummary,
     pub questionnaire: Questionnaire,
-    #[schema(value_type = BTreeMap<String, Object>)]
     pub answers: BTreeMap<String, serde_json::Value>,
     /// While the stage awaits new answers because a reviewer asked for
     /// changes: the reviewer's comment, for whoever answers.
@@ -224,7 +222,7 @@ pub struct StageView {
 #[serde(deny_unknown_fields)]
 pub struct NewReview {
     #[validate(required)]
-    #[schema(required = true, example = "anthropic")]
+    #[schema(value_type = String, example = "anthropic")]
     pub provider: Option<String>,
     /// Omit to review the whole provider.
     #[schema(example = "claude-sonnet-4-5")]
@@ -238,7 +236,7 @@ pub struct NewReview {
 pub struct AnswersInput {
     /// Question id → answer; `null` clears an answer.
     #[validate(required)]
-    #[schema(required = true, value_type = BTreeMap<String, Object>)]
+    #[schema(value_type = BTreeMap<String, serde_json::Value>)]
     pub answers: Option<BTreeMap<String, serde_json::Value>>,
 }
 
@@ -246,7 +244,7 @@ pub struct AnswersInput {
 #[serde(deny_unknown_fields)]
 pub struct InviteInput {
     #[validate(required, email)]
-    #[schema(required = true, example = "security@supplier.example")]
+    #[schema(value_type = String, example = "security@supplier.example")]
     pub email: Option<String>,
     /// How long the link works, e.g. `14d` (default 30d, at most 90d).
     pub expires_in: Option<String>,
@@ -257,7 +255,7 @@ pub struct InviteInput {
 #[serde(deny_unknown_fields)]
 pub struct InviteAllInput {
     #[validate(required, email)]
-    #[schema(required = true, example = "security@supplier.example")]
+    #[schema(value_type = String, example = "security@supplier.example")]
     pub email: Option<String>,
     /// How long the link works, e.g. `14d` (default 30d, at most 90d).
     pub expires_in: Option<String>,
@@ -277,7 +275,10 @@ pub struct InvitedAll {
 #[serde(deny_unknown_fields)]
 pub struct AssignInput {
     /// Subject or email of the person; `null` unassigns.
-    #[validate(length(min = 1, max = 254))]
+    #[validate(
+        length(min = 1, max = 254),
+        custom(function = "crate::validation::one_line")
+    )]
     pub assignee: Option<String>,
 }
 
@@ -285,7 +286,7 @@ pub struct AssignInput {
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
     #[validate(required)]
-    #[schema(required = true)]
+    #[schema(value_type = Decision)]
     pub decision: Option<Decision>,
     #[validate(length(max = 10000))]
     pub comment: Option<String>,
@@ -297,18 +298,26 @@ pub struct DecisionInput {
 #[serde(deny_unknown_fields)]
 pub struct TierInput {
     #[validate(required)]
-    #[schema(required = true)]
+    #[schema(value_type = Tier)]
     pub tier: Option<Tier>,
-    #[validate(required, length(min = 1, max = 2000))]
-    #[schema(required = true)]
+    #[validate(
+        required,
+        length(min = 1, max = 2000),
+        custom(function = "crate::validation::one_line")
+    )]
+    #[schema(value_type = String)]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawInput {
-    #[validate(required, length(min = 1, max = 2000))]
-    #[schema(required = true)]
+    #[validate(
+        required,
+        length(min = 1, max = 2000),
+        custom(function = "crate::validation::one_line")
+    )]
+    #[schema(value_type = String)]
     pub reason: Option<String>,
 }
 
@@ -316,14 +325,18 @@ pub struct WithdrawInput {
 #[serde(deny_unknown_fields)]
 pub struct NewFinding {
     #[validate(required)]
-    #[schema(required = true)]
+    #[schema(value_type = Severity)]
     pub severity: Option<Severity>,
     #[validate(required, length(min = 1, max = 10000))]
-    #[schema(required = true)]
+    #[schema(value_type = String)]
     pub text: Option<String>,
     pub stage: Option<StageKey>,
-    #[validate(length(min = 1, max = 254))]
+    #[validate(
+        length(min = 1, max = 254),
+        custom(function = "crate::validation::one_line")
+    )]
     pub owner: Option<String>,
+    #[validate(custom(function = "crate::validation::ordinary_time"))]
     pub remediation_due: Option<DateTime<Utc>>,
 }
 
@@ -332,8 +345,12 @@ pub struct NewFinding {
 pub struct FindingPatch {
     pub state: Option<FindingState>,
     pub severity: Option<Severity>,
-    #[validate(length(min = 1, max = 254))]
+    #[validate(
+        length(min = 1, max = 254),
+        custom(function = "crate::validation::one_line")
+    )]
     pub owner: Option<String>,
+    #[validate(custom(function = "crate::validation::ordinary_time"))]
     pub remediation_due: Option<DateTime<Utc>>,
     #[validate(length(max = 10000))]
     pub resolution: Option<String>,

@@ -143,7 +143,8 @@ pub struct ReviewQuery {
     pub overdue: Option<String>,
     /// Approvals that expire within this duration, e.g. `30d`.
     pub expiring_within: Option<String>,
-    #[param(value_type = Option<u32>)]
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }

@@ -165,7 +165,7 @@ impl Reviews {
             .await
     }
 
-    fn start_in(
+    pub(crate) fn start_in(
         &self,
         tx: &mut Tx<'_>,
         email: Option<String>,
@@ -252,6 +252,12 @@ impl Reviews {
         now: DateTime<Utc>,
         tier: Option<TierChoice>,
     ) -> Result<ReviewSummary, ReviewError> {
+        // The reason is one line, checked before the review is read.
+        let reason = tier.as_ref().and_then(|t| t.reason.as_deref());
+        if let Some(message) = reason.and_then(crate::validation::line_fault) {
+            let error = crate::validation::FieldError::new("reason", message);
+            return Err(ReviewError::Invalid(vec![error]));
+        }
         let reviews = self.clone();
         self.work
             .run(actor, now, move |tx| {

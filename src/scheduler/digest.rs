@@ -79,6 +79,7 @@ impl Scheduler {
                         }
                     }
                     let invited = review_store::pending_invitations(conn, None, now)?;
+                    let asked = crate::intake::new_since(conn, now - chrono::TimeDelta::days(1))?;
                     let persons = crate::people::everyone(conn)?;
                     let digests = persons
                         .into_iter()
@@ -88,7 +89,12 @@ impl Scheduler {
                             let roles: BTreeSet<Role> =
                                 person.roles.iter().filter_map(|r| r.parse().ok()).collect();
                             let who = Principal::new(person.sub, Some(email), roles, None);
-                            digest_of(&who, &open, &invited, &public_url, &day, now)
+                            let asked = if who.has(Role::VendorManager) {
+                                &asked[..]
+                            } else {
+                                &[]
+                            };
+                            digest_of(&who, (&open, &invited, asked), &public_url, &day, now)
                         })
                         .collect::<Vec<_>>();
                     Ok::<_, ReviewError>(digests)
@@ -131,8 +137,11 @@ impl Scheduler {
 /// The digest of `who`, if they have anything to act on or to chase.
 fn digest_of(
     who: &Principal,
-    open: &[Open],
-    invited: &[PendingInvitation],
+    (open, invited, asked): (
+        &[Open],
+        &[PendingInvitation],
+        &[crate::intake::IntakeRequest],
+    ),
     public_url: &str,
     day: &str,
     now: DateTime<Utc>,
@@ -152,7 +161,7 @@ fn digest_of(
         })
         .collect();
     to_chase.sort_by_key(|o| (!overdue(o.stage.due_at, now), o.stage.due_at));
-    if to_do.is_empty() && to_chase.is_empty() {
+    if to_do.is_empty() && to_chase.is_empty() && asked.is_empty() {
         return None;
     }
     let item = |o: &Open, detail: String| messages::Item {
@@ -219,8 +228,35 @@ fn digest_of(
             )
         })
         .collect();
-    let items = to_do.len() + to_chase.len();
-    let email = messages::digest(who.email.as_deref()?, day, to_do, to_chase);
+    let asked: Vec<_> = asked
+        .iter()
+        .map(|request| {
+            let who_asked: Vec<&str> = request
+                .requested_by
+                .iter()
+                .map(|a| a.sub.as_str())
+                .collect();
+            let use_cases = match request.use_cases.as_slice() {
+                [] => String::new(),
+                cases => format!(" for {}", cases.join(", ")),
+            };
+            messages::Item {
+                title: format!("{}/{}", request.provider, request.model),
+                detail: format!(
+                    "asked {} times{use_cases} by {}; first on {}. Start a review with POST /v1/intake/{}/{}/review, or dismiss it",
+                    request.asked,
+                    who_asked.join(", "),
+                    messages::date(request.first_seen),
+                    request.provider,
+                    request.model
+                ),
+                link: format!("{public_url}/providers/{}", request.provider),
+                overdue: false,
+            }
+        })
+        .collect();
+    let items = to_do.len() + to_chase.len() + asked.len();
+    let email = messages::digest(who.email.as_deref()?, day, (to_do, to_chase), asked);
     Some(Digest {
         sub: who.sub.clone(),
         email,

@@ -79,7 +79,6 @@ pub struct JobReport {
     pub ran_at: DateTime<Utc>,
     pub duration_ms: u64,
     /// The job's own account (counts of what it queued or opened).
-    #[schema(value_type = Object)]
     pub result: serde_json::Value,
 }
 

@@ -18,6 +18,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::derive::{self, Reason, Status, Use};
 use super::snapshot::Snapshot;
 use crate::conditions::DataClass;
+use crate::intake::Intake;
 use crate::validation::FieldError;
 use crate::vocabulary::Vocabulary;
 
@@ -39,12 +40,14 @@ pub enum Refusal {
 }
 
 /// The JSON answer to the check request `body`, decided as of `now`, its
-/// regions and use cases checked against `vocabulary`.
+/// regions and use cases checked against `vocabulary`; items about models
+/// nobody reviewed are noted in `intake` as asked by its `sub`.
 pub fn answer(
     body: &[u8],
     snapshot: &Snapshot,
     vocabulary: &Vocabulary,
     now: DateTime<Utc>,
+    intake: Option<(&Intake, &str)>,
 ) -> Result<Vec<u8>, Refusal> {
     // Checked once here, so that the parser does not check each string.
     let text = simdutf8::basic::from_utf8(body).map_err(|_| Refusal::Malformed)?;
@@ -54,6 +57,7 @@ pub fn answer(
         snapshot,
         vocabulary,
         now,
+        intake,
         out: &mut out,
         items: 0,
         lists: Lists::default(),
@@ -84,6 +88,7 @@ struct Checker<'s, 'de> {
     snapshot: &'s Snapshot,
     vocabulary: &'s Vocabulary,
     now: DateTime<Utc>,
+    intake: Option<(&'s Intake, &'s str)>,
     out: &'s mut Vec<u8>,
     items: usize,
     lists: Lists<'de>,
@@ -114,6 +119,11 @@ impl<'de> Checker<'_, 'de> {
             features: item.features.then_some(&lists.features[..]),
         };
         let decided = self.snapshot.for_check(provider, model, self.now);
+        if decided.status == Status::NotReviewed
+            && let Some((intake, sub)) = self.intake
+        {
+            intake.asked(provider, model, sub, context.use_case, self.now);
+        }
         let reasons = derive::reasons(decided.status, decided.conditions, context);
         if self.items > 1 {
             self.out.push(b',');
@@ -610,7 +620,7 @@ mod tests {
         ) {
             let snapshot = snapshot();
             let body = serde_json::to_vec(&json!({ "items": items })).unwrap();
-            let single = answer(&body, &snapshot, &known(), now()).ok().map(String::from_utf8);
+            let single = answer(&body, &snapshot, &known(), now(), None).ok().map(String::from_utf8);
             let plain = plainly(&body, &snapshot).map(String::from_utf8);
             prop_assert_eq!(single, plain);
         }
@@ -619,7 +629,7 @@ mod tests {
     #[test]
     fn a_refusal_says_whether_the_count_or_the_body_is_at_fault() {
         let snapshot = snapshot();
-        let refusal = |body: &str| answer(body.as_bytes(), &snapshot, &known(), now()).err();
+        let refusal = |body: &str| answer(body.as_bytes(), &snapshot, &known(), now(), None).err();
         let item = r#"{"provider":"acme","model":"open"}"#;
         let many = |n: usize| format!(r#"{{"items":[{}]}}"#, vec![item; n].join(","));
         assert!(refusal(&many(MAX_ITEMS)).is_none());
@@ -646,7 +656,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            answer(b"{\"items\":[\xff]}", &snapshot, &known(), now()),
+            answer(b"{\"items\":[\xff]}", &snapshot, &known(), now(), None),
             Err(Refusal::Malformed)
         ));
     }
@@ -654,9 +664,10 @@ mod tests {
     #[test]
     fn escaped_text_is_read_and_echoed() {
         let body = r#"{"items":[{"provider":"ac\u006de","model":"open","regions":["\u0065u"]}]}"#;
-        let answered: Value =
-            serde_json::from_slice(&answer(body.as_bytes(), &snapshot(), &known(), now()).unwrap())
-                .unwrap();
+        let answered: Value = serde_json::from_slice(
+            &answer(body.as_bytes(), &snapshot(), &known(), now(), None).unwrap(),
+        )
+        .unwrap();
         assert_eq!(answered["results"][0]["provider"], "acme");
         assert_eq!(answered["results"][0]["allow"], true);
         assert_eq!(answered["results"][0]["status"], "approved");

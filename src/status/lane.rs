@@ -78,8 +78,8 @@ impl Lane {
         let mut response = match admitted {
             Ok(()) => status_response(
                 &self.state,
-                provider,
-                model,
+                (provider, model),
+                &principal.sub,
                 headers.get(header::IF_NONE_MATCH),
             ),
             Err(error) => error.error_response(),

@@ -53,23 +53,31 @@ pub async fn get_status(
     provider: &str,
     model: &str,
 ) -> Result<HttpResponse, ApiError> {
-    authenticate(req)?.require(EVERYONE)?;
+    let principal = authenticate(req)?;
+    principal.require(EVERYONE)?;
     let if_none_match = req.headers().get(header::IF_NONE_MATCH);
-    Ok(status_response(state, provider, model, if_none_match))
+    Ok(status_response(
+        state,
+        (provider, model),
+        &principal.sub,
+        if_none_match,
+    ))
 }
 
-/// The answer to an admitted caller's status lookup: the clearance from the
-/// snapshot, or 304 when `If-None-Match` names its entity tag.
+/// The answer to an admitted caller's (`asker`'s) status lookup: the
+/// clearance from the snapshot, or 304 when `If-None-Match` names its entity
+/// tag. An ask about a model nobody reviewed is noted for the intake.
 pub fn status_response(
     state: &AppState,
-    provider: &str,
-    model: &str,
+    (provider, model): (&str, &str),
+    asker: &str,
     if_none_match: Option<&HeaderValue>,
 ) -> HttpResponse {
-    let rendered = state
-        .status
-        .snapshot()
-        .lookup(provider, model, state.clock.now());
+    let now = state.clock.now();
+    let rendered = state.status.snapshot().lookup(provider, model, now);
+    if rendered.not_reviewed {
+        state.intake.asked(provider, model, asker, None, now);
+    }
     let matches = if_none_match
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
@@ -124,7 +132,7 @@ async fn by_model(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         return Err(crate::http::no_route(&req));
     };
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        return Err(crate::http::method_not_allowed(&req));
+        return Ok(crate::http::refuse_method(&req, "GET, HEAD"));
     }
     if endpoint == STATUS {
         get_status(&req, &state, provider, model).await
@@ -172,7 +180,8 @@ pub async fn check(
     principal.require(EVERYONE)?;
     let snapshot = state.status.snapshot();
     let vocabulary = &state.config.vocabulary;
-    match super::check::answer(&body.0, &snapshot, vocabulary, state.clock.now()) {
+    let intake = Some((&*state.intake, principal.sub.as_str()));
+    match super::check::answer(&body.0, &snapshot, vocabulary, state.clock.now(), intake) {
         Ok(answer) => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(answer)),
@@ -231,7 +240,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 pub struct SuspendInput {
     #[validate(required, length(min = 1, max = 2000))]
-    #[schema(required = true, example = "Provider incident under investigation")]
+    #[schema(value_type = String, example = "Provider incident under investigation")]
     pub reason: Option<String>,
 }
 

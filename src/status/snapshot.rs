@@ -30,6 +30,8 @@ const ETAG_LEN: usize = 34;
 pub struct Rendered {
     pub etag: Bytes,
     pub body: Bytes,
+    /// The answer is `not_reviewed` (the ask is an intake request).
+    pub not_reviewed: bool,
 }
 
 /// Renders `clearance`: the entity tag, then the JSON body, in one buffer
@@ -45,10 +47,11 @@ fn render(clearance: &Clearance) -> Bytes {
 }
 
 impl Rendered {
-    fn from_buffer(buffer: &Bytes) -> Rendered {
+    fn from_buffer(buffer: &Bytes, status: Status) -> Rendered {
         Rendered {
             etag: buffer.slice(..ETAG_LEN),
             body: buffer.slice(ETAG_LEN..),
+            not_reviewed: status == Status::NotReviewed,
         }
     }
 }
@@ -106,7 +109,7 @@ impl Entry {
     }
 
     fn rendered(&self) -> Rendered {
-        Rendered::from_buffer(&self.rendered)
+        Rendered::from_buffer(&self.rendered, self.status)
     }
 
     /// `valid_until` as RFC 3339 text.
@@ -233,7 +236,10 @@ impl Snapshot {
     pub fn lookup(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Rendered {
         match self.entry(provider, model) {
             Some(entry) if entry.status_at(now) == entry.status => entry.rendered(),
-            entry => Rendered::from_buffer(&render(&clearance_of(entry, provider, model, now))),
+            entry => {
+                let clearance = clearance_of(entry, provider, model, now);
+                Rendered::from_buffer(&render(&clearance), clearance.status)
+            }
         }
     }
 
@@ -256,6 +262,20 @@ impl Snapshot {
                 valid_until: None,
             },
         }
+    }
+
+    /// Every model's provider, model and what a check needs of its
+    /// clearance as of `now`, in no order: what the exports list.
+    pub fn each(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&str, &str, Decided<'_>)> {
+        self.models.iter().filter_map(move |entry| {
+            let (provider, model) = std::str::from_utf8(entry.key()).ok()?.split_once('/')?;
+            let decided = Decided {
+                status: entry.status_at(now),
+                conditions: &entry.conditions,
+                valid_until: entry.valid_until_text(),
+            };
+            Some((provider, model, decided))
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -324,7 +344,7 @@ impl StatusService {
             stopping: std::sync::atomic::AtomicBool::new(false),
             listener: std::sync::Mutex::new(None),
         });
-        service.rebuild().await?;
+        service.rebuild(None).await?;
         Ok(service)
     }
 
@@ -346,12 +366,18 @@ impl StatusService {
         if version <= seen {
             return Ok(false);
         }
-        self.rebuild().await?;
+        self.rebuild(Some(version)).await?;
         Ok(true)
     }
 
-    async fn rebuild(&self) -> Result<(), StoreError> {
+    /// Builds the snapshot from the database, unless (with `at_least`) the
+    /// rebuild it waited behind already reached that version: decisions
+    /// committed together then cost one rebuild, not one each.
+    async fn rebuild(&self, at_least: Option<i64>) -> Result<(), StoreError> {
         let _one_at_a_time = self.rebuilding.lock().await;
+        if at_least.is_some_and(|version| self.current.load().version >= version) {
+            return Ok(());
+        }
         let (version, facts) = self
             .store
             .run(|conn| {

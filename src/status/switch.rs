@@ -79,6 +79,15 @@ pub async fn throw(
     public_url: String,
     now: DateTime<Utc>,
 ) -> Result<Vec<Clearance>, SwitchError> {
+    // A reason is one line: it goes into notices, webhooks and the audit log.
+    let reason = match &throw {
+        Throw::Suspend { reason } => Some(reason.as_str()),
+        Throw::Resume { reason } => reason.as_deref(),
+    };
+    if let Some(message) = reason.and_then(crate::validation::line_fault) {
+        let error = crate::validation::FieldError::new("reason", message);
+        return Err(SwitchError::Catalogue(CatalogueError::Invalid(vec![error])));
+    }
     let (_, clearances) = work
         .run_published(actor, now, move |tx| {
             let (provider_slug, model_slug) = match &subject {

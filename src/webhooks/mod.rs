@@ -62,10 +62,13 @@ impl From<&WebhookRow> for Webhook {
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     #[validate(required, custom(function = "webhook_url"))]
-    #[schema(required = true, example = "https://gateway.example/hooks/clearance")]
+    #[schema(value_type = String, example = "https://gateway.example/hooks/clearance")]
     pub url: Option<String>,
     /// The HMAC key for signatures, 16 to 200 characters; generated when omitted.
-    #[validate(length(min = 16, max = 200))]
+    #[validate(
+        length(min = 16, max = 200),
+        custom(function = "crate::validation::one_line")
+    )]
     pub secret: Option<String>,
     /// Default: every event.
     #[validate(custom(function = "known_events"))]
@@ -83,7 +86,8 @@ pub struct CreatedWebhook {
 fn webhook_url(value: &str) -> Result<(), ValidationError> {
     let ok = url::Url::parse(value)
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if ok && value.len() <= 2000 {
+    // `url` drops tabs and line breaks: the text as sent is checked too.
+    if ok && value.len() <= 2000 && crate::validation::line_fault(value).is_none() {
         Ok(())
     } else {
         Err(ValidationError::new("url").with_message("must be an http:// or https:// URL".into()))

@@ -86,6 +86,7 @@ pub fn check_value(question: &Question, value: &Value) -> Result<(), String> {
         QuestionKind::Url => {
             let ok = value.as_str().is_some_and(|u| {
                 u.len() <= 2000
+                    && crate::validation::line_fault(u).is_none()
                     && url::Url::parse(u).is_ok_and(|p| {
                         matches!(p.scheme(), "http" | "https") && p.host_str().is_some()
                     })

@@ -351,6 +351,7 @@ pub fn apply(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Refusal> {
+    authorize(workflow, action, caller)?;
     if review.state != ReviewState::InProgress {
         return Err(Refusal::NotAllowed {
             action: action.verb(),
@@ -391,6 +392,76 @@ pub fn apply(
     })
 }
 
+/// Whether `caller` may take `action` at all, whatever the state of the
+/// review: checked before any state, so that a caller without the role hears
+/// 403 and learns nothing of where the review stands.
+fn authorize(workflow: &Workflow, action: &Action, caller: &Caller) -> Result<(), Refusal> {
+    const MANAGERS: &[Role] = &[Role::VendorManager, Role::Admin];
+    match action {
+        Action::SaveAnswers { stage, .. } | Action::Submit { stage } => {
+            let definition = find_stage(workflow, stage)?;
+            let allowed = match (caller, definition.answered_by) {
+                (Caller::Respondent { stage: own, .. }, Answerer::Supplier) => own == stage,
+                (Caller::Respondent { .. }, Answerer::Role(_)) => false,
+                (person, Answerer::Supplier) => person.has(Role::VendorManager),
+                (person, Answerer::Role(role)) => person.has(role),
+            };
+            if !allowed {
+                let who = match definition.answered_by {
+                    Answerer::Supplier => {
+                        "the supplier (by invitation) or a vendor_manager".to_owned()
+                    }
+                    Answerer::Role(role) => format!("the `{role}` role"),
+                };
+                return Err(Refusal::Forbidden(format!(
+                    "the questionnaire of stage `{stage}` is answered by {who}"
+                )));
+            }
+        }
+        Action::Decide { stage, .. } => {
+            let definition = find_stage(workflow, stage)?;
+            if !caller.has(definition.approver_role) {
+                return Err(Refusal::Forbidden(format!(
+                    "stage `{stage}` is decided by the `{}` role",
+                    definition.approver_role
+                )));
+            }
+        }
+        Action::Assign { stage, .. } => {
+            find_stage(workflow, stage)?;
+            if !caller.has_any(MANAGERS) {
+                return Err(Refusal::Forbidden(
+                    "stages are assigned by a vendor_manager or an admin".into(),
+                ));
+            }
+        }
+        Action::RaiseTier { .. } => {
+            let allowed = [
+                Role::SecurityReviewer,
+                Role::PrivacyReviewer,
+                Role::RaiReviewer,
+                Role::Approver,
+                Role::VendorManager,
+                Role::Admin,
+            ];
+            if !caller.has_any(&allowed) {
+                return Err(Refusal::Forbidden(
+                    "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
+                        .into(),
+                ));
+            }
+        }
+        Action::Withdraw { .. } => {
+            if !caller.has_any(MANAGERS) {
+                return Err(Refusal::Forbidden(
+                    "a review is withdrawn by a vendor_manager or an admin".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One action in progress: the review as it becomes, and what it causes.
 struct Step<'a> {
     workflow: &'a Workflow,
@@ -407,13 +478,7 @@ impl Step<'_> {
         stage: &StageKey,
         draft: &BTreeMap<String, Value>,
     ) -> Result<(), Refusal> {
-        answerable_stage(
-            self.workflow,
-            &self.review,
-            stage,
-            self.caller,
-            "save answers",
-        )?;
+        answerable_stage(self.workflow, &self.review, stage, "save answers")?;
         let definition = find_stage(self.workflow, stage)?;
         let errors = answers::check_draft(&definition.questionnaire, draft);
         if !errors.is_empty() {
@@ -435,8 +500,7 @@ impl Step<'_> {
     /// The answers go to review: every required, shown question answered;
     /// the stage's risk rules then run.
     fn submit(&mut self, stage: &StageKey) -> Result<(), Refusal> {
-        let definition =
-            answerable_stage(self.workflow, &self.review, stage, self.caller, "submit")?;
+        let definition = answerable_stage(self.workflow, &self.review, stage, "submit")?;
         let (now, by) = (self.now, self.caller.id().to_owned());
         let record = self.review.stage_mut(stage);
         let missing = answers::missing_required(&definition.questionnaire, &record.answers);
@@ -525,21 +589,15 @@ impl Step<'_> {
         Ok(())
     }
 
-    /// Whether the caller may decide `stage` now: its approver role, the
-    /// stage in review, and segregation of duties (not who started the
-    /// review, not who answered, not twice).
+    /// Whether the caller (who holds the approver role: [`authorize`]) may
+    /// decide `stage` now: the stage in review, and segregation of duties
+    /// (not who started the review, not who answered, not twice).
     fn check_decider(
         &self,
         definition: &Stage,
         stage: &StageKey,
         decision: Decision,
     ) -> Result<(), Refusal> {
-        if !self.caller.has(definition.approver_role) {
-            return Err(Refusal::Forbidden(format!(
-                "stage `{stage}` is decided by the `{}` role",
-                definition.approver_role
-            )));
-        }
         let record = self
             .review
             .stage(stage)
@@ -573,11 +631,6 @@ impl Step<'_> {
 
     fn assign(&mut self, stage: &StageKey, assignee: Option<&str>) -> Result<(), Refusal> {
         find_stage(self.workflow, stage)?;
-        if !self.caller.has_any(&[Role::VendorManager, Role::Admin]) {
-            return Err(Refusal::Forbidden(
-                "stages are assigned by a vendor_manager or an admin".into(),
-            ));
-        }
         let record = self.review.stage_mut(stage);
         if !matches!(
             record.state,
@@ -595,20 +648,6 @@ impl Step<'_> {
 
     /// A person raises the tier, with a reason (never lowers it).
     fn raise_tier(&mut self, tier: Tier, reason: &str) -> Result<(), Refusal> {
-        let allowed = [
-            Role::SecurityReviewer,
-            Role::PrivacyReviewer,
-            Role::RaiReviewer,
-            Role::Approver,
-            Role::VendorManager,
-            Role::Admin,
-        ];
-        if !self.caller.has_any(&allowed) {
-            return Err(Refusal::Forbidden(
-                "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
-                    .into(),
-            ));
-        }
         let mut errors = Vec::new();
         if tier <= self.review.tier {
             errors.push(FieldError::new(
@@ -637,11 +676,6 @@ impl Step<'_> {
 
     /// The review ends without a decision; its open stages close.
     fn withdraw(&mut self, reason: &str) -> Result<(), Refusal> {
-        if !self.caller.has_any(&[Role::VendorManager, Role::Admin]) {
-            return Err(Refusal::Forbidden(
-                "a review is withdrawn by a vendor_manager or an admin".into(),
-            ));
-        }
         if reason.trim().is_empty() {
             return Err(Refusal::Invalid(vec![FieldError::new(
                 "reason",
@@ -667,30 +701,15 @@ fn find_stage<'w>(workflow: &'w Workflow, key: &str) -> Result<&'w Stage, Refusa
         .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))
 }
 
-/// Checks that `caller` may answer `stage` now, and returns its definition.
+/// Checks that `key` takes answers now (who may answer it is
+/// [`authorize`]'s), and returns its definition.
 fn answerable_stage<'w>(
     workflow: &'w Workflow,
     review: &Review,
     key: &str,
-    caller: &Caller,
     verb: &'static str,
 ) -> Result<&'w Stage, Refusal> {
     let definition = find_stage(workflow, key)?;
-    let allowed = match (caller, definition.answered_by) {
-        (Caller::Respondent { stage, .. }, Answerer::Supplier) => stage == key,
-        (Caller::Respondent { .. }, Answerer::Role(_)) => false,
-        (person, Answerer::Supplier) => person.has(Role::VendorManager),
-        (person, Answerer::Role(role)) => person.has(role),
-    };
-    if !allowed {
-        let who = match definition.answered_by {
-            Answerer::Supplier => "the supplier (by invitation) or a vendor_manager".to_owned(),
-            Answerer::Role(role) => format!("the `{role}` role"),
-        };
-        return Err(Refusal::Forbidden(format!(
-            "the questionnaire of stage `{key}` is answered by {who}"
-        )));
-    }
     let record = review
         .stage(key)
         .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))?;

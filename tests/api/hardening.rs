@@ -242,31 +242,71 @@ async fn failed_authentication_is_limited_per_client_and_answered_requests_never
     // Over the limit, on any route, the fast status lane included.
     for path in ["/v1/providers", "/v1/status/acme/m1", "/v1/reviews"] {
         let refused = app.get(path, forged).await;
-        assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        assert!(
+            refused.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= 1
+        );
         let problem = assert_problem(refused, 429).await;
         assert_eq!(problem["type"], "/problems/too-many-requests", "{problem}");
-        assert!(problem["detail"].as_str().unwrap().contains("try again in"), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("try again in"),
+            "{problem}"
+        );
     }
-    let anonymous = app.client.get(app.url("/v1/providers")).send().await.unwrap();
-    assert_eq!(anonymous.status(), 429, "no token at all is a failed authentication too");
+    let anonymous = app
+        .client
+        .get(app.url("/v1/providers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        429,
+        "no token at all is a failed authentication too"
+    );
     // A valid token is never counted nor refused, however many calls it makes.
     let integrator = app.token("ci", &[Role::Integrator]);
     for _ in 0..20 {
-        assert_eq!(app.get("/v1/status/acme/m1", &integrator).await.status(), 200);
+        assert_eq!(
+            app.get("/v1/status/acme/m1", &integrator).await.status(),
+            200
+        );
         assert_eq!(app.get("/v1/providers", &integrator).await.status(), 200);
     }
     // Open endpoints stay open.
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_sign_in_link_that_does_not_work_counts_as_a_failed_sign_in() {
     let app = limited(2, 0).await;
     for _ in 0..2 {
-        let page = app.client.get(app.url("/signin/link/not.a.link")).send().await.unwrap();
+        let page = app
+            .client
+            .get(app.url("/signin/link/not.a.link"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(page.status(), 403);
     }
-    let page = app.client.post(app.url("/signin/link/not.a.link")).send().await.unwrap();
+    let page = app
+        .client
+        .post(app.url("/signin/link/not.a.link"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 429);
     assert!(page.headers().contains_key("retry-after"));
     let html = page.text().await.unwrap();
@@ -279,22 +319,59 @@ async fn supplier_links_are_limited_per_client() {
     let flow = Flow::start(&app).await;
     flow.through_intake(json!({})).await;
     let invited = app
-        .post(&flow.path("/stages/security/invite"), &app.manager(), &json!({"email": "sec@supplier.example"}))
+        .post(
+            &flow.path("/stages/security/invite"),
+            &app.manager(),
+            &json!({"email": "sec@supplier.example"}),
+        )
         .await;
     assert_eq!(invited.status(), 201);
-    let email = app.sent_emails().await.into_iter().find(|e| e["to"][0] == "sec@supplier.example").unwrap();
+    let email = app
+        .sent_emails()
+        .await
+        .into_iter()
+        .find(|e| e["to"][0] == "sec@supplier.example")
+        .unwrap();
     let text = email["text"].as_str().unwrap();
-    let token = text.lines().find(|l| l.contains("/respond/")).unwrap().trim().rsplit('/').next().unwrap().to_owned();
+    let token = text
+        .lines()
+        .find(|l| l.contains("/respond/"))
+        .unwrap()
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     // Pages and API calls with the link share one allowance.
     for _ in 0..2 {
-        let page = app.client.get(app.url(&format!("/respond/{token}"))).send().await.unwrap();
+        let page = app
+            .client
+            .get(app.url(&format!("/respond/{token}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(page.status(), 200);
-        assert_eq!(app.get(&flow.path("/stages/security"), &token).await.status(), 200);
+        assert_eq!(
+            app.get(&flow.path("/stages/security"), &token)
+                .await
+                .status(),
+            200
+        );
     }
-    let page = app.client.get(app.url(&format!("/respond/{token}"))).send().await.unwrap();
+    let page = app
+        .client
+        .get(app.url(&format!("/respond/{token}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 429);
     assert!(page.text().await.unwrap().contains("Too many tries"));
     assert_problem(app.get(&flow.path("/stages/security"), &token).await, 429).await;
     // People with their own tokens are not suppliers: not counted.
-    assert_eq!(app.get(&flow.path("/stages/security"), &app.manager()).await.status(), 200);
+    assert_eq!(
+        app.get(&flow.path("/stages/security"), &app.manager())
+            .await
+            .status(),
+        200
+    );
 }

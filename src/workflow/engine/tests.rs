@@ -775,6 +775,57 @@ fn a_withdrawn_review_takes_no_more_actions() {
     ));
 }
 
+#[test]
+fn on_a_closed_review_a_caller_without_the_role_is_refused_for_the_role() {
+    let mut run = Run::new();
+    run.act(
+        &vm2(),
+        Action::Withdraw {
+            reason: "Project cancelled".into(),
+        },
+    );
+    let outsiders = [
+        (sec(1), Action::Withdraw { reason: "x".into() }),
+        (
+            sec(1),
+            Action::Assign {
+                stage: "intake".into(),
+                assignee: None,
+            },
+        ),
+        (
+            sec(1),
+            Action::Decide {
+                stage: "intake".into(),
+                decision: Decision::Approve,
+                comment: None,
+                conditions: None,
+            },
+        ),
+        (
+            supplier("security"),
+            Action::SaveAnswers {
+                stage: "privacy".into(),
+                answers: answers(&[]),
+            },
+        ),
+        (
+            person("ci", &[Role::Integrator]),
+            Action::RaiseTier {
+                tier: Tier::High,
+                reason: "x".into(),
+            },
+        ),
+    ];
+    for (caller, action) in outsiders {
+        let refusal = run.try_do(&caller, action.clone()).unwrap_err();
+        assert!(
+            matches!(refusal, Refusal::Forbidden(_)),
+            "{action:?} by {caller:?}: {refusal:?}"
+        );
+    }
+}
+
 // ---- properties ----
 
 fn callers() -> Vec<Caller> {

@@ -1,0 +1,2 @@
+DROP TABLE intake_outcomes;
+DROP TABLE intake_askers;
