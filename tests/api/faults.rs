@@ -24,35 +24,10 @@ use serde_json::{Value, json};
 
 use crate::flow::fill;
 use crate::helpers::{Backend, SECRET, TestApp};
+use crate::smtp::{available as sink_available, free_port};
 
 // ---------------------------------------------------------------------------
 // The SMTP server and the server processes.
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether the SMTP sink can run here; panics in CI when it cannot.
-fn sink_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have python3 with aiosmtpd (pip install aiosmtpd)"
-        );
-        eprintln!("skipped: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
-    }
-    ok
-}
 
 /// The database of a test: a fresh one, migrated, owned (and dropped) by an
 /// idle in-process `TestApp`; `None` (the test is skipped) for PostgreSQL

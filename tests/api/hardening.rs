@@ -76,14 +76,7 @@ backend_tests! {
 
     async fn the_supplier_sees_neither_assignee_nor_approvers(app) {
         let flow = Flow::start(&app).await;
-        flow.through_intake(json!({})).await;
-        let invited = app
-            .post(&flow.path("/stages/security/invite"), &app.manager(), &json!({"email": "sec@supplier.example"}))
-            .await;
-        assert_eq!(invited.status(), 201);
-        let email = app.sent_emails().await.into_iter().find(|e| e["to"][0] == "sec@supplier.example").unwrap();
-        let text = email["text"].as_str().unwrap();
-        let token = text.lines().find(|l| l.contains("/respond/")).unwrap().trim().rsplit('/').next().unwrap().to_owned();
+        let token = invite_security_supplier(&app, &flow).await;
         let stage: Value = app.get(&flow.path("/stages/security"), &token).await.json().await.unwrap();
         assert_eq!(stage["key"], "security");
         for internal in ["assignee", "approvals", "approver_role"] {
@@ -144,15 +137,7 @@ async fn email_leaves_promptly_while_the_clock_stands_still() {
     .await
     .unwrap();
     let flow = Flow::start(&app).await;
-    flow.through_intake(json!({})).await;
-    let invited = app
-        .post(
-            &flow.path("/stages/security/invite"),
-            &app.manager(),
-            &json!({"email": "sec@supplier.example"}),
-        )
-        .await;
-    assert_eq!(invited.status(), 201);
+    invite_security_supplier(&app, &flow).await;
     let mut delivered = false;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -219,6 +204,28 @@ async fn webhooks_may_not_target_internal_addresses() {
         )
         .await;
     assert_eq!(public.status(), 201);
+}
+
+/// Invites the supplier's contact to the security stage (after the intake)
+/// and answers the token of the link the email carries.
+async fn invite_security_supplier(app: &TestApp, flow: &Flow<'_>) -> String {
+    flow.through_intake(json!({})).await;
+    let invited = app
+        .post(
+            &flow.path("/stages/security/invite"),
+            &app.manager(),
+            &json!({"email": "sec@supplier.example"}),
+        )
+        .await;
+    assert_eq!(invited.status(), 201);
+    let outbox = app.outbox_emails();
+    let email = outbox
+        .iter()
+        .find(|e| e["to"][0] == "sec@supplier.example")
+        .expect("the invitation is queued");
+    let text = email["text"].as_str().unwrap();
+    let link = text.lines().find(|l| l.contains("/respond/")).unwrap();
+    link.trim().rsplit('/').next().unwrap().to_owned()
 }
 
 /// A server with the given limits per minute on failed authentication and
@@ -317,31 +324,7 @@ async fn a_sign_in_link_that_does_not_work_counts_as_a_failed_sign_in() {
 async fn supplier_links_are_limited_per_client() {
     let app = limited(0, 4).await;
     let flow = Flow::start(&app).await;
-    flow.through_intake(json!({})).await;
-    let invited = app
-        .post(
-            &flow.path("/stages/security/invite"),
-            &app.manager(),
-            &json!({"email": "sec@supplier.example"}),
-        )
-        .await;
-    assert_eq!(invited.status(), 201);
-    let email = app
-        .sent_emails()
-        .await
-        .into_iter()
-        .find(|e| e["to"][0] == "sec@supplier.example")
-        .unwrap();
-    let text = email["text"].as_str().unwrap();
-    let token = text
-        .lines()
-        .find(|l| l.contains("/respond/"))
-        .unwrap()
-        .trim()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = invite_security_supplier(&app, &flow).await;
     // Pages and API calls with the link share one allowance.
     for _ in 0..2 {
         let page = app
