@@ -105,15 +105,14 @@ impl Intake {
         }
         let rows: Vec<(Asked, Tally)> = taken.into_iter().collect();
         let written = rows.clone();
+        // A write transaction (the shared write lock first): on SQLite a
+        // transaction that reads, then writes, fails at once under contention.
         let result = store
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    for (asked, tally) in &written {
-                        add(conn, asked, tally)?;
-                    }
-                    Ok::<_, diesel::result::Error>(written.len())
-                })
-                .map_err(StoreError::from)
+            .write(move |conn| {
+                for (asked, tally) in &written {
+                    add(conn, asked, tally)?;
+                }
+                Ok::<_, StoreError>(written.len())
             })
             .await;
         if result.is_err() {

@@ -78,9 +78,12 @@ pub async fn list_intake(
     }))
 }
 
-/// This instance's pending asks, written now.
+/// This instance's pending asks, written now; if they cannot be, they are
+/// kept for the next write and the answer goes on without them.
 async fn flush(state: &AppState) -> Result<(), ApiError> {
-    state.intake.flush(&state.store).await?;
+    if let Err(error) = state.intake.flush(&state.store).await {
+        tracing::warn!(%error, "cannot write the intake's asks; kept for the next try");
+    }
     Ok(())
 }
 
