@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use clearance::auth::{Role, TokenIssuer};
+use clearance::auth::Role;
 use clearance::config::DatabaseUrl;
 use clearance::db::{ConnectionManager, DbConnection};
 use clearance::outbox::MessageKind;
@@ -23,7 +23,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::flow::fill;
-use crate::helpers::{Backend, SECRET, TestApp};
+use crate::helpers::{Backend, SECRET, TestApp, token};
 use crate::smtp::{available as sink_available, free_port};
 
 // ---------------------------------------------------------------------------
@@ -120,20 +120,6 @@ fn assert_each_once(received: &BTreeMap<String, Vec<Value>>, context: &str) {
 /// The `Message-ID` the outbox gives message `id`.
 fn message_id(id: &str) -> String {
     format!("<{id}@clearance>")
-}
-
-/// A token for `sub` holding `roles`, signed with the instances' secret.
-fn token(sub: &str, roles: &[Role]) -> String {
-    TokenIssuer::new(SECRET, &Default::default())
-        .unwrap()
-        .issue(
-            sub,
-            Some(&format!("{sub}@example.com")),
-            roles,
-            Utc::now(),
-            TimeDelta::hours(1),
-        )
-        .unwrap()
 }
 
 /// How instances of one test are started: their database, their SMTP

@@ -52,6 +52,21 @@ pub struct TestApp {
     _database: Option<PgDatabase>,
 }
 
+/// A token for `sub` holding `roles`, signed with the secret every test
+/// server (in process or not) is given.
+pub fn token(sub: &str, roles: &[Role]) -> String {
+    TokenIssuer::new(SECRET, &Default::default())
+        .unwrap()
+        .issue(
+            sub,
+            Some(&format!("{sub}@example.com")),
+            roles,
+            Utc::now(),
+            TimeDelta::hours(1),
+        )
+        .unwrap()
+}
+
 pub fn test_start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
         .unwrap()
@@ -151,16 +166,7 @@ impl TestApp {
 
     /// A token for `sub` holding `roles`, signed with the server's secret.
     pub fn token(&self, sub: &str, roles: &[Role]) -> String {
-        TokenIssuer::new(SECRET, &Default::default())
-            .unwrap()
-            .issue(
-                sub,
-                Some(&format!("{sub}@example.com")),
-                roles,
-                Utc::now(),
-                TimeDelta::hours(1),
-            )
-            .unwrap()
+        token(sub, roles)
     }
 
     pub fn admin(&self) -> String {
