@@ -34,6 +34,7 @@ pub mod startup;
 pub mod status;
 pub mod telemetry;
 pub mod unit;
+pub mod usage;
 pub mod validation;
 pub mod vocabulary;
 pub mod webhooks;

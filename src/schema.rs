@@ -299,6 +299,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    model_usage (provider, model, hour, sub, use_case) {
+        provider -> Text,
+        model -> Text,
+        hour -> Timestamp,
+        sub -> Text,
+        use_case -> Text,
+        allowed -> BigInt,
+        denied -> BigInt,
+    }
+}
+
+diesel::table! {
     intake_outcomes (provider, model) {
         provider -> Text,
         model -> Text,

@@ -206,8 +206,10 @@ impl Application {
             manual_clock.filter(|_| config.clock == crate::config::ClockMode::Manual);
         let limits = Arc::new(http::limits::RateLimits::new(&config.limits));
         let intake = Arc::new(crate::intake::Intake::default());
+        let usage = Arc::new(crate::usage::Usage::default());
         if let Some(every) = config.intake_flush {
-            let (intake, store) = (intake.clone(), store.clone());
+            let (intake, usage, store, status) =
+                (intake.clone(), usage.clone(), store.clone(), status.clone());
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -216,12 +218,16 @@ impl Application {
                     if let Err(error) = intake.flush(&store).await {
                         tracing::warn!(%error, "cannot write the intake's asks; kept for the next try");
                     }
+                    if let Err(error) = usage.flush(&store, &status).await {
+                        tracing::warn!(%error, "cannot write the usage tallies; kept for the next try");
+                    }
                 }
             });
         }
         let state = AppState {
             limits,
             intake,
+            usage,
             scheduler,
             directory,
             manual_clock,
@@ -294,6 +300,10 @@ impl Application {
         let result = self.server.await;
         if let Err(error) = self.state.intake.flush(&self.state.store).await {
             tracing::warn!(%error, "the intake's last asks were not written");
+        }
+        let state = &self.state;
+        if let Err(error) = state.usage.flush(&state.store, &state.status).await {
+            tracing::warn!(%error, "the last usage tallies were not written");
         }
         let status = self.state.status.clone();
         let _ = tokio::task::spawn_blocking(move || status.stop()).await;

@@ -51,6 +51,7 @@ pub struct AppState {
     pub limits: Arc<limits::RateLimits>,
     /// Asks about models nobody reviewed, tallied until written.
     pub intake: Arc<crate::intake::Intake>,
+    pub usage: Arc<crate::usage::Usage>,
 }
 
 /// Registers every route of the service.
@@ -85,6 +86,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::evidence::routes::configure)
         .configure(crate::exports::routes::configure)
         .configure(crate::intake::routes::configure)
+        .configure(crate::usage::routes::configure)
         .configure(crate::console::configure);
 }
 

@@ -20,6 +20,7 @@ use crate::providers::{self, routes as providers_routes};
 use crate::reviews::{self, routes as reviews_routes};
 use crate::scheduler::{self, routes as scheduler_routes};
 use crate::status::{self, routes as status_routes};
+use crate::usage::routes as usage_routes;
 use crate::webhooks::{self, routes as webhooks_routes};
 use crate::workflow::{self, routes as workflow_routes};
 
@@ -83,6 +84,7 @@ use crate::workflow::{self, routes as workflow_routes};
         intake_routes::list_intake,
         intake_routes::review_from_intake,
         intake_routes::dismiss_intake,
+        usage_routes::model_usage,
     ),
     components(schemas(
         Problem, FieldError, super::Health,
@@ -101,6 +103,8 @@ use crate::workflow::{self, routes as workflow_routes};
         reviews::DecisionInput, reviews::TierInput, reviews::WithdrawInput, reviews::NewFinding, reviews::FindingPatch,
         status::Clearance, status::Status, status::CheckContext, status::CheckResult,
         status_routes::CheckRequest, status_routes::CheckResponse, status_routes::SuspendInput, status_routes::ResumeInput,
+        status_routes::Suspended, status_routes::SuspensionPreview,
+        crate::usage::Integrator, usage_routes::UsageReport, usage_routes::HourUsage,
         webhooks::Webhook, webhooks::NewWebhook, webhooks::CreatedWebhook,
         outbox_routes::OutboxMessage, scheduler::JobReport, scheduler_routes::ClockInput, scheduler_routes::ClockView,
         crate::people::Person, people_routes::MailboxInput, people_routes::MailboxView,

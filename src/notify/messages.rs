@@ -523,6 +523,47 @@ pub fn suspension(
     .email(to)
 }
 
+/// To an integrator that asked about `subject` lately: it is suspended,
+/// and every answer to them now denies it.
+pub fn suspension_for_integrator(
+    public_url: &str,
+    to: &str,
+    subject: &str,
+    reason: &str,
+    integrator: &crate::usage::Integrator,
+) -> Email {
+    let answers = integrator.allowed + integrator.denied;
+    let mut facts = vec![
+        ("Subject".into(), subject.to_owned()),
+        ("Asked as".into(), integrator.sub.clone()),
+        (
+            "Answers in the last 30 days".into(),
+            format!("{answers} ({} allowed)", integrator.allowed),
+        ),
+    ];
+    if !integrator.use_cases.is_empty() {
+        facts.push(("Use cases".into(), integrator.use_cases.join(", ")));
+    }
+    Notice {
+        title: format!("Suspended: {subject}"),
+        greeting: "Hello,".into(),
+        paragraphs: vec![
+            format!(
+                "{subject} was suspended, effective at once: status lookups and checks now answer \
+                 `suspended` and deny its use. You are told because `{}` asked about it in the last 30 days; \
+                 calls through gateways that ask Clearance are refused.",
+                integrator.sub
+            ),
+            format!("The reason given: \"{reason}\""),
+        ],
+        facts,
+        action: Some(("See it in Clearance".into(), subject_page(public_url, subject))),
+        signature: CLEARANCE.into(),
+        ..Notice::default()
+    }
+    .email(vec![to.to_owned()])
+}
+
 /// Once a day, to one person: the stages they may act on, overdue first,
 /// then the supplier questionnaires they are accountable for chasing.
 pub fn digest(

@@ -19,6 +19,7 @@ use super::derive::{self, Reason, Status, Use};
 use super::snapshot::Snapshot;
 use crate::conditions::DataClass;
 use crate::intake::Intake;
+use crate::usage::Tally;
 use crate::validation::FieldError;
 use crate::vocabulary::Vocabulary;
 
@@ -39,15 +40,26 @@ pub enum Refusal {
     Unknown(FieldError),
 }
 
+/// Who asks, and where their answers are noted.
+pub struct Asker<'a> {
+    /// Items about models nobody reviewed are noted here.
+    pub intake: &'a Intake,
+    /// Every item about a catalogued model is tallied here, and counted
+    /// once the check is answered.
+    pub usage: Tally<'a>,
+    /// The token's `sub`.
+    pub sub: &'a str,
+}
+
 /// The JSON answer to the check request `body`, decided as of `now`, its
-/// regions and use cases checked against `vocabulary`; items about models
-/// nobody reviewed are noted in `intake` as asked by its `sub`.
+/// regions and use cases checked against `vocabulary`; the answers are
+/// noted for the `asker` (its usage and intake).
 pub fn answer(
     body: &[u8],
     snapshot: &Snapshot,
     vocabulary: &Vocabulary,
     now: DateTime<Utc>,
-    intake: Option<(&Intake, &str)>,
+    asker: Option<Asker<'_>>,
 ) -> Result<Vec<u8>, Refusal> {
     // Checked once here, so that the parser does not check each string.
     let text = simdutf8::basic::from_utf8(body).map_err(|_| Refusal::Malformed)?;
@@ -57,8 +69,8 @@ pub fn answer(
         snapshot,
         vocabulary,
         now,
-        intake,
-        out: &mut out,
+        asker,
+        out,
         items: 0,
         lists: Lists::default(),
         unknown: None,
@@ -67,8 +79,22 @@ pub fn answer(
     let read = Request(&mut checker)
         .deserialize(&mut parser)
         .and_then(|()| parser.end());
-    let items = checker.items;
-    if let Some(unknown) = checker.unknown {
+    let Checker {
+        items,
+        unknown,
+        asker,
+        mut out,
+        ..
+    } = checker;
+    // The answers count once the check is answered (and the shard is let go).
+    if let Some(asker) = asker
+        && unknown.is_none()
+        && read.is_ok()
+        && items > 0
+    {
+        asker.usage.commit();
+    }
+    if let Some(unknown) = unknown {
         return Err(Refusal::Unknown(unknown));
     }
     match read {
@@ -88,8 +114,8 @@ struct Checker<'s, 'de> {
     snapshot: &'s Snapshot,
     vocabulary: &'s Vocabulary,
     now: DateTime<Utc>,
-    intake: Option<(&'s Intake, &'s str)>,
-    out: &'s mut Vec<u8>,
+    asker: Option<Asker<'s>>,
+    out: Vec<u8>,
     items: usize,
     lists: Lists<'de>,
     /// The first value outside the vocabulary, which ends the check.
@@ -119,17 +145,23 @@ impl<'de> Checker<'_, 'de> {
             features: item.features.then_some(&lists.features[..]),
         };
         let decided = self.snapshot.for_check(provider, model, self.now);
-        if decided.status == Status::NotReviewed
-            && let Some((intake, sub)) = self.intake
-        {
-            intake.asked(provider, model, sub, context.use_case, self.now);
-        }
+        let use_case = context.use_case;
         let reasons = derive::reasons(decided.status, decided.conditions, context);
+        if let Some(asker) = &mut self.asker {
+            if let Some(key) = decided.model {
+                asker.usage.answered(key, use_case, reasons.is_empty());
+            }
+            if decided.status == Status::NotReviewed {
+                asker
+                    .intake
+                    .asked(provider, model, asker.sub, use_case, self.now);
+            }
+        }
         if self.items > 1 {
             self.out.push(b',');
         }
         write_result(
-            self.out,
+            &mut self.out,
             &item,
             decided.status,
             &reasons,

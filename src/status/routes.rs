@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::check::{ITEM_COUNT, MAX_ITEMS, Refusal};
-use super::derive::{CheckContext, CheckResult, Clearance};
+use super::derive::{CheckContext, CheckResult, Clearance, Status};
+use super::snapshot::ModelKey;
 use super::switch::{Subject, SwitchError, Throw};
 use crate::audit::Actor;
 use crate::auth::{EVERYONE, Principal};
@@ -75,9 +76,13 @@ pub fn status_response(
 ) -> HttpResponse {
     let now = state.clock.now();
     let rendered = state.status.snapshot().lookup(provider, model, now);
-    if rendered.not_reviewed {
-        state.intake.asked(provider, model, asker, None, now);
-    }
+    note_answer(
+        state,
+        (provider, model),
+        asker,
+        (rendered.status, rendered.model),
+        now,
+    );
     let matches = if_none_match
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
@@ -100,6 +105,26 @@ pub fn status_response(
     headers.insert(header::CACHE_CONTROL, NO_CACHE);
     headers.insert(header::CONTENT_TYPE, JSON);
     response.map_into_boxed_body()
+}
+
+/// Notes a lookup's answer: in the usage of a catalogued model (allowed
+/// when its clearance is an approval in force), and in the intake when
+/// nobody reviewed the model.
+fn note_answer(
+    state: &AppState,
+    (provider, model): (&str, &str),
+    asker: &str,
+    (status, key): (Status, Option<ModelKey>),
+    now: chrono::DateTime<Utc>,
+) {
+    if let Some(key) = key {
+        state
+            .usage
+            .answered(key, asker, None, status.is_approval(), now);
+    }
+    if status == Status::NotReviewed {
+        state.intake.asked(provider, model, asker, None, now);
+    }
 }
 
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -180,8 +205,13 @@ pub async fn check(
     principal.require(EVERYONE)?;
     let snapshot = state.status.snapshot();
     let vocabulary = &state.config.vocabulary;
-    let intake = Some((&*state.intake, principal.sub.as_str()));
-    match super::check::answer(&body.0, &snapshot, vocabulary, state.clock.now(), intake) {
+    let now = state.clock.now();
+    let asker = super::check::Asker {
+        intake: &state.intake,
+        usage: state.usage.tally(&principal.sub, now),
+        sub: &principal.sub,
+    };
+    match super::check::answer(&body.0, &snapshot, vocabulary, now, Some(asker)) {
         Ok(answer) => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(answer)),
@@ -210,11 +240,14 @@ pub async fn attestation(
     provider: &str,
     model: &str,
 ) -> Result<HttpResponse, ApiError> {
-    authenticate(req)?.require(EVERYONE)?;
-    let clearance = state
-        .status
-        .snapshot()
-        .clearance(provider, model, state.clock.now());
+    let principal = authenticate(req)?;
+    principal.require(EVERYONE)?;
+    let snapshot = state.status.snapshot();
+    let now = state.clock.now();
+    let clearance = snapshot.clearance(provider, model, now);
+    let key = snapshot.for_check(provider, model, now).model;
+    let answer = (clearance.status, key);
+    note_answer(state, (provider, model), &principal.sub, answer, now);
     // `iat` and a short `exp` follow real time: verifiers check them against theirs.
     let token = state
         .keys
@@ -239,9 +272,38 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuspendInput {
-    #[validate(required, length(min = 1, max = 2000))]
-    #[schema(value_type = String, example = "Provider incident under investigation")]
+    /// Why; required unless `dry_run`.
+    #[validate(length(min = 1, max = 2000))]
+    #[schema(example = "Provider incident under investigation")]
     pub reason: Option<String>,
+    /// Only preview who the suspension would deny; nothing changes.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a suspension would do, answered instead of doing it (`dry_run`).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SuspensionPreview {
+    /// Always `true`: nothing was suspended.
+    pub dry_run: bool,
+    /// `provider/model`, or `provider` for a whole provider.
+    pub subject: String,
+    /// The integrators that asked about it since this hour (30 days
+    /// before now, to the hour): once it is suspended, every answer to them
+    /// denies it. Each with a directory address is emailed when it is.
+    pub since: chrono::DateTime<Utc>,
+    pub would_be_denied: Vec<crate::usage::Integrator>,
+    /// The clearances now, unchanged.
+    pub clearances: Vec<Clearance>,
+}
+
+/// What the suspend switch answers.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Suspended {
+    /// The clearance now (of every model of a provider).
+    Done(Vec<Clearance>),
+    Preview(SuspensionPreview),
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -274,7 +336,7 @@ async fn throw_switch(
     state: &AppState,
     actor: Actor,
     throw: Throw,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Vec<Clearance>, ApiError> {
     let subject = subject(req)?;
     let clearances = super::switch::throw(
         &state.work,
@@ -286,7 +348,7 @@ async fn throw_switch(
         state.clock.now(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(clearances))
+    Ok(clearances)
 }
 
 impl From<SwitchError> for ApiError {
@@ -305,11 +367,13 @@ impl From<SwitchError> for ApiError {
 ///
 /// Roles: `admin`. Takes effect in this instance's snapshot at once and on
 /// every other instance within a second (PostgreSQL); audited; notifies
-/// the vendor managers and webhook subscribers.
+/// the vendor managers, webhook subscribers, and by email the integrators
+/// that asked about it in the last 30 days. With `"dry_run": true` it
+/// changes nothing and answers those integrators instead.
 #[utoipa::path(post, path = "/v1/models/{provider}/{model}/suspend", operation_id = "suspend_model", tag = "status", request_body = SuspendInput,
     params(("provider" = String, Path), ("model" = String, Path)),
     responses(
-        (status = 200, description = "The clearance now (of every model of a provider)", body = Vec<Clearance>),
+        (status = 200, description = "The clearance now (of every model of a provider); with `dry_run`, the preview", body = Suspended),
         (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Already suspended", body = Problem, content_type = PROBLEM),
         (status = 422, description = "No reason given", body = Problem, content_type = PROBLEM),
@@ -320,8 +384,38 @@ pub async fn suspend(
     Admin(actor): Admin,
     body: ValidJson<SuspendInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.0.reason.unwrap_or_default();
-    throw_switch(&req, &state, actor, Throw::Suspend { reason }).await
+    let SuspendInput { reason, dry_run } = body.0;
+    crate::usage::write_now(&state).await;
+    if dry_run {
+        let subject = subject(&req)?;
+        let preview = preview(&state, subject).await?;
+        return Ok(HttpResponse::Ok().json(Suspended::Preview(preview)));
+    }
+    let reason = reason.ok_or_else(|| ApiError::validation("reason", "is required"))?;
+    let clearances = throw_switch(&req, &state, actor, Throw::Suspend { reason }).await?;
+    Ok(HttpResponse::Ok().json(Suspended::Done(clearances)))
+}
+
+/// Who suspending `subject` would deny, and its clearances now.
+async fn preview(state: &AppState, subject: Subject) -> Result<SuspensionPreview, ApiError> {
+    let now = state.clock.now();
+    let label = subject.label();
+    let (since, integrators, models) = state
+        .store
+        .run(move |conn| super::switch::impact(conn, &subject, now))
+        .await?;
+    let snapshot = state.status.snapshot();
+    let clearances = models
+        .iter()
+        .map(|(provider, model)| snapshot.clearance(provider, model, now))
+        .collect();
+    Ok(SuspensionPreview {
+        dry_run: true,
+        subject: label,
+        since,
+        would_be_denied: integrators,
+        clearances,
+    })
 }
 
 /// Lift a model's suspension. The same at `/v1/providers/{provider}/resume`
@@ -342,5 +436,6 @@ pub async fn resume(
     body: ValidJson<ResumeInput>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.0.reason;
-    throw_switch(&req, &state, actor, Throw::Resume { reason }).await
+    let clearances = throw_switch(&req, &state, actor, Throw::Resume { reason }).await?;
+    Ok(HttpResponse::Ok().json(clearances))
 }

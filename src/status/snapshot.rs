@@ -30,9 +30,17 @@ const ETAG_LEN: usize = 34;
 pub struct Rendered {
     pub etag: Bytes,
     pub body: Bytes,
-    /// The answer is `not_reviewed` (the ask is an intake request).
-    pub not_reviewed: bool,
+    /// The status answered.
+    pub status: Status,
+    /// The model, when the catalogue holds it.
+    pub model: Option<ModelKey>,
 }
+
+/// A catalogued model's number in this process: dense, from 0, and kept by
+/// every rebuild (a new model gets the next). Usage is tallied by it (an
+/// index, not the names), and [`Snapshot::name_of`] names it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelKey(pub u32);
 
 /// Renders `clearance`: the entity tag, then the JSON body, in one buffer
 /// that lookups hand out slices of.
@@ -47,11 +55,12 @@ fn render(clearance: &Clearance) -> Bytes {
 }
 
 impl Rendered {
-    fn from_buffer(buffer: &Bytes, status: Status) -> Rendered {
+    fn from_buffer(buffer: &Bytes, status: Status, model: Option<ModelKey>) -> Rendered {
         Rendered {
             etag: buffer.slice(..ETAG_LEN),
             body: buffer.slice(ETAG_LEN..),
-            not_reviewed: status == Status::NotReviewed,
+            status,
+            model,
         }
     }
 }
@@ -72,6 +81,8 @@ struct Entry {
     head: SmallVec<[u8; HEAD_INLINE]>,
     key_len: u8,
     status: Status,
+    /// The model's number.
+    number: ModelKey,
     valid_until: Option<DateTime<Utc>>,
     conditions: Arc<Conditions>,
     /// The entity tag, then the JSON body.
@@ -81,7 +92,12 @@ struct Entry {
 impl Entry {
     /// The entry of `key` with `clearance`, or `None` for a key longer than
     /// two slugs can be.
-    fn new(key: &[u8], clearance: &Clearance, conditions: Arc<Conditions>) -> Option<Self> {
+    fn new(
+        key: &[u8],
+        number: ModelKey,
+        clearance: &Clearance,
+        conditions: Arc<Conditions>,
+    ) -> Option<Self> {
         let key_len = u8::try_from(key.len()).ok()?;
         let until = clearance
             .valid_until
@@ -93,6 +109,7 @@ impl Entry {
         Some(Entry {
             head,
             key_len,
+            number,
             status: clearance.status,
             valid_until: clearance.valid_until,
             conditions,
@@ -109,7 +126,7 @@ impl Entry {
     }
 
     fn rendered(&self) -> Rendered {
-        Rendered::from_buffer(&self.rendered, self.status)
+        Rendered::from_buffer(&self.rendered, self.status, Some(self.number))
     }
 
     /// `valid_until` as RFC 3339 text.
@@ -140,6 +157,8 @@ pub struct Decided<'s> {
     pub conditions: &'s Conditions,
     /// `valid_until` as RFC 3339 text.
     pub valid_until: Option<&'s [u8]>,
+    /// The model, when the catalogue holds it.
+    pub model: Option<ModelKey>,
 }
 
 type Hasher = foldhash::fast::RandomState;
@@ -151,6 +170,8 @@ pub struct Snapshot {
     /// By the hash of `provider/model`: one probe per lookup.
     models: HashTable<Entry>,
     hasher: Hasher,
+    /// `provider/model` by number.
+    numbered: Vec<Arc<str>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -181,6 +202,8 @@ impl Snapshot {
         let hasher = previous.map_or_else(Hasher::default, |p| p.hasher.clone());
         let mut models = HashTable::with_capacity(facts.len());
         let mut shared: HashMap<Conditions, Arc<Conditions>, Hasher> = HashMap::default();
+        // Numbers stay with their models; a new model takes the next.
+        let mut numbered = previous.map(|p| p.numbered.clone()).unwrap_or_default();
         for (provider, model, facts) in facts {
             let (provider, model) = (provider.as_ref(), model.as_ref());
             let clearance = derive::derive(provider, model, &facts, beginning());
@@ -198,8 +221,20 @@ impl Snapshot {
                         .entry(clearance.conditions.clone())
                         .or_insert_with_key(|c| Arc::new(c.clone()))
                         .clone();
-                    match Entry::new(key.as_bytes(), &clearance, conditions) {
-                        Some(entry) => entry,
+                    let number = match old {
+                        Some(old) => old.number,
+                        None => match u32::try_from(numbered.len()) {
+                            Ok(next) => ModelKey(next),
+                            Err(_) => continue,
+                        },
+                    };
+                    match Entry::new(key.as_bytes(), number, &clearance, conditions) {
+                        Some(entry) => {
+                            if old.is_none() {
+                                numbered.push(Arc::from(key.as_str()));
+                            }
+                            entry
+                        }
                         None => continue,
                     }
                 }
@@ -211,6 +246,7 @@ impl Snapshot {
             version,
             models,
             hasher,
+            numbered,
         }
     }
 
@@ -231,14 +267,24 @@ impl Snapshot {
             .find(self.hasher.hash_one(key), |e| e.key() == key)
     }
 
+    /// The provider and model numbered `number`.
+    pub fn name_of(&self, number: ModelKey) -> Option<(&str, &str)> {
+        let key = self.numbered.get(usize::try_from(number.0).ok()?)?;
+        key.split_once('/')
+    }
+
     /// The response to a status lookup as of `now`; unknown models are
     /// `not_reviewed`.
     pub fn lookup(&self, provider: &str, model: &str, now: DateTime<Utc>) -> Rendered {
         match self.entry(provider, model) {
             Some(entry) if entry.status_at(now) == entry.status => entry.rendered(),
-            entry => {
-                let clearance = clearance_of(entry, provider, model, now);
-                Rendered::from_buffer(&render(&clearance), clearance.status)
+            found => {
+                let clearance = clearance_of(found, provider, model, now);
+                Rendered::from_buffer(
+                    &render(&clearance),
+                    clearance.status,
+                    found.map(|e| e.number),
+                )
             }
         }
     }
@@ -255,11 +301,13 @@ impl Snapshot {
                 status: entry.status_at(now),
                 conditions: &entry.conditions,
                 valid_until: entry.valid_until_text(),
+                model: Some(entry.number),
             },
             None => Decided {
                 status: Status::NotReviewed,
                 conditions: &NO_CONDITIONS,
                 valid_until: None,
+                model: None,
             },
         }
     }
@@ -273,6 +321,7 @@ impl Snapshot {
                 status: entry.status_at(now),
                 conditions: &entry.conditions,
                 valid_until: entry.valid_until_text(),
+                model: Some(entry.number),
             };
             Some((provider, model, decided))
         })

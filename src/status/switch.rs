@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::{CatalogueError, service as catalogue, store as catalogue_store};
 use crate::unit::UnitOfWork;
+use crate::usage::Integrator;
 
 /// What the switch acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,43 @@ impl From<diesel::result::Error> for SwitchError {
     }
 }
 
+/// The integrators a suspension of `subject` would deny (those that asked
+/// in the usage window before `now`, which starts at the hour answered),
+/// and the subject's models; why not, when it cannot be suspended.
+#[allow(clippy::type_complexity)]
+pub fn impact(
+    conn: &mut crate::db::DbConnection,
+    subject: &Subject,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, Vec<Integrator>, Vec<(String, String)>), SwitchError> {
+    let (provider_slug, model_slug) = match subject {
+        Subject::Provider(provider) => (provider, None),
+        Subject::Model(provider, model) => (provider, Some(model)),
+    };
+    let provider = catalogue::provider(conn, provider_slug)?;
+    let (suspended, models) = match model_slug {
+        Some(slug) => {
+            let model = catalogue::model(conn, provider_slug, slug)?.1;
+            (model.suspended_at.is_some(), vec![model])
+        }
+        None => (
+            provider.suspended_at.is_some(),
+            catalogue_store::models_of(conn, std::slice::from_ref(&provider.id))?,
+        ),
+    };
+    if suspended {
+        return Err(SwitchError::AlreadySuspended(subject.audit_name()));
+    }
+    let model_filter = model_slug.map(ModelSlug::as_str);
+    let (since, integrators) =
+        crate::usage::impact(conn, provider_slug.as_str(), model_filter, now)?;
+    let models = models
+        .into_iter()
+        .map(|m| (provider_slug.to_string(), m.slug.to_string()))
+        .collect();
+    Ok((since, integrators, models))
+}
+
 /// Throws the switch; answers the clearances of the subject's models now.
 pub async fn throw(
     work: &UnitOfWork,
@@ -113,6 +151,7 @@ pub async fn throw(
                 _ => {}
             }
             tx.watch(&provider.id, model_slug)?;
+            let mut notified: Vec<String> = Vec::new();
             let suspension = match &throw {
                 Throw::Suspend { reason } => Some((now, reason.as_str())),
                 Throw::Resume { .. } => None,
@@ -136,6 +175,28 @@ pub async fn throw(
                     &tx.actor().id,
                 );
                 crate::notify::enqueue_email(tx, &email, None)?;
+                // And each integrator that asked about it lately, by itself.
+                let model_filter = model_slug.map(ModelSlug::as_str);
+                let (_, integrators) =
+                    crate::usage::impact(tx.conn(), provider_slug.as_str(), model_filter, now)?;
+                for integrator in &integrators {
+                    let Some(address) = &integrator.email else {
+                        continue;
+                    };
+                    let email = crate::notify::messages::suspension_for_integrator(
+                        &public_url,
+                        address,
+                        &subject.label(),
+                        reason.as_deref().unwrap_or_default(),
+                        integrator,
+                    );
+                    crate::notify::enqueue_email(tx, &email, None)?;
+                }
+                notified = integrators
+                    .iter()
+                    .filter(|i| i.email.is_some())
+                    .map(|i| i.sub.clone())
+                    .collect();
             }
             audit::append(
                 tx,
@@ -148,7 +209,11 @@ pub async fn throw(
                     subject: subject.audit_name(),
                     review_id: None,
                     before: Some(json!({"suspended": was_suspended})),
-                    after: Some(json!({"suspended": suspend, "reason": reason})),
+                    after: Some(if notified.is_empty() {
+                        json!({"suspended": suspend, "reason": reason})
+                    } else {
+                        json!({"suspended": suspend, "reason": reason, "integrators_notified": notified})
+                    }),
                 },
             )?;
             Ok(())

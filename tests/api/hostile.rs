@@ -572,7 +572,7 @@ impl Seed {
                 json!({"emails": ["sec-team@example.com"]})
             }
             ("post", t) if t.ends_with("/suspend") => {
-                json!({"reason": "Incident under investigation"})
+                json!({"reason": "Incident under investigation", "dry_run": false})
             }
             ("post", t) if t.ends_with("/resume") => json!({"reason": "Incident closed"}),
             ("post", "/v1/providers") => json!({

@@ -26,3 +26,4 @@ mod scheduler;
 mod smtp;
 mod status;
 mod tokens;
+mod usage;

@@ -270,6 +270,12 @@ const MATRIX: &[Row] = &[
         Roles(EVERY_ROLE),
     ),
     row(
+        "GET /v1/models/{provider}/{model}/usage",
+        "/v1/models/{provider}/{model}/usage",
+        None,
+        Roles(MANAGERS),
+    ),
+    row(
         "GET /v1/intake",
         "/v1/intake?state=all",
         None,
