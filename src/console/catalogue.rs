@@ -962,6 +962,53 @@ struct ModelPage {
     workflows: Vec<WorkflowChoice>,
     can_write: bool,
     is_admin: bool,
+    /// The integrators of the last 30 days (shown to vendor managers and admins).
+    askers: Vec<AskerLine>,
+}
+
+/// An integrator that asked about a model lately, as the model page lists it.
+struct AskerLine {
+    sub: String,
+    email: Option<String>,
+    allowed: i64,
+    denied: i64,
+    use_cases: String,
+    last: String,
+}
+
+impl AskerLine {
+    fn of(integrator: crate::usage::Integrator) -> Self {
+        Self {
+            use_cases: integrator.use_cases.join(", "),
+            last: words::when(integrator.last_hour),
+            sub: integrator.sub,
+            email: integrator.email,
+            allowed: integrator.allowed,
+            denied: integrator.denied,
+        }
+    }
+}
+
+/// The integrators that asked about `provider/model` in the last 30 days
+/// (this instance's tallies written first).
+async fn askers(
+    state: &crate::http::AppState,
+    provider: &ProviderSlug,
+    model: &ModelSlug,
+) -> Result<Vec<AskerLine>, PageError> {
+    crate::usage::write_now(state).await;
+    let (p, m, now) = (provider.to_string(), model.to_string(), state.clock.now());
+    let (_, integrators) = state
+        .store
+        .run(move |conn| {
+            crate::usage::impact(conn, &p, Some(&m), now).map_err(crate::db::StoreError::from)
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read a model's usage");
+            PageError::Internal
+        })?;
+    Ok(integrators.into_iter().map(AskerLine::of).collect())
 }
 
 /// `GET /providers/{provider}/models/{model}`.
@@ -1004,6 +1051,11 @@ async fn model_page(
         .await
         .map_err(not_found)?;
     let clearance = state.status.snapshot().clearance(&provider, &model, now);
+    let askers = if viewer.has_any(WRITERS) {
+        askers(&state, &provider, &model).await?
+    } else {
+        Vec::new()
+    };
     let mut layout = viewer.layout(format!("{provider}/{model}"), "/providers");
     if let Some(notice) = done_notice(query.done.as_deref()) {
         layout = layout.notice(notice);
@@ -1036,6 +1088,7 @@ async fn model_page(
             workflows: workflow_choices(&viewer),
             can_write: viewer.has_any(WRITERS),
             is_admin: viewer.has(Role::Admin),
+            askers,
         },
     ))
 }

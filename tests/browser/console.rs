@@ -439,9 +439,24 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         status["conditions"]["data_classes"],
         json!(["public", "internal"])
     );
+    // The integrator's lookup shows among those who ask for the model.
+    console.goto("/providers/acme/models/claude").await;
+    let askers = console
+        .client()
+        .find(Locator::Css("#askers"))
+        .await
+        .expect("the integrators of the last 30 days")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        askers.contains("ci") && askers.contains("ci@example.com"),
+        "{askers}"
+    );
     console.look("model").await;
 
-    // An admin suspends it; the page and the API say so at once.
+    // An admin suspends it, told first who will be refused; the page and
+    // the API say so at once, and the integrator is emailed.
     console
         .fill_in(
             Some("form[action$='/switch']"),
@@ -450,6 +465,15 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         )
         .await;
     console.press(None, "Suspend").await;
+    let confirmation = console
+        .client()
+        .get_alert_text()
+        .await
+        .expect("a confirmation");
+    assert!(
+        confirmation.contains("1 asked for it in the last 30 days"),
+        "{confirmation}"
+    );
     console
         .client()
         .accept_alert()
@@ -477,6 +501,13 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         .await
         .unwrap();
     assert_eq!(status["status"], "suspended");
+    let sent = app.sent_emails().await;
+    assert!(
+        sent.iter()
+            .any(|e| e["to"] == json!(["ci@example.com"])
+                && e["subject"] == "Suspended: acme/claude"),
+        "{sent:?}"
+    );
 
     // The other main pages, checked and kept.
     for (path, name) in [
