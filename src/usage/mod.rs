@@ -736,14 +736,19 @@ mod tests {
         assert!(usage.take(&snapshot).is_empty(), "taken once");
     }
 
+    /// Tallies in one shard, whichever thread answers.
+    fn one_shard() -> Usage {
+        Usage {
+            shards: vec![Mutex::default()].into_boxed_slice(),
+            ..Usage::default()
+        }
+    }
+
     #[test]
     fn tallies_are_bounded_and_the_overflow_counted() {
         let snapshot = snapshot();
         let m1 = key(&snapshot, "m1");
-        let usage = Usage {
-            shards: vec![Mutex::default()].into_boxed_slice(),
-            ..Usage::default()
-        };
+        let usage = one_shard();
         let now = Utc::now();
         for i in 0..ASKERS_MAX + 3 {
             usage.answered(m1, &format!("sub-{i}"), None, true, now);
@@ -761,10 +766,7 @@ mod tests {
     fn counts_past_a_dense_word_are_kept_and_many_askers_share_a_model() {
         let snapshot = snapshot();
         let m1 = key(&snapshot, "m1");
-        let usage = Usage {
-            shards: vec![Mutex::default()].into_boxed_slice(),
-            ..Usage::default()
-        };
+        let usage = one_shard();
         let now = Utc::now();
         for i in 0..10_000 {
             usage.answered(m1, "ci", None, i % 3 != 0, now);
