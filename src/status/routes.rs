@@ -385,13 +385,15 @@ pub async fn suspend(
     body: ValidJson<SuspendInput>,
 ) -> Result<HttpResponse, ApiError> {
     let SuspendInput { reason, dry_run } = body.0;
-    crate::usage::write_now(&state).await;
     if dry_run {
         let subject = subject(&req)?;
+        crate::usage::write_now(&state).await;
         let preview = preview(&state, subject).await?;
         return Ok(HttpResponse::Ok().json(Suspended::Preview(preview)));
     }
     let reason = reason.ok_or_else(|| ApiError::validation("reason", "is required"))?;
+    // Whom it denies is read from usage: this instance's tallies first.
+    crate::usage::write_now(&state).await;
     let clearances = throw_switch(&req, &state, actor, Throw::Suspend { reason }).await?;
     Ok(HttpResponse::Ok().json(Suspended::Done(clearances)))
 }

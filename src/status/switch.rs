@@ -79,32 +79,64 @@ pub fn impact(
     subject: &Subject,
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, Vec<Integrator>, Vec<(String, String)>), SwitchError> {
-    let (provider_slug, model_slug) = match subject {
-        Subject::Provider(provider) => (provider, None),
-        Subject::Model(provider, model) => (provider, Some(model)),
-    };
-    let provider = catalogue::provider(conn, provider_slug)?;
-    let (suspended, models) = match model_slug {
-        Some(slug) => {
-            let model = catalogue::model(conn, provider_slug, slug)?.1;
-            (model.suspended_at.is_some(), vec![model])
-        }
-        None => (
-            provider.suspended_at.is_some(),
-            catalogue_store::models_of(conn, std::slice::from_ref(&provider.id))?,
-        ),
-    };
-    if suspended {
+    let found = Found::of(conn, subject)?;
+    if found.suspended() {
         return Err(SwitchError::AlreadySuspended(subject.audit_name()));
     }
-    let model_filter = model_slug.map(ModelSlug::as_str);
-    let (since, integrators) =
-        crate::usage::impact(conn, provider_slug.as_str(), model_filter, now)?;
+    let (provider_slug, model_slug) = subject.slugs();
+    let (since, integrators) = crate::usage::impact(conn, provider_slug.as_str(), model_slug, now)?;
+    let models = match found.model {
+        Some(model) => vec![model],
+        None => catalogue_store::models_of(conn, std::slice::from_ref(&found.provider.id))?,
+    };
     let models = models
         .into_iter()
         .map(|m| (provider_slug.to_string(), m.slug.to_string()))
         .collect();
     Ok((since, integrators, models))
+}
+
+/// The catalogue's rows of a subject.
+struct Found {
+    provider: catalogue_store::ProviderRow,
+    model: Option<catalogue_store::ModelRow>,
+}
+
+impl Found {
+    /// The rows of `subject`, or why there are none.
+    fn of(conn: &mut crate::db::DbConnection, subject: &Subject) -> Result<Self, SwitchError> {
+        Ok(match subject {
+            Subject::Provider(provider) => Found {
+                provider: catalogue::provider(conn, provider)?,
+                model: None,
+            },
+            Subject::Model(provider, model) => {
+                let (provider, model) = catalogue::model(conn, provider, model)?;
+                Found {
+                    provider,
+                    model: Some(model),
+                }
+            }
+        })
+    }
+
+    /// Whether the subject itself (not a provider above a model) is suspended.
+    fn suspended(&self) -> bool {
+        match &self.model {
+            Some(model) => model.suspended_at.is_some(),
+            None => self.provider.suspended_at.is_some(),
+        }
+    }
+}
+
+impl Subject {
+    /// The provider's slug, and the model's for a model.
+    fn slugs(&self) -> (&ProviderSlug, Option<&str>) {
+        match self {
+            Subject::Provider(provider) => (provider, None),
+            Subject::Model(provider, model) => (provider, Some(model.as_str())),
+        }
+    }
 }
 
 /// Throws the switch; answers the clearances of the subject's models now.
@@ -128,19 +160,13 @@ pub async fn throw(
     }
     let (_, clearances) = work
         .run_published(actor, now, move |tx| {
-            let (provider_slug, model_slug) = match &subject {
-                Subject::Provider(provider) => (provider, None),
-                Subject::Model(provider, model) => (provider, Some(model)),
+            let model_slug = match &subject {
+                Subject::Provider(_) => None,
+                Subject::Model(_, model) => Some(model),
             };
-            let provider = catalogue::provider(tx.conn(), provider_slug)?;
-            let model = match model_slug {
-                Some(slug) => Some(catalogue::model(tx.conn(), provider_slug, slug)?.1),
-                None => None,
-            };
-            let was_suspended = match &model {
-                Some(model) => model.suspended_at.is_some(),
-                None => provider.suspended_at.is_some(),
-            };
+            let found = Found::of(tx.conn(), &subject)?;
+            let was_suspended = found.suspended();
+            let Found { provider, model } = found;
             let (suspend, reason) = match &throw {
                 Throw::Suspend { reason } => (true, Some(reason.clone())),
                 Throw::Resume { reason } => (false, reason.clone()),
@@ -176,7 +202,7 @@ pub async fn throw(
                 );
                 crate::notify::enqueue_email(tx, &email, None)?;
                 // And each integrator that asked about it lately, by itself.
-                let model_filter = model_slug.map(ModelSlug::as_str);
+                let (provider_slug, model_filter) = subject.slugs();
                 let (_, integrators) =
                     crate::usage::impact(tx.conn(), provider_slug.as_str(), model_filter, now)?;
                 for integrator in &integrators {
@@ -191,12 +217,12 @@ pub async fn throw(
                         integrator,
                     );
                     crate::notify::enqueue_email(tx, &email, None)?;
+                    notified.push(integrator.sub.clone());
                 }
-                notified = integrators
-                    .iter()
-                    .filter(|i| i.email.is_some())
-                    .map(|i| i.sub.clone())
-                    .collect();
+            }
+            let mut after = json!({"suspended": suspend, "reason": reason});
+            if !notified.is_empty() {
+                after["integrators_notified"] = json!(notified);
             }
             audit::append(
                 tx,
@@ -209,11 +235,7 @@ pub async fn throw(
                     subject: subject.audit_name(),
                     review_id: None,
                     before: Some(json!({"suspended": was_suspended})),
-                    after: Some(if notified.is_empty() {
-                        json!({"suspended": suspend, "reason": reason})
-                    } else {
-                        json!({"suspended": suspend, "reason": reason, "integrators_notified": notified})
-                    }),
+                    after: Some(after),
                 },
             )?;
             Ok(())
