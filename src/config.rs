@@ -81,7 +81,11 @@ pub struct RawConfig {
     /// The organisation's catalogue of use cases (comma-separated slugs);
     /// unset, any slug is a use case.
     pub use_cases: Option<String>,
-    /// Webhooks may go to loopback and private addresses.
+    /// Which receivers webhooks may reach: `public`, `internal` or
+    /// `loopback` (see [`crate::webhooks::guard::Targets`]).
+    pub webhook_targets: String,
+    /// Webhooks may go to loopback and private addresses: the same as
+    /// `webhook_targets = "internal"`, kept for configurations that say it.
     pub webhook_allow_private: bool,
     /// Failed authentications a client may make per minute before it gets
     /// 429 (0: no limit).
@@ -142,6 +146,7 @@ impl Default for RawConfig {
             attestation_lifetime: "12h".into(),
             regions: None,
             use_cases: None,
+            webhook_targets: "public".into(),
             webhook_allow_private: false,
             failed_auth_per_minute: 60,
             supplier_requests_per_minute: 120,
@@ -355,8 +360,8 @@ pub struct Config {
     pub attestation_lifetime: chrono::TimeDelta,
     /// Known regions and use cases.
     pub vocabulary: crate::vocabulary::Vocabulary,
-    /// Webhooks may go to loopback and private addresses.
-    pub webhook_allow_private: bool,
+    /// Which receivers webhooks may reach.
+    pub webhook_targets: crate::webhooks::guard::Targets,
     /// A console session ends this long after sign-in.
     pub session_lifetime: chrono::TimeDelta,
     /// Per-client rate limits.
@@ -646,6 +651,13 @@ impl Config {
             session_time("CLEARANCE_ATTESTATION_LIFETIME", &raw.attestation_lifetime)?;
 
         let vocabulary = vocabulary(raw.regions.as_deref(), raw.use_cases.as_deref())?;
+        let webhook_targets = match raw.webhook_targets.parse() {
+            Ok(crate::webhooks::guard::Targets::Public) if raw.webhook_allow_private => {
+                crate::webhooks::guard::Targets::Internal
+            }
+            Ok(targets) => targets,
+            Err(why) => return Err(fail("CLEARANCE_WEBHOOK_TARGETS", why)),
+        };
 
         Ok(Self {
             oidc,
@@ -653,7 +665,7 @@ impl Config {
             session_lifetime,
             attestation_lifetime,
             vocabulary,
-            webhook_allow_private: raw.webhook_allow_private,
+            webhook_targets,
             limits: Limits {
                 failed_auth_per_minute: std::num::NonZeroU32::new(raw.failed_auth_per_minute),
                 supplier_requests_per_minute: std::num::NonZeroU32::new(
@@ -781,6 +793,9 @@ mod tests {
         assert!(config.scheduler);
         assert!(config.schedules.sla_sweep.is_some());
         assert!(config.mailboxes.is_empty());
+        assert_eq!(config.webhook_targets, crate::webhooks::guard::Targets::Public);
+        let private = load_with(&[("CLEARANCE_WEBHOOK_ALLOW_PRIVATE", "true")]).unwrap();
+        assert_eq!(private.webhook_targets, crate::webhooks::guard::Targets::Internal);
     }
 
     #[test]
@@ -866,6 +881,7 @@ mod tests {
             ("CLEARANCE_SCHEDULE_SLA_SWEEP", "every five minutes"),
             ("CLEARANCE_SCHEDULE_DIGEST", "0 0 7 * *"),
             ("CLEARANCE_MAILBOX_SECURITY_REVIEWER", "a@x, not an address"),
+            ("CLEARANCE_WEBHOOK_TARGETS", "anywhere"),
         ];
         for (var, value) in cases {
             let err = load_with(&[(var, value)]).unwrap_err().to_string();

@@ -149,7 +149,7 @@ impl Application {
                 mailer,
                 config.mail_from.clone(),
                 config.outbox_max_attempts as i32,
-                config.webhook_allow_private,
+                config.webhook_targets,
             )
             .map_err(StartupError::Mail)?,
         );

@@ -283,6 +283,13 @@ async fn subscribe(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError
         ));
     }
     let state = &viewer.state;
+    let url = input.url.clone().unwrap_or_default();
+    if let Err(why) = crate::webhooks::guard::check_url(&url, state.config.webhook_targets).await {
+        return Err(PageError::Refused(
+            format!("The subscription was not made: {why}."),
+            "/admin#webhooks".into(),
+        ));
+    }
     let created = crate::webhooks::subscribe(&state.work, actor(&viewer), input, state.clock.now())
         .await
         .map_err(|e| {

@@ -108,6 +108,7 @@ impl Oidc {
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|e| SignInError::Provider(e.to_string()))?;
+        crate::telemetry::egress_url("oidc", issuer.url(), 443);
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| {
@@ -158,6 +159,9 @@ impl Oidc {
     /// audience, expiry, nonce) and reads who signed in.
     pub async fn finish(&self, code: String, started: &SignInRow) -> Result<SignedIn, SignInError> {
         let client = self.client().await?;
+        if let Some(endpoint) = client.token_uri() {
+            crate::telemetry::egress_url("oidc", endpoint.url(), 443);
+        }
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| SignInError::Provider(e.to_string()))?
@@ -188,6 +192,9 @@ impl Oidc {
         if !raw.contains_key(&self.config.roles_claim)
             && let Ok(request) = client.user_info(tokens.access_token().clone(), None)
         {
+            if let Some(endpoint) = client.user_info_url() {
+                crate::telemetry::egress_url("oidc", endpoint.url(), 443);
+            }
             let info: Result<UserInfoClaims<AllClaims, CoreGenderClaim>, _> =
                 request.request_async(&self.http).await;
             match info {

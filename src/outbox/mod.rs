@@ -28,7 +28,8 @@ pub mod store;
 
 /// Where emails go: lettre's transports.
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// An SMTP server, with its URL (whose host is logged as it is used).
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, url::Url),
     /// `.eml` files in a folder: the first-run default, without an SMTP server.
     Files(AsyncFileTransport<Tokio1Executor>),
     /// Kept in memory (what a test reads back from its clone of the stub).
@@ -44,7 +45,12 @@ impl Mailer {
     ) -> Result<Self, String> {
         match smtp_url {
             Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-                .map(|builder| Mailer::Smtp(builder.timeout(Some(Duration::from_secs(20))).build()))
+                .map(|builder| {
+                    Mailer::Smtp(
+                        builder.timeout(Some(Duration::from_secs(20))).build(),
+                        url.clone(),
+                    )
+                })
                 .map_err(|e| format!("SMTP_URL: {e}")),
             None => {
                 let folder = data_dir.join("mail");
@@ -58,11 +64,14 @@ impl Mailer {
 
     async fn send(&self, message: Message) -> Result<(), String> {
         match self {
-            Mailer::Smtp(transport) => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| format!("SMTP: {e}")),
+            Mailer::Smtp(transport, url) => {
+                crate::telemetry::egress_url("smtp", url, 25);
+                transport
+                    .send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("SMTP: {e}"))
+            }
             Mailer::Files(transport) => transport
                 .send(message)
                 .await
@@ -132,8 +141,8 @@ pub struct Outbox {
     mailer: Mailer,
     from: Mailbox,
     http: reqwest::Client,
-    /// Deliveries may go to loopback and private addresses.
-    webhook_allow_private: bool,
+    /// Which receivers deliveries may reach.
+    webhook_targets: webhooks::guard::Targets,
     max_attempts: i32,
 }
 
@@ -210,9 +219,10 @@ impl Outbox {
         mailer: Mailer,
         from: Mailbox,
         max_attempts: i32,
-        webhook_allow_private: bool,
+        webhook_targets: webhooks::guard::Targets,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(webhooks::guard::Resolver(webhook_targets)))
             .timeout(Duration::from_secs(10))
             // A receiver that answers with a redirect does not send
             // deliveries on to wherever it points.
@@ -227,7 +237,7 @@ impl Outbox {
             from,
             http,
             max_attempts: max_attempts.max(1),
-            webhook_allow_private,
+            webhook_targets,
         })
     }
 
@@ -342,11 +352,15 @@ impl Outbox {
         let Some(secret) = secret else {
             return Err("the subscription was deleted".into());
         };
-        if !self.webhook_allow_private {
-            // Checked again now: the name may resolve elsewhere than when
-            // the subscription was made.
-            webhooks::guard::check_url(&delivery.url).await?;
-        }
+        // Checked again now: the name may resolve elsewhere than when the
+        // subscription was made (and the resolver checks it once more as
+        // the connection is made).
+        let addresses = webhooks::guard::check_url(&delivery.url, self.webhook_targets).await?;
+        let host = url::Url::parse(&delivery.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        crate::telemetry::egress("webhook", &host, &addresses);
         let body = serde_json::to_vec(&delivery.body).map_err(|e| e.to_string())?;
         let timestamp = Utc::now().timestamp();
         let signature = webhooks::signature(&secret, timestamp, &body).ok_or("cannot sign")?;

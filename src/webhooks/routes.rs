@@ -44,12 +44,10 @@ pub async fn create_webhook(
     Admin(actor): Admin,
     body: ValidJson<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.config.webhook_allow_private {
-        let url = body.0.url.clone().unwrap_or_default();
-        super::guard::check_url(&url)
-            .await
-            .map_err(|why| ApiError::validation("url", why))?;
-    }
+    let url = body.0.url.clone().unwrap_or_default();
+    super::guard::check_url(&url, state.config.webhook_targets)
+        .await
+        .map_err(|why| ApiError::validation("url", why))?;
     let created = super::subscribe(&state.work, actor, body.0, state.clock.now()).await?;
     Ok(HttpResponse::Created().json(created))
 }

@@ -303,3 +303,61 @@ backend_tests! {
         assert!(found.contains("Model 9"), "a match is listed first: {found}");
     }
 }
+
+/// The console's webhook form refuses what the API refuses (one address
+/// policy). Delivery is off in these tests: nothing is ever sent.
+async fn the_webhook_form_refuses_special_purpose_addresses(app: TestApp) {
+    let cookie = sign_in(&app, "ada", &[Role::Admin]).await;
+    let token = csrf(&app, &cookie).await;
+    for special in crate::hardening::SPECIAL_PURPOSE_URLS
+        .iter()
+        .chain(&["http://127.0.0.1:9999/hook"])
+    {
+        let refused = no_redirects()
+            .post(app.url("/admin/webhooks"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("url", special)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 409, "{special}");
+        let html = refused.text().await.unwrap();
+        assert!(
+            html.contains("The subscription was not made"),
+            "{special}: {html}"
+        );
+        assert!(
+            html.contains("special-purpose address"),
+            "{special}: {html}"
+        );
+    }
+    let listed = app.get("/v1/webhooks", &app.admin()).await;
+    assert_eq!(listed.json::<Value>().await.unwrap()["items"], json!([]));
+}
+
+mod the_webhook_form_refuses_special_purpose_addresses {
+    use crate::helpers::{Backend, TestApp};
+
+    fn public(raw: &mut clearance::config::RawConfig) {
+        raw.webhook_targets = "public".into();
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let app = TestApp::spawn_with(Backend::Sqlite, public).await.unwrap();
+        super::the_webhook_form_refuses_special_purpose_addresses(app).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some(app) = TestApp::spawn_with(Backend::Postgres, public).await else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set TEST_DATABASE_URL"
+            );
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return;
+        };
+        super::the_webhook_form_refuses_special_purpose_addresses(app).await;
+    }
+}

@@ -171,29 +171,43 @@ async fn the_data_folder_is_its_owners_alone() {
     assert_eq!(mode, 0o700, "the data folder is {mode:o}");
 }
 
+/// Special-purpose addresses of IANA's registries, and addresses that
+/// carry one, that a webhook may not target by default.
+pub const SPECIAL_PURPOSE_URLS: &[&str] = &[
+    "http://127.0.0.1:9/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.0.0.5/hook",
+    "http://[::1]/hook",
+    "http://localhost/hook",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::]/",
+    "http://198.18.0.1/hook",
+    "http://192.0.0.8/hook",
+    "https://203.0.113.10/clearance",
+    "http://[2001:db8::1]/hook",
+    "http://[::ffff:10.0.0.1]/hook",
+];
+
 #[tokio::test]
-async fn webhooks_may_not_target_internal_addresses() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |raw| raw.webhook_allow_private = false)
+async fn webhooks_may_not_target_special_purpose_addresses() {
+    // Delivery is off in this test (the outbox runs only when a test asks,
+    // and this one never does): the address accepted below is never sent
+    // anything, and its subscription is deleted before the test ends.
+    let app = TestApp::spawn_with(Backend::Sqlite, |raw| raw.webhook_targets = "public".into())
         .await
         .unwrap();
-    for internal in [
-        "http://127.0.0.1:9/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://10.0.0.5/hook",
-        "http://[::1]/hook",
-        "http://localhost/hook",
-    ] {
+    for special in SPECIAL_PURPOSE_URLS {
         let refused = app
-            .post("/v1/webhooks", &app.admin(), &json!({"url": internal}))
+            .post("/v1/webhooks", &app.admin(), &json!({"url": special}))
             .await;
         let problem = assert_problem(refused, 422).await;
-        assert_eq!(error_fields(&problem), ["url"], "{internal}: {problem}");
+        assert_eq!(error_fields(&problem), ["url"], "{special}: {problem}");
         assert!(
             problem["errors"][0]["message"]
                 .as_str()
                 .unwrap()
-                .contains("internal address"),
-            "{internal}: {problem}"
+                .contains("special-purpose address"),
+            "{special}: {problem}"
         );
     }
     let public = app
@@ -204,6 +218,46 @@ async fn webhooks_may_not_target_internal_addresses() {
         )
         .await;
     assert_eq!(public.status(), 201);
+    let id = public.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = reqwest::Client::new()
+        .delete(app.url(&format!("/v1/webhooks/{id}")))
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+}
+
+#[tokio::test]
+async fn loopback_targets_refuse_other_hosts_without_looking_them_up() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    for elsewhere in [
+        "https://93.184.216.34/hook",
+        "https://receiver.invalid/hook",
+    ] {
+        let refused = app
+            .post("/v1/webhooks", &app.admin(), &json!({"url": elsewhere}))
+            .await;
+        let problem = assert_problem(refused, 422).await;
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("only to this host"),
+            "{elsewhere}: {problem}"
+        );
+    }
+    let local = app
+        .post(
+            "/v1/webhooks",
+            &app.admin(),
+            &json!({"url": "http://localhost:9/hook"}),
+        )
+        .await;
+    assert_eq!(local.status(), 201);
 }
 
 /// Invites the supplier's contact to the security stage (after the intake)

@@ -67,6 +67,44 @@ pub fn token(sub: &str, roles: &[Role]) -> String {
         .unwrap()
 }
 
+/// Writes every connection the servers of this test process open to
+/// another system (the `clearance::egress` log lines) to
+/// `target/egress/<process>.log`, where CI checks that each went to this
+/// machine.
+fn log_egress() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../egress");
+        let path = folder.join(format!(
+            "{}-{}.log",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        // Opened at each line, so a process that connects nowhere leaves
+        // no file behind.
+        let writer = move || {
+            std::fs::create_dir_all(&folder)
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                })
+                .expect("the egress log can be written")
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+                "{}=info",
+                clearance::telemetry::EGRESS
+            )))
+            .with_ansi(false)
+            .with_writer(writer)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other subscriber in the tests");
+    });
+}
+
 pub fn test_start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
         .unwrap()
@@ -80,6 +118,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut RawConfig)) -> Option<Self> {
+        log_egress();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database = match backend {
             Backend::Sqlite => None,
@@ -96,8 +135,9 @@ impl TestApp {
             outbox_interval_ms: 0,
             // ...and every other job too: tests call them when they mean to.
             scheduler: false,
-            // Webhook tests deliver to receivers on this machine.
-            webhook_allow_private: true,
+            // Tests send traffic only to this machine: a webhook to any
+            // other address is refused, and no other name is looked up.
+            webhook_targets: "loopback".into(),
             // Tests make many refused calls from one address; the limits
             // have tests of their own.
             failed_auth_per_minute: 0,

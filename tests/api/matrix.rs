@@ -339,7 +339,7 @@ const MATRIX: &[Row] = &[
     row(
         "POST /v1/webhooks",
         "/v1/webhooks",
-        Some(|| json!({"url": "https://hooks.example/matrix"})),
+        Some(|| json!({"url": "http://127.0.0.1:9/matrix"})),
         Roles(ADMIN),
     ),
     row("GET /v1/webhooks", "/v1/webhooks", None, Roles(ADMIN)),
@@ -551,7 +551,7 @@ impl Seeded {
             app.post(
                 "/v1/webhooks",
                 &admin,
-                &json!({"url": "https://hooks.example/seeded"}),
+                &json!({"url": "http://127.0.0.1:9/seeded"}),
             )
             .await,
         )

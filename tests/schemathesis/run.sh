@@ -22,13 +22,15 @@ max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-50}
 command -v schemathesis >/dev/null || { echo "schemathesis is not installed (pip install schemathesis)"; exit 2; }
 
 server_pid=""
+receiver_pid=""
 work=""
 database=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$receiver_pid" ]; then kill "$receiver_pid" 2>/dev/null || true; wait "$receiver_pid" 2>/dev/null || true; fi
   if [ -n "$database" ]; then psql "$TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" || true; fi
   if [ -n "$work" ]; then rm -rf "$work"; fi
-  server_pid="" database="" work=""
+  server_pid="" receiver_pid="" database="" work=""
 }
 trap cleanup EXIT
 
@@ -41,10 +43,19 @@ run_one() {
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   local base="http://127.0.0.1:$port"
   export CLEARANCE_DATA_DIR="$work/data" CLEARANCE_BIND="127.0.0.1:$port"
-  export CLEARANCE_WORKFLOWS=workflows CLEARANCE_CLOCK=manual RUST_LOG=warn
+  export CLEARANCE_WORKFLOWS=workflows CLEARANCE_CLOCK=manual
+  # Every connection the server opens is logged (and checked below); webhooks
+  # go only to this machine, whatever URLs schemathesis makes up (any other
+  # is refused at subscription, without a DNS lookup).
+  export RUST_LOG=warn,clearance::egress=info CLEARANCE_WEBHOOK_TARGETS=loopback
   export CLEARANCE_FAILED_AUTH_PER_MINUTE=0 CLEARANCE_SUPPLIER_REQUESTS_PER_MINUTE=0
   if [ -n "$database_url" ]; then export DATABASE_URL="$database_url"; else unset DATABASE_URL; fi
   mkdir -p "$CLEARANCE_DATA_DIR"
+  # The seeded webhook's receiver, on this machine: it takes every delivery.
+  local hook_port
+  hook_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 tests/schemathesis/receiver.py "$hook_port" &
+  receiver_pid=$!
   "$bin" serve >"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 60); do
@@ -56,7 +67,8 @@ run_one() {
   token=$("$bin" token issue --sub schemathesis --email schemathesis@example.com \
     --role admin --role vendor_manager --role security_reviewer --role privacy_reviewer \
     --role rai_reviewer --role approver --ttl 1h) || return 1
-  python3 tests/schemathesis/seed.py "$base" "$token" "$work/schemathesis.toml" || return 1
+  python3 tests/schemathesis/seed.py "$base" "$token" "$work/schemathesis.toml" \
+    "http://127.0.0.1:$hook_port/clearance" || return 1
 
   local status=0
   schemathesis --config-file "$work/schemathesis.toml" run \
@@ -81,6 +93,11 @@ EOF
   if grep -q "panicked" "$work/server.log"; then
     echo "the server panicked:"; grep -A3 "panicked" "$work/server.log" | head -40; status=1
   fi
+  # The outbox delivered (every 2 s) while schemathesis ran: every
+  # connection it made must have gone to this machine.
+  python3 tests/egress_check.py "$work/server.log" || status=1
+  mkdir -p target/egress
+  grep "clearance::egress" "$work/server.log" >"target/egress/schemathesis-$name.log" || true
   if [ "$status" -ne 0 ]; then
     echo "--- the server's log (last 40 lines) ---"; tail -n 40 "$work/server.log"
   fi

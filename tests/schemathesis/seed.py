@@ -2,7 +2,10 @@
 schemathesis reaches the deep paths, and writes the schemathesis
 configuration that names them.
 
-usage: seed.py BASE_URL TOKEN CONFIG_OUT
+usage: seed.py BASE_URL TOKEN CONFIG_OUT HOOK_URL
+
+HOOK_URL is a webhook receiver on this machine (run.sh starts one): the
+server delivers to it, and to nothing off this machine.
 
 CONFIG_OUT gets schemathesis.toml (beside this file) followed by the seeded
 ids.
@@ -64,7 +67,7 @@ for n, (slug, name) in enumerate([("acme", "Acme AI"), ("globex", "Globex")]):
     })
     findings.append(found["id"])
 
-webhook = call("POST", "/v1/webhooks", {"url": "https://203.0.113.10/clearance"})
+webhook = call("POST", "/v1/webhooks", {"url": sys.argv[4]})
 call("PUT", "/v1/admin/roles/security_reviewer/mailbox", {"emails": ["sec@example.com"]})
 workflows = [w["id"] for w in call("GET", "/v1/workflows")["items"]]
 outbox = [m["id"] for m in call("GET", "/v1/admin/outbox")["items"]]

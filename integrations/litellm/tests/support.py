@@ -68,7 +68,10 @@ class Clearance:
             "CLEARANCE_OUTBOX_INTERVAL_MS": "0",
             "CLEARANCE_SCHEDULER": "false",
             "CLEARANCE_FAILED_AUTH_PER_MINUTE": "0",
-            "RUST_LOG": "warn",
+            # Webhooks only to this machine; every connection the server
+            # opens is logged, and copied for CI's check when it stops.
+            "CLEARANCE_WEBHOOK_TARGETS": "loopback",
+            "RUST_LOG": "warn,clearance::egress=info",
         }
         self.env.pop("DATABASE_URL", None)
         self.process: subprocess.Popen | None = None
@@ -92,6 +95,11 @@ class Clearance:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        egress = REPO / "target" / "egress"
+        egress.mkdir(parents=True, exist_ok=True)
+        lines = [l for l in self.log.read_text(errors="replace").splitlines() if "clearance::egress" in l]
+        with open(egress / "litellm-guard.log", "a") as out:
+            out.writelines(f"{l}\n" for l in lines)
 
     def token(self, sub: str, *roles: str) -> str:
         args = [self.binary, "token", "issue", "--sub", sub, "--email", f"{sub}@example.com", "--ttl", "2h"]
