@@ -39,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 unset DATABASE_URL CLEARANCE_CONFIG
 export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18085 CLEARANCE_WORKFLOWS="$PWD/workflows" \
-  SMTP_URL=smtp://127.0.0.1:18086 RUST_LOG=warn
+  SMTP_URL=smtp://127.0.0.1:18086 RUST_LOG=warn CLEARANCE_WEBHOOK_TARGETS=loopback
 url=http://127.0.0.1:18085
 
 # The SMTP server runs until its standard input closes (or it is killed).

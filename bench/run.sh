@@ -40,7 +40,7 @@ server_cpus=() client_cpus=()
 if [ "${BENCH_PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   server_cpus=(taskset -c 0) client_cpus=(taskset -c "1-$(($(nproc) - 1))")
 fi
-export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18080 CLEARANCE_WORKFLOWS="$PWD/workflows" RUST_LOG=${BENCH_RUST_LOG:-warn}
+export CLEARANCE_DATA_DIR="$work" CLEARANCE_BIND=127.0.0.1:18080 CLEARANCE_WORKFLOWS="$PWD/workflows" RUST_LOG=${BENCH_RUST_LOG:-warn} CLEARANCE_WEBHOOK_TARGETS=loopback
 "$bin"/clearance migrate >/dev/null
 python3 bench/seed.py "$work/clearance.sqlite3" "$models"
 "${server_cpus[@]}" "$bin"/clearance serve 2>"$work/serve.log" &
