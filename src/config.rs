@@ -793,9 +793,15 @@ mod tests {
         assert!(config.scheduler);
         assert!(config.schedules.sla_sweep.is_some());
         assert!(config.mailboxes.is_empty());
-        assert_eq!(config.webhook_targets, crate::webhooks::guard::Targets::Public);
+        assert_eq!(
+            config.webhook_targets,
+            crate::webhooks::guard::Targets::Public
+        );
         let private = load_with(&[("CLEARANCE_WEBHOOK_ALLOW_PRIVATE", "true")]).unwrap();
-        assert_eq!(private.webhook_targets, crate::webhooks::guard::Targets::Internal);
+        assert_eq!(
+            private.webhook_targets,
+            crate::webhooks::guard::Targets::Internal
+        );
     }
 
     #[test]

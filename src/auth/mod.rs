@@ -46,6 +46,16 @@ impl Role {
 pub const CATALOGUE_WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
 /// Every role: reads of the catalogue.
 pub const EVERYONE: &[Role] = Role::ALL;
+/// Every role but `integrator`: the people who run reviews, who may read
+/// people's addresses and notes (machine accounts need status, not people).
+pub const STAFF: &[Role] = &[
+    Role::VendorManager,
+    Role::SecurityReviewer,
+    Role::PrivacyReviewer,
+    Role::RaiReviewer,
+    Role::Approver,
+    Role::Admin,
+];
 
 /// The claims Clearance reads and issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +179,11 @@ impl Principal {
 
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Whether the caller holds a role of [`STAFF`] (not only `integrator`).
+    pub fn is_staff(&self) -> bool {
+        self.require(STAFF).is_ok()
     }
 }
 

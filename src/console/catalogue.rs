@@ -619,6 +619,7 @@ async fn provider_page(
     if let Some(notice) = done_notice(query.done.as_deref()) {
         layout = layout.notice(notice);
     }
+    let staff = viewer.has_any(crate::auth::STAFF);
     Ok(page::html(
         StatusCode::OK,
         &ProviderPage {
@@ -627,9 +628,14 @@ async fn provider_page(
             slug: slug.to_string(),
             name: provider.name.clone(),
             website: provider.website.clone(),
-            notes: provider.notes.clone(),
+            // Integrators read a provider's name, not its people.
+            notes: provider.notes.clone().filter(|_| staff),
             suspended: provider.suspended_at.is_some(),
-            contacts: provider.contacts.get().clone(),
+            contacts: if staff {
+                provider.contacts.get().clone()
+            } else {
+                Vec::new()
+            },
             models,
             reviews: review_lines(&reviews),
             workflows: workflow_choices(&viewer),

@@ -88,7 +88,7 @@ use crate::workflow::{self, routes as workflow_routes};
     ),
     components(schemas(
         Problem, FieldError, super::Health,
-        providers::Provider, providers::Contact, providers::Model, providers::Modality, providers::Hosting,
+        providers::Provider, providers::ProviderName, providers::ProviderView, providers::Contact, providers::Model, providers::Modality, providers::Hosting,
         providers::NewProvider, providers::ProviderPatch, providers::NewModel, providers::ModelPatch,
         Conditions, DataClass,
         workflow::Workflow, workflow::Stage, workflow::Questionnaire, workflow::Section, workflow::Question,

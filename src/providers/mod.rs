@@ -60,6 +60,43 @@ pub struct Provider {
     pub revision: i64,
 }
 
+/// What an integrator (a machine account) reads of a provider: its name
+/// and whether it is suspended, never its people's addresses or notes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+// `additionalProperties: false` in the document, so that a whole provider
+// is not also read as a name.
+#[serde(deny_unknown_fields)]
+pub struct ProviderName {
+    #[schema(example = "anthropic")]
+    pub slug: ProviderSlug,
+    #[schema(example = "Anthropic")]
+    pub name: String,
+    pub suspended: bool,
+}
+
+/// A provider as its reader may see it: staff see it whole, integrators
+/// see [`ProviderName`].
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProviderView {
+    Whole(Provider),
+    Name(ProviderName),
+}
+
+impl Provider {
+    /// This provider as `whole` readers see it, or by its name alone.
+    pub fn seen(self, whole: bool) -> ProviderView {
+        if whole {
+            return ProviderView::Whole(self);
+        }
+        ProviderView::Name(ProviderName {
+            slug: self.slug,
+            name: self.name,
+            suspended: self.suspended,
+        })
+    }
+}
+
 /// A person at the provider to contact about reviews.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,8 +5,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
-    CatalogueError, Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch, service,
-    store,
+    CatalogueError, Model, ModelPatch, NewModel, NewProvider, Provider, ProviderPatch,
+    ProviderView, service, store,
 };
 use crate::audit::Actor;
 use crate::auth::{CATALOGUE_WRITERS, EVERYONE, Principal};
@@ -65,6 +65,13 @@ fn provider_response(status: actix_web::http::StatusCode, provider: &Provider) -
     response.json(provider)
 }
 
+/// Answers `provider` as the caller may see it (integrators: by name).
+fn provider_seen(principal: &Principal, provider: Provider) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::ETAG, etag(provider.revision)));
+    response.json(provider.seen(principal.is_staff()))
+}
+
 fn model_response(status: actix_web::http::StatusCode, model: &Model) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header((header::ETAG, etag(model.revision)));
@@ -79,12 +86,12 @@ fn model_response(status: actix_web::http::StatusCode, model: &Model) -> HttpRes
 
 /// List providers, by slug.
 ///
-/// Roles: every role.
+/// Roles: every role; integrators read each provider's name alone.
 #[utoipa::path(
     get, path = "/v1/providers", tag = "providers",
     params(PageParams),
     responses(
-        (status = 200, description = "A page of providers", body = inline(Page<Provider>)),
+        (status = 200, description = "A page of providers (integrators: names alone)", body = inline(Page<ProviderView>)),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -101,8 +108,17 @@ pub async fn list_providers(
         .store
         .run(move |conn| store::list_providers(conn, &page).map_err(ApiError::from))
         .await?;
-    let providers: Vec<Provider> = rows.iter().map(store::ProviderRow::to_provider).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(providers, limit, |p| p.slug.to_string())))
+    let whole = principal.is_staff();
+    let providers: Vec<ProviderView> = rows
+        .iter()
+        .map(|row| row.to_provider().seen(whole))
+        .collect();
+    Ok(
+        HttpResponse::Ok().json(Page::from_rows(providers, limit, |p| match p {
+            ProviderView::Whole(p) => p.slug.to_string(),
+            ProviderView::Name(p) => p.slug.to_string(),
+        })),
+    )
 }
 
 /// Register a provider.
@@ -136,12 +152,13 @@ pub async fn create_provider(
 
 /// Read a provider.
 ///
-/// Roles: every role.
+/// Roles: every role; integrators read its name alone (`slug`, `name`,
+/// `suspended`), never its contacts or notes.
 #[utoipa::path(
     get, path = "/v1/providers/{provider}", tag = "providers",
     params(("provider" = String, Path, description = "Provider slug")),
     responses(
-        (status = 200, description = "The provider", body = Provider, headers(("ETag" = String))),
+        (status = 200, description = "The provider (integrators: its name alone)", body = ProviderView, headers(("ETag" = String))),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -157,10 +174,7 @@ pub async fn get_provider(
         .store
         .run(move |conn| service::provider(conn, &slug).map(|row| row.to_provider()))
         .await?;
-    Ok(provider_response(
-        actix_web::http::StatusCode::OK,
-        &provider,
-    ))
+    Ok(provider_seen(&principal, provider))
 }
 
 /// Change a provider. Absent fields stay; `null` clears an optional one.

@@ -709,3 +709,30 @@ backend_tests! {
         assert_eq!(calls, (MATRIX.len() + OUTSIDE_THE_DOCUMENT.len()) * callers().len());
     }
 }
+
+backend_tests! {
+    async fn integrators_read_providers_by_name_never_their_people(app) {
+        let made = app
+            .post(
+                "/v1/providers",
+                &app.manager(),
+                &json!({
+                    "slug": "acme", "name": "Acme", "website": "https://acme.example",
+                    "contacts": [{"name": "Pat Doe", "email": "pat@acme.example"}],
+                    "notes": "Pat prefers calls before noon.",
+                }),
+            )
+            .await;
+        assert_eq!(made.status(), 201);
+        let integrator = app.token("gateway", &[Role::Integrator]);
+        let one: Value = app.get("/v1/providers/acme", &integrator).await.json().await.unwrap();
+        assert_eq!(one, json!({"slug": "acme", "name": "Acme", "suspended": false}));
+        let page: Value = app.get("/v1/providers", &integrator).await.json().await.unwrap();
+        assert_eq!(page["items"], json!([{"slug": "acme", "name": "Acme", "suspended": false}]));
+        // A token with a staff role beside `integrator` reads the provider whole.
+        let both = app.token("ops", &[Role::Integrator, Role::SecurityReviewer]);
+        let whole: Value = app.get("/v1/providers/acme", &both).await.json().await.unwrap();
+        assert_eq!(whole["contacts"][0]["email"], "pat@acme.example");
+        assert_eq!(whole["notes"], "Pat prefers calls before noon.");
+    }
+}
