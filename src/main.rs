@@ -10,6 +10,7 @@ use clearance::auth::{Role, TokenIssuer, load_or_create_secret};
 use clearance::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use clearance::config::{ClockMode, Config, DatabaseUrl};
 use clearance::db::{Store, StoreError};
+use clearance::exports::allowlist::ExportFormat;
 use clearance::startup::{Application, open_store};
 use clearance::workflow::Catalog;
 
@@ -57,18 +58,68 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SigninLinkArgs {
-    /// The person's id.
-    #[arg(long)]
-    sub: String,
-    /// Their email address.
-    #[arg(long)]
-    email: Option<String>,
+    #[command(flatten)]
+    person: Person,
     /// Their name, as the console shows it.
     #[arg(long)]
     name: Option<String>,
+}
+
+/// Who a token or a sign-in link stands for.
+#[derive(Debug, Args)]
+struct Person {
+    /// The person's or system's id (`token issue`: default `bootstrap`).
+    #[arg(long)]
+    sub: Option<String>,
+    /// Their email address.
+    #[arg(long)]
+    email: Option<String>,
     /// A role; repeat for several.
     #[arg(long = "role", required = true, value_parser = parse_role)]
     roles: Vec<Role>,
+}
+
+/// The context a model will be used in, as a check item states it.
+#[derive(Debug, Args)]
+struct ContextArgs {
+    /// The use case, e.g. `support-chat`.
+    #[arg(long)]
+    use_case: Option<String>,
+    /// A data class that will be sent (public, internal, confidential, personal, special_category); repeat for several.
+    #[arg(long = "data-class")]
+    data_classes: Vec<String>,
+    /// A region of use or processing; repeat for several.
+    #[arg(long = "region")]
+    regions: Vec<String>,
+    /// A feature that will be turned on; repeat for several.
+    #[arg(long = "feature")]
+    features: Vec<String>,
+}
+
+/// The Clearance server a command asks, and the token it asks with.
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Base URL of a Clearance server.
+    #[arg(long, env = "CLEARANCE_SERVER")]
+    server: Option<String>,
+    /// Bearer token for the server (an integrator's).
+    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl ServerArgs {
+    /// The server and token, or what is missing.
+    fn both(&self) -> Result<(&str, &str), String> {
+        let server = self
+            .server
+            .as_deref()
+            .ok_or("give --server (or CLEARANCE_SERVER)")?;
+        let token = self
+            .token
+            .as_deref()
+            .ok_or("give --token (or CLEARANCE_TOKEN)")?;
+        Ok((server, token))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,30 +138,16 @@ enum ExportCommand {
 
 #[derive(Debug, Args)]
 struct AllowlistArgs {
-    /// The use case, e.g. `support-chat`.
-    #[arg(long)]
-    use_case: Option<String>,
-    /// A data class that will be sent; repeat for several.
-    #[arg(long = "data-class")]
-    data_classes: Vec<String>,
-    /// A region of use or processing; repeat for several.
-    #[arg(long = "region")]
-    regions: Vec<String>,
-    /// A feature that will be turned on; repeat for several.
-    #[arg(long = "feature")]
-    features: Vec<String>,
+    #[command(flatten)]
+    context: ContextArgs,
     /// How the list is written.
-    #[arg(long, default_value = "json", value_parser = ["json", "csv", "litellm"])]
-    format: String,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    format: ExportFormat,
     /// The LiteLLM access group the models are put in (server default: `cleared`).
     #[arg(long)]
     access_group: Option<String>,
-    /// Base URL of a Clearance server.
-    #[arg(long, env = "CLEARANCE_SERVER")]
-    server: String,
-    /// Bearer token for the server (an integrator's).
-    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,24 +161,10 @@ enum KeysCommand {
 struct CheckArgs {
     /// `provider/model`.
     subject: String,
-    /// The use case, e.g. `support-chat`.
-    #[arg(long)]
-    use_case: Option<String>,
-    /// A data class that will be sent (public, internal, confidential, personal, special_category); repeat for several.
-    #[arg(long = "data-class")]
-    data_classes: Vec<String>,
-    /// A region of use or processing; repeat for several.
-    #[arg(long = "region")]
-    regions: Vec<String>,
-    /// A feature that will be turned on; repeat for several.
-    #[arg(long = "feature")]
-    features: Vec<String>,
-    /// Base URL of a Clearance server.
-    #[arg(long, env = "CLEARANCE_SERVER")]
-    server: Option<String>,
-    /// Bearer token for the server.
-    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    context: ContextArgs,
+    #[command(flatten)]
+    server: ServerArgs,
     /// A saved attestation (the body of `GET /v1/status/{provider}/{model}/attestation`);
     /// decides offline, whatever `--server` or `CLEARANCE_SERVER` says.
     #[arg(long, requires = "jwks")]
@@ -168,15 +191,8 @@ enum TokenCommand {
 
 #[derive(Debug, Args)]
 struct IssueArgs {
-    /// Subject (the person or system the token stands for).
-    #[arg(long, default_value = "bootstrap")]
-    sub: String,
-    /// Email address of the subject.
-    #[arg(long)]
-    email: Option<String>,
-    /// A role; repeat for several.
-    #[arg(long = "role", required = true, value_parser = parse_role)]
-    roles: Vec<Role>,
+    #[command(flatten)]
+    person: Person,
     /// How long the token stays valid, e.g. `8h`, `30m`, `7d`.
     #[arg(long, default_value = "8h", value_parser = parse_ttl)]
     ttl: chrono::TimeDelta,
@@ -200,17 +216,8 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Check(args) = &cli.command {
-        // A pipeline's gate: needs no server configuration.
-        return gate(args);
-    }
-    if let Command::Export(ExportCommand::Allowlist(args)) = &cli.command {
-        // A gateway's deployment step: needs no server configuration either.
-        return export_allowlist(args);
-    }
-    if let Command::Workflows(WorkflowsCommand::Check { dir: Some(dir) }) = &cli.command {
-        // Needs no other configuration: usable in a CI pipeline on its own.
-        return check_workflows(dir);
+    if let Some(code) = without_configuration(&cli.command) {
+        return code;
     }
     let config = match Config::load() {
         Ok(config) => config,
@@ -239,11 +246,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn gate(args: &CheckArgs) -> ExitCode {
-    use clearance::gate::{Verdict, check_offline, check_online, parse_subject};
-    let decide = || -> Result<Verdict, String> {
-        let (provider, model) = parse_subject(&args.subject)?;
-        let data_classes = args
+/// Runs the commands that need no server configuration — a pipeline's
+/// gate, a gateway's deployment step, checking a folder of workflows — and
+/// answers `None` for every other command.
+fn without_configuration(command: &Command) -> Option<ExitCode> {
+    match command {
+        Command::Check(args) => Some(gate(args)),
+        Command::Export(ExportCommand::Allowlist(args)) => Some(export_allowlist(args)),
+        Command::Workflows(WorkflowsCommand::Check { dir: Some(dir) }) => {
+            Some(check_workflows(dir))
+        }
+        _ => None,
+    }
+}
+
+impl ContextArgs {
+    /// A check item of `provider/model` in this context.
+    fn item(
+        &self,
+        provider: String,
+        model: String,
+    ) -> Result<clearance::status::CheckContext, String> {
+        let data_classes = self
             .data_classes
             .iter()
             .map(|c| {
@@ -251,14 +275,22 @@ fn gate(args: &CheckArgs) -> ExitCode {
                     .map_err(|_| format!("unknown data class `{c}`"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let context = clearance::status::CheckContext {
+        Ok(clearance::status::CheckContext {
             provider,
             model,
-            use_case: args.use_case.clone(),
+            use_case: self.use_case.clone(),
             data_classes: (!data_classes.is_empty()).then_some(data_classes),
-            regions: (!args.regions.is_empty()).then(|| args.regions.clone()),
-            features: (!args.features.is_empty()).then(|| args.features.clone()),
-        };
+            regions: (!self.regions.is_empty()).then(|| self.regions.clone()),
+            features: (!self.features.is_empty()).then(|| self.features.clone()),
+        })
+    }
+}
+
+fn gate(args: &CheckArgs) -> ExitCode {
+    use clearance::gate::{Verdict, check_offline, check_online, parse_subject};
+    let decide = || -> Result<Verdict, String> {
+        let (provider, model) = parse_subject(&args.subject)?;
+        let context = args.context.item(provider, model)?;
         if let (Some(attestation), Some(jwks)) = (&args.attestation, &args.jwks) {
             let token = std::fs::read_to_string(attestation)
                 .map_err(|e| format!("{}: {e}", attestation.display()))?;
@@ -266,14 +298,10 @@ fn gate(args: &CheckArgs) -> ExitCode {
                 std::fs::read_to_string(jwks).map_err(|e| format!("{}: {e}", jwks.display()))?;
             return Ok(check_offline(&token, &jwks, &context, chrono::Utc::now()));
         }
-        let server = args
+        let (server, token) = args
             .server
-            .as_deref()
-            .ok_or("give --server (or CLEARANCE_SERVER), or --attestation with --jwks")?;
-        let token = args
-            .token
-            .as_deref()
-            .ok_or("give --token (or CLEARANCE_TOKEN)")?;
+            .both()
+            .map_err(|missing| format!("{missing}, or --attestation with --jwks"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -290,24 +318,24 @@ fn gate(args: &CheckArgs) -> ExitCode {
 
 fn export_allowlist(args: &AllowlistArgs) -> ExitCode {
     let request = clearance::exports::allowlist::Request {
-        use_case: args.use_case.clone(),
-        data_classes: args.data_classes.clone(),
-        regions: args.regions.clone(),
-        features: args.features.clone(),
-        format: Some(args.format.clone()),
+        use_case: args.context.use_case.clone(),
+        data_classes: args.context.data_classes.clone(),
+        regions: args.context.regions.clone(),
+        features: args.context.features.clone(),
+        format: Some(args.format.as_str().to_owned()),
         access_group: args.access_group.clone(),
     };
-    let fetched = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|runtime| {
-            runtime.block_on(clearance::exports::allowlist::fetch(
-                &args.server,
-                &args.token,
-                &request,
-            ))
-        });
+    let fetched = args.server.both().and_then(|(server, token)| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|runtime| {
+                runtime.block_on(clearance::exports::allowlist::fetch(
+                    server, token, &request,
+                ))
+            })
+    });
     match fetched {
         Ok(body) => {
             print!("{body}");
@@ -446,8 +474,9 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
                 return Err("the workflows are invalid".into());
             }
         }
-        Command::Check(_) => return Err("the gate runs before configuration is read".into()),
-        Command::Export(_) => return Err("exports run before configuration is read".into()),
+        Command::Check(_) | Command::Export(_) => {
+            return Err("this command runs without configuration".into());
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let kid = clearance::status::attestation::generate(&config.attestation_keys)?;
             println!(
@@ -465,11 +494,15 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
             }
             let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)?;
             let links = clearance::console::links::Links::new(&secret)?;
+            let Some(sub) = args.person.sub else {
+                eprintln!("clearance: give --sub: the id of the person the link signs in");
+                return Ok(ExitCode::from(2));
+            };
             let token = links.issue(&clearance::console::session::SignedIn {
-                sub: args.sub.clone(),
-                email: args.email.clone(),
+                sub,
+                email: args.person.email.clone(),
                 name: args.name.clone(),
-                roles: args.roles.iter().copied().collect(),
+                roles: args.person.roles.iter().copied().collect(),
             })?;
             println!(
                 "{}/signin/link/{token}",
@@ -480,9 +513,9 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
             let secret = load_or_create_secret(config.jwt.secret.as_deref(), &config.data_dir)?;
             let ttl = args.ttl;
             let token = TokenIssuer::new(&secret, &config.jwt)?.issue(
-                &args.sub,
-                args.email.as_deref(),
-                &args.roles,
+                args.person.sub.as_deref().unwrap_or("bootstrap"),
+                args.person.email.as_deref(),
+                &args.person.roles,
                 SystemClock.now(),
                 ttl,
             )?;

@@ -18,6 +18,7 @@ pub const DEFAULT_ACCESS_GROUP: &str = "cleared";
 
 crate::names::named_enum! {
     /// How an allowlist is written.
+    #[derive(clap::ValueEnum)]
     pub enum ExportFormat {
         /// `{"version", "context", "models": [...]}`.
         Json,
