@@ -25,8 +25,7 @@ use crate::reviews::service::Call;
 use crate::workflow::engine::{Action, Caller, StageState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/respond/{token}", web::get().to(show))
-        .route("/respond/{token}", web::post().to(post));
+    cfg.service(web::resource("/respond/{token}").get(show).post(post));
 }
 
 #[derive(Template)]

@@ -18,12 +18,15 @@ use crate::audit::{self, Actor, Change};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/signin", web::get().to(sign_in_page))
-        .route("/signin/start", web::get().to(start))
-        .route("/signin/callback", web::get().to(callback))
-        .route("/signin/link/{token}", web::get().to(link_page))
-        .route("/signin/link/{token}", web::post().to(use_link))
-        .route("/signout", web::post().to(sign_out));
+    cfg.service(web::resource("/signin").get(sign_in_page))
+        .service(web::resource("/signin/start").get(start))
+        .service(web::resource("/signin/callback").get(callback))
+        .service(
+            web::resource("/signin/link/{token}")
+                .get(link_page)
+                .post(use_link),
+        )
+        .service(web::resource("/signout").post(sign_out));
 }
 
 /// Where to go after signing in: a path on this site, never elsewhere.

@@ -24,7 +24,7 @@ fn link(sub: &str, roles: &[Role]) -> String {
     format!("/signin/link/{token}")
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

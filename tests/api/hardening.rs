@@ -358,3 +358,36 @@ async fn supplier_links_are_limited_per_client() {
         200
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 22 (defects 2, 3, 4 and 7): console forms read by the API's rules,
+// console methods answered 405, development sign-in links used only from
+// their own page, supplier links to a withdrawn review.
+// ---------------------------------------------------------------------------
+
+use crate::console::no_redirects;
+
+backend_tests! {
+    async fn wrong_methods_on_console_pages_are_405_with_allow(app) {
+        let flow = Flow::start(&app).await;
+        let review = format!("/reviews/{}", flow.id);
+        let withdraw = format!("/reviews/{}/withdraw", flow.id);
+        for (method, path, allow) in [
+            (reqwest::Method::DELETE, "/providers", "GET, POST"),
+            (reqwest::Method::PUT, "/", "GET"),
+            (reqwest::Method::POST, review.as_str(), "GET"),
+            (reqwest::Method::GET, withdraw.as_str(), "POST"),
+            (reqwest::Method::GET, "/signout", "POST"),
+            (reqwest::Method::PATCH, "/signin/link/x", "GET, POST"),
+            (reqwest::Method::DELETE, "/respond/x", "GET, POST"),
+        ] {
+            let response = no_redirects().request(method.clone(), app.url(path)).send().await.unwrap();
+            let mut allowed: Vec<String> = response.headers()["allow"].to_str().unwrap().split(',').map(|m| m.trim().to_owned()).collect();
+            allowed.sort();
+            assert_eq!(allowed.join(", "), allow, "{method} {path}");
+            let problem = assert_problem(response, 405).await;
+            assert!(problem["detail"].as_str().unwrap().contains(path), "{problem}");
+        }
+        assert_problem(no_redirects().get(app.url("/nowhere")).send().await.unwrap(), 404).await;
+    }
+}
