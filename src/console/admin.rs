@@ -18,14 +18,14 @@ use crate::outbox::MessageState;
 use crate::scheduler::Job;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(overview))
-        .route("/admin/jobs/{job}", web::post().to(run_job))
-        .route("/admin/mailboxes/{role}", web::post().to(set_mailbox))
-        .route("/admin/webhooks", web::post().to(subscribe))
-        .route("/admin/webhooks/{id}/delete", web::post().to(unsubscribe))
-        .route("/admin/outbox/{id}/retry", web::post().to(retry))
-        .route("/admin/audit", web::get().to(audit))
-        .route("/admin/audit/verify", web::post().to(verify));
+    cfg.service(web::resource("/admin").get(overview))
+        .service(web::resource("/admin/jobs/{job}").post(run_job))
+        .service(web::resource("/admin/mailboxes/{role}").post(set_mailbox))
+        .service(web::resource("/admin/webhooks").post(subscribe))
+        .service(web::resource("/admin/webhooks/{id}/delete").post(unsubscribe))
+        .service(web::resource("/admin/outbox/{id}/retry").post(retry))
+        .service(web::resource("/admin/audit").get(audit))
+        .service(web::resource("/admin/audit/verify").post(verify));
 }
 
 fn admin(viewer: &Viewer) -> Result<(), PageError> {

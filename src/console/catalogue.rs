@@ -29,40 +29,26 @@ use crate::status::switch::{self, Subject, Throw};
 use crate::validation::FieldError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/providers", web::get().to(list))
-        .route("/providers", web::post().to(create_provider))
-        .route("/providers/new", web::get().to(new_provider))
-        .route("/providers/{provider}", web::get().to(provider_page))
-        .route("/providers/{provider}/edit", web::get().to(edit_provider))
-        .route(
-            "/providers/{provider}/edit",
-            web::post().to(update_provider),
+    cfg.service(web::resource("/providers").get(list).post(create_provider))
+        .service(web::resource("/providers/new").get(new_provider))
+        .service(web::resource("/providers/{provider}").get(provider_page))
+        .service(
+            web::resource("/providers/{provider}/edit")
+                .get(edit_provider)
+                .post(update_provider),
         )
-        .route("/providers/{provider}/models", web::post().to(create_model))
-        .route("/providers/{provider}/models/new", web::get().to(new_model))
-        .route(
-            "/providers/{provider}/switch",
-            web::post().to(switch_provider),
+        .service(web::resource("/providers/{provider}/models").post(create_model))
+        .service(web::resource("/providers/{provider}/models/new").get(new_model))
+        .service(web::resource("/providers/{provider}/switch").post(switch_provider))
+        .service(web::resource("/providers/{provider}/models/{model}").get(model_page))
+        .service(
+            web::resource("/providers/{provider}/models/{model}/edit")
+                .get(edit_model)
+                .post(update_model),
         )
-        .route(
-            "/providers/{provider}/models/{model}",
-            web::get().to(model_page),
-        )
-        .route(
-            "/providers/{provider}/models/{model}/edit",
-            web::get().to(edit_model),
-        )
-        .route(
-            "/providers/{provider}/models/{model}/edit",
-            web::post().to(update_model),
-        )
-        .route(
-            "/providers/{provider}/models/{model}/switch",
-            web::post().to(switch_model),
-        )
-        .route(
-            "/providers/{provider}/models/{model}/attestation",
-            web::get().to(attestation),
+        .service(web::resource("/providers/{provider}/models/{model}/switch").post(switch_model))
+        .service(
+            web::resource("/providers/{provider}/models/{model}/attestation").get(attestation),
         );
 }
 

@@ -11,7 +11,7 @@ use super::words;
 use crate::reviews::work::{self, MyWork};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home));
+    cfg.service(web::resource("/").get(home));
 }
 
 /// A line of the page, its words already chosen.

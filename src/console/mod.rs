@@ -63,10 +63,11 @@ impl Console {
     }
 }
 
-/// Registers every page.
+/// Registers every page. Each path is one resource, so a method it does
+/// not take is answered 405 with `Allow` (as the API's are), not 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(signin::configure)
-        .route("/assets/{name}", web::get().to(assets::serve))
+        .service(web::resource("/assets/{name}").get(assets::serve))
         .configure(home::configure)
         .configure(portfolio::configure)
         .configure(catalogue::configure)

@@ -283,6 +283,18 @@ pub enum PageError {
     /// The service refused; the page to go back to.
     #[error("{0}")]
     Refused(String, String),
+    /// What a link led to is no more (a withdrawn review).
+    #[error("{0}")]
+    Gone(String),
+    /// A form that cannot be read (not UTF-8, not a form).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A form larger than the service accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A form holding what no input may hold (control characters).
+    #[error("{0}")]
+    Invalid(String),
     #[error("Something went wrong on our side. The request id is in the server's logs.")]
     Internal,
     #[error("Too many tries from your address. Wait {} seconds and try again.", .0.seconds())]
@@ -311,6 +323,10 @@ impl ResponseError for PageError {
             PageError::Csrf | PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Refused(..) => StatusCode::CONFLICT,
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Gone(_) => StatusCode::GONE,
+            PageError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             PageError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -327,7 +343,10 @@ impl ResponseError for PageError {
             PageError::Csrf => "This form has expired",
             PageError::Forbidden(_) => "Not allowed",
             PageError::NotFound(_) => "Not found",
-            PageError::Refused(..) => "Not done",
+            PageError::Refused(..) | PageError::Invalid(_) => "Not done",
+            PageError::BadRequest(_) => "This form could not be read",
+            PageError::Gone(_) => "No longer open",
+            PageError::TooLarge(_) => "This form is too large",
             PageError::TooMany(_) => "Too many tries",
             _ => "Something went wrong",
         };
@@ -374,12 +393,39 @@ impl From<diesel::result::Error> for PageError {
 pub struct Form(pub Vec<(String, String)>);
 
 impl Form {
-    pub fn parse(body: &[u8]) -> Self {
-        Form(
-            url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+    /// Reads an `application/x-www-form-urlencoded` body by the rules the
+    /// API's JSON bodies follow: UTF-8 only (a 400, rather than a value
+    /// quietly changed to U+FFFD), and every key and value text without
+    /// control characters but tab and line breaks (a 422; NUL among them,
+    /// which PostgreSQL cannot store). Fields that are one line (names,
+    /// addresses) refuse line breaks too, when the handler validates its
+    /// input as the API does.
+    pub fn parse(body: &[u8]) -> Result<Self, PageError> {
+        let mut fields = Vec::new();
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let (key, value) = (text(key)?, text(value)?);
+            let foreign = key
+                .chars()
+                .chain(value.chars())
+                .find(|c| crate::validation::is_foreign_to_text(*c));
+            if let Some(c) = foreign {
+                let name: String = key
+                    .chars()
+                    .filter(|c| !crate::validation::is_foreign_to_line(*c))
+                    .take(80)
+                    .collect();
+                return Err(PageError::Invalid(format!(
+                    "The field “{name}” holds a control character (U+{:04X}), which text may not hold. Remove it and try again.",
+                    c as u32
+                )));
+            }
+            fields.push((key, value));
+        }
+        Ok(Form(fields))
     }
 
     /// The first value of `key`.
@@ -413,30 +459,67 @@ impl Form {
     }
 }
 
+/// One key or value of a form body, decoded, if it is UTF-8.
+fn text(encoded: &[u8]) -> Result<String, PageError> {
+    String::from_utf8(crate::http::extract::form_decode(encoded)).map_err(|_| {
+        PageError::BadRequest(
+            "The form holds text that is not UTF-8. Send it again from the page.".into(),
+        )
+    })
+}
+
+/// Whether a form post comes from this site, by its `Origin`: the public
+/// URL's origin or the host the request was sent to. Browsers send
+/// `Origin` with every cross-site post; a post without one (a client that
+/// is no browser) is judged by its CSRF token alone.
+fn same_origin(req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let Some(origin) = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()) else {
+        return false;
+    };
+    let public = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.config.public_url.origin() == origin.origin());
+    let Some(host) = origin.host_str() else {
+        return false;
+    };
+    let authority = match origin.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    public
+        || req
+            .connection_info()
+            .host()
+            .eq_ignore_ascii_case(&authority)
+}
+
 impl FromRequest for Form {
     type Error = PageError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let foreign = !same_origin(req);
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(0, |state| state.config.max_body_bytes);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes = body
-                .await
-                .map_err(|_| PageError::Forbidden("The form could not be read.".into()))?;
-            let form = Form::parse(&bytes);
-            // PostgreSQL cannot store a NUL character: refused on both backends.
-            if form
-                .0
-                .iter()
-                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
-            {
-                return Err(PageError::Refused(
-                    "The form holds a NUL character, which cannot be stored. Remove it and try again."
-                        .into(),
-                    "/".into(),
-                ));
+            if foreign {
+                return Err(PageError::Csrf);
             }
-            Ok(form)
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    PageError::TooLarge(format!(
+                        "The form is larger than this service accepts ({limit} bytes at most). Shorten it and try again."
+                    ))
+                } else {
+                    PageError::BadRequest(format!("The form could not be read: {e}."))
+                }
+            })?;
+            Form::parse(&bytes)
         })
     }
 }

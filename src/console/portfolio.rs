@@ -12,7 +12,7 @@ use crate::reviews::portfolio::{self, Portfolio};
 use crate::workflow::Tier;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/portfolio", web::get().to(portfolio_page));
+    cfg.service(web::resource("/portfolio").get(portfolio_page));
 }
 
 /// A row of the counts table: a state, then a count per tier and the total.

@@ -25,8 +25,7 @@ use crate::reviews::service::Call;
 use crate::workflow::engine::{Action, Caller, StageState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/respond/{token}", web::get().to(show))
-        .route("/respond/{token}", web::post().to(post));
+    cfg.service(web::resource("/respond/{token}").get(show).post(post));
 }
 
 #[derive(Template)]
@@ -64,6 +63,11 @@ struct Listed {
 /// What a link admits: one stage of one review, or (`None`) the list of
 /// every questionnaire of the review its contact was invited to.
 type Admitted = (Principal, ReviewId, Option<StageKey>);
+
+/// The whole page of a link to a withdrawn review: nothing of the review.
+fn withdrawn() -> PageError {
+    PageError::Gone("This review was withdrawn. Nothing more is needed from you.".into())
+}
 
 fn refused() -> PageError {
     PageError::Forbidden(
@@ -114,6 +118,7 @@ async fn list_page(
             ReviewError::NotFound(_) => {
                 PageError::NotFound("These questionnaires no longer exist.".into())
             }
+            ReviewError::Withdrawn => withdrawn(),
             other => {
                 tracing::error!(error = %other, "the supplier's list page failed");
                 PageError::Internal
@@ -208,6 +213,7 @@ async fn render(
             ReviewError::NotFound(_) => {
                 PageError::NotFound("This questionnaire no longer exists.".into())
             }
+            ReviewError::Withdrawn => withdrawn(),
             other => {
                 tracing::error!(error = %other, "the supplier's page failed");
                 PageError::Internal
@@ -282,7 +288,10 @@ async fn post(
         .store
         .run(move |conn| reviews.stage_view(conn, &id, &key, &who, now))
         .await
-        .map_err(|_| PageError::Forbidden("This link does not work any more.".into()))?;
+        .map_err(|error| match error {
+            ReviewError::Withdrawn => withdrawn(),
+            _ => PageError::Forbidden("This link does not work any more.".into()),
+        })?;
     let answers = questionnaire::posted_answers(&view.questionnaire, &form);
     let actor = Actor {
         id: caller(&principal, &stage).id().to_owned(),

@@ -37,39 +37,20 @@ use crate::workflow::engine::{Action, Caller, Decision, ReviewState, StageState}
 use crate::workflow::{Answerer, Severity, Tier};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reviews", web::get().to(list))
-        .route("/reviews", web::post().to(start))
-        .route("/reviews/{id}", web::get().to(review_page))
-        .route("/reviews/{id}/evidence", web::get().to(evidence))
-        .route("/reviews/{id}/re-review", web::post().to(re_review))
-        .route("/reviews/{id}/tier", web::post().to(raise_tier))
-        .route("/reviews/{id}/withdraw", web::post().to(withdraw))
-        .route("/reviews/{id}/findings", web::post().to(add_finding))
-        .route(
-            "/reviews/{id}/findings/{finding}",
-            web::post().to(update_finding),
-        )
-        .route(
-            "/reviews/{id}/invitations/{invitation}/revoke",
-            web::post().to(revoke),
-        )
-        .route(
-            "/reviews/{id}/stages/{stage}/answers",
-            web::post().to(answer),
-        )
-        .route(
-            "/reviews/{id}/stages/{stage}/invite",
-            web::post().to(invite),
-        )
-        .route("/reviews/{id}/invite", web::post().to(invite_all))
-        .route(
-            "/reviews/{id}/stages/{stage}/assign",
-            web::post().to(assign),
-        )
-        .route(
-            "/reviews/{id}/stages/{stage}/decide",
-            web::post().to(decide),
-        );
+    cfg.service(web::resource("/reviews").get(list).post(start))
+        .service(web::resource("/reviews/{id}").get(review_page))
+        .service(web::resource("/reviews/{id}/evidence").get(evidence))
+        .service(web::resource("/reviews/{id}/re-review").post(re_review))
+        .service(web::resource("/reviews/{id}/tier").post(raise_tier))
+        .service(web::resource("/reviews/{id}/withdraw").post(withdraw))
+        .service(web::resource("/reviews/{id}/findings").post(add_finding))
+        .service(web::resource("/reviews/{id}/findings/{finding}").post(update_finding))
+        .service(web::resource("/reviews/{id}/invitations/{invitation}/revoke").post(revoke))
+        .service(web::resource("/reviews/{id}/stages/{stage}/answers").post(answer))
+        .service(web::resource("/reviews/{id}/stages/{stage}/invite").post(invite))
+        .service(web::resource("/reviews/{id}/invite").post(invite_all))
+        .service(web::resource("/reviews/{id}/stages/{stage}/assign").post(assign))
+        .service(web::resource("/reviews/{id}/stages/{stage}/decide").post(decide));
 }
 
 fn review_id(text: &str) -> Result<ReviewId, PageError> {

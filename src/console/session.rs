@@ -74,13 +74,19 @@ impl Session {
     /// Whether `token` (from a form) is this session's CSRF token; compared
     /// in constant time.
     pub fn csrf_matches(&self, token: &str) -> bool {
-        let (a, b) = (self.csrf.as_bytes(), token.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        same_secret(&self.csrf, token)
     }
 
     pub fn id_hash(&self) -> &str {
         &self.id_hash
     }
+}
+
+/// Whether two secrets are equal, compared in constant time (for their
+/// length), so that the time of a refusal says nothing of the secret.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// 32 random bytes, URL-safe base64.
@@ -251,6 +257,37 @@ pub fn removal(secure: bool) -> Cookie<'static> {
     let mut cookie = cookie(String::new(), secure);
     cookie.set_max_age(CookieDuration::ZERO);
     cookie
+}
+
+/// The cookie of the browser that opened a development sign-in link's
+/// page: the page's form carries its value, so only that browser can use
+/// the link (another site cannot sign a visitor in as someone else).
+pub const SIGN_IN_COOKIE: &str = "clearance_sign_in";
+
+/// The sign-in cookie: `HttpOnly`, `SameSite=Strict` (no other site's post
+/// carries it), for the sign-in links alone, for 15 minutes.
+pub fn sign_in_cookie(value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(SIGN_IN_COOKIE, value)
+        .path("/signin/link")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(CookieDuration::minutes(15))
+        .finish()
+}
+
+/// The cookie that removes the sign-in cookie, once it served.
+pub fn sign_in_removal(secure: bool) -> Cookie<'static> {
+    let mut cookie = sign_in_cookie(String::new(), secure);
+    cookie.set_max_age(CookieDuration::ZERO);
+    cookie
+}
+
+/// The sign-in cookie's value a request carries, if any.
+pub fn sign_in_of(req: &HttpRequest) -> Option<String> {
+    req.cookie(SIGN_IN_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 100)
 }
 
 /// The session id a request carries, if any.

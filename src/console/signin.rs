@@ -18,12 +18,15 @@ use crate::audit::{self, Actor, Change};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/signin", web::get().to(sign_in_page))
-        .route("/signin/start", web::get().to(start))
-        .route("/signin/callback", web::get().to(callback))
-        .route("/signin/link/{token}", web::get().to(link_page))
-        .route("/signin/link/{token}", web::post().to(use_link))
-        .route("/signout", web::post().to(sign_out));
+    cfg.service(web::resource("/signin").get(sign_in_page))
+        .service(web::resource("/signin/start").get(start))
+        .service(web::resource("/signin/callback").get(callback))
+        .service(
+            web::resource("/signin/link/{token}")
+                .get(link_page)
+                .post(use_link),
+        )
+        .service(web::resource("/signout").post(sign_out));
 }
 
 /// Where to go after signing in: a path on this site, never elsewhere.
@@ -191,10 +194,13 @@ struct LinkPage {
     token: String,
     sub: String,
     roles: String,
+    /// The form's token, the value of this browser's sign-in cookie.
+    csrf: String,
 }
 
 /// `GET /signin/link/{token}`: asks before the one-time link is used, so
-/// that a mail client's preview does not spend it.
+/// that a mail client's preview does not spend it; gives this browser the
+/// sign-in cookie its form must match.
 async fn link_page(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -203,15 +209,22 @@ async fn link_page(
     let token = path.into_inner();
     let (who, _) = check_link(&state, &req, &token)?;
     let roles: Vec<&str> = who.roles.iter().map(|r| r.as_str()).collect();
-    Ok(page::html(
+    // Kept when present: two links opened in two tabs both work.
+    let csrf = session::sign_in_of(&req).unwrap_or_else(session::random_token);
+    let mut response = page::html(
         StatusCode::OK,
         &LinkPage {
             layout: Layout::public("Development sign-in", true),
             token,
             sub: who.sub,
             roles: roles.join(", "),
+            csrf: csrf.clone(),
         },
-    ))
+    );
+    response
+        .add_cookie(&session::sign_in_cookie(csrf, state.console.secure_cookies))
+        .map_err(|_| PageError::Internal)?;
+    Ok(response)
 }
 
 /// The link's person and id; a link that does not work counts against the
@@ -238,13 +251,21 @@ fn check_link(
     }
 }
 
-/// `POST /signin/link/{token}`: uses the link, once.
+/// `POST /signin/link/{token}`: uses the link, once, from the browser that
+/// was shown its page (the form's token matches that browser's sign-in
+/// cookie; [`Form`] has refused a post from another site).
 async fn use_link(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    form: Form,
 ) -> Result<HttpResponse, PageError> {
     let (who, jti) = check_link(&state, &req, &path)?;
+    let shown = session::sign_in_of(&req);
+    match (shown, form.get("csrf")) {
+        (Some(cookie), Some(token)) if session::same_secret(&cookie, token) => {}
+        _ => return Err(PageError::Csrf),
+    }
     let now = Utc::now();
     let fresh = state
         .store
@@ -256,7 +277,11 @@ async fn use_link(
                 .into(),
         ));
     }
-    open_session(&state, who, "development link", "/").await
+    let mut response = open_session(&state, who, "development link", "/").await?;
+    response
+        .add_cookie(&session::sign_in_removal(state.console.secure_cookies))
+        .map_err(|_| PageError::Internal)?;
+    Ok(response)
 }
 
 /// `POST /signout`.

@@ -141,7 +141,8 @@ pub fn review_refusal(error: &ReviewError, reload: &str) -> (Notice, Vec<FieldEr
         ),
         ReviewError::NotFound(_)
         | ReviewError::FindingNotFound(_)
-        | ReviewError::InvitationNotFound(_) => plain(&error.to_string()),
+        | ReviewError::InvitationNotFound(_)
+        | ReviewError::Withdrawn => plain(&error.to_string()),
         ReviewError::Store(_) | ReviewError::Internal(_) => {
             tracing::error!(%error, "a review action failed");
             plain("something went wrong on our side; the request id is in the server's logs")

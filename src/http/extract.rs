@@ -219,7 +219,7 @@ pub async fn refuse_nul_in_query(
 fn query_fault(query: &str) -> Option<ApiError> {
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (form_decode(key), form_decode(value));
+        let (key, value) = (form_decode(key.as_bytes()), form_decode(value.as_bytes()));
         let name = String::from_utf8_lossy(&key)
             .chars()
             .filter(|c| !crate::validation::is_foreign_to_line(*c))
@@ -237,9 +237,9 @@ fn query_fault(query: &str) -> Option<ApiError> {
     None
 }
 
-/// The bytes of one `application/x-www-form-urlencoded` key or value.
-fn form_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
+/// The bytes of one `application/x-www-form-urlencoded` key or value (of
+/// a query string or a console form), whether or not they are UTF-8.
+pub fn form_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

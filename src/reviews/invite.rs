@@ -302,6 +302,9 @@ impl Reviews {
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<InvitedStage>), ReviewError> {
         let loaded = store::load(conn, &self.catalog, review)?;
+        if loaded.row.state == engine::ReviewState::Withdrawn {
+            return Err(ReviewError::Withdrawn);
+        }
         let invitations = store::invitations(conn, &loaded)?;
         let mut listed = Vec::new();
         for definition in &loaded.workflow.workflow.stages {

@@ -379,6 +379,9 @@ pub enum ReviewError {
     Invalid(Vec<crate::validation::FieldError>),
     #[error("{0}")]
     Unauthorized(String),
+    /// A supplier's link to a review that was withdrawn: it shows nothing.
+    #[error("this review was withdrawn; its invitation links no longer work")]
+    Withdrawn,
     #[error(transparent)]
     Store(#[from] crate::db::StoreError),
     #[error("{0}")]

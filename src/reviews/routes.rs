@@ -64,6 +64,7 @@ impl From<ReviewError> for ApiError {
             ReviewError::Conflict(m) => ApiError::Conflict(m),
             ReviewError::Forbidden(m) => ApiError::Forbidden(m),
             ReviewError::Unauthorized(m) => ApiError::Unauthorized(m),
+            ReviewError::Withdrawn => ApiError::Unauthorized(error.to_string()),
             ReviewError::Invalid(errors) => ApiError::Validation(errors),
             ReviewError::Refused(refusal) => match refusal {
                 Refusal::UnknownStage(_) => ApiError::NotFound(refusal.to_string()),

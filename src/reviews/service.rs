@@ -830,6 +830,8 @@ fn check_invitation(
     };
     match store::invitation(conn, &invitation, &stage_row.id)? {
         None => Err(not_valid()),
+        // A withdrawn review shows its suppliers nothing, answers included.
+        Some(_) if loaded.row.state == ReviewState::Withdrawn => Err(ReviewError::Withdrawn),
         Some(row) if row.revoked_at.is_some() => Err(ReviewError::Unauthorized(
             "this invitation link has been revoked".into(),
         )),

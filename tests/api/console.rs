@@ -11,7 +11,7 @@ use crate::flow::Flow;
 use crate::helpers::{SECRET, TestApp};
 
 /// A one-time development sign-in link's path for `sub`.
-fn link(sub: &str, roles: &[Role]) -> String {
+pub fn link(sub: &str, roles: &[Role]) -> String {
     let token = Links::new(SECRET)
         .unwrap()
         .issue(&SignedIn {
@@ -24,20 +24,51 @@ fn link(sub: &str, roles: &[Role]) -> String {
     format!("/signin/link/{token}")
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-/// Signs `sub` in; answers the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, sub: &str, roles: &[Role]) -> String {
-    let response = no_redirects()
-        .post(app.url(&link(sub, roles)))
+/// Opens a sign-in link's page as a browser does: answers the sign-in
+/// cookie (`name=value`) it sets and the token of its form.
+pub async fn link_form(app: &TestApp, path: &str) -> (String, String) {
+    let shown = no_redirects().get(app.url(path)).send().await.unwrap();
+    assert_eq!(shown.status(), 200, "the link's page");
+    let cookie = shown.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/signin/link"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let html = shown.text().await.unwrap();
+    (cookie, form_token(&html))
+}
+
+/// The value of the `csrf` field of the first form of `html`.
+pub fn form_token(html: &str) -> String {
+    let start = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a token")
+        + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Uses a sign-in link as the browser that opened its page does.
+pub async fn use_link(app: &TestApp, path: &str) -> reqwest::Response {
+    let (cookie, token) = link_form(app, path).await;
+    no_redirects()
+        .post(app.url(path))
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str())])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Signs `sub` in; answers the session cookie (`name=value`).
+pub async fn sign_in(app: &TestApp, sub: &str, roles: &[Role]) -> String {
+    let response = use_link(app, &link(sub, roles)).await;
     assert_eq!(response.status(), 303);
     let cookie = response.headers()["set-cookie"]
         .to_str()
@@ -53,7 +84,7 @@ async fn sign_in(app: &TestApp, sub: &str, roles: &[Role]) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+pub async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
     no_redirects()
         .get(app.url(path))
         .header("cookie", cookie)
@@ -63,13 +94,8 @@ async fn page(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
 }
 
 /// The CSRF token of the page's forms.
-async fn csrf(app: &TestApp, cookie: &str) -> String {
-    let html = page(app, "/", cookie).await.text().await.unwrap();
-    let start = html
-        .find(r#"name="csrf" value=""#)
-        .expect("a form with a token")
-        + 19;
-    html[start..].split('"').next().unwrap().to_owned()
+pub async fn csrf(app: &TestApp, cookie: &str) -> String {
+    form_token(&page(app, "/", cookie).await.text().await.unwrap())
 }
 
 backend_tests! {
@@ -103,10 +129,18 @@ backend_tests! {
         let shown = no_redirects().get(app.url(&path)).send().await.unwrap();
         assert_eq!(shown.status(), 200, "the link asks before it is spent");
         assert!(shown.text().await.unwrap().contains("Sign in as victor"));
-        let first = no_redirects().post(app.url(&path)).send().await.unwrap();
+        let (sign_in_cookie, token) = link_form(&app, &path).await;
+        let post = || {
+            no_redirects()
+                .post(app.url(&path))
+                .header("cookie", &sign_in_cookie)
+                .form(&[("csrf", token.as_str())])
+                .send()
+        };
+        let first = post().await.unwrap();
         assert_eq!(first.status(), 303);
         let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-        let again = no_redirects().post(app.url(&path)).send().await.unwrap();
+        let again = post().await.unwrap();
         assert_eq!(again.status(), 403);
         assert!(again.text().await.unwrap().contains("was used already"));
 

@@ -412,3 +412,250 @@ async fn supplier_links_are_limited_per_client() {
         200
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 22 (defects 2, 3, 4 and 7): console forms read by the API's rules,
+// console methods answered 405, development sign-in links used only from
+// their own page, supplier links to a withdrawn review.
+// ---------------------------------------------------------------------------
+
+use crate::console::{form_token, link, link_form, no_redirects, page, sign_in, use_link};
+
+/// Posts `body` (already form-encoded) to a console path as `cookie`.
+async fn post_form(app: &TestApp, path: &str, cookie: &str, body: String) -> reqwest::Response {
+    no_redirects()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts a console page (HTML, not a problem document) with `status`
+/// whose text holds `words`, and answers the text.
+async fn assert_page(response: reqwest::Response, status: u16, words: &str) -> String {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains(words), "{html}");
+    html
+}
+
+backend_tests! {
+    async fn console_forms_refuse_control_characters_as_the_api_does(app) {
+        let victor = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let token = crate::console::csrf(&app, &victor).await;
+        for (notes, code) in [("a%07b", "U+0007"), ("a%00b", "U+0000"), ("a%C2%85b", "U+0085")] {
+            let refused = post_form(&app, "/providers", &victor, format!("csrf={token}&slug=acme&name=Acme&notes={notes}")).await;
+            let html = assert_page(refused, 422, code).await;
+            assert!(html.contains("notes"), "{html}");
+        }
+        assert_eq!(app.get("/v1/providers/acme", &app.admin()).await.status(), 404, "nothing stored");
+        // Tabs and line breaks are text; a name is one line, as in the API.
+        let broken = post_form(&app, "/providers", &victor, format!("csrf={token}&slug=acme&name=Ac%0Ame")).await;
+        assert_eq!(broken.status(), 422);
+        let made = post_form(&app, "/providers", &victor, format!("csrf={token}&slug=acme&name=Acme&notes=one%09two%0D%0Athree")).await;
+        assert_eq!(made.status(), 303);
+        let acme: Value = app.get("/v1/providers/acme", &app.admin()).await.json().await.unwrap();
+        assert_eq!(acme["notes"], "one\ttwo\r\nthree");
+
+        // A finding's text with a terminal escape.
+        let flow = Flow::start(&app).await;
+        let path = format!("/reviews/{}/findings", flow.id);
+        let escaped = post_form(&app, &path, &victor, format!("csrf={token}&severity=high&text=red%1B%5B31m")).await;
+        assert_page(escaped, 422, "U+001B").await;
+        assert_eq!(flow.review().await["findings"], json!([]), "no finding raised");
+
+        // The supplier's questionnaire form.
+        let supplier = invite_security_supplier(&app, &flow).await;
+        let respond = format!("/respond/{supplier}");
+        let shown = app.client.get(app.url(&respond)).send().await.unwrap().text().await.unwrap();
+        let revision = shown.split(r#"name="revision" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let escaped = app
+            .client
+            .post(app.url(&respond))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("action=save&revision={revision}&q_tenant_isolation=Isolated%1B%5B2J"))
+            .send()
+            .await
+            .unwrap();
+        assert_page(escaped, 422, "U+001B").await;
+        let stage: Value = app.get(&flow.path("/stages/security"), &supplier).await.json().await.unwrap();
+        assert!(stage["answers"]["tenant_isolation"].is_null(), "{stage}");
+    }
+
+    async fn console_forms_that_cannot_be_read_are_400(app) {
+        let victor = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let token = crate::console::csrf(&app, &victor).await;
+        let garbled = post_form(&app, "/providers", &victor, format!("csrf={token}&slug=acme&name=Acme&notes=caf%E9")).await;
+        assert_page(garbled, 400, "not UTF-8").await;
+        let raw = no_redirects()
+            .post(app.url("/providers"))
+            .header("cookie", &victor)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body([format!("csrf={token}&slug=acme&name=Ac").into_bytes(), vec![0xff, 0xfe]].concat())
+            .send()
+            .await
+            .unwrap();
+        assert_page(raw, 400, "not UTF-8").await;
+        assert_eq!(app.get("/v1/providers/acme", &app.admin()).await.status(), 404, "nothing stored");
+    }
+
+    async fn wrong_methods_on_console_pages_are_405_with_allow(app) {
+        let flow = Flow::start(&app).await;
+        let review = format!("/reviews/{}", flow.id);
+        let withdraw = format!("/reviews/{}/withdraw", flow.id);
+        for (method, path, allow) in [
+            (reqwest::Method::DELETE, "/providers", "GET, POST"),
+            (reqwest::Method::PUT, "/", "GET"),
+            (reqwest::Method::POST, review.as_str(), "GET"),
+            (reqwest::Method::GET, withdraw.as_str(), "POST"),
+            (reqwest::Method::GET, "/signout", "POST"),
+            (reqwest::Method::PATCH, "/signin/link/x", "GET, POST"),
+            (reqwest::Method::DELETE, "/respond/x", "GET, POST"),
+        ] {
+            let response = no_redirects().request(method.clone(), app.url(path)).send().await.unwrap();
+            let mut allowed: Vec<String> = response.headers()["allow"].to_str().unwrap().split(',').map(|m| m.trim().to_owned()).collect();
+            allowed.sort();
+            assert_eq!(allowed.join(", "), allow, "{method} {path}");
+            let problem = assert_problem(response, 405).await;
+            assert!(problem["detail"].as_str().unwrap().contains(path), "{problem}");
+        }
+        assert_problem(no_redirects().get(app.url("/nowhere")).send().await.unwrap(), 404).await;
+    }
+
+    async fn a_sign_in_link_signs_in_only_the_browser_shown_its_page(app) {
+        let path = link("mallory", &[Role::Admin]);
+        // Another site's form: no sign-in cookie, no token (its browser
+        // sends its own origin).
+        let forged = no_redirects().post(app.url(&path)).header("origin", "http://127.0.0.2:9").send().await.unwrap();
+        assert_page(forged, 403, "did not come from this site").await;
+        let tokenless = no_redirects().post(app.url(&path)).send().await.unwrap();
+        assert_page(tokenless, 403, "did not come from this site").await;
+        // The cookie and token of the page, but posted from elsewhere.
+        let (cookie, token) = link_form(&app, &path).await;
+        let elsewhere = no_redirects()
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .header("origin", "http://localhost.example")
+            .form(&[("csrf", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_page(elsewhere, 403, "did not come from this site").await;
+        let wrong = no_redirects()
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .form(&[("csrf", "not-the-token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 403);
+        // None of it spent the link: from its page and this site it works.
+        let html = page(&app, &path, "").await.text().await.unwrap();
+        assert!(!form_token(&html).is_empty(), "the page's form carries a token");
+        let used = no_redirects()
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .header("origin", &app.address)
+            .form(&[("csrf", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(used.status(), 303);
+        let cookies: Vec<&str> = used.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
+        assert!(cookies.iter().any(|c| c.starts_with("clearance_session=")), "{cookies:?}");
+        assert!(cookies.iter().any(|c| c.starts_with("clearance_sign_in=") && c.contains("Max-Age=0")), "{cookies:?}");
+        assert_eq!(use_link(&app, &path).await.status(), 403, "once only");
+    }
+
+    async fn a_supplier_link_to_a_withdrawn_review_says_so_and_shows_nothing_else(app) {
+        let flow = Flow::start(&app).await;
+        let supplier = invite_security_supplier(&app, &flow).await;
+        let saved = app
+            .put(&flow.path("/stages/security/answers"), &supplier, &json!({"answers": {"tenant_isolation": "Separate clusters per tenant"}}), None)
+            .await;
+        assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+        let everything = app
+            .post(&flow.path("/invite"), &app.manager(), &json!({"email": "all@supplier.example"}))
+            .await;
+        assert_eq!(everything.status(), 201);
+        let outbox = app.outbox_emails();
+        let all = outbox.iter().find(|e| e["to"][0] == "all@supplier.example").unwrap()["text"].as_str().unwrap().to_owned();
+        let all = all.lines().find(|l| l.contains("/respond/")).unwrap().trim().rsplit('/').next().unwrap().to_owned();
+
+        let withdrawn = app.post(&flow.path("/withdraw"), &app.manager(), &json!({"reason": "Project cancelled"})).await;
+        assert_eq!(withdrawn.status(), 200);
+
+        for token in [&supplier, &all] {
+            let shown = app.client.get(app.url(&format!("/respond/{token}"))).send().await.unwrap();
+            let html = assert_page(shown, 410, "This review was withdrawn").await;
+            for hidden in ["anthropic", "Separate clusters", "tenants", "Security review", "Project cancelled", "<form"] {
+                assert!(!html.to_lowercase().contains(&hidden.to_lowercase()), "{hidden}: {html}");
+            }
+        }
+        let posted = app
+            .client
+            .post(app.url(&format!("/respond/{supplier}")))
+            .form(&[("action", "save"), ("q_tenant_isolation", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_page(posted, 410, "This review was withdrawn").await;
+        let problem = assert_problem(app.get(&flow.path("/stages/security"), &supplier).await, 401).await;
+        assert!(problem["detail"].as_str().unwrap().contains("withdrawn"), "{problem}");
+        let answer = app
+            .put(&flow.path("/stages/security/answers"), &supplier, &json!({"answers": {"tenant_isolation": "y"}}), None)
+            .await;
+        assert_problem(answer, 401).await;
+        // The people who run the review still see it all.
+        assert_eq!(app.get(&flow.path("/stages/security"), &app.manager()).await.status(), 200);
+    }
+}
+
+/// A server whose bodies may be at most 2 KiB, on `backend`.
+async fn small_bodies(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |raw| raw.max_body_bytes = 2048).await
+}
+
+async fn a_console_form_over_the_body_limit_is_413(app: TestApp) {
+    let victor = sign_in(&app, "victor", &[Role::VendorManager]).await;
+    let token = crate::console::csrf(&app, &victor).await;
+    let notes = "n".repeat(4096);
+    let big = post_form(
+        &app,
+        "/providers",
+        &victor,
+        format!("csrf={token}&slug=acme&name=Acme&notes={notes}"),
+    )
+    .await;
+    assert_page(big, 413, "2048 bytes at most").await;
+    assert_eq!(
+        app.get("/v1/providers/acme", &app.admin()).await.status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_console_form_over_the_body_limit_is_413_on_sqlite() {
+    let app = small_bodies(Backend::Sqlite).await.expect("sqlite app");
+    a_console_form_over_the_body_limit_is_413(app).await;
+}
+
+#[tokio::test]
+async fn a_console_form_over_the_body_limit_is_413_on_postgres() {
+    let Some(app) = small_bodies(Backend::Postgres).await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    a_console_form_over_the_body_limit_is_413(app).await;
+}
