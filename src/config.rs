@@ -833,6 +833,38 @@ mod tests {
     }
 
     #[test]
+    fn the_bounds_of_one_asker_have_defaults_and_are_at_least_one() {
+        let config = load_with(&[]).unwrap();
+        assert_eq!(config.intake_per_asker, crate::intake::PER_ASKER_DEFAULT);
+        assert_eq!(
+            config.usage_use_cases_per_asker,
+            Some(crate::usage::USE_CASES_PER_ASKER_DEFAULT)
+        );
+        let config = load_with(&[
+            ("CLEARANCE_INTAKE_PER_ASKER", "7"),
+            ("CLEARANCE_USE_CASES", "support-chat"),
+        ])
+        .unwrap();
+        assert_eq!(config.intake_per_asker, 7);
+        assert_eq!(
+            config.usage_use_cases_per_asker, None,
+            "a catalogue bounds them"
+        );
+        let error = load_with(&[("CLEARANCE_INTAKE_PER_ASKER", "0")]).unwrap_err();
+        assert!(
+            error.to_string().contains("CLEARANCE_INTAKE_PER_ASKER"),
+            "{error}"
+        );
+        let error = load_with(&[("CLEARANCE_USAGE_USE_CASES_PER_ASKER", "0")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("CLEARANCE_USAGE_USE_CASES_PER_ASKER"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn database_url_chooses_postgres_by_scheme() {
         let config = load_with(&[("DATABASE_URL", "postgres://u@localhost:5432/db")]).unwrap();
         assert!(config.database.is_postgres());
