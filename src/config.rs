@@ -98,6 +98,12 @@ pub struct RawConfig {
     /// How often asks about unreviewed models are written (0: only when
     /// the intake is listed or acted on).
     pub intake_flush_ms: u64,
+    /// New models one asker (a token's `sub`) may add to the intake a day;
+    /// asks about more are counted as one line per asker and day.
+    pub intake_per_asker: usize,
+    /// Without `CLEARANCE_USE_CASES`, distinct use cases usage counts per
+    /// asker and hour; later ones are counted as `other`.
+    pub usage_use_cases_per_asker: usize,
 }
 
 impl Default for RawConfig {
@@ -152,6 +158,8 @@ impl Default for RawConfig {
             supplier_requests_per_minute: 120,
             trust_forwarded_for: false,
             intake_flush_ms: 10_000,
+            intake_per_asker: crate::intake::PER_ASKER_DEFAULT,
+            usage_use_cases_per_asker: crate::usage::USE_CASES_PER_ASKER_DEFAULT,
         }
     }
 }
@@ -368,6 +376,11 @@ pub struct Config {
     pub limits: Limits,
     /// How often asks about unreviewed models are written.
     pub intake_flush: Option<Duration>,
+    /// New models one asker may add to the intake a day.
+    pub intake_per_asker: usize,
+    /// Use cases usage counts per asker and hour (before `other`); `None`
+    /// when `CLEARANCE_USE_CASES` bounds them.
+    pub usage_use_cases_per_asker: Option<usize>,
 }
 
 /// Per-client rate limits, per minute; `None` is no limit.
@@ -658,6 +671,23 @@ impl Config {
             Ok(targets) => targets,
             Err(why) => return Err(fail("CLEARANCE_WEBHOOK_TARGETS", why)),
         };
+        let at_least_one = |var: &str, n: usize| {
+            if n == 0 {
+                Err(fail(var, "must be at least 1".into()))
+            } else {
+                Ok(n)
+            }
+        };
+        let intake_per_asker = at_least_one("CLEARANCE_INTAKE_PER_ASKER", raw.intake_per_asker)?;
+        let usage_use_cases_per_asker = at_least_one(
+            "CLEARANCE_USAGE_USE_CASES_PER_ASKER",
+            raw.usage_use_cases_per_asker,
+        )?;
+        // A catalogue of use cases bounds them already.
+        let usage_use_cases_per_asker = vocabulary
+            .use_cases()
+            .is_none()
+            .then_some(usage_use_cases_per_asker);
 
         Ok(Self {
             oidc,
@@ -675,6 +705,8 @@ impl Config {
             },
             intake_flush: (raw.intake_flush_ms > 0)
                 .then(|| Duration::from_millis(raw.intake_flush_ms)),
+            intake_per_asker,
+            usage_use_cases_per_asker,
             scheduler: raw.scheduler,
             schedules,
             mailboxes,
@@ -819,6 +851,38 @@ mod tests {
             ["a@x.example", "b@y.example"]
         );
         assert!(config.schedules.digest.is_none());
+    }
+
+    #[test]
+    fn the_bounds_of_one_asker_have_defaults_and_are_at_least_one() {
+        let config = load_with(&[]).unwrap();
+        assert_eq!(config.intake_per_asker, crate::intake::PER_ASKER_DEFAULT);
+        assert_eq!(
+            config.usage_use_cases_per_asker,
+            Some(crate::usage::USE_CASES_PER_ASKER_DEFAULT)
+        );
+        let config = load_with(&[
+            ("CLEARANCE_INTAKE_PER_ASKER", "7"),
+            ("CLEARANCE_USE_CASES", "support-chat"),
+        ])
+        .unwrap();
+        assert_eq!(config.intake_per_asker, 7);
+        assert_eq!(
+            config.usage_use_cases_per_asker, None,
+            "a catalogue bounds them"
+        );
+        let error = load_with(&[("CLEARANCE_INTAKE_PER_ASKER", "0")]).unwrap_err();
+        assert!(
+            error.to_string().contains("CLEARANCE_INTAKE_PER_ASKER"),
+            "{error}"
+        );
+        let error = load_with(&[("CLEARANCE_USAGE_USE_CASES_PER_ASKER", "0")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("CLEARANCE_USAGE_USE_CASES_PER_ASKER"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -299,6 +299,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    intake_overflow (sub, day) {
+        sub -> Text,
+        day -> Timestamp,
+        names -> BigInt,
+        asked -> BigInt,
+        last_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
     model_usage (provider, model, hour, sub, use_case) {
         provider -> Text,
         model -> Text,

@@ -205,8 +205,8 @@ impl Application {
         let manual_clock =
             manual_clock.filter(|_| config.clock == crate::config::ClockMode::Manual);
         let limits = Arc::new(http::limits::RateLimits::new(&config.limits));
-        let intake = Arc::new(crate::intake::Intake::default());
-        let usage = Arc::new(crate::usage::Usage::default());
+        let intake = Arc::new(crate::intake::Intake::new(config.intake_per_asker));
+        let usage = Arc::new(crate::usage::Usage::new(config.usage_use_cases_per_asker));
         if let Some(every) = config.intake_flush {
             let (intake, usage, store, status) =
                 (intake.clone(), usage.clone(), store.clone(), status.clone());
@@ -215,7 +215,7 @@ impl Application {
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     ticks.tick().await;
-                    if let Err(error) = intake.flush(&store).await {
+                    if let Err(error) = intake.flush(&store, status.now()).await {
                         tracing::warn!(%error, "cannot write the intake's asks; kept for the next try");
                     }
                     if let Err(error) = usage.flush(&store, &status).await {
@@ -298,7 +298,8 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Err(error) = self.state.intake.flush(&self.state.store).await {
+        let now = self.state.clock.now();
+        if let Err(error) = self.state.intake.flush(&self.state.store, now).await {
             tracing::warn!(%error, "the intake's last asks were not written");
         }
         let state = &self.state;

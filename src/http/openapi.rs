@@ -111,7 +111,7 @@ use crate::workflow::{self, routes as workflow_routes};
         audit::AuditEvent, audit::verify::Verification, audit::verify::BadEvent,
         summary::PeriodSummary, summary::TierCounts, summary::Decided, summary::Outcomes,
         exports_allowlist::Allowlist, exports_allowlist::AllowedModel, exports_allowlist::Context, exports_allowlist::ExportFormat,
-        intake::IntakeRequest, intake::IntakeState, intake::Asker, intake_routes::IntakeReview, intake_routes::Dismissal,
+        intake::IntakeRequest, intake::IntakeState, intake::Asker, intake::OverBound, intake_routes::IntakePage, intake_routes::IntakeReview, intake_routes::Dismissal,
     )),
     modifiers(&BearerAuth, &ProviderSwitch, &CommonResponses),
     tags(

@@ -3,15 +3,15 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::{IntakeRequest, IntakeState};
+use super::{After, IntakeRequest, IntakeState, OverBound};
 use crate::audit::{Actor, Change};
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
-use crate::http::extract::{Page, ValidJson};
+use crate::http::extract::{Page, PageParams, ValidJson};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::telemetry::RequestId;
 use crate::ids::{ModelId, ModelSlug, ProviderId, ProviderSlug};
@@ -40,17 +40,35 @@ const PROBLEM: &str = "application/problem+json";
 pub struct IntakeQuery {
     /// `open` (default), `started`, `dismissed` or `all`.
     pub state: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of requests, and the askers past the bound.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntakePage {
+    pub items: Vec<IntakeRequest>,
+    pub next_cursor: Option<String>,
+    /// Askers that asked about more new models in a day than
+    /// `CLEARANCE_INTAKE_PER_ASKER` in the last seven days, most names
+    /// first (at most 50): their asks past the bound are counted here, not
+    /// listed as requests.
+    pub over_bound: Vec<OverBound>,
 }
 
 /// Models integrators asked about that nobody reviewed: who asked, for which
 /// use cases, how often, first and last seen; most recently asked first.
+/// Beside them, the askers that went past the per-asker bound.
 ///
 /// Roles: `vendor_manager`, `admin`. Asks are written every
 /// `CLEARANCE_INTAKE_FLUSH_MS` (this instance's before it answers).
 #[utoipa::path(get, path = "/v1/intake", tag = "intake", params(IntakeQuery),
     responses(
-        (status = 200, description = "The requests", body = inline(Page<IntakeRequest>)),
-        (status = 422, description = "An unknown state", body = Problem, content_type = PROBLEM),
+        (status = 200, description = "A page of requests", body = IntakePage),
+        (status = 422, description = "An unknown state, or a bad `limit` or `cursor`", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn list_intake(
     state: web::Data<AppState>,
@@ -67,21 +85,40 @@ pub async fn list_intake(
             )
         })?),
     };
+    let page = PageParams {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    }
+    .check()?;
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(text) => Some(After::parse(text).ok_or_else(|| {
+            ApiError::validation("cursor", "is not a cursor this service issued")
+        })?),
+    };
+    let limit = page.limit;
     flush(&state).await?;
-    let items = state
+    let now = state.clock.now();
+    let (items, over_bound) = state
         .store
-        .run(move |conn| super::list(conn, wanted, None).map_err(ApiError::from))
+        .run(move |conn| {
+            let items = super::list(conn, wanted, None, (after.as_ref(), limit))?;
+            let over_bound = super::over_bound(conn, now)?;
+            Ok::<_, ApiError>((items, over_bound))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(Page {
+    let Page { items, next_cursor } = Page::from_rows(items, limit, After::key);
+    Ok(HttpResponse::Ok().json(IntakePage {
         items,
-        next_cursor: None,
+        next_cursor,
+        over_bound,
     }))
 }
 
 /// This instance's pending asks, written now; if they cannot be, they are
 /// kept for the next write and the answer goes on without them.
 async fn flush(state: &AppState) -> Result<(), ApiError> {
-    if let Err(error) = state.intake.flush(&state.store).await {
+    if let Err(error) = state.intake.flush(&state.store, state.clock.now()).await {
         tracing::warn!(%error, "cannot write the intake's asks; kept for the next try");
     }
     Ok(())
@@ -225,8 +262,7 @@ pub async fn dismiss_intake(
                         after: Some(serde_json::json!({"state": "dismissed", "reason": reason})),
                     },
                 )?;
-                super::list(tx.conn(), None, Some((&provider, &model)))?
-                    .pop()
+                super::find(tx.conn(), &provider, &model)?
                     .ok_or_else(|| ApiError::Internal("the request vanished".into()))
             },
         )
@@ -253,11 +289,7 @@ async fn known(
     let (p, m) = (provider.clone(), model.clone());
     state
         .store
-        .run(move |conn| {
-            super::list(conn, None, Some((&p, &m)))
-                .map_err(ApiError::from)
-                .map(|mut found| found.pop())
-        })
+        .run(move |conn| super::find(conn, &p, &m).map_err(ApiError::from))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("nobody asked about `{provider}/{model}`")))
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
+use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::transport::stub::AsyncStubTransport;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -62,23 +63,25 @@ impl Mailer {
         }
     }
 
-    async fn send(&self, message: Message) -> Result<(), String> {
+    /// Sends a message already put into its wire form (see
+    /// [`Outbox::send_email`]): only I/O happens on the async runtime.
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), String> {
         match self {
             Mailer::Smtp(transport, url) => {
                 crate::telemetry::egress_url("smtp", url, 25);
                 transport
-                    .send(message)
+                    .send_raw(envelope, raw)
                     .await
                     .map(drop)
                     .map_err(|e| format!("SMTP: {e}"))
             }
             Mailer::Files(transport) => transport
-                .send(message)
+                .send_raw(envelope, raw)
                 .await
                 .map(drop)
                 .map_err(|e| format!("writing the email: {e}")),
             Mailer::Memory(transport) => transport
-                .send(message)
+                .send_raw(envelope, raw)
                 .await
                 .map(drop)
                 .map_err(|e| format!("the in-memory transport refused: {e}")),
@@ -203,6 +206,25 @@ pub async fn retry(
     .await
 }
 
+/// An email's envelope and its bytes as sent (MIME, encoded).
+fn wire_form(from: &Mailbox, id: &str, email: Email) -> Result<(Envelope, Vec<u8>), String> {
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(email.subject)
+        .message_id(Some(format!("<{id}@clearance>")));
+    for to in &email.to {
+        builder = builder.to(to
+            .parse::<Mailbox>()
+            .map_err(|e| format!("bad address {to}: {e}"))?);
+    }
+    let message = match email.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
+        None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok((message.envelope().clone(), message.formatted()))
+}
+
 /// The delay before attempt `attempts + 1`: 30 s doubling to at most an hour, ±20 %.
 pub fn backoff(attempts: i32) -> TimeDelta {
     let base = 30_i64
@@ -302,11 +324,7 @@ impl Outbox {
 
     async fn deliver(&self, row: &OutboxRow) -> Result<(), String> {
         match row.kind {
-            MessageKind::Email => {
-                let email: Email = serde_json::from_str(&row.payload)
-                    .map_err(|e| format!("unreadable email: {e}"))?;
-                self.send_email(&row.id, &email).await
-            }
+            MessageKind::Email => self.send_email(&row.id, row.payload.clone()).await,
             MessageKind::Webhook => {
                 let delivery: Delivery = serde_json::from_str(&row.payload)
                     .map_err(|e| format!("unreadable delivery: {e}"))?;
@@ -315,27 +333,20 @@ impl Outbox {
         }
     }
 
-    async fn send_email(&self, id: &str, email: &Email) -> Result<(), String> {
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .subject(email.subject.clone())
-            .message_id(Some(format!("<{id}@clearance>")));
-        for to in &email.to {
-            builder = builder.to(to
-                .parse::<Mailbox>()
-                .map_err(|e| format!("bad address {to}: {e}"))?);
-        }
-        let message = match &email.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                html.clone(),
-            )),
-            None => builder
-                .header(ContentType::TEXT_PLAIN)
-                .body(email.text.clone()),
-        }
-        .map_err(|e| e.to_string())?;
-        self.mailer.send(message).await
+    /// Reads, builds and encodes the email on the blocking pool (a large one costs
+    /// seconds of CPU that must not stall the HTTP workers or the runtime),
+    /// then sends it.
+    async fn send_email(&self, id: &str, payload: String) -> Result<(), String> {
+        let from = self.from.clone();
+        let id = id.to_owned();
+        let (envelope, raw) = tokio::task::spawn_blocking(move || {
+            let email: Email =
+                serde_json::from_str(&payload).map_err(|e| format!("unreadable email: {e}"))?;
+            wire_form(&from, &id, email)
+        })
+        .await
+        .map_err(|e| format!("building the email failed: {e}"))??;
+        self.mailer.send(&envelope, &raw).await
     }
 
     async fn send_webhook(&self, id: &str, delivery: &Delivery) -> Result<(), String> {

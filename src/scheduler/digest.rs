@@ -89,10 +89,11 @@ impl Scheduler {
                             let roles: BTreeSet<Role> =
                                 person.roles.iter().filter_map(|r| r.parse().ok()).collect();
                             let who = Principal::new(person.sub, Some(email), roles, None);
+                            let none = crate::intake::NewRequests::default();
                             let asked = if who.has(Role::VendorManager) {
-                                &asked[..]
+                                &asked
                             } else {
-                                &[]
+                                &none
                             };
                             digest_of(&who, (&open, &invited, asked), &public_url, &day, now)
                         })
@@ -137,11 +138,7 @@ impl Scheduler {
 /// The digest of `who`, if they have anything to act on or to chase.
 fn digest_of(
     who: &Principal,
-    (open, invited, asked): (
-        &[Open],
-        &[PendingInvitation],
-        &[crate::intake::IntakeRequest],
-    ),
+    (open, invited, asked): (&[Open], &[PendingInvitation], &crate::intake::NewRequests),
     public_url: &str,
     day: &str,
     now: DateTime<Utc>,
@@ -161,7 +158,11 @@ fn digest_of(
         })
         .collect();
     to_chase.sort_by_key(|o| (!overdue(o.stage.due_at, now), o.stage.due_at));
-    if to_do.is_empty() && to_chase.is_empty() && asked.is_empty() {
+    if to_do.is_empty()
+        && to_chase.is_empty()
+        && asked.listed.is_empty()
+        && asked.over_bound.is_empty()
+    {
         return None;
     }
     let item = |o: &Open, detail: String| messages::Item {
@@ -228,24 +229,50 @@ fn digest_of(
             )
         })
         .collect();
-    let asked: Vec<_> = asked
+    let asked = intake_items(asked, public_url);
+    let items = to_do.len() + to_chase.len() + asked.len();
+    let email = messages::digest(who.email.as_deref()?, day, (to_do, to_chase), asked);
+    Some(Digest {
+        sub: who.sub.clone(),
+        email,
+        items,
+    })
+}
+
+/// Names of askers or use cases a digest line shows; the rest are counted.
+const NAMES_SHOWN: usize = 5;
+
+/// `names`, at most [`NAMES_SHOWN`] of them, then how many more.
+fn some_of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let total = names.len();
+    let mut shown: Vec<&str> = names.take(NAMES_SHOWN).collect();
+    let more = total - shown.len();
+    let more_text = format!("{more} more");
+    if more > 0 {
+        shown.push(&more_text);
+    }
+    shown.join(", ")
+}
+
+/// The intake's lines of a vendor manager's digest: the newest requests (at
+/// most [`crate::intake::DIGEST_MAX`]), one line for the rest with the
+/// listing's link, and one line per asker past the bound.
+fn intake_items(asked: &crate::intake::NewRequests, public_url: &str) -> Vec<messages::Item> {
+    let listing = format!("{public_url}/v1/intake?state=open");
+    let mut items: Vec<messages::Item> = asked
+        .listed
         .iter()
         .map(|request| {
-            let who_asked: Vec<&str> = request
-                .requested_by
-                .iter()
-                .map(|a| a.sub.as_str())
-                .collect();
             let use_cases = match request.use_cases.as_slice() {
                 [] => String::new(),
-                cases => format!(" for {}", cases.join(", ")),
+                cases => format!(" for {}", some_of(cases.iter().map(String::as_str))),
             };
+            let who_asked = some_of(request.requested_by.iter().map(|a| a.sub.as_str()));
             messages::Item {
                 title: format!("{}/{}", request.provider, request.model),
                 detail: format!(
-                    "asked {} times{use_cases} by {}; first on {}. Start a review with POST /v1/intake/{}/{}/review, or dismiss it",
+                    "asked {} times{use_cases} by {who_asked}; first on {}. Start a review with POST /v1/intake/{}/{}/review, or dismiss it",
                     request.asked,
-                    who_asked.join(", "),
                     messages::date(request.first_seen),
                     request.provider,
                     request.model
@@ -255,13 +282,30 @@ fn digest_of(
             }
         })
         .collect();
-    let items = to_do.len() + to_chase.len() + asked.len();
-    let email = messages::digest(who.email.as_deref()?, day, (to_do, to_chase), asked);
-    Some(Digest {
-        sub: who.sub.clone(),
-        email,
-        items,
-    })
+    if asked.more > 0 {
+        items.push(messages::Item {
+            title: format!("and {} more models asked for", asked.more),
+            detail: "not listed here; the intake lists every one".into(),
+            link: listing.clone(),
+            overdue: false,
+        });
+    }
+    for over in &asked.over_bound {
+        items.push(messages::Item {
+            title: format!(
+                "and {} more models asked for by {}",
+                over.names, over.sub
+            ),
+            detail: format!(
+                "{} asks on {} past the bound of new models one asker may add a day (CLEARANCE_INTAKE_PER_ASKER); counted, not listed",
+                over.asked,
+                over.day.format("%Y-%m-%d")
+            ),
+            link: listing.clone(),
+            overdue: false,
+        });
+    }
+    items
 }
 
 fn overdue(due_at: Option<NaiveDateTime>, now: DateTime<Utc>) -> bool {

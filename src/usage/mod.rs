@@ -10,7 +10,10 @@
 //! before usage is read or a suspension previewed) the shards are taken,
 //! named and added to the database's hourly rows. Both the shards and the
 //! rows kept after a failed write are bounded; what does not fit is counted
-//! as dropped.
+//! as dropped. Without a catalogue of use cases (`CLEARANCE_USE_CASES`),
+//! each asker's distinct use cases in an hour are bounded too
+//! (`CLEARANCE_USAGE_USE_CASES_PER_ASKER`, per instance): later ones are
+//! counted as [`OTHER`].
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -56,6 +59,19 @@ const TEXT_MAX: usize = 200;
 
 /// Rows per statement when writing to PostgreSQL (7 parameters each).
 const BATCH: usize = 1_000;
+
+/// The default of `CLEARANCE_USAGE_USE_CASES_PER_ASKER`.
+pub const USE_CASES_PER_ASKER_DEFAULT: usize = 50;
+
+/// The use case answers past an asker's bound of use cases are counted as.
+pub const OTHER: &str = "other";
+
+/// Askers (per hour) whose use cases are remembered for the bound; past
+/// it, a new asker's use cases are all [`OTHER`] until the hour turns.
+const SEEN_MAX: usize = 10_000;
+
+/// The use cases counted per asker and hour.
+type Seen = std::collections::HashMap<(Box<str>, i64), std::collections::HashSet<Box<str>>>;
 
 /// How long hourly rows are kept.
 pub const RETENTION: TimeDelta = TimeDelta::days(90);
@@ -270,6 +286,10 @@ pub struct Usage {
     unwritten: Mutex<BTreeMap<RowKey, [i64; 2]>>,
     /// When rows past the retention were last deleted (seconds since the epoch).
     pruned: AtomicU64,
+    /// Distinct use cases counted per asker and hour; `None`: unbounded.
+    use_cases_per_asker: Option<usize>,
+    /// The use cases counted so far, per asker and hour (the recent hours).
+    seen: Mutex<Seen>,
 }
 
 impl std::fmt::Debug for Usage {
@@ -282,6 +302,14 @@ impl std::fmt::Debug for Usage {
 
 impl Default for Usage {
     fn default() -> Self {
+        Self::new(Some(USE_CASES_PER_ASKER_DEFAULT))
+    }
+}
+
+impl Usage {
+    /// Usage tallies counting at most `use_cases_per_asker` distinct use
+    /// cases per asker and hour (`None`: a catalogue bounds them).
+    pub fn new(use_cases_per_asker: Option<usize>) -> Self {
         // Twice as many shards as cores: the HTTP workers, one per core,
         // rarely share one.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -290,11 +318,35 @@ impl Default for Usage {
             dropped: AtomicU64::new(0),
             unwritten: Mutex::default(),
             pruned: AtomicU64::new(0),
+            use_cases_per_asker,
+            seen: Mutex::default(),
         }
     }
-}
 
-impl Usage {
+    /// `use_case` as counted for `sub` in `hour`: itself while the asker
+    /// has fewer distinct ones than the bound in that hour, else [`OTHER`].
+    fn fold<'a>(&self, seen: &mut Seen, (sub, hour): (&str, i64), use_case: &'a str) -> &'a str {
+        let Some(bound) = self.use_cases_per_asker else {
+            return use_case;
+        };
+        if use_case.is_empty() || use_case == OTHER {
+            return use_case;
+        }
+        let key = (Box::<str>::from(sub), hour);
+        if !seen.contains_key(&key) && seen.len() >= SEEN_MAX {
+            return OTHER;
+        }
+        let cases = seen.entry(key).or_default();
+        if cases.contains(use_case) {
+            return use_case;
+        }
+        if cases.len() >= bound {
+            return OTHER;
+        }
+        cases.insert(use_case.into());
+        use_case
+    }
+
     fn shard(&self) -> MutexGuard<'_, Shard> {
         self.shards[shard_number() % self.shards.len()]
             .lock()
@@ -341,6 +393,10 @@ impl Usage {
     fn take(&self, snapshot: &Snapshot) -> BTreeMap<RowKey, [i64; 2]> {
         let mut rows =
             std::mem::take(&mut *self.unwritten.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the last hours' askers are remembered: older hours are done.
+        let latest = seen.keys().map(|k| k.1).max().unwrap_or_default();
+        seen.retain(|k, _| k.1 + 2 >= latest);
         for shard in &self.shards {
             let (askers, cells) = {
                 let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -359,12 +415,13 @@ impl Usage {
                 ) else {
                     continue;
                 };
+                let use_case = self.fold(&mut seen, (&**sub, cell.hour), use_case);
                 let key = RowKey {
                     provider: provider.to_owned(),
                     model: model.to_owned(),
                     hour: cell.hour,
                     sub: sub.to_string(),
-                    use_case: use_case.to_string(),
+                    use_case: use_case.to_owned(),
                 };
                 let counts = rows.entry(key).or_default();
                 counts[0] += i64::from(allowed);

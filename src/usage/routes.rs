@@ -10,6 +10,7 @@ use super::{Integrator, floor_hour};
 use crate::audit::routes::{check_period, parse_time};
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
+use crate::http::extract::{Page, PageParams};
 use crate::http::problem::{ApiError, Problem};
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::service as catalogue;
@@ -42,6 +43,11 @@ pub struct UsageQuery {
     /// Hours starting before this RFC 3339 time; default the end of the
     /// current hour. At most 31 days after `from`.
     pub to: Option<String>,
+    /// Hours per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// One hour's answers to one asker for one use case.
@@ -70,8 +76,10 @@ pub struct UsageReport {
     pub denied: i64,
     /// Who asked, most answers first.
     pub integrators: Vec<Integrator>,
-    /// By hour, then asker and use case.
+    /// By hour, then asker and use case: one page of them.
     pub hours: Vec<HourUsage>,
+    /// The cursor of the next page of `hours` (the same period), or `null`.
+    pub next_cursor: Option<String>,
 }
 
 /// The usage of a model, per hour: which integrators asked (lookups and
@@ -81,13 +89,14 @@ pub struct UsageReport {
 ///
 /// Roles: `vendor_manager`, `admin`. Answers are written every
 /// `CLEARANCE_INTAKE_FLUSH_MS` (this instance's before it answers); hours
-/// are kept 90 days.
+/// are kept 90 days. The totals and integrators cover the whole period;
+/// `hours` is paginated (`limit`, `cursor`).
 #[utoipa::path(get, path = "/v1/models/{provider}/{model}/usage", tag = "status",
     params(("provider" = String, Path), ("model" = String, Path), UsageQuery),
     responses(
         (status = 200, description = "The usage", body = UsageReport),
         (status = 404, description = "No such provider or model", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "A bad `from` or `to`, or a period longer than 31 days", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A bad `from`, `to`, `limit` or `cursor`, or a period longer than 31 days", body = Problem, content_type = PROBLEM),
     ), security(("bearer" = [])))]
 pub async fn model_usage(
     state: web::Data<AppState>,
@@ -100,9 +109,21 @@ pub async fn model_usage(
     let provider = ProviderSlug::parse(&path.0).map_err(|_| not_found())?;
     let model = ModelSlug::parse(&path.1).map_err(|_| not_found())?;
     let (from, to) = period(&query, state.clock.now())?;
+    let page = PageParams {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    }
+    .check()?;
+    let after =
+        match page.after.as_deref() {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<HourKey>(text).map_err(|_| {
+                ApiError::validation("cursor", "is not a cursor this service issued")
+            })?),
+        };
     super::write_now(&state).await;
     let (p, m) = (provider.clone(), model.clone());
-    let (rows, integrators) = state
+    let (mut rows, integrators) = state
         .store
         .run(move |conn| {
             catalogue::model(conn, &p, &m)?;
@@ -111,26 +132,65 @@ pub async fn model_usage(
             Ok::<_, ApiError>((rows, integrators))
         })
         .await?;
+    let (allowed, denied) = (
+        rows.iter().map(|r| r.allowed).sum(),
+        rows.iter().map(|r| r.denied).sum(),
+    );
+    // In this service's own order, so that a cursor compares the same on
+    // every backend and collation.
+    rows.sort_by_cached_key(HourKey::of);
+    let rest: Vec<HourUsage> = rows
+        .into_iter()
+        .filter(|row| after.as_ref().is_none_or(|a| HourKey::of(row) > *a))
+        .take(page.limit as usize + 1)
+        .map(|row| HourUsage {
+            hour: row.hour,
+            sub: row.sub,
+            use_case: Some(row.use_case).filter(|u| !u.is_empty()),
+            allowed: row.allowed,
+            denied: row.denied,
+        })
+        .collect();
+    let Page {
+        items: hours,
+        next_cursor,
+    } = Page::from_rows(rest, page.limit, |h| {
+        serde_json::to_string(&HourKey::of_hour(h)).unwrap_or_default()
+    });
     let report = UsageReport {
         provider,
         model,
         from,
         to,
-        allowed: rows.iter().map(|r| r.allowed).sum(),
-        denied: rows.iter().map(|r| r.denied).sum(),
+        allowed,
+        denied,
         integrators,
-        hours: rows
-            .into_iter()
-            .map(|row| HourUsage {
-                hour: row.hour,
-                sub: row.sub,
-                use_case: Some(row.use_case).filter(|u| !u.is_empty()),
-                allowed: row.allowed,
-                denied: row.denied,
-            })
-            .collect(),
+        hours,
+        next_cursor,
     };
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// Where a row of `hours` sorts: hour (microseconds), asker, use case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct HourKey(i64, String, String);
+
+impl HourKey {
+    fn of(row: &super::Row) -> Self {
+        Self(
+            row.hour.timestamp_micros(),
+            row.sub.clone(),
+            row.use_case.clone(),
+        )
+    }
+
+    fn of_hour(hour: &HourUsage) -> Self {
+        Self(
+            hour.hour.timestamp_micros(),
+            hour.sub.clone(),
+            hour.use_case.clone().unwrap_or_default(),
+        )
+    }
 }
 
 /// The period asked for, on whole hours: `from` rounded down, `to` as given

@@ -176,6 +176,9 @@ backend_tests! {
 
     async fn limit_is_bounded_in_the_document_as_the_server_bounds_it(app) {
         app.create_provider("acme").await;
+        // Paths name `acme` for every parameter: a model's lists need `acme/acme`.
+        let model = app.post("/v1/providers/acme/models", &app.manager(), &serde_json::json!({"slug": "acme", "name": "Acme"})).await;
+        assert_eq!(model.status(), 201);
         let admin = app.admin();
         let doc = app.openapi().await;
         let mut lists = 0;

@@ -1064,3 +1064,166 @@ async fn two_instances_on_postgres_decide_and_sweep_without_lost_or_doubled_work
         started.elapsed().as_secs_f64()
     );
 }
+
+// ---------------------------------------------------------------------------
+// One integrator token flooding checks about made-up models with made-up use
+// cases (issue 22): the intake, the usage answer and the digest stay small,
+// and lookups go on answering. Bounded: a few thousand items, on the test's
+// own server; sizes are asserted, timings only printed.
+
+async fn a_flood_of_made_up_names_leaves_the_intake_usage_and_digest_small(backend: Backend) {
+    let Some(app) = fresh_database(backend).await else {
+        return;
+    };
+    crate::status::approve(&app, "open", None).await;
+    // The vendor manager is known to the directory, with an address.
+    assert_eq!(app.get("/v1/providers", &app.manager()).await.status(), 200);
+    let flood = token("flood-bot", &[Role::Integrator]);
+    let ci = token("ci-pipeline", &[Role::Integrator]);
+    const WORKERS: usize = 3;
+    const REQUESTS: usize = 8;
+    let started = Instant::now();
+    let floods: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (client, url, flood) = (app.client.clone(), app.url("/v1/status/check"), flood.clone());
+            tokio::spawn(async move {
+                for r in 0..REQUESTS {
+                    let items: Vec<Value> = (0..1000)
+                        .map(|i| {
+                            let model = if i % 10 == 0 { "open".to_owned() } else { format!("made-up-{w}-{r}-{i}") };
+                            json!({"provider": "acme", "model": model, "use_case": format!("case-{w}-{r}-{i}")})
+                        })
+                        .collect();
+                    let response = client.post(&url).bearer_auth(&flood).json(&json!({"items": items})).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    let mut lookups = 0;
+    while floods.iter().any(|f| !f.is_finished()) {
+        assert_eq!(
+            app.get("/v1/status/acme/open", &ci).await.status(),
+            200,
+            "a lookup during the flood"
+        );
+        lookups += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for flood in floods {
+        flood.await.unwrap();
+    }
+    println!(
+        "{} items in {:?}; {lookups} lookups answered meanwhile",
+        WORKERS * REQUESTS * 1000,
+        started.elapsed()
+    );
+
+    let timed = Instant::now();
+    assert_eq!(app.get("/healthz", &ci).await.status(), 200);
+    assert_eq!(app.get("/v1/status/acme/open", &ci).await.status(), 200);
+    let check = json!({"items": [{"provider": "acme", "model": "open"}]});
+    assert_eq!(
+        app.post("/v1/status/check", &ci, &check).await.status(),
+        200
+    );
+    println!(
+        "after the flood: health, lookup and check in {:?}",
+        timed.elapsed()
+    );
+
+    let intake = app.get("/v1/intake?limit=200", &app.manager()).await;
+    assert_eq!(intake.status(), 200);
+    let intake = intake.bytes().await.unwrap();
+    let page: Value = serde_json::from_slice(&intake).unwrap();
+    let mut requests = page["items"].as_array().unwrap().len();
+    let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
+    while let Some(next) = cursor {
+        let more: Value = app
+            .get(
+                &format!("/v1/intake?limit=200&cursor={next}"),
+                &app.manager(),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        requests += more["items"].as_array().unwrap().len();
+        cursor = more["next_cursor"].as_str().map(str::to_owned);
+    }
+    println!(
+        "intake: {requests} requests, first page {} bytes",
+        intake.len()
+    );
+    assert_eq!(
+        requests, 100,
+        "the default bound of new models per asker a day"
+    );
+    assert!(
+        intake.len() < 200_000,
+        "the intake's page is {} bytes",
+        intake.len()
+    );
+    assert_eq!(
+        page["over_bound"][0]["sub"], "flood-bot",
+        "{}",
+        page["over_bound"]
+    );
+
+    let usage = app.get("/v1/models/acme/open/usage", &app.manager()).await;
+    assert_eq!(usage.status(), 200);
+    let usage = usage.bytes().await.unwrap();
+    let report: Value = serde_json::from_slice(&usage).unwrap();
+    println!("usage: {} bytes", usage.len());
+    assert_eq!(report["hours"].as_array().unwrap().len(), 50, "a page");
+    assert!(
+        usage.len() < 50_000,
+        "the usage answer is {} bytes",
+        usage.len()
+    );
+    let cases = report["integrators"][0]["use_cases"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(cases <= 51, "{cases} use cases counted for the flood");
+
+    let timed = Instant::now();
+    let ran = app
+        .post("/v1/admin/jobs/digest/run", &app.admin(), &json!({}))
+        .await;
+    assert_eq!(ran.status(), 200);
+    let emails = app.sent_emails().await;
+    let digest = emails
+        .iter()
+        .find(|e| {
+            e["to"][0] == "victor@example.com"
+                && e["subject"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Your reviews for")
+        })
+        .expect("the manager's digest");
+    assert!(
+        digest["text"]
+            .as_str()
+            .unwrap()
+            .contains("more models asked for by flood-bot"),
+        "{digest}"
+    );
+    let size = digest["text"].as_str().unwrap().len();
+    println!(
+        "digest: {size} bytes of text, queued and sent in {:?}",
+        timed.elapsed()
+    );
+    assert!(size < 20_000, "the digest is {size} bytes");
+}
+
+#[tokio::test]
+async fn a_flood_of_made_up_names_leaves_the_intake_usage_and_digest_small_sqlite() {
+    a_flood_of_made_up_names_leaves_the_intake_usage_and_digest_small(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_flood_of_made_up_names_leaves_the_intake_usage_and_digest_small_postgres() {
+    a_flood_of_made_up_names_leaves_the_intake_usage_and_digest_small(Backend::Postgres).await;
+}

@@ -114,6 +114,66 @@ backend_tests! {
         assert_eq!(app.get(far, &app.manager()).await.status(), 200, "a period at the start of time");
     }
 
+    async fn usage_hours_are_paginated_with_limit_and_cursor(app) {
+        approve(&app, "open", None).await;
+        let bot = app.token("chat-bot", &[Role::Integrator]);
+        let items: Vec<Value> = ["a", "b", "c", "d", "e"].iter()
+            .map(|u| json!({"provider": "acme", "model": "open", "use_case": format!("case-{u}")}))
+            .collect();
+        assert_eq!(app.post("/v1/status/check", &bot, &json!({"items": items})).await.status(), 200);
+        let first = usage(&app, "/v1/models/acme/open/usage?limit=2").await;
+        assert_eq!(first["hours"].as_array().unwrap().len(), 2);
+        assert_eq!(first["allowed"], 5, "totals cover the whole period");
+        let mut cases: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/models/acme/open/usage?limit=2&cursor={c}"),
+                None => "/v1/models/acme/open/usage?limit=2".to_owned(),
+            };
+            let page = usage(&app, &path).await;
+            cases.extend(page["hours"].as_array().unwrap().iter().map(|h| h["use_case"].as_str().unwrap().to_owned()));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(cases, ["case-a", "case-b", "case-c", "case-d", "case-e"]);
+        for (query, field) in [("limit=0", "limit"), ("limit=500", "limit"), ("cursor=bm9wZQ", "cursor")] {
+            let bad = assert_problem(app.get(&format!("/v1/models/acme/open/usage?{query}"), &app.manager()).await, 422).await;
+            assert_eq!(error_fields(&bad), [field], "{query}");
+        }
+    }
+
+    async fn without_a_use_case_catalogue_use_cases_past_the_bound_count_as_other(app) {
+        approve(&app, "open", None).await;
+        let bot = app.token("chat-bot", &[Role::Integrator]);
+        let items: Vec<Value> = (0..1000)
+            .map(|i| json!({"provider": "acme", "model": "open", "use_case": format!("made-up-{i}")}))
+            .collect();
+        assert_eq!(app.post("/v1/status/check", &bot, &json!({"items": items})).await.status(), 200);
+        let mut rows: Vec<(String, i64)> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/models/acme/open/usage?limit=200&cursor={c}"),
+                None => "/v1/models/acme/open/usage?limit=200".to_owned(),
+            };
+            let page = usage(&app, &path).await;
+            assert_eq!(page["allowed"], 1000);
+            rows.extend(page["hours"].as_array().unwrap().iter()
+                .map(|h| (h["use_case"].as_str().unwrap().to_owned(), h["allowed"].as_i64().unwrap())));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        // The default bound: 50 use cases per asker and hour, then `other`.
+        assert_eq!(rows.len(), 51, "{rows:?}");
+        let other = rows.iter().find(|(u, _)| u == "other").map(|(_, n)| *n);
+        assert_eq!(other, Some(950));
+    }
+
     async fn a_suspension_previews_and_emails_the_integrators_of_the_last_30_days(app) {
         approve(&app, "open", None).await;
         approve(&app, "other", None).await;
