@@ -215,16 +215,182 @@ impl Action {
         }
     }
 
-    fn verb(&self) -> &'static str {
+    /// What kind of action it is, without its input.
+    pub fn verb(&self) -> Verb {
         match self {
-            Action::SaveAnswers { .. } => "save answers",
-            Action::Submit { .. } => "submit",
-            Action::Decide { .. } => "decide",
-            Action::Assign { .. } => "assign",
-            Action::RaiseTier { .. } => "raise the tier",
-            Action::Withdraw { .. } => "withdraw",
+            Action::SaveAnswers { .. } => Verb::SaveAnswers,
+            Action::Submit { .. } => Verb::Submit,
+            Action::Decide { decision, .. } => Verb::Decide(*decision),
+            Action::Assign { .. } => Verb::Assign,
+            Action::RaiseTier { .. } => Verb::RaiseTier,
+            Action::Withdraw { .. } => Verb::Withdraw,
         }
     }
+}
+
+/// An action's kind, without its input: what [`may`] and [`allowed`]
+/// answer about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    SaveAnswers,
+    Submit,
+    Decide(Decision),
+    Assign,
+    RaiseTier,
+    Withdraw,
+}
+
+impl Verb {
+    /// The verbs about one stage.
+    pub const OF_A_STAGE: [Verb; 6] = [
+        Verb::SaveAnswers,
+        Verb::Submit,
+        Verb::Decide(Decision::Approve),
+        Verb::Decide(Decision::Reject),
+        Verb::Decide(Decision::RequestChanges),
+        Verb::Assign,
+    ];
+    /// The verbs about the whole review.
+    pub const OF_THE_REVIEW: [Verb; 2] = [Verb::RaiseTier, Verb::Withdraw];
+
+    fn words(self) -> &'static str {
+        match self {
+            Verb::SaveAnswers => "save answers",
+            Verb::Submit => "submit",
+            Verb::Decide(_) => "decide",
+            Verb::Assign => "assign",
+            Verb::RaiseTier => "raise the tier",
+            Verb::Withdraw => "withdraw",
+        }
+    }
+}
+
+/// What a caller may do to a review now, and why not where not: the one
+/// answer both the API (which refuses with it) and the console (which shows
+/// exactly the allowed actions) use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allowed {
+    /// Each verb of each stage, and each verb of the review (stage `None`),
+    /// with `Ok` or the refusal the API would give.
+    pub answers: Vec<(Option<StageKey>, Verb, Result<(), Refusal>)>,
+}
+
+impl Allowed {
+    /// Whether `verb` is allowed on `stage` (`None`: on the review).
+    pub fn allows(&self, stage: Option<&str>, verb: Verb) -> bool {
+        self.refusal(stage, verb).is_none()
+            && self
+                .answers
+                .iter()
+                .any(|(s, v, _)| s.as_deref() == stage && *v == verb)
+    }
+
+    /// Why `verb` is refused on `stage`, if it is.
+    pub fn refusal(&self, stage: Option<&str>, verb: Verb) -> Option<&Refusal> {
+        self.answers
+            .iter()
+            .find(|(s, v, _)| s.as_deref() == stage && *v == verb)
+            .and_then(|(_, _, answer)| answer.as_ref().err())
+    }
+}
+
+/// Everything `caller` may do to `review` now: each verb of each stage and
+/// of the review, with the refusal of those it may not.
+pub fn allowed(workflow: &Workflow, review: &Review, caller: &Caller) -> Allowed {
+    let mut answers = Vec::new();
+    for record in &review.stages {
+        for verb in Verb::OF_A_STAGE {
+            let answer = may(workflow, review, caller, verb, Some(&record.key));
+            answers.push((Some(record.key.clone()), verb, answer));
+        }
+    }
+    for verb in Verb::OF_THE_REVIEW {
+        answers.push((None, verb, may(workflow, review, caller, verb, None)));
+    }
+    Allowed { answers }
+}
+
+/// Whether `caller` may take an action of kind `verb` (on `stage`, for the
+/// verbs of a stage) now, whatever its input: first the role (403, before
+/// anything of the review's state is told), then the review's and the
+/// stage's state (409), then segregation of duties. [`apply`] asks this
+/// first and checks only the input after it.
+pub fn may(
+    workflow: &Workflow,
+    review: &Review,
+    caller: &Caller,
+    verb: Verb,
+    stage: Option<&str>,
+) -> Result<(), Refusal> {
+    let definition = match (verb, stage) {
+        (Verb::RaiseTier | Verb::Withdraw, _) => None,
+        (_, Some(key)) => Some(find_stage(workflow, key)?),
+        (_, None) => return Err(Refusal::UnknownStage(String::new())),
+    };
+    authorize(definition, verb, caller)?;
+    if review.state != ReviewState::InProgress {
+        return Err(Refusal::NotAllowed {
+            action: verb.words(),
+            subject: "the review".into(),
+            state: review.state.as_str(),
+        });
+    }
+    let Some(definition) = definition else {
+        return Ok(());
+    };
+    let key = definition.key.as_str();
+    let record = review
+        .stage(key)
+        .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))?;
+    let open = match verb {
+        Verb::SaveAnswers | Verb::Submit => record.state == StageState::AwaitingAnswers,
+        Verb::Decide(_) => record.state == StageState::InReview,
+        Verb::Assign => matches!(
+            record.state,
+            StageState::Blocked | StageState::AwaitingAnswers | StageState::InReview
+        ),
+        Verb::RaiseTier | Verb::Withdraw => true,
+    };
+    if !open {
+        return Err(Refusal::NotAllowed {
+            action: verb.words(),
+            subject: format!("stage `{key}`"),
+            state: record.state.as_str(),
+        });
+    }
+    if let Verb::Decide(decision) = verb {
+        segregation_of_duties(review, definition, record, caller.id(), decision)?;
+    }
+    Ok(())
+}
+
+/// Segregation of duties on a decision: not by who started the review, not
+/// by who answered the stage, and no second approval by the same person.
+fn segregation_of_duties(
+    review: &Review,
+    definition: &Stage,
+    record: &StageRecord,
+    id: &str,
+    decision: Decision,
+) -> Result<(), Refusal> {
+    let stage = &record.key;
+    if id == review.started_by {
+        return Err(Refusal::SegregationOfDuties(
+            "you started this review, so you may not decide its stages".into(),
+        ));
+    }
+    if record.answerers.contains(id) {
+        return Err(Refusal::SegregationOfDuties(format!(
+            "you answered the questionnaire of stage `{stage}`, so you may not decide it"
+        )));
+    }
+    if decision == Decision::Approve && record.approvals.iter().any(|a| a.by == id) {
+        let needed = definition.approvals_for(review.tier);
+        return Err(Refusal::SegregationOfDuties(format!(
+            "you have already approved stage `{stage}`; it needs {needed} approvals from different people"
+        )));
+    }
+    Ok(())
 }
 
 /// What a change causes besides the new state.
@@ -351,14 +517,13 @@ pub fn apply(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Refusal> {
-    authorize(workflow, action, caller)?;
-    if review.state != ReviewState::InProgress {
-        return Err(Refusal::NotAllowed {
-            action: action.verb(),
-            subject: "the review".into(),
-            state: review.state.as_str(),
-        });
-    }
+    may(
+        workflow,
+        review,
+        caller,
+        action.verb(),
+        action.stage().map(StageKey::as_str),
+    )?;
     let mut step = Step {
         workflow,
         caller,
@@ -392,14 +557,13 @@ pub fn apply(
     })
 }
 
-/// Whether `caller` may take `action` at all, whatever the state of the
-/// review: checked before any state, so that a caller without the role hears
-/// 403 and learns nothing of where the review stands.
-fn authorize(workflow: &Workflow, action: &Action, caller: &Caller) -> Result<(), Refusal> {
+/// Whether `caller` holds the role for `verb` (on the stage `definition`),
+/// whatever the state of the review.
+fn authorize(definition: Option<&Stage>, verb: Verb, caller: &Caller) -> Result<(), Refusal> {
     const MANAGERS: &[Role] = &[Role::VendorManager, Role::Admin];
-    match action {
-        Action::SaveAnswers { stage, .. } | Action::Submit { stage } => {
-            let definition = find_stage(workflow, stage)?;
+    match (verb, definition) {
+        (Verb::SaveAnswers | Verb::Submit, Some(definition)) => {
+            let stage = &definition.key;
             let allowed = match (caller, definition.answered_by) {
                 (Caller::Respondent { stage: own, .. }, Answerer::Supplier) => own == stage,
                 (Caller::Respondent { .. }, Answerer::Role(_)) => false,
@@ -418,24 +582,22 @@ fn authorize(workflow: &Workflow, action: &Action, caller: &Caller) -> Result<()
                 )));
             }
         }
-        Action::Decide { stage, .. } => {
-            let definition = find_stage(workflow, stage)?;
+        (Verb::Decide(_), Some(definition)) => {
             if !caller.has(definition.approver_role) {
                 return Err(Refusal::Forbidden(format!(
-                    "stage `{stage}` is decided by the `{}` role",
-                    definition.approver_role
+                    "stage `{}` is decided by the `{}` role",
+                    definition.key, definition.approver_role
                 )));
             }
         }
-        Action::Assign { stage, .. } => {
-            find_stage(workflow, stage)?;
+        (Verb::Assign, _) => {
             if !caller.has_any(MANAGERS) {
                 return Err(Refusal::Forbidden(
                     "stages are assigned by a vendor_manager or an admin".into(),
                 ));
             }
         }
-        Action::RaiseTier { .. } => {
+        (Verb::RaiseTier, _) => {
             let allowed = [
                 Role::SecurityReviewer,
                 Role::PrivacyReviewer,
@@ -451,12 +613,15 @@ fn authorize(workflow: &Workflow, action: &Action, caller: &Caller) -> Result<()
                 ));
             }
         }
-        Action::Withdraw { .. } => {
+        (Verb::Withdraw, _) => {
             if !caller.has_any(MANAGERS) {
                 return Err(Refusal::Forbidden(
                     "a review is withdrawn by a vendor_manager or an admin".into(),
                 ));
             }
+        }
+        (Verb::SaveAnswers | Verb::Submit | Verb::Decide(_), None) => {
+            return Err(Refusal::UnknownStage(String::new()));
         }
     }
     Ok(())
@@ -478,7 +643,6 @@ impl Step<'_> {
         stage: &StageKey,
         draft: &BTreeMap<String, Value>,
     ) -> Result<(), Refusal> {
-        answerable_stage(self.workflow, &self.review, stage, "save answers")?;
         let definition = find_stage(self.workflow, stage)?;
         let errors = answers::check_draft(&definition.questionnaire, draft);
         if !errors.is_empty() {
@@ -500,7 +664,7 @@ impl Step<'_> {
     /// The answers go to review: every required, shown question answered;
     /// the stage's risk rules then run.
     fn submit(&mut self, stage: &StageKey) -> Result<(), Refusal> {
-        let definition = answerable_stage(self.workflow, &self.review, stage, "submit")?;
+        let definition = find_stage(self.workflow, stage)?;
         let (now, by) = (self.now, self.caller.id().to_owned());
         let record = self.review.stage_mut(stage);
         let missing = answers::missing_required(&definition.questionnaire, &record.answers);
@@ -531,7 +695,6 @@ impl Step<'_> {
         conditions: Option<&Conditions>,
     ) -> Result<(), Refusal> {
         let definition = find_stage(self.workflow, stage)?;
-        self.check_decider(definition, stage, decision)?;
         let comment = comment
             .map(str::trim)
             .filter(|c| !c.is_empty())
@@ -589,59 +752,9 @@ impl Step<'_> {
         Ok(())
     }
 
-    /// Whether the caller (who holds the approver role: [`authorize`]) may
-    /// decide `stage` now: the stage in review, and segregation of duties
-    /// (not who started the review, not who answered, not twice).
-    fn check_decider(
-        &self,
-        definition: &Stage,
-        stage: &StageKey,
-        decision: Decision,
-    ) -> Result<(), Refusal> {
-        let record = self
-            .review
-            .stage(stage)
-            .ok_or_else(|| Refusal::UnknownStage(stage.to_string()))?;
-        if record.state != StageState::InReview {
-            return Err(Refusal::NotAllowed {
-                action: "decide",
-                subject: format!("stage `{stage}`"),
-                state: record.state.as_str(),
-            });
-        }
-        let id = self.caller.id();
-        if id == self.review.started_by {
-            return Err(Refusal::SegregationOfDuties(
-                "you started this review, so you may not decide its stages".into(),
-            ));
-        }
-        if record.answerers.contains(id) {
-            return Err(Refusal::SegregationOfDuties(format!(
-                "you answered the questionnaire of stage `{stage}`, so you may not decide it"
-            )));
-        }
-        if decision == Decision::Approve && record.approvals.iter().any(|a| a.by == id) {
-            let needed = definition.approvals_for(self.review.tier);
-            return Err(Refusal::SegregationOfDuties(format!(
-                "you have already approved stage `{stage}`; it needs {needed} approvals from different people"
-            )));
-        }
-        Ok(())
-    }
-
     fn assign(&mut self, stage: &StageKey, assignee: Option<&str>) -> Result<(), Refusal> {
         find_stage(self.workflow, stage)?;
         let record = self.review.stage_mut(stage);
-        if !matches!(
-            record.state,
-            StageState::Blocked | StageState::AwaitingAnswers | StageState::InReview
-        ) {
-            return Err(Refusal::NotAllowed {
-                action: "assign",
-                subject: format!("stage `{stage}`"),
-                state: record.state.as_str(),
-            });
-        }
         record.assignee = assignee.map(str::to_owned);
         Ok(())
     }
@@ -703,26 +816,6 @@ fn find_stage<'w>(workflow: &'w Workflow, key: &str) -> Result<&'w Stage, Refusa
 
 /// Checks that `key` takes answers now (who may answer it is
 /// [`authorize`]'s), and returns its definition.
-fn answerable_stage<'w>(
-    workflow: &'w Workflow,
-    review: &Review,
-    key: &str,
-    verb: &'static str,
-) -> Result<&'w Stage, Refusal> {
-    let definition = find_stage(workflow, key)?;
-    let record = review
-        .stage(key)
-        .ok_or_else(|| Refusal::UnknownStage(key.to_owned()))?;
-    if record.state != StageState::AwaitingAnswers {
-        return Err(Refusal::NotAllowed {
-            action: verb,
-            subject: format!("stage `{key}`"),
-            state: record.state.as_str(),
-        });
-    }
-    Ok(definition)
-}
-
 /// Evaluates the submitted stage's risk rules: raise the tier, open findings.
 fn apply_risk_rules(
     workflow: &Workflow,

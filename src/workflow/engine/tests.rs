@@ -1047,3 +1047,133 @@ fn random_walks_reach_approved_and_rejected_reviews() {
         "approved: {low_approved} below high, {high_approved} at high or above; rejected {rejected}"
     );
 }
+
+/// An action of kind `verb` on `stage` with input that passes every input
+/// check that does not depend on the answers.
+fn valid_action(verb: Verb, stage: Option<&StageKey>) -> Action {
+    let stage = stage.cloned().unwrap_or_else(|| StageKey::from("intake"));
+    match verb {
+        Verb::SaveAnswers => Action::SaveAnswers {
+            stage,
+            answers: BTreeMap::new(),
+        },
+        Verb::Submit => Action::Submit { stage },
+        Verb::Decide(decision) => Action::Decide {
+            stage,
+            decision,
+            comment: Some("Reasons.".into()),
+            conditions: None,
+        },
+        Verb::Assign => Action::Assign {
+            stage,
+            assignee: Some("someone".into()),
+        },
+        Verb::RaiseTier => Action::RaiseTier {
+            tier: Tier::Critical,
+            reason: "risk".into(),
+        },
+        Verb::Withdraw => Action::Withdraw {
+            reason: "no longer needed".into(),
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The one authority: for reviews reached by random walks and every
+    /// caller, each action [`allowed`] admits is taken by [`apply`] (or
+    /// refused only for its input), and each it refuses is refused by
+    /// [`apply`] with the very same refusal. The console shows exactly what
+    /// [`allowed`] admits, and the API answers what [`apply`] does.
+    #[test]
+    fn what_allowed_answers_is_what_apply_does(
+        steps in proptest::collection::vec((any::<u8>(), any::<usize>(), 0usize..12, any::<u8>()), 0..200)
+    ) {
+        let workflow = workflow();
+        let mut review = start(&workflow, ReviewKind::Initial, "vm1", t0()).review;
+        let callers = callers();
+        for (kind, stage, caller, variant) in steps {
+            let action = action_for(&workflow, kind, stage, variant);
+            if let Ok(outcome) = apply(&workflow, &review, &action, &callers[caller], t0()) {
+                review = outcome.review;
+            }
+        }
+        for caller in &callers {
+            let answers = allowed(&workflow, &review, caller);
+            prop_assert_eq!(
+                answers.answers.len(),
+                review.stages.len() * Verb::OF_A_STAGE.len() + Verb::OF_THE_REVIEW.len()
+            );
+            for (stage, verb, answer) in &answers.answers {
+                let action = valid_action(*verb, stage.as_ref());
+                let applied = apply(&workflow, &review, &action, caller, t0());
+                match (answer, applied) {
+                    (Ok(()), Ok(_)) => {}
+                    (Ok(()), Err(Refusal::Invalid(_) | Refusal::MissingAnswers(_))) => {}
+                    (Ok(()), Err(other)) => prop_assert!(
+                        false,
+                        "{:?} of {:?} by {} was allowed but refused: {}", verb, stage, caller.id(), other
+                    ),
+                    (Err(refusal), Ok(_)) => prop_assert!(
+                        false,
+                        "{:?} of {:?} by {} was refused ({}) but applied", verb, stage, caller.id(), refusal
+                    ),
+                    (Err(refusal), Err(applied)) => prop_assert_eq!(refusal, &applied),
+                }
+                prop_assert_eq!(answers.allows(stage.as_deref(), *verb), answer.is_ok());
+            }
+        }
+    }
+}
+
+#[test]
+fn allowed_names_role_state_and_segregation_of_duties() {
+    let workflow = workflow();
+    let review = start(&workflow, ReviewKind::Initial, "vm1", t0()).review;
+    let intake = Some("intake");
+    // The starter may answer the intake but not decide it; another vendor
+    // manager may not answer a stage still awaiting answers into review.
+    let starter = allowed(&workflow, &review, &vm1());
+    assert!(starter.allows(intake, Verb::SaveAnswers));
+    assert!(matches!(
+        starter.refusal(intake, Verb::Decide(Decision::Approve)),
+        Some(Refusal::NotAllowed { .. })
+    ));
+    let answered = apply(
+        &workflow,
+        &review,
+        &Action::SaveAnswers {
+            stage: StageKey::from("intake"),
+            answers: full_answers(&workflow, "intake", 0),
+        },
+        &vm1(),
+        t0(),
+    )
+    .unwrap()
+    .review;
+    let submitted = apply(
+        &workflow,
+        &answered,
+        &Action::Submit {
+            stage: StageKey::from("intake"),
+        },
+        &vm1(),
+        t0(),
+    )
+    .unwrap()
+    .review;
+    let starter = allowed(&workflow, &submitted, &vm1());
+    assert!(matches!(
+        starter.refusal(intake, Verb::Decide(Decision::Approve)),
+        Some(Refusal::SegregationOfDuties(_))
+    ));
+    assert!(allowed(&workflow, &submitted, &vm2()).allows(intake, Verb::Decide(Decision::Approve)));
+    let reviewer = allowed(&workflow, &submitted, &sec(1));
+    assert!(matches!(
+        reviewer.refusal(intake, Verb::Decide(Decision::Approve)),
+        Some(Refusal::Forbidden(_))
+    ));
+    assert!(reviewer.allows(None, Verb::RaiseTier));
+    assert!(!reviewer.allows(None, Verb::Withdraw));
+}
