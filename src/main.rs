@@ -1,5 +1,6 @@
-//! The `clearance` command: `serve`, `migrate`, `token issue`, `workflows
-//! check` and `audit verify`.
+//! The `clearance` command: `serve`, `migrate`, `token issue`,
+//! `signin-link`, `workflows check`, `check` (the CI gate), `keys rotate`,
+//! `export allowlist` and `audit verify`.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -471,9 +471,15 @@ fn text(encoded: &[u8]) -> Result<String, PageError> {
 /// Whether a form post comes from this site, by its `Origin`: the public
 /// URL's origin or the host the request was sent to. Browsers send
 /// `Origin` with every cross-site post; a post without one (a client that
-/// is no browser) is judged by its CSRF token alone.
+/// is no browser) is judged by its CSRF token alone, and so is one whose
+/// `Origin` is `null` — what browsers send for the console's own forms,
+/// since its pages ask for `Referrer-Policy: no-referrer`.
 fn same_origin(req: &HttpRequest) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|o| o.as_bytes() != b"null")
+    else {
         return true;
     };
     let Some(origin) = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()) else {
