@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::JwtConfig;
 
+pub mod roles;
 mod secret;
 pub use secret::load_or_create_secret;
 
@@ -42,20 +43,8 @@ impl Role {
     }
 }
 
-/// Roles admitted by endpoints that change the catalogue of providers and models.
-pub const CATALOGUE_WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
-/// Every role: reads of the catalogue.
-pub const EVERYONE: &[Role] = Role::ALL;
-/// Every role but `integrator`: the people who run reviews, who may read
-/// people's addresses and notes (machine accounts need status, not people).
-pub const STAFF: &[Role] = &[
-    Role::VendorManager,
-    Role::SecurityReviewer,
-    Role::PrivacyReviewer,
-    Role::RaiReviewer,
-    Role::Approver,
-    Role::Admin,
-];
+/// The console's name for [`roles::STAFF`].
+pub use roles::STAFF;
 
 /// The claims Clearance reads and issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,9 +170,9 @@ impl Principal {
         self.roles.contains(&role)
     }
 
-    /// Whether the caller holds a role of [`STAFF`] (not only `integrator`).
+    /// Whether the caller holds a role of [`roles::STAFF`] (not only `integrator`).
     pub fn is_staff(&self) -> bool {
-        self.require(STAFF).is_ok()
+        self.require(roles::STAFF).is_ok()
     }
 }
 

@@ -89,7 +89,7 @@ impl FromRequest for Admin {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let admin = || {
             let principal = authenticate(req)?;
-            principal.require(&[crate::auth::Role::Admin])?;
+            principal.require(crate::auth::roles::ADMINS)?;
             let request_id = req
                 .headers()
                 .get(&super::telemetry::HEADER)

@@ -9,7 +9,8 @@ use validator::Validate;
 
 use super::{After, IntakeRequest, IntakeState, OverBound};
 use crate::audit::{Actor, Change};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::MANAGERS;
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams, ValidJson};
 use crate::http::problem::{ApiError, Problem};
@@ -17,9 +18,6 @@ use crate::http::telemetry::RequestId;
 use crate::ids::{ModelId, ModelSlug, ProviderId, ProviderSlug};
 use crate::providers::store as catalogue;
 use crate::reviews::{NewReview, ReviewSummary};
-
-/// Who may see and act on the intake.
-const MANAGERS: &[Role] = &[Role::VendorManager, Role::Admin];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/intake").route(web::get().to(list_intake)))

@@ -24,7 +24,8 @@ use futures_util::TryFutureExt;
 use futures_util::future::{Either, LocalBoxFuture, MapOk};
 
 use super::routes::{STATUS, model_route, status_response};
-use crate::auth::{Authenticator, EVERYONE};
+use crate::auth::Authenticator;
+use crate::auth::roles::EVERYONE;
 use crate::http::AppState;
 use crate::http::metrics::HttpMetrics;
 use crate::http::problem::ApiError;

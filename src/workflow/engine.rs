@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::answers::{self, Answers};
 use super::definition::{Answerer, Severity, Stage, Tier, Workflow};
 use crate::auth::Role;
+use crate::auth::roles::{MANAGERS, STAFF};
 use crate::conditions::Conditions;
 use crate::ids::StageKey;
 use crate::validation::FieldError;
@@ -396,7 +397,6 @@ pub fn apply(
 /// review: checked before any state, so that a caller without the role hears
 /// 403 and learns nothing of where the review stands.
 fn authorize(workflow: &Workflow, action: &Action, caller: &Caller) -> Result<(), Refusal> {
-    const MANAGERS: &[Role] = &[Role::VendorManager, Role::Admin];
     match action {
         Action::SaveAnswers { stage, .. } | Action::Submit { stage } => {
             let definition = find_stage(workflow, stage)?;
@@ -436,15 +436,7 @@ fn authorize(workflow: &Workflow, action: &Action, caller: &Caller) -> Result<()
             }
         }
         Action::RaiseTier { .. } => {
-            let allowed = [
-                Role::SecurityReviewer,
-                Role::PrivacyReviewer,
-                Role::RaiReviewer,
-                Role::Approver,
-                Role::VendorManager,
-                Role::Admin,
-            ];
-            if !caller.has_any(&allowed) {
+            if !caller.has_any(STAFF) {
                 return Err(Refusal::Forbidden(
                     "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
                         .into(),
