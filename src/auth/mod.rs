@@ -118,8 +118,9 @@ pub struct Identity {
     pub roles: BTreeSet<Role>,
     /// Set for supplier respondents, who hold no roles.
     pub respondent: Option<RespondentScope>,
-    /// When the directory last noted this holder (Unix seconds), so that a
-    /// token sent on every request is not looked up there each time.
+    /// When this holder's request was last noted (Unix seconds), so that
+    /// whoever records callers need not look up a token sent on every
+    /// request each time.
     noted_at: AtomicI64,
 }
 
@@ -147,8 +148,8 @@ impl Principal {
         }))
     }
 
-    /// Whether the directory noted this holder at or after `since`; if not,
-    /// records `now` as the time it is noted.
+    /// Whether this holder was noted at or after `since`; if not, records
+    /// `now` as the time it is noted.
     pub fn noted_since(&self, since: i64, now: i64) -> bool {
         let noted = self.noted_at.load(Ordering::Relaxed);
         if noted >= since && noted <= now {
@@ -575,12 +576,8 @@ impl TokenIssuer {
 }
 
 impl Authenticator {
-    /// The caller an `Authorization` header's value names, noted in `directory`.
-    pub fn caller(
-        &self,
-        authorization: Option<&[u8]>,
-        directory: Option<&crate::people::Directory>,
-    ) -> Result<Principal, AuthError> {
+    /// The caller an `Authorization` header's value names.
+    pub fn caller(&self, authorization: Option<&[u8]>) -> Result<Principal, AuthError> {
         let value = authorization.ok_or(AuthError::Missing)?;
         // Bytes first: checking a long header for visible ASCII cost more than
         // finding its token among those already verified. The scheme's name
@@ -592,11 +589,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NotBearer)?;
-        let principal = self.verify(token)?;
-        if let Some(directory) = directory {
-            directory.seen(&principal);
-        }
-        Ok(principal)
+        self.verify(token)
     }
 }
 
