@@ -9,11 +9,11 @@ use utoipa::IntoParams;
 use super::AuditEvent;
 use super::store::{self, AuditFilter};
 use super::verify::Verification;
+use crate::auth::roles::{ADMINS, STAFF};
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams};
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::reviews::READERS;
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -145,7 +145,7 @@ pub async fn list_events(
     principal: Principal,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     let one_review = query.review.as_deref().is_some_and(|r| !r.is_empty());
     if !one_review && !principal.has(Role::Admin) {
         return Err(ApiError::Forbidden(
@@ -185,7 +185,7 @@ pub async fn verify_chain(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let verification = state
         .store
         .run(|conn| store::verify_chain(conn).map_err(ApiError::from))

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::JwtConfig;
 
+pub mod roles;
 mod secret;
 pub use secret::load_or_create_secret;
 
@@ -42,20 +43,8 @@ impl Role {
     }
 }
 
-/// Roles admitted by endpoints that change the catalogue of providers and models.
-pub const CATALOGUE_WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
-/// Every role: reads of the catalogue.
-pub const EVERYONE: &[Role] = Role::ALL;
-/// Every role but `integrator`: the people who run reviews, who may read
-/// people's addresses and notes (machine accounts need status, not people).
-pub const STAFF: &[Role] = &[
-    Role::VendorManager,
-    Role::SecurityReviewer,
-    Role::PrivacyReviewer,
-    Role::RaiReviewer,
-    Role::Approver,
-    Role::Admin,
-];
+/// The console's name for [`roles::STAFF`].
+pub use roles::STAFF;
 
 /// The claims Clearance reads and issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,8 +118,9 @@ pub struct Identity {
     pub roles: BTreeSet<Role>,
     /// Set for supplier respondents, who hold no roles.
     pub respondent: Option<RespondentScope>,
-    /// When the directory last noted this holder (Unix seconds), so that a
-    /// token sent on every request is not looked up there each time.
+    /// When this holder's request was last noted (Unix seconds), so that
+    /// whoever records callers need not look up a token sent on every
+    /// request each time.
     noted_at: AtomicI64,
 }
 
@@ -158,8 +148,8 @@ impl Principal {
         }))
     }
 
-    /// Whether the directory noted this holder at or after `since`; if not,
-    /// records `now` as the time it is noted.
+    /// Whether this holder was noted at or after `since`; if not, records
+    /// `now` as the time it is noted.
     pub fn noted_since(&self, since: i64, now: i64) -> bool {
         let noted = self.noted_at.load(Ordering::Relaxed);
         if noted >= since && noted <= now {
@@ -181,9 +171,9 @@ impl Principal {
         self.roles.contains(&role)
     }
 
-    /// Whether the caller holds a role of [`STAFF`] (not only `integrator`).
+    /// Whether the caller holds a role of [`roles::STAFF`] (not only `integrator`).
     pub fn is_staff(&self) -> bool {
-        self.require(STAFF).is_ok()
+        self.require(roles::STAFF).is_ok()
     }
 }
 
@@ -586,12 +576,8 @@ impl TokenIssuer {
 }
 
 impl Authenticator {
-    /// The caller an `Authorization` header's value names, noted in `directory`.
-    pub fn caller(
-        &self,
-        authorization: Option<&[u8]>,
-        directory: Option<&crate::people::Directory>,
-    ) -> Result<Principal, AuthError> {
+    /// The caller an `Authorization` header's value names.
+    pub fn caller(&self, authorization: Option<&[u8]>) -> Result<Principal, AuthError> {
         let value = authorization.ok_or(AuthError::Missing)?;
         // Bytes first: checking a long header for visible ASCII cost more than
         // finding its token among those already verified. The scheme's name
@@ -603,11 +589,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NotBearer)?;
-        let principal = self.verify(token)?;
-        if let Some(directory) = directory {
-            directory.seen(&principal);
-        }
-        Ok(principal)
+        self.verify(token)
     }
 }
 

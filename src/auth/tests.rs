@@ -1,3 +1,4 @@
+use super::roles::EVERYONE;
 use super::*;
 use base64::Engine as _;
 use chrono::{TimeDelta, Utc};

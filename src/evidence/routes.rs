@@ -9,12 +9,12 @@ use utoipa::IntoParams;
 use super::summary::{self, PeriodSummary};
 use crate::audit::Actor;
 use crate::audit::routes::{check_period, parse_time};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::{ADMINS, STAFF};
 use crate::http::AppState;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::telemetry::RequestId;
 use crate::ids::ReviewId;
-use crate::reviews::READERS;
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -46,7 +46,7 @@ pub async fn evidence_pack(
     request_id: RequestId,
     path: web::Path<ReviewId>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     let actor = Actor::person(&principal, Some(request_id.to_string()));
     let pack = super::export(&state.reviews, actor, path.into_inner(), state.clock.now()).await?;
     Ok(HttpResponse::Ok()
@@ -91,7 +91,7 @@ pub async fn period_summary(
     principal: Principal,
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let mut errors = Vec::new();
     let from = parse_time("from", query.from.as_deref(), &mut errors);
     let to = parse_time("to", query.to.as_deref(), &mut errors);

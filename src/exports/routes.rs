@@ -12,14 +12,12 @@ use utoipa::IntoParams;
 
 use super::allowlist::{self, Allowlist, Context, DEFAULT_ACCESS_GROUP, ExportFormat};
 use super::bundle::{self, Bundle};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::INTEGRATORS;
 use crate::conditions::DataClass;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::vocabulary::Vocabulary;
-
-/// Who may read the exports: the integrators who enforce them, and admins.
-pub const READERS: &[Role] = &[Role::Integrator, Role::Admin];
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -107,7 +105,7 @@ pub async fn opa_bundle(
     principal: Principal,
     cache: web::Data<BundleCache>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(INTEGRATORS)?;
     let snapshot = arc_swap::Guard::into_inner(state.status.snapshot());
     // A manual clock is the server's time (time-skipping mode), which the
     // bundle then carries: OPA's own clock would disagree with it.
@@ -281,7 +279,7 @@ pub async fn export_allowlist(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(INTEGRATORS)?;
     let query = parse_query(req.query_string(), &state.config.vocabulary)?;
     let list: Allowlist =
         allowlist::list(&state.status.snapshot(), query.context, state.clock.now());

@@ -1,5 +1,7 @@
 //! Who calls, at the HTTP edge: the [`Principal`] extractor reads the bearer
-//! token, and the refusals of [`crate::auth`] become 401 and 403 problems.
+//! token, [`caller`] notes its holder in the people directory (for the
+//! extractor and the status lane alike), and the refusals of
+//! [`crate::auth`] become 401 and 403 problems.
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::limits::Limited;
 use super::problem::ApiError;
 use crate::auth::{AuthError, Authenticator, MissingRole, Principal};
+use crate::people::Directory;
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
@@ -45,7 +48,7 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    let caller = authenticator.caller(authorization, directory);
+    let caller = caller(authenticator, directory, authorization);
     let Some(limits) = req
         .app_data::<web::Data<super::AppState>>()
         .map(|state| &state.limits)
@@ -63,6 +66,21 @@ pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             Err(error.into())
         }
     }
+}
+
+/// The caller an `Authorization` header's value names, noted in `directory`
+/// (which notes each holder at most so often): the one place a request's
+/// caller is recorded.
+pub fn caller(
+    authenticator: &Authenticator,
+    directory: Option<&Directory>,
+    authorization: Option<&[u8]>,
+) -> Result<Principal, AuthError> {
+    let principal = authenticator.caller(authorization)?;
+    if let Some(directory) = directory {
+        directory.seen(&principal);
+    }
+    Ok(principal)
 }
 
 /// The refusal of a client over its limit.
@@ -89,7 +107,7 @@ impl FromRequest for Admin {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let admin = || {
             let principal = authenticate(req)?;
-            principal.require(&[crate::auth::Role::Admin])?;
+            principal.require(crate::auth::roles::ADMINS)?;
             let request_id = req
                 .headers()
                 .get(&super::telemetry::HEADER)

@@ -28,6 +28,7 @@ use crate::ids::{ModelSlug, ProviderSlug};
 use crate::schema::{intake_askers, intake_outcomes, intake_overflow};
 
 pub mod routes;
+pub mod service;
 
 /// Distinct askers kept between writes; asks of further askers are counted
 /// as dropped ([`Intake::dropped`]) until the next write.

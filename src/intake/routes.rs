@@ -1,5 +1,6 @@
 //! HTTP routes of the intake: list the requests, start a review from one,
-//! dismiss one (vendor managers and admins).
+//! dismiss one (vendor managers and admins). The use cases are in
+//! [`super::service`]; these handlers read the request and answer.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
@@ -7,19 +8,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::service::{self, IntakeError};
 use super::{After, IntakeRequest, IntakeState, OverBound};
-use crate::audit::{Actor, Change};
-use crate::auth::{Principal, Role};
+use crate::audit::Actor;
+use crate::auth::Principal;
+use crate::auth::roles::MANAGERS;
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams, ValidJson};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::telemetry::RequestId;
-use crate::ids::{ModelId, ModelSlug, ProviderId, ProviderSlug};
-use crate::providers::store as catalogue;
-use crate::reviews::{NewReview, ReviewSummary};
-
-/// Who may see and act on the intake.
-const MANAGERS: &[Role] = &[Role::VendorManager, Role::Admin];
+use crate::ids::{ModelSlug, ProviderSlug};
+use crate::reviews::ReviewSummary;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/intake").route(web::get().to(list_intake)))
@@ -34,6 +33,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const PROBLEM: &str = "application/problem+json";
+
+impl From<IntakeError> for ApiError {
+    fn from(error: IntakeError) -> Self {
+        match error {
+            IntakeError::NotAsked(..) => ApiError::NotFound(error.to_string()),
+            IntakeError::Review(e) => e.into(),
+            IntakeError::Catalogue(e) => e.into(),
+            IntakeError::Store(e) => e.into(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -97,31 +107,19 @@ pub async fn list_intake(
         })?),
     };
     let limit = page.limit;
-    flush(&state).await?;
-    let now = state.clock.now();
-    let (items, over_bound) = state
-        .store
-        .run(move |conn| {
-            let items = super::list(conn, wanted, None, (after.as_ref(), limit))?;
-            let over_bound = super::over_bound(conn, now)?;
-            Ok::<_, ApiError>((items, over_bound))
-        })
-        .await?;
+    let (items, over_bound) = service::requests(
+        (&state.intake, &state.store),
+        wanted,
+        (after, limit),
+        state.clock.now(),
+    )
+    .await?;
     let Page { items, next_cursor } = Page::from_rows(items, limit, After::key);
     Ok(HttpResponse::Ok().json(IntakePage {
         items,
         next_cursor,
         over_bound,
     }))
-}
-
-/// This instance's pending asks, written now; if they cannot be, they are
-/// kept for the next write and the answer goes on without them.
-async fn flush(state: &AppState) -> Result<(), ApiError> {
-    if let Err(error) = state.intake.flush(&state.store, state.clock.now()).await {
-        tracing::warn!(%error, "cannot write the intake's asks; kept for the next try");
-    }
-    Ok(())
 }
 
 /// `POST /v1/intake/{provider}/{model}/review`.
@@ -154,45 +152,18 @@ pub async fn review_from_intake(
     body: ValidJson<IntakeReview>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(MANAGERS)?;
-    let (provider, model) = subject(&path)?;
-    known(&state, &provider, &model).await?;
+    let subject = subject(&path)?;
     let actor = Actor::person(&principal, Some(request_id.to_string()));
-    let email = principal.email.clone();
-    let workflow = body.0.workflow;
-    let reviews = state.reviews.clone();
-    let now = state.clock.now();
-    let summary = state
-        .work
-        .run(actor, now, move |tx| -> Result<ReviewSummary, ApiError> {
-            register(tx, &provider, &model)?;
-            let input = NewReview {
-                provider: Some(provider.to_string()),
-                model: Some(model.to_string()),
-                workflow,
-            };
-            let summary = reviews.start_in(tx, email, input)?;
-            let (by, now) = (tx.actor().id.clone(), tx.now());
-            super::decide(
-                tx.conn(),
-                (&provider, &model),
-                IntakeState::Started,
-                None,
-                Some(summary.id.as_ref()),
-                (&by, now),
-            )?;
-            crate::audit::append(
-                tx,
-                Change {
-                    action: "intake.started",
-                    subject: format!("model/{provider}/{model}"),
-                    review_id: Some(summary.id.as_ref()),
-                    before: None,
-                    after: Some(serde_json::json!({"review_id": summary.id})),
-                },
-            )?;
-            Ok(summary)
-        })
-        .await?;
+    let summary = service::start_review(
+        (&state.intake, &state.work),
+        &state.reviews,
+        actor,
+        principal.email.clone(),
+        subject,
+        body.0.workflow,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header((header::LOCATION, format!("/v1/reviews/{}", summary.id)))
         .json(summary))
@@ -232,41 +203,17 @@ pub async fn dismiss_intake(
     body: ValidJson<Dismissal>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(MANAGERS)?;
-    let (provider, model) = subject(&path)?;
-    let before = known(&state, &provider, &model).await?;
+    let subject = subject(&path)?;
     let reason = body.0.reason.unwrap_or_default().trim().to_owned();
     let actor = Actor::person(&principal, Some(request_id.to_string()));
-    let request = state
-        .work
-        .run(
-            actor,
-            state.clock.now(),
-            move |tx| -> Result<IntakeRequest, ApiError> {
-                let by = tx.actor().id.clone();
-                let now = tx.now();
-                super::decide(
-                    tx.conn(),
-                    (&provider, &model),
-                    IntakeState::Dismissed,
-                    Some(&reason),
-                    None,
-                    (&by, now),
-                )?;
-                crate::audit::append(
-                    tx,
-                    Change {
-                        action: "intake.dismissed",
-                        subject: format!("model/{provider}/{model}"),
-                        review_id: None,
-                        before: Some(serde_json::json!({"state": before.state})),
-                        after: Some(serde_json::json!({"state": "dismissed", "reason": reason})),
-                    },
-                )?;
-                super::find(tx.conn(), &provider, &model)?
-                    .ok_or_else(|| ApiError::Internal("the request vanished".into()))
-            },
-        )
-        .await?;
+    let request = service::dismiss(
+        (&state.intake, &state.work),
+        actor,
+        subject,
+        reason,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(request))
 }
 
@@ -276,77 +223,4 @@ fn subject(path: &(String, String)) -> Result<(ProviderSlug, ModelSlug), ApiErro
     let provider = ProviderSlug::parse(&path.0).map_err(|_| not_found())?;
     let model = ModelSlug::parse(&path.1).map_err(|_| not_found())?;
     Ok((provider, model))
-}
-
-/// The request for a model, once this instance's asks are written; 404 when
-/// nobody asked.
-async fn known(
-    state: &AppState,
-    provider: &ProviderSlug,
-    model: &ModelSlug,
-) -> Result<IntakeRequest, ApiError> {
-    flush(state).await?;
-    let (p, m) = (provider.clone(), model.clone());
-    state
-        .store
-        .run(move |conn| super::find(conn, &p, &m).map_err(ApiError::from))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("nobody asked about `{provider}/{model}`")))
-}
-
-/// Registers the provider and model when they are new, with their slugs as
-/// names (a vendor manager renames them later).
-fn register(
-    tx: &mut crate::unit::Tx<'_>,
-    provider: &ProviderSlug,
-    model: &ModelSlug,
-) -> Result<(), ApiError> {
-    let now = tx.now();
-    let provider_row = match catalogue::find_provider(tx.conn(), provider)? {
-        Some(row) => row,
-        None => {
-            let row = catalogue::ProviderRow::new(
-                ProviderId::generate(),
-                provider.clone(),
-                provider.to_string(),
-                now,
-            );
-            catalogue::insert_provider(tx.conn(), &row)?;
-            let after = serde_json::to_value(row.to_provider()).ok();
-            crate::audit::append(
-                tx,
-                Change {
-                    action: "provider.created",
-                    subject: format!("provider/{provider}"),
-                    review_id: None,
-                    before: None,
-                    after,
-                },
-            )?;
-            row
-        }
-    };
-    if catalogue::find_model(tx.conn(), &provider_row.id, model)?.is_none() {
-        tx.watch(&provider_row.id, Some(model))?;
-        let row = catalogue::ModelRow::new(
-            ModelId::generate(),
-            provider_row.id.clone(),
-            model.clone(),
-            model.to_string(),
-            now,
-        );
-        catalogue::insert_model(tx.conn(), &row)?;
-        let after = serde_json::to_value(row.to_model(provider)).ok();
-        crate::audit::append(
-            tx,
-            Change {
-                action: "model.created",
-                subject: format!("model/{provider}/{model}"),
-                review_id: None,
-                before: None,
-                after,
-            },
-        )?;
-    }
-    Ok(())
 }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{MessageKind, MessageState, OutboxRow, RetryError};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::ADMINS;
 use crate::http::AppState;
 use crate::http::auth::Admin;
 use crate::http::extract::{Page, PageParams};
@@ -86,7 +87,7 @@ pub async fn list_outbox(
     principal: Principal,
     query: web::Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let wanted = match query.state.as_deref() {
         None => None,
         Some(text) => Some(MessageState::parse(text).ok_or_else(|| {

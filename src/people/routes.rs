@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::auth::roles::ADMINS;
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::auth::Admin;
@@ -35,7 +36,7 @@ pub async fn list_people(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let people = state
         .store
         .run(|conn| crate::people::everyone(conn).map_err(ApiError::from))
@@ -105,7 +106,7 @@ pub async fn get_mailbox(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let role = parse_role(&path)?;
     Ok(HttpResponse::Ok().json(view(&state, role).await?))
 }

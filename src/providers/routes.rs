@@ -9,7 +9,8 @@ use super::{
     ProviderView, service, store,
 };
 use crate::audit::Actor;
-use crate::auth::{CATALOGUE_WRITERS, EVERYONE, Principal};
+use crate::auth::Principal;
+use crate::auth::roles::{EVERYONE, MANAGERS};
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams, ValidJson, etag, if_match_version};
 use crate::http::problem::{ApiError, Problem};
@@ -140,7 +141,7 @@ pub async fn create_provider(
     request_id: RequestId,
     body: ValidJson<NewProvider>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CATALOGUE_WRITERS)?;
+    principal.require(MANAGERS)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
     let provider = service::create_provider(&state.work, actor, body.0, now).await?;
@@ -201,7 +202,7 @@ pub async fn update_provider(
     path: web::Path<ProviderSlug>,
     body: ValidJson<ProviderPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CATALOGUE_WRITERS)?;
+    principal.require(MANAGERS)?;
     let expected = if_match_version(&req)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
@@ -270,7 +271,7 @@ pub async fn create_model(
     path: web::Path<ProviderSlug>,
     body: ValidJson<NewModel>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CATALOGUE_WRITERS)?;
+    principal.require(MANAGERS)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();
     let model = service::create_model(&state.work, actor, path.into_inner(), body.0, now).await?;
@@ -326,7 +327,7 @@ pub async fn update_model(
     path: web::Path<(ProviderSlug, ModelSlug)>,
     body: ValidJson<ModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(CATALOGUE_WRITERS)?;
+    principal.require(MANAGERS)?;
     let expected = if_match_version(&req)?;
     let actor = actor(&principal, request_id);
     let now = state.clock.now();

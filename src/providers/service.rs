@@ -104,25 +104,52 @@ pub async fn create_provider(
         notes: input.notes,
         ..ProviderRow::new(
             ProviderId::generate(),
-            slug.clone(),
+            slug,
             input.name.unwrap_or_default().trim().to_owned(),
             now,
         )
     };
-    work.run(actor, now, move |tx| {
-        store::insert_provider(tx.conn(), &row)
-            .map_err(|e| duplicate_or(e, format!("provider `{slug}`")))?;
-        let provider = row.to_provider();
-        record(
-            tx,
-            "provider.created",
-            format!("provider/{slug}"),
-            None,
-            &provider,
-        )?;
-        Ok(provider)
-    })
-    .await
+    work.run(actor, now, move |tx| add_provider(tx, &row)).await
+}
+
+/// Registers the provider of `row` within a unit of work, with its audit
+/// event: the one way a provider comes to be, here or from the intake.
+pub fn add_provider(tx: &mut Tx<'_>, row: &ProviderRow) -> Result<Provider, CatalogueError> {
+    let slug = &row.slug;
+    store::insert_provider(tx.conn(), row)
+        .map_err(|e| duplicate_or(e, format!("provider `{slug}`")))?;
+    let provider = row.to_provider();
+    record(
+        tx,
+        "provider.created",
+        format!("provider/{slug}"),
+        None,
+        &provider,
+    )?;
+    Ok(provider)
+}
+
+/// Registers the model of `row` (of the provider `provider_slug`) within a
+/// unit of work, with its audit event. A provider-wide review, decision or
+/// suspension covers the new model, so its clearance is watched.
+pub fn add_model(
+    tx: &mut Tx<'_>,
+    provider_slug: &ProviderSlug,
+    row: &ModelRow,
+) -> Result<Model, CatalogueError> {
+    let slug = &row.slug;
+    tx.watch(&row.provider_id, Some(slug))?;
+    store::insert_model(tx.conn(), row)
+        .map_err(|e| duplicate_or(e, format!("model `{provider_slug}/{slug}`")))?;
+    let model = row.to_model(provider_slug);
+    record(
+        tx,
+        "model.created",
+        format!("model/{provider_slug}/{slug}"),
+        None,
+        &model,
+    )?;
+    Ok(model)
 }
 
 /// Applies a patch when `expected` (from `If-Match`) is current.
@@ -178,26 +205,14 @@ pub async fn create_model(
     let name = input.name.unwrap_or_default().trim().to_owned();
     work.run(actor, now, move |tx| {
         let provider = provider(tx.conn(), &provider_slug)?;
-        // A provider-wide review, decision or suspension covers the new model.
-        tx.watch(&provider.id, Some(&slug))?;
         let row = ModelRow {
             model_version: input.version,
             modality: input.modality,
             hosting: input.hosting,
             description: input.description,
-            ..ModelRow::new(ModelId::generate(), provider.id, slug.clone(), name, now)
+            ..ModelRow::new(ModelId::generate(), provider.id, slug, name, now)
         };
-        store::insert_model(tx.conn(), &row)
-            .map_err(|e| duplicate_or(e, format!("model `{provider_slug}/{slug}`")))?;
-        let model = row.to_model(&provider_slug);
-        record(
-            tx,
-            "model.created",
-            format!("model/{provider_slug}/{slug}"),
-            None,
-            &model,
-        )?;
-        Ok(model)
+        add_model(tx, &provider_slug, &row)
     })
     .await
 }

@@ -11,24 +11,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::Role;
 use crate::conditions::Conditions;
 use crate::ids::{FindingId, InvitationId, ModelSlug, ProviderSlug, ReviewId, StageKey};
 use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
 use crate::workflow::{Questionnaire, Severity, Tier};
 
-/// Everyone who works on reviews (not integrators): they read reviews,
-/// raise findings and tiers.
-pub const READERS: &[Role] = &[
-    Role::VendorManager,
-    Role::SecurityReviewer,
-    Role::PrivacyReviewer,
-    Role::RaiReviewer,
-    Role::Approver,
-    Role::Admin,
-];
-/// Who starts, withdraws and re-reviews reviews and invites suppliers.
-pub const STARTERS: &[Role] = &[Role::VendorManager, Role::Admin];
+/// The console's names for [`crate::auth::roles::STAFF`] (who read reviews) and
+/// [`crate::auth::roles::MANAGERS`] (who start them).
+pub use crate::auth::roles::{MANAGERS as STARTERS, STAFF as READERS};
 
 pub mod invite;
 pub mod portfolio;

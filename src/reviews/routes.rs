@@ -10,10 +10,11 @@ use super::service::{Call, TierChoice, invitation_lifetime};
 use super::store::{self, ReviewFilter};
 use super::{
     AnswersInput, AssignInput, DecisionInput, FindingPatch, FindingView, InvitationView,
-    NewFinding, NewReview, READERS, ReviewDetail, ReviewError, ReviewSummary, STARTERS, StageView,
-    TierInput, WithdrawInput,
+    NewFinding, NewReview, ReviewDetail, ReviewError, ReviewSummary, StageView, TierInput,
+    WithdrawInput,
 };
 use crate::audit::Actor;
+use crate::auth::roles::{MANAGERS, STAFF};
 use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::extract::{
@@ -106,7 +107,7 @@ fn caller(
             stage: own,
         });
     }
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     Ok(Caller::Person {
         id: principal.sub.clone(),
         roles: principal.roles.clone(),
@@ -212,7 +213,7 @@ pub async fn list_reviews(
     principal: Principal,
     query: web::Query<ReviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     let now = state.clock.now();
     let filter = query.filter(now)?;
     let page = PageParams {
@@ -254,7 +255,7 @@ pub async fn start_review(
     request_id: RequestId,
     body: ValidJson<NewReview>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(STARTERS)?;
+    principal.require(MANAGERS)?;
     let actor = actor(&principal, request_id);
     let email = principal.email.clone();
     let summary = state
@@ -283,7 +284,7 @@ pub async fn get_review(
     principal: Principal,
     path: ReviewPath,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     let id = path.into_inner();
     let now = state.clock.now();
     let reviews = state.reviews.clone();
@@ -574,7 +575,7 @@ pub async fn invite(
     path: StagePath,
     body: ValidJson<super::InviteInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(STARTERS)?;
+    let who = who.require(MANAGERS)?;
     let (id, stage) = path.into_inner();
     let lifetime = lifetime_of(body.0.expires_in.as_deref())?;
     let email = body.0.email.unwrap_or_default();
@@ -604,7 +605,7 @@ pub async fn invite_all(
     path: ReviewPath,
     body: ValidJson<super::InviteAllInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(STARTERS)?;
+    let who = who.require(MANAGERS)?;
     let input = body.0;
     let lifetime = lifetime_of(input.expires_in.as_deref())?;
     let email = input.email.unwrap_or_default();
@@ -639,7 +640,7 @@ pub async fn revoke_invitation(
     who: Changer,
     path: web::Path<(ReviewId, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(STARTERS)?;
+    let who = who.require(MANAGERS)?;
     let (id, invitation) = path.into_inner();
     let reviews = &who.state.reviews;
     reviews.revoke_invitation(who.call(id)?, invitation).await?;
@@ -662,7 +663,7 @@ pub async fn add_finding(
     path: ReviewPath,
     body: ValidJson<NewFinding>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(READERS)?;
+    let who = who.require(STAFF)?;
     let reviews = &who.state.reviews;
     let view = reviews
         .add_finding(who.call(path.into_inner())?, body.0)
@@ -687,7 +688,7 @@ pub async fn update_finding(
     path: web::Path<(ReviewId, String)>,
     body: ValidJson<FindingPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = who.require(READERS)?;
+    let who = who.require(STAFF)?;
     let (id, finding) = path.into_inner();
     let reviews = &who.state.reviews;
     let view = reviews
@@ -719,7 +720,7 @@ pub async fn re_review(
     path: ReviewPath,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(STARTERS)?;
+    principal.require(MANAGERS)?;
     let tier: Option<TierChoice> = if body.0.iter().all(u8::is_ascii_whitespace) {
         None
     } else {

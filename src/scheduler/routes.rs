@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Job, JobReport};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::ADMINS;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, Problem};
 
@@ -33,7 +34,7 @@ pub async fn run_job(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let name = path.into_inner();
     let Some(job) = Job::parse(&name) else {
         let known: Vec<_> = Job::ALL.iter().map(|j| j.as_str()).collect();
@@ -126,7 +127,7 @@ pub async fn advance_clock(
             "the clock can be moved only with CLEARANCE_CLOCK=manual".into(),
         ));
     };
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let by = advance_by(&body.0.advance).map_err(|m| ApiError::validation("advance", m))?;
     let now = clock.advance(by);
     tracing::info!(%now, by = %body.0.advance, "clock moved forward");

@@ -2,7 +2,7 @@
 //! hot path: answered in front of the application, without its router,
 //! extractors and middleware stack, which together cost more than the lookup
 //! itself. It does what they would do for this one route, with the same
-//! functions: the caller is authenticated by [`Authenticator::caller`], the
+//! functions: the caller is authenticated and noted by [`auth::caller`], the
 //! answer is [`status_response`], the request id and access log come from
 //! [`telemetry`], and the request is counted in the route's metrics.
 //! Every other request, a path with percent-escapes (the router decodes
@@ -24,11 +24,12 @@ use futures_util::TryFutureExt;
 use futures_util::future::{Either, LocalBoxFuture, MapOk};
 
 use super::routes::{STATUS, model_route, status_response};
-use crate::auth::{Authenticator, EVERYONE};
-use crate::http::AppState;
+use crate::auth::Authenticator;
+use crate::auth::roles::EVERYONE;
 use crate::http::metrics::HttpMetrics;
 use crate::http::problem::ApiError;
 use crate::http::telemetry;
+use crate::http::{AppState, auth};
 
 /// What the lane needs: the application's state, authenticator and metrics.
 #[derive(Clone)]
@@ -66,14 +67,13 @@ impl Lane {
         let id = telemetry::request_id(headers);
         // A refused token, or a supplier's, goes on to the application,
         // whose rate limits count it.
-        let principal = self
-            .authenticator
-            .caller(
-                headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
-                Some(&self.state.directory),
-            )
-            .ok()
-            .filter(|principal| principal.respondent.is_none())?;
+        let principal = auth::caller(
+            &self.authenticator,
+            Some(&self.state.directory),
+            headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+        )
+        .ok()
+        .filter(|principal| principal.respondent.is_none())?;
         let admitted = principal.require(EVERYONE).map_err(ApiError::from);
         let mut response = match admitted {
             Ok(()) => status_response(

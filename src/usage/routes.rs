@@ -8,16 +8,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{Integrator, floor_hour};
 use crate::audit::routes::{check_period, parse_time};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::MANAGERS;
 use crate::http::AppState;
 use crate::http::extract::{Page, PageParams};
 use crate::http::problem::{ApiError, Problem};
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::service as catalogue;
 use crate::validation::FieldError;
-
-/// Who may read usage.
-const READERS: &[Role] = &[Role::VendorManager, Role::Admin];
 
 /// The longest period one answer covers.
 const PERIOD_MAX: TimeDelta = TimeDelta::days(31);
@@ -104,7 +102,7 @@ pub async fn model_usage(
     path: web::Path<(String, String)>,
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(MANAGERS)?;
     let not_found = || ApiError::NotFound(format!("no model `{}/{}`", path.0, path.1));
     let provider = ProviderSlug::parse(&path.0).map_err(|_| not_found())?;
     let model = ModelSlug::parse(&path.1).map_err(|_| not_found())?;

@@ -3,7 +3,8 @@
 use actix_web::{HttpResponse, web};
 
 use super::{CreatedWebhook, NewWebhook, Webhook, WebhookError, store};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::auth::roles::ADMINS;
 use crate::http::AppState;
 use crate::http::auth::Admin;
 use crate::http::extract::{Page, ValidJson};
@@ -63,7 +64,7 @@ pub async fn list_webhooks(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Admin])?;
+    principal.require(ADMINS)?;
     let rows = state
         .store
         .run(|conn| store::all(conn).map_err(ApiError::from))

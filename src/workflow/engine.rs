@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::answers::{self, Answers};
 use super::definition::{Answerer, Severity, Stage, Tier, Workflow};
 use crate::auth::Role;
+use crate::auth::roles::{MANAGERS, STAFF};
 use crate::conditions::Conditions;
 use crate::ids::StageKey;
 use crate::validation::FieldError;
@@ -560,7 +561,6 @@ pub fn apply(
 /// Whether `caller` holds the role for `verb` (on the stage `definition`),
 /// whatever the state of the review.
 fn authorize(definition: Option<&Stage>, verb: Verb, caller: &Caller) -> Result<(), Refusal> {
-    const MANAGERS: &[Role] = &[Role::VendorManager, Role::Admin];
     match (verb, definition) {
         (Verb::SaveAnswers | Verb::Submit, Some(definition)) => {
             let stage = &definition.key;
@@ -598,15 +598,7 @@ fn authorize(definition: Option<&Stage>, verb: Verb, caller: &Caller) -> Result<
             }
         }
         (Verb::RaiseTier, _) => {
-            let allowed = [
-                Role::SecurityReviewer,
-                Role::PrivacyReviewer,
-                Role::RaiReviewer,
-                Role::Approver,
-                Role::VendorManager,
-                Role::Admin,
-            ];
-            if !caller.has_any(&allowed) {
+            if !caller.has_any(STAFF) {
                 return Err(Refusal::Forbidden(
                     "the tier is raised by a reviewer, an approver, a vendor_manager or an admin"
                         .into(),

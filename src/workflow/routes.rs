@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 
 use super::Workflow;
 use crate::auth::Principal;
+use crate::auth::roles::STAFF;
 use crate::http::AppState;
 use crate::http::extract::Page;
 use crate::http::problem::{ApiError, Problem};
-use crate::reviews::READERS;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/workflows").route(web::get().to(list_workflows)))
@@ -48,7 +48,7 @@ pub async fn list_workflows(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     let items: Vec<WorkflowListing> = state
         .reviews
         .catalog
@@ -87,7 +87,7 @@ pub async fn get_workflow(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(READERS)?;
+    principal.require(STAFF)?;
     let id = path.into_inner();
     let loaded = state
         .reviews

@@ -48,4 +48,29 @@ backend_tests! {
         let no_roles = app.token("nobody", &[]);
         assert_problem(app.get("/v1/providers/acme", &no_roles).await, 403).await;
     }
+
+    async fn callers_of_the_api_and_of_the_status_lane_are_in_the_directory(app) {
+        // A status lookup is answered by the fast lane; a catalogue read by the application.
+        let lookup = app.token("lane-caller", &[Role::Integrator]);
+        assert_eq!(app.get("/v1/status/acme/widget", &lookup).await.status(), 200);
+        let reader = app.token("api-caller", &[Role::SecurityReviewer]);
+        assert_eq!(app.get("/v1/providers", &reader).await.status(), 200);
+
+        let mut people = json!([]);
+        for _ in 0..50 {
+            people = app.get("/v1/admin/people", &app.admin()).await.json().await.unwrap();
+            let subs: Vec<_> = people.as_array().unwrap().iter().map(|p| p["sub"].clone()).collect();
+            if subs.contains(&json!("lane-caller")) && subs.contains(&json!("api-caller")) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let person = |sub: &str| {
+            people.as_array().unwrap().iter().find(|p| p["sub"] == sub).cloned()
+                .unwrap_or_else(|| panic!("{sub} is not in the directory: {people}"))
+        };
+        assert_eq!(person("lane-caller")["email"], "lane-caller@example.com");
+        assert_eq!(person("lane-caller")["roles"], json!(["integrator"]));
+        assert_eq!(person("api-caller")["roles"], json!(["security_reviewer"]));
+    }
 }
