@@ -58,6 +58,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         started_by_email -> Nullable<Text>,
+        expired_at -> Nullable<Timestamp>,
     }
 }
 

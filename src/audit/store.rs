@@ -143,26 +143,6 @@ pub fn verify_chain(conn: &mut DbConnection) -> QueryResult<Verification> {
     })
 }
 
-/// The reviews that have an event `action` (each once).
-pub fn reviews_with_action(conn: &mut DbConnection, action: &str) -> QueryResult<Vec<String>> {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .filter(audit_events::review_id.is_not_null())
-        .select(audit_events::review_id.assume_not_null())
-        .distinct()
-        .load(conn)
-}
-
-/// Whether the review has an event `action`.
-pub fn review_has_action(conn: &mut DbConnection, review: &str, action: &str) -> QueryResult<bool> {
-    let count: i64 = audit_events::table
-        .filter(audit_events::review_id.eq(review))
-        .filter(audit_events::action.eq(action))
-        .count()
-        .get_result(conn)?;
-    Ok(count > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

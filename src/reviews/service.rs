@@ -109,6 +109,7 @@ fn new_review_row(
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
         started_by_email: None,
+        expired_at: None,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct ReviewRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub started_by_email: Option<String>,
+    /// When the sweep recorded that the approval lapsed (`status.expired`).
+    pub expired_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -877,6 +879,8 @@ pub struct ApprovalExpiry {
     pub workflow_digest: String,
     pub tier: Tier,
     pub valid_until: NaiveDateTime,
+    /// When its lapse was recorded, if it was.
+    pub expired_at: Option<NaiveDateTime>,
 }
 
 /// Every approval that has a `valid_until`.
@@ -891,8 +895,24 @@ pub fn approvals_with_expiry(conn: &mut DbConnection) -> QueryResult<Vec<Approva
             reviews::workflow_digest,
             reviews::tier,
             reviews::valid_until.assume_not_null(),
+            reviews::expired_at,
         ))
         .load(conn)
+}
+
+/// Records that `review`'s approval lapsed at `at`, once: answers whether
+/// this call recorded it (`false`: it was recorded already).
+pub fn record_expiry(
+    conn: &mut DbConnection,
+    review: &ReviewId,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(reviews::table)
+        .filter(reviews::id.eq(review))
+        .filter(reviews::expired_at.is_null())
+        .set(reviews::expired_at.eq(at))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// A decided review: `(id, provider, model, decided_at)`.

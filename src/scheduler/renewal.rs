@@ -5,7 +5,8 @@
 //! decision, records `status.expired`, tells the vendor manager and
 //! announces the changed clearance (the status already reads `expired` from
 //! the clock; this makes it heard). Both are safe to run twice: the first is
-//! guarded by "a review is in progress", the second by its audit event.
+//! guarded by "a review is in progress", the second by the review's
+//! `expired_at`, set once.
 
 use std::collections::{HashMap, HashSet};
 
@@ -102,10 +103,6 @@ impl Context {
             review_store::subjects_in_progress(conn)?
                 .into_iter()
                 .collect();
-        let expired_already: HashSet<String> =
-            crate::audit::store::reviews_with_action(conn, "status.expired")?
-                .into_iter()
-                .collect();
 
         let mut leads: HashMap<(String, Tier), TimeDelta> = HashMap::new();
         let mut due = Due {
@@ -137,7 +134,7 @@ impl Context {
             if now >= valid_until - lead && !in_progress.contains(&subject) {
                 due.to_open.push(approval.id.clone());
             }
-            if now >= valid_until && !expired_already.contains(approval.id.as_str()) {
+            if now >= valid_until && approval.expired_at.is_none() {
                 due.to_expire.push(approval.id);
             }
         }
@@ -210,13 +207,14 @@ impl Context {
     /// Records that an approval lapsed, once: audit event, email to the
     /// vendor manager, and a `status.changed` announcement.
     fn expire(&self, tx: &mut Tx<'_>, id: &ReviewId) -> Result<Option<ReviewId>, ReviewError> {
-        if crate::audit::store::review_has_action(tx.conn(), id, "status.expired")? {
-            return Ok(None);
-        }
         let loaded = review_store::load(tx.conn(), &self.reviews.catalog, id)?;
         let Some(valid_until) = loaded.row.valid_until.map(|v| v.and_utc()) else {
             return Ok(None);
         };
+        let now = tx.now().naive_utc();
+        if !review_store::record_expiry(tx.conn(), id, now)? {
+            return Ok(None);
+        }
         // The clearance changed at `valid_until`: announced now, as of then.
         tx.watch_as_of(
             &loaded.row.provider_id,
