@@ -487,10 +487,23 @@ impl Console<'_> {
     }
 
     /// Saves what the page looks like, for people to look at.
+    /// Keeps a screenshot of the page as a desktop shows it (`name.png`,
+    /// 1,280 px wide) and as a phone does (`name-390.png`, 390 px wide).
     pub async fn shot(&self, name: &str) {
-        let png = self.client().screenshot().await.expect("a screenshot");
         std::fs::create_dir_all(&self.shots).unwrap();
+        let png = self.client().screenshot().await.expect("a screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+        let client = self.client();
+        client
+            .set_window_size(390, 844)
+            .await
+            .expect("a phone-sized window");
+        let png = client.screenshot().await.expect("a screenshot");
+        std::fs::write(self.shots.join(format!("{name}-390.png")), png).unwrap();
+        client
+            .set_window_size(1280, 1400)
+            .await
+            .expect("the desktop window again");
     }
 
     /// Checks the page for accessibility and keeps a screenshot of it.
