@@ -280,7 +280,7 @@ mod tests {
                     crate::audit::append(
                         tx,
                         Change {
-                            action: "provider.created",
+                            action: crate::audit::Action::ProviderCreated,
                             subject: "provider/acme".into(),
                             review_id: None,
                             before: None,

@@ -58,12 +58,124 @@ impl Actor {
 /// A change to record.
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
-    pub action: &'a str,
+    pub action: Action,
     /// What changed, as a path: `provider/anthropic`, `model/anthropic/claude`, `review/<id>`.
     pub subject: String,
     pub review_id: Option<&'a str>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+}
+
+crate::names::named_enum! {
+    /// What an audit event records, by the names the README lists (the
+    /// stored `action` of each event).
+    pub enum Action {
+        #[serde(rename = "review.started")]
+        #[strum(serialize = "review.started")]
+        ReviewStarted,
+        #[serde(rename = "review.re_review_started")]
+        #[strum(serialize = "review.re_review_started")]
+        ReviewReReviewStarted,
+        #[serde(rename = "review.tier_raised")]
+        #[strum(serialize = "review.tier_raised")]
+        ReviewTierRaised,
+        #[serde(rename = "review.withdrawn")]
+        #[strum(serialize = "review.withdrawn")]
+        ReviewWithdrawn,
+        #[serde(rename = "review.invited")]
+        #[strum(serialize = "review.invited")]
+        ReviewInvited,
+        #[serde(rename = "stage.answers_saved")]
+        #[strum(serialize = "stage.answers_saved")]
+        StageAnswersSaved,
+        #[serde(rename = "stage.submitted")]
+        #[strum(serialize = "stage.submitted")]
+        StageSubmitted,
+        #[serde(rename = "stage.decided")]
+        #[strum(serialize = "stage.decided")]
+        StageDecided,
+        #[serde(rename = "stage.assigned")]
+        #[strum(serialize = "stage.assigned")]
+        StageAssigned,
+        #[serde(rename = "stage.invited")]
+        #[strum(serialize = "stage.invited")]
+        StageInvited,
+        #[serde(rename = "stage.invitation_revoked")]
+        #[strum(serialize = "stage.invitation_revoked")]
+        StageInvitationRevoked,
+        #[serde(rename = "stage.reminded")]
+        #[strum(serialize = "stage.reminded")]
+        StageReminded,
+        #[serde(rename = "stage.escalated")]
+        #[strum(serialize = "stage.escalated")]
+        StageEscalated,
+        #[serde(rename = "supplier.reminded")]
+        #[strum(serialize = "supplier.reminded")]
+        SupplierReminded,
+        #[serde(rename = "invitation.expired_unused")]
+        #[strum(serialize = "invitation.expired_unused")]
+        InvitationExpiredUnused,
+        #[serde(rename = "finding.opened")]
+        #[strum(serialize = "finding.opened")]
+        FindingOpened,
+        #[serde(rename = "finding.updated")]
+        #[strum(serialize = "finding.updated")]
+        FindingUpdated,
+        #[serde(rename = "notification.undeliverable")]
+        #[strum(serialize = "notification.undeliverable")]
+        NotificationUndeliverable,
+        #[serde(rename = "evidence.exported")]
+        #[strum(serialize = "evidence.exported")]
+        EvidenceExported,
+        #[serde(rename = "intake.started")]
+        #[strum(serialize = "intake.started")]
+        IntakeStarted,
+        #[serde(rename = "intake.dismissed")]
+        #[strum(serialize = "intake.dismissed")]
+        IntakeDismissed,
+        #[serde(rename = "provider.created")]
+        #[strum(serialize = "provider.created")]
+        ProviderCreated,
+        #[serde(rename = "provider.updated")]
+        #[strum(serialize = "provider.updated")]
+        ProviderUpdated,
+        #[serde(rename = "model.created")]
+        #[strum(serialize = "model.created")]
+        ModelCreated,
+        #[serde(rename = "model.updated")]
+        #[strum(serialize = "model.updated")]
+        ModelUpdated,
+        #[serde(rename = "status.suspended")]
+        #[strum(serialize = "status.suspended")]
+        StatusSuspended,
+        #[serde(rename = "status.resumed")]
+        #[strum(serialize = "status.resumed")]
+        StatusResumed,
+        #[serde(rename = "status.expired")]
+        #[strum(serialize = "status.expired")]
+        StatusExpired,
+        #[serde(rename = "webhook.created")]
+        #[strum(serialize = "webhook.created")]
+        WebhookCreated,
+        #[serde(rename = "webhook.deleted")]
+        #[strum(serialize = "webhook.deleted")]
+        WebhookDeleted,
+        #[serde(rename = "mailbox.set")]
+        #[strum(serialize = "mailbox.set")]
+        MailboxSet,
+        #[serde(rename = "outbox.retried")]
+        #[strum(serialize = "outbox.retried")]
+        OutboxRetried,
+        #[serde(rename = "digest.queued")]
+        #[strum(serialize = "digest.queued")]
+        DigestQueued,
+        #[serde(rename = "session.signed_in")]
+        #[strum(serialize = "session.signed_in")]
+        SessionSignedIn,
+        #[serde(rename = "session.signed_out")]
+        #[strum(serialize = "session.signed_out")]
+        SessionSignedOut,
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -142,7 +254,7 @@ pub fn append(tx: &mut Tx<'_>, change: Change<'_>) -> QueryResult<AuditRow> {
         occurred_at: now.naive_utc(),
         actor: actor.id,
         actor_roles: serde_json::to_string(&actor.roles).unwrap_or_else(|_| "[]".into()),
-        action: change.action.to_owned(),
+        action: change.action.as_str().to_owned(),
         subject: change.subject,
         review_id: change.review_id.map(str::to_owned),
         request_id: actor.request_id,

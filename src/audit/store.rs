@@ -161,7 +161,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
         for i in 0..n {
             let change = Change {
-                action: "provider.created",
+                action: crate::audit::Action::ProviderCreated,
                 subject: format!("provider/p{i}"),
                 review_id: None,
                 before: None,

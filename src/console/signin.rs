@@ -169,7 +169,7 @@ async fn open_session(
             audit::append(
                 tx,
                 Change {
-                    action: "session.signed_in",
+                    action: crate::audit::Action::SessionSignedIn,
                     subject: format!("person/{}", who.sub),
                     review_id: None,
                     before: None,
@@ -302,7 +302,7 @@ async fn sign_out(
             audit::append(
                 tx,
                 Change {
-                    action: "session.signed_out",
+                    action: crate::audit::Action::SessionSignedOut,
                     subject: format!("person/{sub}"),
                     review_id: None,
                     before: None,

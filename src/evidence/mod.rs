@@ -71,7 +71,7 @@ pub async fn export(
             crate::audit::append(
                 tx,
                 crate::audit::Change {
-                    action: "evidence.exported",
+                    action: crate::audit::Action::EvidenceExported,
                     subject: format!("review/{review}"),
                     review_id: Some(&review),
                     before: None,

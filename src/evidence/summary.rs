@@ -141,7 +141,7 @@ pub fn summarize(
     }
     // A withdrawal sets no decision time; the audit log records when it happened.
     let withdrawn_in_period = audit_events::table
-        .filter(audit_events::action.eq("review.withdrawn"))
+        .filter(audit_events::action.eq(crate::audit::Action::ReviewWithdrawn.as_str()))
         .filter(audit_events::occurred_at.ge(start))
         .filter(audit_events::occurred_at.lt(end))
         .select(audit_events::review_id);

@@ -107,7 +107,7 @@ pub async fn start_review(
         audit::append(
             tx,
             Change {
-                action: "intake.started",
+                action: crate::audit::Action::IntakeStarted,
                 subject: format!("model/{provider}/{model}"),
                 review_id: Some(summary.id.as_ref()),
                 before: None,
@@ -143,7 +143,7 @@ pub async fn dismiss(
         audit::append(
             tx,
             Change {
-                action: "intake.dismissed",
+                action: crate::audit::Action::IntakeDismissed,
                 subject: format!("model/{provider}/{model}"),
                 review_id: None,
                 before: Some(serde_json::json!({"state": before.state})),

@@ -194,7 +194,7 @@ pub async fn retry(
         crate::audit::append(
             tx,
             crate::audit::Change {
-                action: "outbox.retried",
+                action: crate::audit::Action::OutboxRetried,
                 subject: format!("outbox/{id}"),
                 review_id: None,
                 before: Some(serde_json::json!({"state": row.state, "attempts": row.attempts})),

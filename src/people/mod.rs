@@ -222,7 +222,7 @@ pub async fn set_mailbox(
         audit::append(
             tx,
             Change {
-                action: "mailbox.set",
+                action: crate::audit::Action::MailboxSet,
                 subject: format!("role/{role}"),
                 review_id: None,
                 before: before.map(|b| serde_json::json!({"emails": b})),

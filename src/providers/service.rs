@@ -38,7 +38,7 @@ fn check_revision(what: String, expected: Option<i64>, actual: i64) -> Result<()
 /// before (none when created) and after.
 fn record<T: serde::Serialize>(
     tx: &mut Tx<'_>,
-    action: &'static str,
+    action: audit::Action,
     subject: String,
     before: Option<&T>,
     after: &T,
@@ -121,7 +121,7 @@ pub fn add_provider(tx: &mut Tx<'_>, row: &ProviderRow) -> Result<Provider, Cata
     let provider = row.to_provider();
     record(
         tx,
-        "provider.created",
+        audit::Action::ProviderCreated,
         format!("provider/{slug}"),
         None,
         &provider,
@@ -144,7 +144,7 @@ pub fn add_model(
     let model = row.to_model(provider_slug);
     record(
         tx,
-        "model.created",
+        audit::Action::ModelCreated,
         format!("model/{provider_slug}/{slug}"),
         None,
         &model,
@@ -183,7 +183,7 @@ pub async fn update_provider(
         let (before, after) = (before.to_provider(), after.to_provider());
         record(
             tx,
-            "provider.updated",
+            audit::Action::ProviderUpdated,
             format!("provider/{slug}"),
             Some(&before),
             &after,
@@ -258,7 +258,7 @@ pub async fn update_model(
         );
         record(
             tx,
-            "model.updated",
+            audit::Action::ModelUpdated,
             format!("model/{provider_slug}/{slug}"),
             Some(&before),
             &after,

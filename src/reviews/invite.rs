@@ -101,7 +101,7 @@ impl Reviews {
         audit::append(
             tx,
             Change {
-                action: "stage.invited",
+                action: crate::audit::Action::StageInvited,
                 subject: format!("review/{}", loaded.row.id),
                 review_id: Some(&loaded.row.id),
                 before: None,
@@ -207,7 +207,7 @@ impl Reviews {
         audit::append(
             tx,
             Change {
-                action: "review.invited",
+                action: crate::audit::Action::ReviewInvited,
                 subject: format!("review/{}", loaded.row.id),
                 review_id: Some(&loaded.row.id),
                 before: None,

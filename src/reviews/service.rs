@@ -229,7 +229,7 @@ impl Reviews {
         audit::append(
             tx,
             Change {
-                action: "review.started",
+                action: crate::audit::Action::ReviewStarted,
                 subject: review_subject(&row.id),
                 review_id: Some(&row.id),
                 before: None,
@@ -367,7 +367,7 @@ impl Reviews {
         audit::append(
             tx,
             Change {
-                action: "review.re_review_started",
+                action: crate::audit::Action::ReviewReReviewStarted,
                 subject: review_subject(&row.id),
                 review_id: Some(&row.id),
                 before: None,
@@ -498,7 +498,7 @@ impl Reviews {
                 audit::append(
                     tx,
                     Change {
-                        action: "stage.invitation_revoked",
+                        action: crate::audit::Action::StageInvitationRevoked,
                         subject: review_subject(&loaded.row.id),
                         review_id: Some(&loaded.row.id),
                         before: None,
@@ -551,7 +551,7 @@ impl Reviews {
                 audit::append(
                     tx,
                     Change {
-                        action: "finding.opened",
+                        action: crate::audit::Action::FindingOpened,
                         subject: review_subject(&loaded.row.id),
                         review_id: Some(&loaded.row.id),
                         before: None,
@@ -590,7 +590,7 @@ impl Reviews {
                 audit::append(
                     tx,
                     Change {
-                        action: "finding.updated",
+                        action: crate::audit::Action::FindingUpdated,
                         subject: review_subject(&loaded.row.id),
                         review_id: Some(&loaded.row.id),
                         before: Some(
@@ -687,7 +687,7 @@ fn action_change<'a>(
         after_data["findings_opened"] = json!(findings);
     }
     Change {
-        action: action.name(),
+        action: audited(action.verb()),
         subject: review_subject(review_id),
         review_id: Some(review_id),
         before: Some(
@@ -840,6 +840,20 @@ fn check_invitation(
             "this invitation link has expired".into(),
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// The audit log's name for an action of the engine.
+fn audited(verb: engine::Verb) -> crate::audit::Action {
+    use crate::audit::Action;
+    use engine::Verb;
+    match verb {
+        Verb::SaveAnswers => Action::StageAnswersSaved,
+        Verb::Submit => Action::StageSubmitted,
+        Verb::Decide(_) => Action::StageDecided,
+        Verb::Assign => Action::StageAssigned,
+        Verb::RaiseTier => Action::ReviewTierRaised,
+        Verb::Withdraw => Action::ReviewWithdrawn,
     }
 }
 

@@ -164,7 +164,7 @@ impl Reviews {
             audit::append(
                 tx,
                 Change {
-                    action: "notification.undeliverable",
+                    action: crate::audit::Action::NotificationUndeliverable,
                     subject: format!("review/{}", loaded.row.id),
                     review_id: Some(&loaded.row.id),
                     before: None,

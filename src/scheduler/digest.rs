@@ -116,7 +116,7 @@ impl Scheduler {
                         audit::append(
                             tx,
                             Change {
-                                action: "digest.queued",
+                                action: crate::audit::Action::DigestQueued,
                                 subject: format!("person/{sub}"),
                                 review_id: None,
                                 before: None,

@@ -235,7 +235,7 @@ impl Context {
         audit::append(
             tx,
             Change {
-                action: "status.expired",
+                action: crate::audit::Action::StatusExpired,
                 subject: format!("review/{id}"),
                 review_id: Some(id),
                 before: Some(json!({"status": loaded.row.state, "valid_until": valid_until})),
@@ -264,7 +264,7 @@ pub fn undeliverable(tx: &mut Tx<'_>, review_id: &ReviewId, notice: &str) -> Que
     audit::append(
         tx,
         Change {
-            action: "notification.undeliverable",
+            action: crate::audit::Action::NotificationUndeliverable,
             subject: format!("review/{review_id}"),
             review_id: Some(review_id),
             before: None,

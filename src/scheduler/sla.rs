@@ -137,7 +137,7 @@ impl super::Context {
                 audit::append(
                     tx,
                     Change {
-                        action: "notification.undeliverable",
+                        action: crate::audit::Action::NotificationUndeliverable,
                         subject: format!("review/{review_id}"),
                         review_id: Some(review_id),
                         before: None,
@@ -186,9 +186,9 @@ impl super::Context {
                     tx,
                     Change {
                         action: if level == 0 {
-                            "stage.reminded"
+                            crate::audit::Action::StageReminded
                         } else {
-                            "stage.escalated"
+                            crate::audit::Action::StageEscalated
                         },
                         subject: format!("review/{review_id}"),
                         review_id: Some(review_id),

@@ -162,7 +162,11 @@ impl super::Context {
                     due_at,
                     expires_at,
                 );
-                (email, "supplier.reminded", json!(nudge.name()))
+                (
+                    email,
+                    crate::audit::Action::SupplierReminded,
+                    json!(nudge.name()),
+                )
             }
             Chase::ExpiredUnused => {
                 let manager = match &loaded.row.started_by_email {
@@ -182,7 +186,11 @@ impl super::Context {
                     &invitation.email,
                     expires_at,
                 );
-                (email, "invitation.expired_unused", json!(null))
+                (
+                    email,
+                    crate::audit::Action::InvitationExpiredUnused,
+                    json!(null),
+                )
             }
         };
         let queued = notify::enqueue_email(tx, &email, Some(key))?;

@@ -228,9 +228,9 @@ pub async fn throw(
                 tx,
                 Change {
                     action: if suspend {
-                        "status.suspended"
+                        crate::audit::Action::StatusSuspended
                     } else {
-                        "status.resumed"
+                        crate::audit::Action::StatusResumed
                     },
                     subject: subject.audit_name(),
                     review_id: None,

@@ -179,7 +179,7 @@ pub async fn subscribe(
         audit::append(
             tx,
             Change {
-                action: "webhook.created",
+                action: crate::audit::Action::WebhookCreated,
                 subject: format!("webhook/{}", row.id),
                 review_id: None,
                 before: None,
@@ -207,7 +207,7 @@ pub async fn unsubscribe(
         audit::append(
             tx,
             Change {
-                action: "webhook.deleted",
+                action: crate::audit::Action::WebhookDeleted,
                 subject: format!("webhook/{id}"),
                 review_id: None,
                 before: Some(json!({"url": before.url, "events": before.events.get()})),

@@ -193,18 +193,6 @@ pub enum Action {
 }
 
 impl Action {
-    /// The audit log's name for the action.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::SaveAnswers { .. } => "stage.answers_saved",
-            Action::Submit { .. } => "stage.submitted",
-            Action::Decide { .. } => "stage.decided",
-            Action::Assign { .. } => "stage.assigned",
-            Action::RaiseTier { .. } => "review.tier_raised",
-            Action::Withdraw { .. } => "review.withdrawn",
-        }
-    }
-
     /// The stage the action is about, if it is about one.
     pub fn stage(&self) -> Option<&StageKey> {
         match self {
