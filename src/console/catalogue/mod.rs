@@ -5,11 +5,9 @@
 //! [`model_form`], and the admin's [`switch`].
 
 use actix_web::web;
-use serde::Deserialize;
 
 use super::page::{Notice, PageError, Viewer};
 use super::words;
-use crate::audit::Actor;
 use crate::auth::Role;
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::CatalogueError;
@@ -111,10 +109,6 @@ fn writer(viewer: &Viewer) -> Result<(), PageError> {
     }
 }
 
-fn actor(viewer: &Viewer) -> Actor {
-    Actor::person(&viewer.session.principal, None)
-}
-
 /// What `?done=` after a change says.
 pub fn done_notice(done: Option<&str>) -> Option<Notice> {
     if done == Some("reason-missing") {
@@ -175,9 +169,4 @@ fn workflow_choices(viewer: &Viewer) -> Vec<WorkflowChoice> {
             title: w.workflow.title.clone(),
         })
         .collect()
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
 }

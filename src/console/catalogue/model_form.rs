@@ -5,21 +5,31 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use validator::Validate;
 
-use crate::console::page::{self, Form, Layout, Notice, PageError, Viewer};
+use crate::console::page::{self, Layout, Notice, PageError, Posted, Viewer, forms};
 use crate::console::words;
 use crate::providers::{Hosting, Modality, ModelPatch, NewModel, service};
 use crate::validation::FieldError;
+use serde::Deserialize;
 
 use super::*;
 
-#[derive(Debug, Clone, Default)]
-struct ModelFields {
+/// The fields of the model form, as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct ModelFields {
+    #[serde(default, deserialize_with = "forms::trimmed")]
     slug: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     name: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     version: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     modality: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     hosting: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     description: String,
+    /// Set from the form's `revision`, not read as a field.
+    #[serde(skip)]
     revision: i64,
 }
 
@@ -45,22 +55,6 @@ struct ModelForm {
 impl ModelForm {
     fn error(&self, field: &str) -> Option<String> {
         words::field_error(&self.errors, field)
-    }
-}
-
-fn model_fields(form: &Form) -> ModelFields {
-    ModelFields {
-        slug: form.text("slug").unwrap_or_default(),
-        name: form.text("name").unwrap_or_default(),
-        version: form.text("version").unwrap_or_default(),
-        modality: form.text("modality").unwrap_or_default(),
-        hosting: form.text("hosting").unwrap_or_default(),
-        description: form
-            .get("description")
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        revision: form.revision().unwrap_or(0),
     }
 }
 
@@ -154,14 +148,12 @@ fn choice<T: Copy>(
 
 /// `POST /providers/{provider}/models`.
 pub(super) async fn create_model(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<ModelFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let Posted { viewer, fields, .. } = posted;
     writer(&viewer)?;
     let provider = provider_slug(&path)?;
-    let fields = model_fields(&form);
     let mut errors = Vec::new();
     let input = NewModel {
         slug: Some(fields.slug.clone()),
@@ -180,7 +172,7 @@ pub(super) async fn create_model(
     let state = viewer.state.clone();
     let created = service::create_model(
         &state.work,
-        actor(&viewer),
+        viewer.actor(),
         provider.clone(),
         input,
         state.clock.now(),
@@ -245,15 +237,17 @@ pub(super) async fn edit_model(
 
 /// `POST /providers/{provider}/models/{model}/edit`.
 pub(super) async fn update_model(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<ModelFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted {
+        viewer, mut fields, ..
+    } = posted;
     writer(&viewer)?;
     let (provider, model) = (provider_slug(&path.0)?, model_slug(&path.1)?);
-    let mut fields = model_fields(&form);
     fields.slug = model.to_string();
+    fields.revision = expected.unwrap_or(0);
     let mut errors = Vec::new();
     let patch = ModelPatch {
         name: Some(fields.name.clone()),
@@ -288,10 +282,10 @@ pub(super) async fn update_model(
     let state = viewer.state.clone();
     let result = service::update_model(
         &state.work,
-        actor(&viewer),
+        viewer.actor(),
         (provider.clone(), model.clone()),
         patch,
-        form.revision(),
+        expected,
         state.clock.now(),
     )
     .await;

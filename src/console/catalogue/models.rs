@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::auth::Role;
-use crate::console::page::{self, Layout, PageError, Viewer};
+use crate::console::page::{self, Done, Layout, PageError, Viewer};
 use crate::console::words;
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::{CatalogueError, service};

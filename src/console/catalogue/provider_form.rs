@@ -5,21 +5,30 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use validator::Validate;
 
-use crate::console::page::{self, Form, Layout, Notice, PageError, Viewer};
+use crate::console::page::{self, Layout, Notice, PageError, Posted, Viewer, forms};
 use crate::console::words;
 use crate::providers::{Contact, NewProvider, ProviderPatch, service};
 use crate::validation::FieldError;
+use serde::Deserialize;
 
 use super::*;
 
 /// The fields of the provider form, as typed.
-#[derive(Debug, Clone, Default)]
-struct ProviderFields {
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct ProviderFields {
+    #[serde(default, deserialize_with = "forms::trimmed")]
     slug: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     name: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     website: String,
+    /// One contact a line, as typed.
+    #[serde(default)]
     contacts: String,
+    #[serde(default, deserialize_with = "forms::trimmed")]
     notes: String,
+    /// Set from the form's `revision`, not read as a field.
+    #[serde(skip)]
     revision: i64,
 }
 
@@ -71,17 +80,6 @@ fn parse_contacts(text: &str) -> Vec<Contact> {
         .collect()
 }
 
-fn provider_fields(form: &Form) -> ProviderFields {
-    ProviderFields {
-        slug: form.text("slug").unwrap_or_default(),
-        name: form.text("name").unwrap_or_default(),
-        website: form.text("website").unwrap_or_default(),
-        contacts: form.get("contacts").unwrap_or_default().to_owned(),
-        notes: form.get("notes").unwrap_or_default().trim().to_owned(),
-        revision: form.revision().unwrap_or(0),
-    }
-}
-
 fn provider_form(
     viewer: &Viewer,
     editing: Option<&str>,
@@ -127,10 +125,11 @@ pub(super) async fn new_provider(viewer: Viewer) -> Result<HttpResponse, PageErr
 }
 
 /// `POST /providers`.
-pub(super) async fn create_provider(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+pub(super) async fn create_provider(
+    posted: Posted<ProviderFields>,
+) -> Result<HttpResponse, PageError> {
+    let Posted { viewer, fields, .. } = posted;
     writer(&viewer)?;
-    let fields = provider_fields(&form);
     let input = NewProvider {
         slug: Some(fields.slug.clone()),
         name: Some(fields.name.clone()),
@@ -148,7 +147,7 @@ pub(super) async fn create_provider(viewer: Viewer, form: Form) -> Result<HttpRe
         ));
     }
     let state = viewer.state.clone();
-    match service::create_provider(&state.work, actor(&viewer), input, state.clock.now()).await {
+    match service::create_provider(&state.work, viewer.actor(), input, state.clock.now()).await {
         Ok(provider) => Ok(page::redirect(&format!(
             "/providers/{}?done=created",
             provider.slug
@@ -191,15 +190,17 @@ pub(super) async fn edit_provider(
 
 /// `POST /providers/{provider}/edit`.
 pub(super) async fn update_provider(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<ProviderFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted {
+        viewer, mut fields, ..
+    } = posted;
     writer(&viewer)?;
     let slug = provider_slug(&path)?;
-    let mut fields = provider_fields(&form);
     fields.slug = slug.to_string();
+    fields.revision = expected.unwrap_or(0);
     let patch = ProviderPatch {
         name: Some(fields.name.clone()),
         website: Some(optional(&fields.website)),
@@ -216,10 +217,9 @@ pub(super) async fn update_provider(
         ));
     }
     let state = viewer.state.clone();
-    let expected = form.revision();
     let result = service::update_provider(
         &state.work,
-        actor(&viewer),
+        viewer.actor(),
         slug.clone(),
         patch,
         expected,

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::Role;
-use crate::console::page::{self, Layout, PageError, Viewer};
+use crate::console::page::{self, Done, Layout, PageError, Viewer};
 use crate::console::words;
 use crate::db::PageRequest;
 use crate::ids::ProviderId;

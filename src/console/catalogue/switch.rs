@@ -3,34 +3,44 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::Role;
-use crate::console::page::{self, Form, PageError, Viewer};
+use serde::Deserialize;
+
+use crate::console::page::{self, PageError, Posted, Viewer, forms};
 use crate::status::switch::{self as switches, Subject, Throw};
 
 use super::*;
+
+/// The switch's form.
+#[derive(Debug, Deserialize)]
+pub(super) struct SwitchFields {
+    /// `suspend` or `resume`.
+    action: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    reason: Option<String>,
+}
 
 /// Throws the admin's switch from a form: `action` is `suspend` (with a
 /// `reason`) or `resume`; the form asked for confirmation first.
 async fn throw_switch(
     viewer: &Viewer,
     subject: Subject,
-    form: &Form,
+    fields: SwitchFields,
     back: String,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
     if !viewer.has(Role::Admin) {
         return Err(PageError::Forbidden(
             "Only an admin suspends or resumes.".into(),
         ));
     }
-    let throw = match form.get("action") {
-        Some("suspend") => match form.text("reason") {
+    let throw = match fields.action.as_deref() {
+        Some("suspend") => match fields.reason {
             Some(reason) => Throw::Suspend { reason },
             None => {
                 return Ok(page::redirect(&format!("{back}?done=reason-missing")));
             }
         },
         Some("resume") => Throw::Resume {
-            reason: form.text("reason"),
+            reason: fields.reason,
         },
         _ => return Err(PageError::Forbidden("Unknown switch action.".into())),
     };
@@ -38,7 +48,7 @@ async fn throw_switch(
     let state = &viewer.state;
     let result = switches::throw(
         &state.work,
-        actor(viewer),
+        viewer.actor(),
         subject,
         throw,
         state.config.mailboxes.clone(),
@@ -60,21 +70,31 @@ async fn throw_switch(
 }
 
 pub(super) async fn switch_provider(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<SwitchFields>,
 ) -> Result<HttpResponse, PageError> {
     let provider = provider_slug(&path)?;
     let back = format!("/providers/{provider}");
-    throw_switch(&viewer, Subject::Provider(provider), &form, back).await
+    throw_switch(
+        &posted.viewer,
+        Subject::Provider(provider),
+        posted.fields,
+        back,
+    )
+    .await
 }
 
 pub(super) async fn switch_model(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<SwitchFields>,
 ) -> Result<HttpResponse, PageError> {
     let (provider, model) = (provider_slug(&path.0)?, model_slug(&path.1)?);
     let back = format!("/providers/{provider}/models/{model}");
-    throw_switch(&viewer, Subject::Model(provider, model), &form, back).await
+    throw_switch(
+        &posted.viewer,
+        Subject::Model(provider, model),
+        posted.fields,
+        back,
+    )
+    .await
 }

@@ -1,5 +1,6 @@
 //! Forms: a post read by the API's text rules from this site only
-//! ([`Form`]).
+//! ([`Form`]), and the signed-in viewer's post checked and typed once
+//! ([`Posted`]), with the field readers its serde structs use.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +10,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+
 use super::errors::PageError;
+use super::layout::Viewer;
 use crate::http::AppState;
 
 /// The fields of a form post, in order (a key may come more than once).
@@ -31,7 +35,7 @@ impl Form {
                 Some(at) => (&pair[..at], &pair[at + 1..]),
                 None => (pair, &b""[..]),
             };
-            let (key, value) = (text(key)?, text(value)?);
+            let (key, value) = (decoded(key)?, decoded(value)?);
             let foreign = key
                 .chars()
                 .chain(value.chars())
@@ -60,14 +64,6 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The first value of `key`, trimmed, `None` when empty.
-    pub fn text(&self, key: &str) -> Option<String> {
-        self.get(key)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    }
-
     /// Every value of `key`.
     pub fn all(&self, key: &str) -> Vec<&str> {
         self.0
@@ -84,7 +80,7 @@ impl Form {
 }
 
 /// One key or value of a form body, decoded, if it is UTF-8.
-fn text(encoded: &[u8]) -> Result<String, PageError> {
+fn decoded(encoded: &[u8]) -> Result<String, PageError> {
     String::from_utf8(crate::http::extract::form_decode(encoded)).map_err(|_| {
         PageError::BadRequest(
             "The form holds text that is not UTF-8. Send it again from the page.".into(),
@@ -146,4 +142,82 @@ impl FromRequest for Form {
             Form::parse(&bytes)
         })
     }
+}
+
+impl Form {
+    /// The fields as `T`: each named field of `T` read from the first
+    /// value of its key; keys `T` does not name are left to [`Form::all`].
+    pub fn fields<T: DeserializeOwned>(&self) -> Result<T, PageError> {
+        let mut encoded = url::form_urlencoded::Serializer::new(String::new());
+        let mut seen = std::collections::HashSet::new();
+        for (key, value) in &self.0 {
+            if seen.insert(key.as_str()) {
+                encoded.append_pair(key, value);
+            }
+        }
+        serde_urlencoded::from_str(&encoded.finish())
+            .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}.")))
+    }
+}
+
+/// A form the signed-in viewer posted, refused the same way everywhere
+/// before a handler sees it: a viewer not signed in is sent to sign in; a
+/// post from another site or without this session's CSRF token is a 403;
+/// too large a 413; not UTF-8 or not readable as `T` a 400; holding control
+/// characters a 422.
+#[derive(Debug)]
+pub struct Posted<T> {
+    pub viewer: Viewer,
+    pub fields: T,
+    /// Every field as posted, for keys that come more than once (the
+    /// checkboxes of a list) or that are named at run time (a
+    /// questionnaire's questions).
+    pub form: Form,
+}
+
+impl<T> Posted<T> {
+    /// The `revision` the form was rendered from (the page's `If-Match`),
+    /// which the service compares with the record's.
+    pub fn revision(&self) -> Option<i64> {
+        self.form.revision()
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Posted<T> {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let viewer = Viewer::from_request(req, &mut Payload::None);
+        let form = Form::from_request(req, payload);
+        Box::pin(async move {
+            let viewer = viewer.await?;
+            let form = form.await?;
+            match form.get("csrf") {
+                Some(token) if viewer.session.csrf_matches(token) => {}
+                _ => return Err(PageError::Csrf),
+            }
+            let fields = form.fields()?;
+            Ok(Posted {
+                viewer,
+                fields,
+                form,
+            })
+        })
+    }
+}
+
+/// A form with no fields but its token (a button).
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
+
+/// A text field trimmed, `None` when empty or not sent.
+pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+}
+
+/// A text field trimmed, empty when not sent.
+pub fn trimmed<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(text(d)?.unwrap_or_default())
 }

@@ -1,6 +1,7 @@
 //! The frame of every page: the response with its security headers, the
-//! signed-in viewer (the extractor that sends everyone else to sign in),
-//! the layout (navigation, notices).
+//! signed-in viewer (the extractor that sends everyone else to sign in, and
+//! who the engine and the audit log see acting), the layout (navigation,
+//! notices and what `?done=` says was done).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,11 +11,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
+use serde::Deserialize;
 
 use super::errors::PageError;
+use crate::audit::Actor;
 use crate::auth::Role;
 use crate::console::session::{self, Session};
 use crate::http::AppState;
+use crate::workflow::engine::Caller;
 
 /// The Content-Security-Policy of every page: no inline script or style, no
 /// framing, forms post only here.
@@ -67,11 +71,21 @@ pub fn redirect(to: &str) -> HttpResponse {
     response
 }
 
+/// The id the telemetry middleware gave this request, for audit events.
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(&crate::http::telemetry::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The person looking at a page, signed in.
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub session: Session,
     pub state: web::Data<AppState>,
+    /// This request's id, which the audit events of its changes carry.
+    pub request_id: Option<String>,
 }
 
 impl Viewer {
@@ -87,11 +101,18 @@ impl Viewer {
         roles.iter().any(|r| self.has(*r))
     }
 
-    /// Refuses a form without this session's CSRF token.
-    pub fn check_csrf(&self, token: Option<&str>) -> Result<(), PageError> {
-        match token {
-            Some(token) if self.session.csrf_matches(token) => Ok(()),
-            _ => Err(PageError::Csrf),
+    /// Who the audit events of this viewer's changes name, under this
+    /// request's id, as the API's do.
+    pub fn actor(&self) -> Actor {
+        Actor::person(&self.session.principal, self.request_id.clone())
+    }
+
+    /// Who the engine sees acting: a person with their roles.
+    pub fn caller(&self) -> Caller {
+        let principal = &self.session.principal;
+        Caller::Person {
+            id: principal.sub.clone(),
+            roles: principal.roles.clone(),
         }
     }
 
@@ -135,6 +156,7 @@ impl FromRequest for Viewer {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let id = session::id_of(req);
+        let request_id = request_id(req);
         let next = req
             .uri()
             .path_and_query()
@@ -161,7 +183,11 @@ impl FromRequest for Viewer {
                 return Err(PageError::SignIn(next));
             };
             state.directory.seen(&session.principal);
-            Ok(Viewer { session, state })
+            Ok(Viewer {
+                session,
+                state,
+                request_id,
+            })
         })
     }
 }
@@ -219,6 +245,14 @@ impl NavItem {
             current: href == current,
         }
     }
+}
+
+/// What a page's `?done=` (and, after subscribing a webhook, `&secret=`)
+/// says was just done, for the notice at its top.
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+    pub secret: Option<String>,
 }
 
 /// A message at the top of a page: `ok`, `info`, `warn` or `bad`.

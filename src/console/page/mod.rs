@@ -8,5 +8,5 @@ pub mod forms;
 pub mod layout;
 
 pub use errors::PageError;
-pub use forms::Form;
-pub use layout::{Layout, Link, NavItem, Notice, Viewer, ViewerInfo, html, redirect, secure};
+pub use forms::{Form, NoFields, Posted};
+pub use layout::{Done, Layout, Link, NavItem, Notice, Viewer, ViewerInfo, html, redirect, secure};

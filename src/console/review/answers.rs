@@ -3,19 +3,31 @@
 use actix_web::{HttpResponse, web};
 
 use super::*;
-use crate::console::page::{Form, PageError, Viewer};
-use crate::console::questionnaire::{self};
+use crate::console::page::PageError;
+use crate::console::questionnaire;
 use crate::workflow::engine::Action;
+
+/// The questionnaire form's button (its questions are read by
+/// [`questionnaire::posted_answers`]).
+#[derive(Debug, Deserialize)]
+pub(super) struct AnswerFields {
+    /// `save` or `submit`.
+    action: Option<String>,
+}
 
 /// `POST /reviews/{id}/stages/{stage}/answers`: save (`action=save`) or
 /// submit (`action=submit`) an internal questionnaire, or a supplier's on
 /// their behalf.
 pub(super) async fn answer(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<AnswerFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted {
+        viewer,
+        fields,
+        form,
+    } = posted;
     let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
     let detail = load(&viewer, &id).await?;
     let workflow = crate::reviews::store::pinned_workflow_of(
@@ -31,23 +43,21 @@ pub(super) async fn answer(
     let reviews = &viewer.state.reviews;
     let saved = reviews
         .act(
-            call(&viewer, &id, &form),
-            caller(&viewer),
+            call(&viewer, &id, expected),
+            viewer.caller(),
             Action::SaveAnswers {
                 stage: stage.clone(),
                 answers: answers.clone(),
             },
         )
         .await;
-    let submit = form.get("action") == Some("submit");
+    let submit = fields.action.as_deref() == Some("submit");
     let result = match saved {
         Ok(loaded) if submit => {
-            let mut next = call(&viewer, &id, &form);
-            next.expected = Some(loaded.row.version);
             reviews
                 .act(
-                    next,
-                    caller(&viewer),
+                    call(&viewer, &id, Some(loaded.row.version)),
+                    viewer.caller(),
                     Action::Submit {
                         stage: stage.clone(),
                     },

@@ -4,7 +4,6 @@ use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionT
 use actix_web::{HttpResponse, web};
 
 use super::*;
-use crate::audit::Actor;
 use crate::console::page::{self, PageError, Viewer};
 
 pub(super) async fn evidence(
@@ -14,14 +13,9 @@ pub(super) async fn evidence(
     reader(&viewer)?;
     let id = review_id(&path)?;
     let state = &viewer.state;
-    let pack = crate::evidence::export(
-        &state.reviews,
-        Actor::person(&viewer.session.principal, None),
-        id,
-        state.clock.now(),
-    )
-    .await
-    .map_err(review_failure)?;
+    let pack = crate::evidence::export(&state.reviews, viewer.actor(), id, state.clock.now())
+        .await
+        .map_err(review_failure)?;
     let mut response = HttpResponse::Ok()
         .content_type("application/zip")
         .insert_header(ContentDisposition {

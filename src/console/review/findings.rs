@@ -5,17 +5,17 @@ use chrono::{DateTime, Utc};
 use validator::Validate;
 
 use super::*;
-use crate::console::page::{Form, PageError, Viewer};
+use crate::console::page::PageError;
 use crate::ids::StageKey;
 use crate::reviews::{FindingPatch, FindingState, NewFinding, READERS, ReviewError};
 use crate::validation::FieldError;
 use crate::workflow::Severity;
 
 /// A date field (`2026-06-01`) as the end of that day, UTC.
-fn date_field(form: &Form, key: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
-    match form.text(key) {
+fn date_field(text: Option<&str>, key: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
+    match text {
         None => Ok(None),
-        Some(text) => chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        Some(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
             .and_then(|d| d.and_hms_opt(23, 59, 59))
             .map(|d| Some(d.and_utc()))
@@ -23,13 +23,28 @@ fn date_field(form: &Form, key: &str) -> Result<Option<DateTime<Utc>>, FieldErro
     }
 }
 
+/// The new finding form.
+#[derive(Debug, Deserialize)]
+pub(super) struct FindingFields {
+    severity: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    text: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    stage: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    owner: Option<String>,
+    /// A date such as `2026-06-01`.
+    #[serde(default, deserialize_with = "forms::text")]
+    remediation_due: Option<String>,
+}
+
 /// `POST /reviews/{id}/findings`.
 pub(super) async fn add_finding(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<FindingFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path)?;
     if !viewer.has_any(READERS) {
         return Err(PageError::Forbidden(
@@ -37,20 +52,21 @@ pub(super) async fn add_finding(
         ));
     }
     let mut errors = Vec::new();
-    let severity = form.get("severity").and_then(Severity::parse);
+    let severity = fields.severity.as_deref().and_then(Severity::parse);
     if severity.is_none() {
         errors.push(FieldError::new("severity", "is required"));
     }
-    let remediation_due = date_field(&form, "remediation_due").unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    });
-    let stage = form.text("stage").and_then(|s| StageKey::parse(&s).ok());
+    let remediation_due = date_field(fields.remediation_due.as_deref(), "remediation_due")
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+    let stage = fields.stage.and_then(|s| StageKey::parse(&s).ok());
     let input = NewFinding {
         severity,
-        text: form.text("text"),
+        text: fields.text,
         stage,
-        owner: form.text("owner"),
+        owner: fields.owner,
         remediation_due,
     };
     if let Err(invalid) = input.validate() {
@@ -60,7 +76,7 @@ pub(super) async fn add_finding(
         viewer
             .state
             .reviews
-            .add_finding(call(&viewer, &id, &form), input)
+            .add_finding(call(&viewer, &id, expected), input)
             .await
             .map(drop)
     } else {
@@ -69,13 +85,25 @@ pub(super) async fn add_finding(
     outcome(&viewer, &id, result, "finding", "finding", None).await
 }
 
+/// The form that resolves, accepts or reopens a finding.
+#[derive(Debug, Deserialize)]
+pub(super) struct FindingPatchFields {
+    state: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    remediation_due: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    resolution: Option<String>,
+}
+
 /// `POST /reviews/{id}/findings/{finding}`: resolve, accept or reopen.
 pub(super) async fn update_finding(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<FindingPatchFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path.0)?;
     if !viewer.has_any(READERS) {
         return Err(PageError::Forbidden(
@@ -83,22 +111,23 @@ pub(super) async fn update_finding(
         ));
     }
     let mut errors = Vec::new();
-    let remediation_due = date_field(&form, "remediation_due").unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    });
+    let remediation_due = date_field(fields.remediation_due.as_deref(), "remediation_due")
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
     let patch = FindingPatch {
-        state: form.get("state").and_then(FindingState::parse),
+        state: fields.state.as_deref().and_then(FindingState::parse),
         severity: None,
-        owner: form.text("owner"),
+        owner: fields.owner,
         remediation_due,
-        resolution: form.text("resolution"),
+        resolution: fields.resolution,
     };
     let result = if errors.is_empty() {
         viewer
             .state
             .reviews
-            .update_finding(call(&viewer, &id, &form), path.1.clone(), patch)
+            .update_finding(call(&viewer, &id, expected), path.1.clone(), patch)
             .await
             .map(drop)
     } else {

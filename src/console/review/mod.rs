@@ -14,14 +14,13 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use super::page::{Form, Notice, PageError, Viewer, redirect};
+use super::page::{NoFields, Notice, PageError, Posted, Viewer, forms, redirect};
 use super::words;
-use crate::audit::Actor;
 use crate::ids::{ReviewId, StageKey};
 use crate::reviews::service::Call;
 use crate::reviews::{READERS, ReviewDetail, ReviewError, ReviewSummary};
 use crate::validation::FieldError;
-use crate::workflow::engine::Caller;
+use serde::Deserialize;
 
 mod answers;
 mod evidence;
@@ -111,22 +110,15 @@ async fn load(viewer: &Viewer, id: &ReviewId) -> Result<ReviewDetail, PageError>
         .map_err(review_failure)
 }
 
-fn call(viewer: &Viewer, id: &ReviewId, form: &Form) -> Call {
-    let principal = &viewer.session.principal;
+/// A review service call by the viewer, on the revision the form was
+/// rendered from.
+fn call(viewer: &Viewer, id: &ReviewId, expected: Option<i64>) -> Call {
     Call {
         review_id: id.clone(),
-        expected: form.revision(),
-        actor: Actor::person(principal, None),
-        email: principal.email.clone(),
+        expected,
+        actor: viewer.actor(),
+        email: viewer.session.principal.email.clone(),
         now: viewer.state.clock.now(),
-    }
-}
-
-fn caller(viewer: &Viewer) -> Caller {
-    let principal = &viewer.session.principal;
-    Caller::Person {
-        id: principal.sub.clone(),
-        roles: principal.roles.clone(),
     }
 }
 

@@ -3,26 +3,36 @@
 use actix_web::{HttpResponse, web};
 
 use super::*;
-use crate::audit::Actor;
-use crate::console::page::{self, Form, PageError, Viewer};
+use crate::console::page::{self, PageError};
 use crate::console::words;
 use crate::reviews::{NewReview, ReviewError, STARTERS};
 use crate::validation::FieldError;
 use crate::workflow::Tier;
 use crate::workflow::engine::Action;
 
+/// The start form: what to review, under which workflow.
+#[derive(Debug, Deserialize)]
+pub(super) struct StartFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    provider: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    model: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    workflow: Option<String>,
+}
+
 /// `POST /reviews`: start a review of a provider or model.
-pub(super) async fn start(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+pub(super) async fn start(posted: Posted<StartFields>) -> Result<HttpResponse, PageError> {
+    let Posted { viewer, fields, .. } = posted;
     if !viewer.has_any(STARTERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin starts a review.".into(),
         ));
     }
     let input = NewReview {
-        provider: form.text("provider"),
-        model: form.text("model"),
-        workflow: form.text("workflow"),
+        provider: fields.provider,
+        model: fields.model,
+        workflow: fields.workflow,
     };
     let back = match (&input.provider, &input.model) {
         (Some(p), Some(m)) => format!("/providers/{p}/models/{m}"),
@@ -34,7 +44,7 @@ pub(super) async fn start(viewer: Viewer, form: Form) -> Result<HttpResponse, Pa
     let result = state
         .reviews
         .start(
-            Actor::person(principal, None),
+            viewer.actor(),
             principal.email.clone(),
             input,
             state.clock.now(),
@@ -52,15 +62,23 @@ pub(super) async fn start(viewer: Viewer, form: Form) -> Result<HttpResponse, Pa
     }
 }
 
+/// The tier form.
+#[derive(Debug, Deserialize)]
+pub(super) struct TierFields {
+    tier: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    reason: Option<String>,
+}
+
 /// `POST /reviews/{id}/tier`.
 pub(super) async fn raise_tier(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<TierFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path)?;
-    let Some(tier) = form.get("tier").and_then(Tier::parse) else {
+    let Some(tier) = fields.tier.as_deref().and_then(Tier::parse) else {
         let result: Result<(), ReviewError> = Err(ReviewError::Invalid(vec![FieldError::new(
             "tier",
             "is required",
@@ -69,42 +87,48 @@ pub(super) async fn raise_tier(
     };
     let action = Action::RaiseTier {
         tier,
-        reason: form.text("reason").unwrap_or_default(),
+        reason: fields.reason.unwrap_or_default(),
     };
     let result = viewer
         .state
         .reviews
-        .act(call(&viewer, &id, &form), caller(&viewer), action)
+        .act(call(&viewer, &id, expected), viewer.caller(), action)
         .await;
     outcome(&viewer, &id, result, "tier", "tier", None).await
 }
 
+/// A form that gives only a reason.
+#[derive(Debug, Deserialize)]
+pub(super) struct ReasonFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    reason: Option<String>,
+}
+
 /// `POST /reviews/{id}/withdraw`.
 pub(super) async fn withdraw(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<ReasonFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path)?;
     let action = Action::Withdraw {
-        reason: form.text("reason").unwrap_or_default(),
+        reason: fields.reason.unwrap_or_default(),
     };
     let result = viewer
         .state
         .reviews
-        .act(call(&viewer, &id, &form), caller(&viewer), action)
+        .act(call(&viewer, &id, expected), viewer.caller(), action)
         .await;
     outcome(&viewer, &id, result, "withdrawn", "withdraw", None).await
 }
 
 /// `POST /reviews/{id}/re-review`.
 pub(super) async fn re_review(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let viewer = posted.viewer;
     let id = review_id(&path)?;
     if !viewer.has_any(STARTERS) {
         return Err(PageError::Forbidden(
@@ -114,12 +138,7 @@ pub(super) async fn re_review(
     let state = &viewer.state;
     let result = state
         .reviews
-        .re_review(
-            id.clone(),
-            Actor::person(&viewer.session.principal, None),
-            state.clock.now(),
-            None,
-        )
+        .re_review(id.clone(), viewer.actor(), state.clock.now(), None)
         .await;
     match result {
         Ok(summary) => Ok(page::redirect(&format!(

@@ -8,26 +8,35 @@ use validator::Validate;
 
 use super::*;
 use crate::conditions::{Conditions, DataClass};
-use crate::console::page::{Form, PageError, Viewer};
+use crate::console::page::{Form, PageError};
 use crate::reviews::service::invitation_lifetime;
 use crate::reviews::{ReviewError, STARTERS};
 use crate::validation::FieldError;
 use crate::workflow::engine::{Action, Decision};
 
+/// An invitation form: the contact and, optionally, the link's lifetime.
+#[derive(Debug, Deserialize)]
+pub(super) struct InviteFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    expires_in: Option<String>,
+}
+
 /// `POST /reviews/{id}/stages/{stage}/invite`.
 pub(super) async fn invite(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<InviteFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
     if !viewer.has_any(STARTERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
     }
-    let (email, lifetime) = match invitation_form(&form) {
+    let (email, lifetime) = match invitation_form(fields) {
         Ok(parsed) => parsed,
         Err(errors) => {
             let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
@@ -37,23 +46,25 @@ pub(super) async fn invite(
     let result = viewer
         .state
         .reviews
-        .invite(call(&viewer, &id, &form), stage.clone(), email, lifetime)
+        .invite(call(&viewer, &id, expected), stage.clone(), email, lifetime)
         .await;
     outcome(&viewer, &id, result, "invited", &stage, None).await
 }
 
 /// The contact's address and the link's lifetime an invitation form gives.
-fn invitation_form(form: &Form) -> Result<(String, Option<chrono::TimeDelta>), Vec<FieldError>> {
-    let email = form.text("email").unwrap_or_default();
+fn invitation_form(
+    fields: InviteFields,
+) -> Result<(String, Option<chrono::TimeDelta>), Vec<FieldError>> {
+    let email = fields.email.unwrap_or_default();
     let mut errors = Vec::new();
     let input = crate::reviews::InviteInput {
         email: Some(email.clone()),
-        expires_in: form.text("expires_in"),
+        expires_in: fields.expires_in.clone(),
     };
     if let Err(invalid) = input.validate() {
         errors.extend(FieldError::from_validator(&invalid));
     }
-    let lifetime = match form.text("expires_in") {
+    let lifetime = match fields.expires_in {
         None => None,
         Some(text) => match crate::duration::parse(&text)
             .map_err(|e| e.to_string())
@@ -76,22 +87,22 @@ fn invitation_form(form: &Form) -> Result<(String, Option<chrono::TimeDelta>), V
 /// `POST /reviews/{id}/invite`: one contact, every supplier questionnaire
 /// still to answer, one link.
 pub(super) async fn invite_all(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<InviteFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path)?;
     if !viewer.has_any(STARTERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
     }
-    let result = match invitation_form(&form) {
+    let result = match invitation_form(fields) {
         Ok((email, lifetime)) => viewer
             .state
             .reviews
-            .invite_all(call(&viewer, &id, &form), email, None, lifetime)
+            .invite_all(call(&viewer, &id, expected), email, None, lifetime)
             .await
             .map(drop),
         Err(errors) => Err(ReviewError::Invalid(errors)),
@@ -101,11 +112,11 @@ pub(super) async fn invite_all(
 
 /// `POST /reviews/{id}/invitations/{invitation}/revoke`.
 pub(super) async fn revoke(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let viewer = posted.viewer;
     let id = review_id(&path.0)?;
     if !viewer.has_any(STARTERS) {
         return Err(PageError::Forbidden(
@@ -115,38 +126,46 @@ pub(super) async fn revoke(
     let result = viewer
         .state
         .reviews
-        .revoke_invitation(call(&viewer, &id, &form), path.1.clone())
+        .revoke_invitation(call(&viewer, &id, expected), path.1.clone())
         .await;
     outcome(&viewer, &id, result, "revoked", "invitations", None).await
 }
 
+/// The assign form: who (empty: nobody).
+#[derive(Debug, Deserialize)]
+pub(super) struct AssignFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    assignee: Option<String>,
+}
+
 /// `POST /reviews/{id}/stages/{stage}/assign`.
 pub(super) async fn assign(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<AssignFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
     let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
     let action = Action::Assign {
         stage: stage.clone(),
-        assignee: form.text("assignee"),
+        assignee: fields.assignee,
     };
     let result = viewer
         .state
         .reviews
-        .act(call(&viewer, &id, &form), caller(&viewer), action)
+        .act(call(&viewer, &id, expected), viewer.caller(), action)
         .await;
     outcome(&viewer, &id, result, "assigned", &stage, None).await
 }
 
 /// The conditions a decision form's editor gives: each list left empty is
 /// no limit of that kind.
-fn posted_conditions(form: &Form) -> Result<Option<Conditions>, Vec<FieldError>> {
-    let list = |key: &str| -> Option<BTreeSet<String>> {
-        let items: BTreeSet<String> = form
-            .get(key)
-            .unwrap_or_default()
+fn posted_conditions(
+    fields: &DecideFields,
+    form: &Form,
+) -> Result<Option<Conditions>, Vec<FieldError>> {
+    let list = |text: &str| -> Option<BTreeSet<String>> {
+        let items: BTreeSet<String> = text
             .split([',', '\n'])
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty())
@@ -169,10 +188,10 @@ fn posted_conditions(form: &Form) -> Result<Option<Conditions>, Vec<FieldError>>
         })
         .collect();
     let conditions = Conditions {
-        use_cases: list("use_cases"),
+        use_cases: list(&fields.use_cases),
         data_classes: (!classes.is_empty()).then_some(classes),
-        regions: list("regions"),
-        features_off: list("features_off"),
+        regions: list(&fields.regions),
+        features_off: list(&fields.features_off),
     };
     if let Err(invalid) = conditions.validate() {
         errors.extend(
@@ -187,15 +206,34 @@ fn posted_conditions(form: &Form) -> Result<Option<Conditions>, Vec<FieldError>>
     Ok((!conditions.is_empty()).then_some(conditions))
 }
 
+/// The decision form, with the conditions editor: each list one item a
+/// line or comma (its data classes, checkboxes, are read as a list).
+#[derive(Debug, Deserialize)]
+pub(super) struct DecideFields {
+    decision: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    comment: Option<String>,
+    #[serde(default)]
+    use_cases: String,
+    #[serde(default)]
+    regions: String,
+    #[serde(default)]
+    features_off: String,
+}
+
 /// `POST /reviews/{id}/stages/{stage}/decide`.
 pub(super) async fn decide(
-    viewer: Viewer,
     path: web::Path<(String, String)>,
-    form: Form,
+    posted: Posted<DecideFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let expected = posted.revision();
+    let Posted {
+        viewer,
+        fields,
+        form,
+    } = posted;
     let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
-    let decision = match form.get("decision").and_then(Decision::parse) {
+    let decision = match fields.decision.as_deref().and_then(Decision::parse) {
         Some(decision) => decision,
         None => {
             let result: Result<(), ReviewError> = Err(ReviewError::Invalid(vec![FieldError::new(
@@ -205,7 +243,7 @@ pub(super) async fn decide(
             return outcome(&viewer, &id, result, "decided", &stage, None).await;
         }
     };
-    let conditions = match posted_conditions(&form) {
+    let conditions = match posted_conditions(&fields, &form) {
         Ok(conditions) => conditions.filter(|_| decision == Decision::Approve),
         Err(errors) => {
             let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
@@ -215,13 +253,13 @@ pub(super) async fn decide(
     let action = Action::Decide {
         stage: stage.clone(),
         decision,
-        comment: form.text("comment"),
+        comment: fields.comment,
         conditions,
     };
     let result = viewer
         .state
         .reviews
-        .act(call(&viewer, &id, &form), caller(&viewer), action)
+        .act(call(&viewer, &id, expected), viewer.caller(), action)
         .await;
     outcome(&viewer, &id, result, "decided", &stage, None).await
 }
