@@ -350,10 +350,7 @@ async fn post(
         Err(error) => {
             let (notice, errors) =
                 words::review_refusal(&error, &format!("/respond/{}", path.as_str()));
-            let status = match error {
-                ReviewError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = page::refusal_status(error);
             Shown {
                 notice: Some(notice),
                 errors,

@@ -1,4 +1,5 @@
-//! Errors shown as pages in plain words, with the status each one means.
+//! Errors shown as pages in plain words, with the status each one means;
+//! a review service's refusal has the status the API gives it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -123,4 +124,10 @@ impl From<diesel::result::Error> for PageError {
         tracing::error!(%error, "a page's query failed");
         PageError::Internal
     }
+}
+
+/// The status of a review service's refusal: the one the API answers, so
+/// that the page and the API never disagree.
+pub fn refusal_status(error: crate::reviews::ReviewError) -> StatusCode {
+    crate::http::problem::ApiError::from(error).status_code()
 }

@@ -7,6 +7,6 @@ pub mod errors;
 pub mod forms;
 pub mod layout;
 
-pub use errors::PageError;
+pub use errors::{PageError, refusal_status};
 pub use forms::{Form, NoFields, Posted};
 pub use layout::{Done, Layout, Link, NavItem, Notice, Viewer, ViewerInfo, html, redirect, secure};

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use super::page::{NoFields, Notice, PageError, Posted, Viewer, forms, redirect};
+use super::page::{NoFields, Notice, PageError, Posted, Viewer, forms, redirect, refusal_status};
 use super::words;
 use crate::ids::{ReviewId, StageKey};
 use crate::reviews::service::Call;
@@ -138,19 +138,8 @@ async fn outcome<T>(
             Err(PageError::NotFound(format!("There is no review `{id}`.")))
         }
         Err(error) => {
-            let status = match &error {
-                ReviewError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
-                ReviewError::Refused(crate::workflow::engine::Refusal::SegregationOfDuties(_))
-                | ReviewError::Refused(crate::workflow::engine::Refusal::Forbidden(_))
-                | ReviewError::Forbidden(_) => StatusCode::FORBIDDEN,
-                ReviewError::Refused(crate::workflow::engine::Refusal::NotAllowed { .. })
-                | ReviewError::Conflict(_) => StatusCode::CONFLICT,
-                ReviewError::Store(_) | ReviewError::Internal(_) => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
             let (notice, errors) = words::review_refusal(&error, &format!("/reviews/{id}"));
+            let status = refusal_status(error);
             let failure = Failure {
                 notice: Some(notice),
                 errors,
