@@ -243,3 +243,16 @@ pub(super) async fn update_provider(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderFields;
+    use crate::console::page::Form;
+
+    #[test]
+    fn the_form_as_a_browser_posts_it_is_read() {
+        let body = b"csrf=x&revision=0&slug=acme&name=Acme+AI&website=https%3A%2F%2Facme.example&contacts=security%40acme.example%2C+Sam&notes=";
+        let fields: ProviderFields = Form::parse(body).unwrap().fields().unwrap();
+        assert_eq!(fields.name, "Acme AI");
+    }
+}
