@@ -9,9 +9,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::page::{self, Form, Layout, Notice, PageError, Viewer};
+use super::page::{self, Done, Layout, NoFields, Notice, PageError, Posted, Viewer, forms};
 use super::words;
-use crate::audit::Actor;
 use crate::auth::Role;
 use crate::db::PageRequest;
 use crate::outbox::MessageState;
@@ -34,10 +33,6 @@ fn admin(viewer: &Viewer) -> Result<(), PageError> {
     } else {
         Err(PageError::Forbidden("These pages are for admins.".into()))
     }
-}
-
-fn actor(viewer: &Viewer) -> Actor {
-    Actor::person(&viewer.session.principal, None)
 }
 
 struct PersonLine {
@@ -88,12 +83,6 @@ struct Overview {
     dead: Vec<MessageLine>,
     workflows: Vec<WorkflowLine>,
     diagnostics: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-    secret: Option<String>,
 }
 
 /// `GET /admin`.
@@ -213,11 +202,10 @@ async fn overview(viewer: Viewer, query: web::Query<Done>) -> Result<HttpRespons
 
 /// `POST /admin/jobs/{job}`.
 async fn run_job(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let viewer = posted.viewer;
     admin(&viewer)?;
     let job = Job::parse(&path)
         .ok_or_else(|| PageError::NotFound(format!("There is no job `{path}`.")))?;
@@ -228,22 +216,24 @@ async fn run_job(
     Ok(page::redirect("/admin?done=job#jobs"))
 }
 
+/// The mailbox form: addresses separated by commas, spaces or lines.
+#[derive(Debug, Deserialize)]
+struct MailboxFields {
+    #[serde(default)]
+    emails: String,
+}
+
 /// `POST /admin/mailboxes/{role}`.
 async fn set_mailbox(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<MailboxFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let Posted { viewer, fields, .. } = posted;
     admin(&viewer)?;
     let role = Role::parse(&path)
         .ok_or_else(|| PageError::NotFound(format!("There is no role `{path}`.")))?;
     let mut emails = Vec::new();
-    for email in form
-        .get("emails")
-        .unwrap_or_default()
-        .split([',', '\n', ' '])
-    {
+    for email in fields.emails.split([',', '\n', ' ']) {
         let email = email.trim();
         if email.is_empty() {
             continue;
@@ -257,19 +247,28 @@ async fn set_mailbox(
         emails.push(email.to_owned());
     }
     let state = &viewer.state;
-    crate::people::set_mailbox(&state.work, actor(&viewer), role, emails, state.clock.now())
+    crate::people::set_mailbox(&state.work, viewer.actor(), role, emails, state.clock.now())
         .await?;
     Ok(page::redirect("/admin?done=mailbox#mailboxes"))
 }
 
+/// The subscription form.
+#[derive(Debug, Deserialize)]
+struct WebhookFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    secret: Option<String>,
+}
+
 /// `POST /admin/webhooks`.
-async fn subscribe(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError> {
+async fn subscribe(posted: Posted<WebhookFields>) -> Result<HttpResponse, PageError> {
     use validator::Validate;
-    viewer.check_csrf(form.get("csrf"))?;
+    let Posted { viewer, fields, .. } = posted;
     admin(&viewer)?;
     let input = crate::webhooks::NewWebhook {
-        url: form.text("url"),
-        secret: form.text("secret"),
+        url: fields.url,
+        secret: fields.secret,
         events: None,
     };
     if let Err(errors) = input.validate() {
@@ -290,7 +289,7 @@ async fn subscribe(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError
             "/admin#webhooks".into(),
         ));
     }
-    let created = crate::webhooks::subscribe(&state.work, actor(&viewer), input, state.clock.now())
+    let created = crate::webhooks::subscribe(&state.work, viewer.actor(), input, state.clock.now())
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "subscribing a webhook failed");
@@ -306,16 +305,15 @@ async fn subscribe(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError
 
 /// `POST /admin/webhooks/{id}/delete`.
 async fn unsubscribe(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let viewer = posted.viewer;
     admin(&viewer)?;
     let state = &viewer.state;
     crate::webhooks::unsubscribe(
         &state.work,
-        actor(&viewer),
+        viewer.actor(),
         path.into_inner(),
         state.clock.now(),
     )
@@ -334,16 +332,15 @@ async fn unsubscribe(
 
 /// `POST /admin/outbox/{id}/retry`.
 async fn retry(
-    viewer: Viewer,
     path: web::Path<String>,
-    form: Form,
+    posted: Posted<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+    let viewer = posted.viewer;
     admin(&viewer)?;
     let state = &viewer.state;
     crate::outbox::retry(
         &state.work,
-        actor(&viewer),
+        viewer.actor(),
         path.into_inner(),
         state.clock.now(),
     )
@@ -458,8 +455,8 @@ async fn audit(viewer: Viewer, query: web::Query<AuditQuery>) -> Result<HttpResp
 }
 
 /// `POST /admin/audit/verify`: recomputes the chain.
-async fn verify(viewer: Viewer, form: Form) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+async fn verify(posted: Posted<NoFields>) -> Result<HttpResponse, PageError> {
+    let viewer = posted.viewer;
     admin(&viewer)?;
     let verification = viewer
         .state

@@ -6,10 +6,12 @@
 //! services as the API — never the API over HTTP — so the console refuses
 //! what the API refuses, the same way, in plain words on the page.
 //!
-//! One file per area of pages: [`home`] (my work), [`portfolio`],
-//! [`catalogue`] (providers and models), [`review`] (a review and its
-//! actions), [`respond`] (the supplier's questionnaire), [`admin`]; beside
-//! the shared [`page`] (viewer, layout, errors, forms), [`session`],
+//! One module per area of pages: [`home`] (my work), [`portfolio`],
+//! [`catalogue`] (a folder: providers, models, their forms, the switch),
+//! [`review`] (a folder: the list, a review's page, answers, stage and
+//! review actions, findings, evidence), [`respond`] (the supplier's
+//! questionnaire, read by [`questionnaire`]), [`admin`]; beside the shared
+//! [`page`] (layout and viewer, errors, forms), [`words`], [`session`],
 //! [`signin`] with [`oidc`] and [`links`], and [`assets`].
 
 use std::sync::Arc;

@@ -270,6 +270,13 @@ async fn show(
     }
 }
 
+/// The questionnaire form's button: `save` or `submit` (its questions,
+/// named by the workflow, are read from the form as posted).
+#[derive(Debug, serde::Deserialize)]
+struct Button {
+    action: Option<String>,
+}
+
 /// `POST /respond/{token}`: `action=save` keeps a draft, `action=submit`
 /// sends the answers to review. The link is the credential (and, being in
 /// the path, the form's protection against forgery: another site cannot
@@ -293,10 +300,11 @@ async fn post(
             _ => PageError::Forbidden("This link does not work any more.".into()),
         })?;
     let answers = questionnaire::posted_answers(&view.questionnaire, &form);
+    let submit = form.fields::<Button>()?.action.as_deref() == Some("submit");
     let actor = Actor {
         id: caller(&principal, &stage).id().to_owned(),
         roles: Vec::new(),
-        request_id: None,
+        request_id: page::layout::request_id(&req),
     };
     let call = |expected| Call {
         review_id: review.clone(),
@@ -305,7 +313,6 @@ async fn post(
         email: principal.email.clone(),
         now,
     };
-    let submit = form.get("action") == Some("submit");
     let saved = state
         .reviews
         .act(
@@ -343,10 +350,7 @@ async fn post(
         Err(error) => {
             let (notice, errors) =
                 words::review_refusal(&error, &format!("/respond/{}", path.as_str()));
-            let status = match error {
-                ReviewError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = page::refusal_status(error);
             Shown {
                 notice: Some(notice),
                 errors,

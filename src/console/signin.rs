@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::page::{self, Form, Layout, Notice, PageError, Viewer};
+use super::page::{self, Form, Layout, NoFields, Notice, PageError, Posted};
 use super::session::{self, SignedIn};
 use crate::audit::{self, Actor, Change};
 use crate::http::AppState;
@@ -285,15 +285,11 @@ async fn use_link(
 }
 
 /// `POST /signout`.
-async fn sign_out(
-    viewer: Viewer,
-    form: Form,
-    _req: HttpRequest,
-) -> Result<HttpResponse, PageError> {
-    viewer.check_csrf(form.get("csrf"))?;
+async fn sign_out(posted: Posted<NoFields>) -> Result<HttpResponse, PageError> {
+    let viewer = posted.viewer;
     let state = viewer.state.clone();
     let id_hash = viewer.session.id_hash().to_owned();
-    let actor = Actor::person(&viewer.session.principal, None);
+    let actor = viewer.actor();
     let sub = viewer.sub().to_owned();
     state
         .work

@@ -292,6 +292,42 @@ backend_tests! {
         assert!(privacy.contains("not encrypted in transit"), "{privacy}");
     }
 
+    async fn an_action_on_an_unknown_stage_is_not_found_on_the_page_as_in_the_api(app) {
+        let flow = Flow::start(&app).await;
+        let api = app
+            .post(&flow.path("/stages/nope/assign"), &app.manager(), &json!({"assignee": "pia"}))
+            .await;
+        assert_eq!(api.status(), 404);
+        let cookie = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let token = csrf(&app, &cookie).await;
+        let posted = no_redirects()
+            .post(app.url(&format!("/reviews/{}/stages/nope/assign", flow.id)))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("assignee", "pia")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 404);
+        assert!(posted.text().await.unwrap().contains("nope"));
+    }
+
+    async fn a_change_made_on_a_page_is_audited_under_its_request_id(app) {
+        let cookie = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let token = csrf(&app, &cookie).await;
+        let made = no_redirects()
+            .post(app.url("/providers"))
+            .header("cookie", &cookie)
+            .header("x-request-id", "console-change-1")
+            .form(&[("csrf", token.as_str()), ("slug", "acme"), ("name", "Acme")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 303);
+        let created: Value = app.get("/v1/audit?action=provider.created", &app.admin()).await.json().await.unwrap();
+        assert_eq!(created["items"][0]["actor"], "victor");
+        assert_eq!(created["items"][0]["request_id"], "console-change-1", "{created}");
+    }
+
     async fn a_vendor_manager_invites_one_contact_to_every_questionnaire_from_the_page(app) {
         let flow = Flow::start(&app).await;
         let cookie = sign_in(&app, "victor", &[Role::VendorManager]).await;

@@ -1,0 +1,172 @@
+//! Providers and models, one file per page area: [`providers`] (the list
+//! with search and each model's clearance badge, a provider's page),
+//! [`provider_form`], [`models`] (a model's page: clearance and its
+//! conditions in plain words, the attestation, review history),
+//! [`model_form`], and the admin's [`switch`].
+
+use actix_web::web;
+
+use super::page::{Notice, PageError, Viewer};
+use super::words;
+use crate::auth::Role;
+use crate::ids::{ModelSlug, ProviderSlug};
+use crate::providers::CatalogueError;
+use crate::reviews::ReviewSummary;
+use crate::status::Status;
+
+mod model_form;
+mod models;
+mod provider_form;
+mod providers;
+mod switch;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/providers")
+            .get(providers::list)
+            .post(provider_form::create_provider),
+    )
+    .service(web::resource("/providers/new").get(provider_form::new_provider))
+    .service(web::resource("/providers/{provider}").get(providers::provider_page))
+    .service(
+        web::resource("/providers/{provider}/edit")
+            .get(provider_form::edit_provider)
+            .post(provider_form::update_provider),
+    )
+    .service(web::resource("/providers/{provider}/models").post(model_form::create_model))
+    .service(web::resource("/providers/{provider}/models/new").get(model_form::new_model))
+    .service(web::resource("/providers/{provider}/switch").post(switch::switch_provider))
+    .service(web::resource("/providers/{provider}/models/{model}").get(models::model_page))
+    .service(
+        web::resource("/providers/{provider}/models/{model}/edit")
+            .get(model_form::edit_model)
+            .post(model_form::update_model),
+    )
+    .service(
+        web::resource("/providers/{provider}/models/{model}/switch").post(switch::switch_model),
+    )
+    .service(
+        web::resource("/providers/{provider}/models/{model}/attestation").get(models::attestation),
+    );
+}
+
+const WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
+
+fn provider_slug(text: &str) -> Result<ProviderSlug, PageError> {
+    ProviderSlug::parse(text)
+        .map_err(|_| PageError::NotFound(format!("There is no provider `{text}`.")))
+}
+
+fn model_slug(text: &str) -> Result<ModelSlug, PageError> {
+    ModelSlug::parse(text).map_err(|_| PageError::NotFound(format!("There is no model `{text}`.")))
+}
+
+fn not_found(error: CatalogueError) -> PageError {
+    match error {
+        CatalogueError::ProviderNotFound(_) | CatalogueError::ModelNotFound(..) => {
+            PageError::NotFound(format!("{}.", words_capitalised(&error.to_string())))
+        }
+        CatalogueError::Store(e) => e.into(),
+        other => PageError::Forbidden(other.to_string()),
+    }
+}
+
+fn words_capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A model's clearance, as a badge.
+#[derive(Debug, Clone)]
+pub struct Badge {
+    pub class: &'static str,
+    pub label: String,
+}
+
+impl Badge {
+    pub fn of(status: Status) -> Self {
+        Badge {
+            class: status.as_str(),
+            label: words::label(status.as_str()),
+        }
+    }
+}
+
+fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+fn writer(viewer: &Viewer) -> Result<(), PageError> {
+    if viewer.has_any(WRITERS) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden(
+            "Only a vendor manager or an admin changes the catalogue.".into(),
+        ))
+    }
+}
+
+/// What `?done=` after a change says.
+pub fn done_notice(done: Option<&str>) -> Option<Notice> {
+    if done == Some("reason-missing") {
+        return Some(Notice::bad("A suspension needs a reason; nothing changed."));
+    }
+    let text = match done? {
+        "created" => "Registered.",
+        "saved" => "Saved.",
+        "suspended" => "Suspended: every integrator is now refused.",
+        "resumed" => "The suspension is lifted.",
+        "started" => "The review has started; its first stages are open.",
+        _ => return None,
+    };
+    Some(Notice::ok(text))
+}
+
+struct ReviewLine {
+    href: String,
+    subject: String,
+    kind: String,
+    state: String,
+    badge: String,
+    tier: String,
+    started: String,
+}
+
+fn review_lines(reviews: &[ReviewSummary]) -> Vec<ReviewLine> {
+    reviews
+        .iter()
+        .map(|r| ReviewLine {
+            href: format!("/reviews/{}", r.id),
+            subject: match &r.model {
+                Some(m) => format!("{}/{m}", r.provider),
+                None => format!("{} (every model)", r.provider),
+            },
+            kind: words::label(r.kind.as_str()),
+            state: words::label(r.state.as_str()),
+            badge: r.state.as_str().to_owned(),
+            tier: r.tier.as_str().to_owned(),
+            started: words::day(r.created_at),
+        })
+        .collect()
+}
+
+struct WorkflowChoice {
+    id: String,
+    title: String,
+}
+
+fn workflow_choices(viewer: &Viewer) -> Vec<WorkflowChoice> {
+    viewer
+        .state
+        .reviews
+        .catalog
+        .all()
+        .map(|w| WorkflowChoice {
+            id: w.workflow.id.clone(),
+            title: w.workflow.title.clone(),
+        })
+        .collect()
+}

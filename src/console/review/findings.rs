@@ -1,0 +1,137 @@
+//! Raising a finding and resolving, accepting or reopening one.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use validator::Validate;
+
+use super::*;
+use crate::console::page::PageError;
+use crate::ids::StageKey;
+use crate::reviews::{FindingPatch, FindingState, NewFinding, READERS, ReviewError};
+use crate::validation::FieldError;
+use crate::workflow::Severity;
+
+/// A date field (`2026-06-01`) as the end of that day, UTC.
+fn date_field(text: Option<&str>, key: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
+    match text {
+        None => Ok(None),
+        Some(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+            .map(|d| Some(d.and_utc()))
+            .ok_or_else(|| FieldError::new(key, "is not a date such as 2026-06-01")),
+    }
+}
+
+/// The new finding form.
+#[derive(Debug, Deserialize)]
+pub(super) struct FindingFields {
+    severity: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    text: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    stage: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    owner: Option<String>,
+    /// A date such as `2026-06-01`.
+    #[serde(default, deserialize_with = "forms::text")]
+    remediation_due: Option<String>,
+}
+
+/// `POST /reviews/{id}/findings`.
+pub(super) async fn add_finding(
+    path: web::Path<String>,
+    posted: Posted<FindingFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
+    let id = review_id(&path)?;
+    if !viewer.has_any(READERS) {
+        return Err(PageError::Forbidden(
+            "Only reviewers raise findings.".into(),
+        ));
+    }
+    let mut errors = Vec::new();
+    let severity = fields.severity.as_deref().and_then(Severity::parse);
+    if severity.is_none() {
+        errors.push(FieldError::new("severity", "is required"));
+    }
+    let remediation_due = date_field(fields.remediation_due.as_deref(), "remediation_due")
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+    let stage = fields.stage.and_then(|s| StageKey::parse(&s).ok());
+    let input = NewFinding {
+        severity,
+        text: fields.text,
+        stage,
+        owner: fields.owner,
+        remediation_due,
+    };
+    if let Err(invalid) = input.validate() {
+        errors.extend(FieldError::from_validator(&invalid));
+    }
+    let result = if errors.is_empty() {
+        viewer
+            .state
+            .reviews
+            .add_finding(call(&viewer, &id, expected), input)
+            .await
+            .map(drop)
+    } else {
+        Err(ReviewError::Invalid(errors))
+    };
+    outcome(&viewer, &id, result, "finding", "finding", None).await
+}
+
+/// The form that resolves, accepts or reopens a finding.
+#[derive(Debug, Deserialize)]
+pub(super) struct FindingPatchFields {
+    state: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    remediation_due: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    resolution: Option<String>,
+}
+
+/// `POST /reviews/{id}/findings/{finding}`: resolve, accept or reopen.
+pub(super) async fn update_finding(
+    path: web::Path<(String, String)>,
+    posted: Posted<FindingPatchFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
+    let id = review_id(&path.0)?;
+    if !viewer.has_any(READERS) {
+        return Err(PageError::Forbidden(
+            "Only reviewers change findings.".into(),
+        ));
+    }
+    let mut errors = Vec::new();
+    let remediation_due = date_field(fields.remediation_due.as_deref(), "remediation_due")
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+    let patch = FindingPatch {
+        state: fields.state.as_deref().and_then(FindingState::parse),
+        severity: None,
+        owner: fields.owner,
+        remediation_due,
+        resolution: fields.resolution,
+    };
+    let result = if errors.is_empty() {
+        viewer
+            .state
+            .reviews
+            .update_finding(call(&viewer, &id, expected), path.1.clone(), patch)
+            .await
+            .map(drop)
+    } else {
+        Err(ReviewError::Invalid(errors))
+    };
+    outcome(&viewer, &id, result, "finding", "findings", None).await
+}

@@ -1,0 +1,153 @@
+//! Reviews: the list, and a review's page — subject, workflow, tier and why,
+//! the stages as a timeline with who acts next, answers by stage and section
+//! (with controls and markers), decisions, findings, invitations and the
+//! audit timeline — with every action as a form: start, answer, invite (and
+//! revoke), assign, decide (with a conditions editor), raise the tier,
+//! findings, withdraw, re-review, and the evidence pack.
+//!
+//! Each action calls the review service the API calls. A refusal re-renders
+//! the page with the service's reason in plain words where it happened; a
+//! form rendered from an older revision is refused (412) with a reload link.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::page::{NoFields, Notice, PageError, Posted, Viewer, forms, redirect, refusal_status};
+use super::words;
+use crate::ids::{ReviewId, StageKey};
+use crate::reviews::service::Call;
+use crate::reviews::{READERS, ReviewDetail, ReviewError, ReviewSummary};
+use crate::validation::FieldError;
+use serde::Deserialize;
+
+mod answers;
+mod evidence;
+mod findings;
+mod list;
+mod page;
+mod review_actions;
+mod stage_actions;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/reviews")
+            .get(list::list)
+            .post(review_actions::start),
+    )
+    .service(web::resource("/reviews/{id}").get(page::review_page))
+    .service(web::resource("/reviews/{id}/evidence").get(evidence::evidence))
+    .service(web::resource("/reviews/{id}/re-review").post(review_actions::re_review))
+    .service(web::resource("/reviews/{id}/tier").post(review_actions::raise_tier))
+    .service(web::resource("/reviews/{id}/withdraw").post(review_actions::withdraw))
+    .service(web::resource("/reviews/{id}/findings").post(findings::add_finding))
+    .service(web::resource("/reviews/{id}/findings/{finding}").post(findings::update_finding))
+    .service(
+        web::resource("/reviews/{id}/invitations/{invitation}/revoke").post(stage_actions::revoke),
+    )
+    .service(web::resource("/reviews/{id}/stages/{stage}/answers").post(answers::answer))
+    .service(web::resource("/reviews/{id}/stages/{stage}/invite").post(stage_actions::invite))
+    .service(web::resource("/reviews/{id}/invite").post(stage_actions::invite_all))
+    .service(web::resource("/reviews/{id}/stages/{stage}/assign").post(stage_actions::assign))
+    .service(web::resource("/reviews/{id}/stages/{stage}/decide").post(stage_actions::decide));
+}
+
+fn review_id(text: &str) -> Result<ReviewId, PageError> {
+    ReviewId::parse(text).map_err(|_| PageError::NotFound(format!("There is no review `{text}`.")))
+}
+
+fn stage_key(text: &str) -> Result<StageKey, PageError> {
+    StageKey::parse(text).map_err(|_| PageError::NotFound(format!("There is no stage `{text}`.")))
+}
+
+fn reader(viewer: &Viewer) -> Result<(), PageError> {
+    if viewer.has_any(READERS) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden(
+            "Reviews are for vendor managers, reviewers, approvers and admins.".into(),
+        ))
+    }
+}
+
+fn subject_of(review: &ReviewSummary) -> String {
+    match &review.model {
+        Some(m) => format!("{}/{m}", review.provider),
+        None => format!("{} (every model)", review.provider),
+    }
+}
+
+fn review_failure(error: ReviewError) -> PageError {
+    match error {
+        ReviewError::NotFound(id) => PageError::NotFound(format!("There is no review `{id}`.")),
+        other => {
+            tracing::error!(error = %other, "reading a review failed");
+            PageError::Internal
+        }
+    }
+}
+
+#[derive(Default)]
+struct Failure {
+    notice: Option<Notice>,
+    errors: Vec<FieldError>,
+    form: String,
+    /// What the failed questionnaire form posted, to show it again.
+    posted: Option<BTreeMap<String, serde_json::Value>>,
+    status: Option<StatusCode>,
+}
+
+async fn load(viewer: &Viewer, id: &ReviewId) -> Result<ReviewDetail, PageError> {
+    let state = viewer.state.clone();
+    let reviews = state.reviews.clone();
+    let now = state.clock.now();
+    let id = id.clone();
+    state
+        .store
+        .run(move |conn| reviews.detail(conn, &id, now))
+        .await
+        .map_err(review_failure)
+}
+
+/// A review service call by the viewer, on the revision the form was
+/// rendered from.
+fn call(viewer: &Viewer, id: &ReviewId, expected: Option<i64>) -> Call {
+    Call {
+        review_id: id.clone(),
+        expected,
+        actor: viewer.actor(),
+        email: viewer.session.principal.email.clone(),
+        now: viewer.state.clock.now(),
+    }
+}
+
+/// After an action: on to the page (at `anchor`) with its notice, or the
+/// page again with the refusal where it happened.
+async fn outcome<T>(
+    viewer: &Viewer,
+    id: &ReviewId,
+    result: Result<T, ReviewError>,
+    done: &str,
+    form: &str,
+    posted: Option<BTreeMap<String, serde_json::Value>>,
+) -> Result<HttpResponse, PageError> {
+    match result {
+        Ok(_) => Ok(redirect(&format!("/reviews/{id}?done={done}#{form}"))),
+        Err(ReviewError::NotFound(id)) => {
+            Err(PageError::NotFound(format!("There is no review `{id}`.")))
+        }
+        Err(error) => {
+            let (notice, errors) = words::review_refusal(&error, &format!("/reviews/{id}"));
+            let status = refusal_status(error);
+            let failure = Failure {
+                notice: Some(notice),
+                errors,
+                form: form.to_owned(),
+                posted,
+                status: Some(status),
+            };
+            page::render(viewer, id, failure, None).await
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! A review's page: its view model, built from the review's detail and
+//! what the viewer may do, with a refused form's notice and problems.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::*;
+use crate::auth::Role;
+use crate::conditions::DataClass;
+use crate::console::page::{self, Layout, Notice, PageError, Viewer};
+use crate::console::questionnaire::{self, SectionBlock};
+use crate::console::words;
+use crate::ids::ReviewId;
+use crate::reviews::{FindingState, READERS, STARTERS};
+use crate::validation::FieldError;
+use crate::workflow::engine::{Decision, ReviewState, StageState};
+use crate::workflow::{Answerer, Severity, Tier};
+
+// --- The page -------------------------------------------------------------
+
+struct DecisionLine {
+    decision: String,
+    badge: &'static str,
+    by: String,
+    at: String,
+    comment: Option<String>,
+    conditions: Vec<String>,
+}
+
+struct ApprovalLine {
+    by: String,
+}
+
+struct StageBlock {
+    key: String,
+    title: String,
+    state: String,
+    badge: String,
+    answered_by: String,
+    approver_role: String,
+    assignee: Option<String>,
+    due: Option<String>,
+    approvals_required: u32,
+    approvals: Vec<ApprovalLine>,
+    next: String,
+    sections: Vec<SectionBlock>,
+    /// The questionnaire as a form, when the viewer may answer it now.
+    answer_form: bool,
+    can_invite: bool,
+    can_assign: bool,
+    can_decide: bool,
+    decisions: Vec<DecisionLine>,
+    /// This stage's form was the one refused.
+    failed: bool,
+}
+
+struct FindingLine {
+    id: String,
+    severity: String,
+    state: String,
+    text: String,
+    stage: String,
+    owner: String,
+    due: String,
+    resolution: Option<String>,
+    open: bool,
+}
+
+struct InvitationLine {
+    id: String,
+    stage: String,
+    email: String,
+    expires: String,
+    state: &'static str,
+    live: bool,
+}
+
+struct EventLine {
+    at: String,
+    actor: String,
+    action: String,
+}
+
+struct Choice {
+    value: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/review.html")]
+struct ReviewPage {
+    layout: Layout,
+    csrf: String,
+    id: String,
+    revision: i64,
+    subject: String,
+    subject_href: String,
+    kind: String,
+    state: String,
+    state_badge: String,
+    in_progress: bool,
+    tier: String,
+    tier_reason: Option<String>,
+    workflow: String,
+    started_by: String,
+    started: String,
+    decided: Option<String>,
+    valid_until: Option<String>,
+    conditions: Vec<String>,
+    /// What the approver should know: the conditions exclude the declared use.
+    warnings: Vec<String>,
+    /// Open high or critical findings without an owner and a due date,
+    /// which stop the review's approval.
+    blocking: Vec<String>,
+    stages: Vec<StageBlock>,
+    findings: Vec<FindingLine>,
+    invitations: Vec<InvitationLine>,
+    events: Vec<EventLine>,
+    can_start: bool,
+    can_raise_tier: bool,
+    can_findings: bool,
+    can_re_review: bool,
+    /// A contact may be invited to every supplier questionnaire at once.
+    can_invite_all: bool,
+    higher_tiers: Vec<Choice>,
+    severities: Vec<Choice>,
+    stage_choices: Vec<Choice>,
+    data_classes: Vec<Choice>,
+    /// The form that was refused, to keep it in view: a stage key, `tier`,
+    /// `finding`, `withdraw`.
+    failed_form: String,
+    errors: Vec<FieldError>,
+}
+
+impl ReviewPage {
+    fn error(&self, field: &str) -> Option<String> {
+        words::field_error(&self.errors, field)
+    }
+}
+
+/// Who acts next on a stage, in words.
+fn next_actor(
+    state: StageState,
+    answered_by: &str,
+    approver: &str,
+    assignee: Option<&str>,
+) -> String {
+    let role = |r: &str| words::label(r);
+    match state {
+        StageState::Blocked => "waits for earlier stages".into(),
+        StageState::AwaitingAnswers if answered_by == "supplier" => {
+            "waits for the supplier's answers".into()
+        }
+        StageState::AwaitingAnswers => match assignee {
+            Some(who) => format!("waits for {who} to answer"),
+            None => format!("waits for a {} to answer", role(answered_by)),
+        },
+        StageState::InReview => match assignee {
+            Some(who) => format!("waits for {who} to decide"),
+            None => format!("waits for a {} to decide", role(approver)),
+        },
+        StageState::Approved => "approved".into(),
+        StageState::Rejected => "rejected".into(),
+        StageState::Skipped => "not needed at this tier".into(),
+    }
+}
+
+pub(super) async fn render(
+    viewer: &Viewer,
+    id: &ReviewId,
+    failure: Failure,
+    done: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let detail = load(viewer, id).await?;
+    let state = &viewer.state;
+    let now = state.clock.now();
+    let review = &detail.review;
+    let workflow =
+        crate::reviews::store::pinned_workflow_of(&state.reviews.catalog, &review.workflow.digest)
+            .ok_or(PageError::Internal)?;
+    let principal = &viewer.session.principal;
+    let in_progress = review.state == ReviewState::InProgress;
+    let starter = viewer.has_any(STARTERS);
+    let stages: Vec<StageBlock> = review
+        .stages
+        .iter()
+        .filter_map(|summary| {
+            let definition = workflow.workflow.stage(&summary.key)?;
+            let answers: BTreeMap<String, serde_json::Value> = detail
+                .answers
+                .get(summary.key.as_str())
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.clone(), v.value.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let failed = failure.form == summary.key.as_str();
+            let shown = questionnaire::merged(&answers, failure.posted.as_ref().filter(|_| failed));
+            let may_answer = in_progress
+                && summary.state == StageState::AwaitingAnswers
+                && match definition.answered_by {
+                    Answerer::Role(role) => principal.has(role),
+                    Answerer::Supplier => principal.has(Role::VendorManager),
+                };
+            Some(StageBlock {
+                key: summary.key.to_string(),
+                title: summary.title.clone(),
+                state: words::label(summary.state.as_str()),
+                badge: if summary.overdue {
+                    "overdue".into()
+                } else {
+                    summary.state.as_str().to_owned()
+                },
+                answered_by: words::label(&summary.answered_by),
+                approver_role: words::label(&summary.approver_role),
+                assignee: summary.assignee.clone(),
+                due: summary
+                    .due_at
+                    .filter(|_| summary.state.is_open())
+                    .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
+                approvals_required: summary.approvals_required,
+                approvals: summary
+                    .approvals
+                    .iter()
+                    .map(|a| ApprovalLine { by: a.by.clone() })
+                    .collect(),
+                next: next_actor(
+                    summary.state,
+                    &summary.answered_by,
+                    &summary.approver_role,
+                    summary.assignee.as_deref(),
+                ),
+                sections: questionnaire::blocks(
+                    &definition.questionnaire,
+                    &shown,
+                    detail.answers.get(summary.key.as_str()),
+                    if failed { &failure.errors[..] } else { &[] },
+                ),
+                answer_form: may_answer,
+                can_invite: in_progress
+                    && starter
+                    && matches!(
+                        summary.state,
+                        StageState::Blocked | StageState::AwaitingAnswers
+                    )
+                    && definition.answered_by == Answerer::Supplier,
+                can_assign: in_progress
+                    && starter
+                    && summary.state != StageState::Approved
+                    && summary.state != StageState::Rejected
+                    && summary.state != StageState::Skipped,
+                can_decide: in_progress
+                    && summary.state == StageState::InReview
+                    && principal.has(definition.approver_role),
+                decisions: detail
+                    .decisions
+                    .iter()
+                    .filter(|d| d.stage == summary.key)
+                    .map(|d| DecisionLine {
+                        decision: words::label(d.decision.as_str()),
+                        badge: match d.decision {
+                            Decision::Approve => "approved",
+                            Decision::Reject => "rejected",
+                            Decision::RequestChanges => "in_review",
+                        },
+                        by: d.by.clone(),
+                        at: words::when(d.at),
+                        comment: d.comment.clone(),
+                        conditions: d
+                            .conditions
+                            .as_ref()
+                            .map(words::conditions)
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                failed,
+            })
+        })
+        .collect();
+    let blocking = detail
+        .findings
+        .iter()
+        .filter(|f| {
+            crate::reviews::stops_approval(
+                f.state,
+                f.severity,
+                f.owner.as_deref(),
+                f.remediation_due.is_some(),
+            )
+        })
+        .map(|f| format!("{} ({}): {}", f.text, f.severity, f.id))
+        .collect();
+    let findings = detail
+        .findings
+        .iter()
+        .map(|f| FindingLine {
+            id: f.id.to_string(),
+            severity: f.severity.as_str().to_owned(),
+            state: words::label(f.state.as_str()),
+            text: f.text.clone(),
+            stage: f
+                .stage
+                .as_ref()
+                .map(|s| words::label(s))
+                .unwrap_or_default(),
+            owner: f.owner.clone().unwrap_or_else(|| "nobody yet".into()),
+            due: f.remediation_due.map(words::day).unwrap_or_default(),
+            resolution: f.resolution.clone(),
+            open: f.state == FindingState::Open,
+        })
+        .collect();
+    let invitations = detail
+        .invitations
+        .iter()
+        .map(|i| {
+            let (state, live) = if i.revoked_at.is_some() {
+                ("revoked", false)
+            } else if i.expires_at <= now {
+                ("expired", false)
+            } else {
+                ("open", true)
+            };
+            InvitationLine {
+                id: i.id.to_string(),
+                stage: words::label(&i.stage),
+                email: i.email.clone(),
+                expires: words::day(i.expires_at),
+                state,
+                live: live && in_progress && starter,
+            }
+        })
+        .collect();
+    let events = detail
+        .timeline
+        .iter()
+        .rev()
+        .map(|e| EventLine {
+            at: words::when(e.at),
+            actor: e.actor.clone(),
+            action: words::label(&e.action.replace('.', " ")),
+        })
+        .collect();
+    let mut layout = viewer.layout(format!("Review of {}", subject_of(review)), "/reviews");
+    if let Some(notice) = done_notice(done) {
+        layout = layout.notice(notice);
+    }
+    if let Some(notice) = failure.notice {
+        layout = layout.notice(notice);
+    }
+    let invitable = stages.iter().filter(|s| s.can_invite).count();
+    let page = ReviewPage {
+        layout,
+        csrf: viewer.session.csrf.clone(),
+        id: review.id.to_string(),
+        revision: review.version,
+        subject: subject_of(review),
+        subject_href: match &review.model {
+            Some(m) => format!("/providers/{}/models/{m}", review.provider),
+            None => format!("/providers/{}", review.provider),
+        },
+        kind: words::label(review.kind.as_str()),
+        state: words::label(review.state.as_str()),
+        state_badge: review.state.as_str().to_owned(),
+        in_progress,
+        tier: review.tier.as_str().to_owned(),
+        tier_reason: review.tier_reason.clone(),
+        workflow: format!(
+            "{} (version {}, {})",
+            review.workflow.title,
+            review.workflow.version,
+            &review.workflow.digest[..12.min(review.workflow.digest.len())]
+        ),
+        started_by: review.started_by.clone(),
+        started: words::when(review.created_at),
+        decided: review.decided_at.map(words::when),
+        valid_until: review.valid_until.map(words::day),
+        conditions: review
+            .conditions
+            .as_ref()
+            .map(words::conditions)
+            .unwrap_or_default(),
+        warnings: review.warnings.clone(),
+        blocking,
+        stages,
+        findings,
+        invitations,
+        events,
+        can_start: starter,
+        can_raise_tier: in_progress && viewer.has_any(READERS),
+        can_findings: viewer.has_any(READERS),
+        can_invite_all: in_progress && starter && invitable > 1,
+        can_re_review: starter
+            && matches!(
+                review.state,
+                ReviewState::Approved | ReviewState::ApprovedWithConditions
+            ),
+        higher_tiers: Tier::ALL
+            .iter()
+            .filter(|t| **t > review.tier)
+            .map(|t| Choice {
+                value: t.as_str().to_owned(),
+                label: t.as_str().to_owned(),
+            })
+            .collect(),
+        severities: Severity::ALL
+            .iter()
+            .map(|s| Choice {
+                value: s.as_str().to_owned(),
+                label: s.as_str().to_owned(),
+            })
+            .collect(),
+        stage_choices: workflow
+            .workflow
+            .stages
+            .iter()
+            .map(|s| Choice {
+                value: s.key.to_string(),
+                label: s.title.clone(),
+            })
+            .collect(),
+        data_classes: DataClass::ALL
+            .iter()
+            .map(|c| Choice {
+                value: c.as_str().to_owned(),
+                label: words::label(c.as_str()),
+            })
+            .collect(),
+        failed_form: failure.form,
+        errors: failure.errors,
+    };
+    Ok(page::html(failure.status.unwrap_or(StatusCode::OK), &page))
+}
+
+fn done_notice(done: Option<&str>) -> Option<Notice> {
+    let text = match done? {
+        "started" => "The review has started; its first stages are open.",
+        "saved" => "Your answers are saved as a draft.",
+        "submitted" => "Submitted: the stage is now in review.",
+        "invited" => "The invitation is on its way to the supplier.",
+        "revoked" => "The invitation link no longer works.",
+        "assigned" => "The stage is assigned.",
+        "decided" => "Your decision is recorded.",
+        "tier" => "The tier is raised.",
+        "finding" => "The finding is recorded.",
+        "withdrawn" => "The review is withdrawn.",
+        _ => return None,
+    };
+    Some(Notice::ok(text))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// `GET /reviews/{id}`.
+pub(super) async fn review_page(
+    viewer: Viewer,
+    path: web::Path<String>,
+    query: web::Query<Done>,
+) -> Result<HttpResponse, PageError> {
+    reader(&viewer)?;
+    let id = review_id(&path)?;
+    render(&viewer, &id, Failure::default(), query.done.as_deref()).await
+}

@@ -1,0 +1,265 @@
+//! Actions on a stage: invite a supplier (one stage or all), revoke an
+//! invitation, assign, decide (with the conditions editor).
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpResponse, web};
+use validator::Validate;
+
+use super::*;
+use crate::conditions::{Conditions, DataClass};
+use crate::console::page::{Form, PageError};
+use crate::reviews::service::invitation_lifetime;
+use crate::reviews::{ReviewError, STARTERS};
+use crate::validation::FieldError;
+use crate::workflow::engine::{Action, Decision};
+
+/// An invitation form: the contact and, optionally, the link's lifetime.
+#[derive(Debug, Deserialize)]
+pub(super) struct InviteFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    expires_in: Option<String>,
+}
+
+/// `POST /reviews/{id}/stages/{stage}/invite`.
+pub(super) async fn invite(
+    path: web::Path<(String, String)>,
+    posted: Posted<InviteFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
+    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
+    if !viewer.has_any(STARTERS) {
+        return Err(PageError::Forbidden(
+            "Only a vendor manager or an admin invites a supplier.".into(),
+        ));
+    }
+    let (email, lifetime) = match invitation_form(fields) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
+            return outcome(&viewer, &id, result, "invited", &stage, None).await;
+        }
+    };
+    let result = viewer
+        .state
+        .reviews
+        .invite(call(&viewer, &id, expected), stage.clone(), email, lifetime)
+        .await;
+    outcome(&viewer, &id, result, "invited", &stage, None).await
+}
+
+/// The contact's address and the link's lifetime an invitation form gives.
+fn invitation_form(
+    fields: InviteFields,
+) -> Result<(String, Option<chrono::TimeDelta>), Vec<FieldError>> {
+    let email = fields.email.unwrap_or_default();
+    let mut errors = Vec::new();
+    let input = crate::reviews::InviteInput {
+        email: Some(email.clone()),
+        expires_in: fields.expires_in.clone(),
+    };
+    if let Err(invalid) = input.validate() {
+        errors.extend(FieldError::from_validator(&invalid));
+    }
+    let lifetime = match fields.expires_in {
+        None => None,
+        Some(text) => match crate::duration::parse(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|d| invitation_lifetime(Some(d)))
+        {
+            Ok(lifetime) => lifetime,
+            Err(message) => {
+                errors.push(FieldError::new("expires_in", message));
+                None
+            }
+        },
+    };
+    if errors.is_empty() {
+        Ok((email, lifetime))
+    } else {
+        Err(errors)
+    }
+}
+
+/// `POST /reviews/{id}/invite`: one contact, every supplier questionnaire
+/// still to answer, one link.
+pub(super) async fn invite_all(
+    path: web::Path<String>,
+    posted: Posted<InviteFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
+    let id = review_id(&path)?;
+    if !viewer.has_any(STARTERS) {
+        return Err(PageError::Forbidden(
+            "Only a vendor manager or an admin invites a supplier.".into(),
+        ));
+    }
+    let result = match invitation_form(fields) {
+        Ok((email, lifetime)) => viewer
+            .state
+            .reviews
+            .invite_all(call(&viewer, &id, expected), email, None, lifetime)
+            .await
+            .map(drop),
+        Err(errors) => Err(ReviewError::Invalid(errors)),
+    };
+    outcome(&viewer, &id, result, "invited", "invite-all", None).await
+}
+
+/// `POST /reviews/{id}/invitations/{invitation}/revoke`.
+pub(super) async fn revoke(
+    path: web::Path<(String, String)>,
+    posted: Posted<NoFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let viewer = posted.viewer;
+    let id = review_id(&path.0)?;
+    if !viewer.has_any(STARTERS) {
+        return Err(PageError::Forbidden(
+            "Only a vendor manager or an admin revokes an invitation.".into(),
+        ));
+    }
+    let result = viewer
+        .state
+        .reviews
+        .revoke_invitation(call(&viewer, &id, expected), path.1.clone())
+        .await;
+    outcome(&viewer, &id, result, "revoked", "invitations", None).await
+}
+
+/// The assign form: who (empty: nobody).
+#[derive(Debug, Deserialize)]
+pub(super) struct AssignFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    assignee: Option<String>,
+}
+
+/// `POST /reviews/{id}/stages/{stage}/assign`.
+pub(super) async fn assign(
+    path: web::Path<(String, String)>,
+    posted: Posted<AssignFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let Posted { viewer, fields, .. } = posted;
+    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
+    let action = Action::Assign {
+        stage: stage.clone(),
+        assignee: fields.assignee,
+    };
+    let result = viewer
+        .state
+        .reviews
+        .act(call(&viewer, &id, expected), viewer.caller(), action)
+        .await;
+    outcome(&viewer, &id, result, "assigned", &stage, None).await
+}
+
+/// The conditions a decision form's editor gives: each list left empty is
+/// no limit of that kind.
+fn posted_conditions(
+    fields: &DecideFields,
+    form: &Form,
+) -> Result<Option<Conditions>, Vec<FieldError>> {
+    let list = |text: &str| -> Option<BTreeSet<String>> {
+        let items: BTreeSet<String> = text
+            .split([',', '\n'])
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!items.is_empty()).then_some(items)
+    };
+    let mut errors = Vec::new();
+    let classes: BTreeSet<DataClass> = form
+        .all("data_classes")
+        .into_iter()
+        .filter_map(|c| {
+            let parsed = DataClass::parse(c);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    "conditions.data_classes",
+                    format!("`{c}` is not a data class"),
+                ));
+            }
+            parsed
+        })
+        .collect();
+    let conditions = Conditions {
+        use_cases: list(&fields.use_cases),
+        data_classes: (!classes.is_empty()).then_some(classes),
+        regions: list(&fields.regions),
+        features_off: list(&fields.features_off),
+    };
+    if let Err(invalid) = conditions.validate() {
+        errors.extend(
+            FieldError::from_validator(&invalid)
+                .into_iter()
+                .map(|e| FieldError::new(format!("conditions.{}", e.field), e.message)),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok((!conditions.is_empty()).then_some(conditions))
+}
+
+/// The decision form, with the conditions editor: each list one item a
+/// line or comma (its data classes, checkboxes, are read as a list).
+#[derive(Debug, Deserialize)]
+pub(super) struct DecideFields {
+    decision: Option<String>,
+    #[serde(default, deserialize_with = "forms::text")]
+    comment: Option<String>,
+    #[serde(default)]
+    use_cases: String,
+    #[serde(default)]
+    regions: String,
+    #[serde(default)]
+    features_off: String,
+}
+
+/// `POST /reviews/{id}/stages/{stage}/decide`.
+pub(super) async fn decide(
+    path: web::Path<(String, String)>,
+    posted: Posted<DecideFields>,
+) -> Result<HttpResponse, PageError> {
+    let expected = posted.revision();
+    let Posted {
+        viewer,
+        fields,
+        form,
+    } = posted;
+    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
+    let decision = match fields.decision.as_deref().and_then(Decision::parse) {
+        Some(decision) => decision,
+        None => {
+            let result: Result<(), ReviewError> = Err(ReviewError::Invalid(vec![FieldError::new(
+                "decision",
+                "is required: approve, reject or request changes",
+            )]));
+            return outcome(&viewer, &id, result, "decided", &stage, None).await;
+        }
+    };
+    let conditions = match posted_conditions(&fields, &form) {
+        Ok(conditions) => conditions.filter(|_| decision == Decision::Approve),
+        Err(errors) => {
+            let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
+            return outcome(&viewer, &id, result, "decided", &stage, None).await;
+        }
+    };
+    let action = Action::Decide {
+        stage: stage.clone(),
+        decision,
+        comment: fields.comment,
+        conditions,
+    };
+    let result = viewer
+        .state
+        .reviews
+        .act(call(&viewer, &id, expected), viewer.caller(), action)
+        .await;
+    outcome(&viewer, &id, result, "decided", &stage, None).await
+}
