@@ -43,8 +43,6 @@ impl Role {
     }
 }
 
-/// The console's name for [`roles::STAFF`].
-pub use roles::STAFF;
 
 /// The claims Clearance reads and issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,10 +16,6 @@ use crate::ids::{FindingId, InvitationId, ModelSlug, ProviderSlug, ReviewId, Sta
 use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
 use crate::workflow::{Questionnaire, Severity, Tier};
 
-/// The console's names for [`crate::auth::roles::STAFF`] (who read reviews) and
-/// [`crate::auth::roles::MANAGERS`] (who start them).
-pub use crate::auth::roles::{MANAGERS as STARTERS, STAFF as READERS};
-
 pub mod invite;
 pub mod portfolio;
 pub mod routes;

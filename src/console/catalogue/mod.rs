@@ -8,7 +8,7 @@ use actix_web::web;
 
 use super::page::{Notice, PageError, Viewer};
 use super::words;
-use crate::auth::Role;
+
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::CatalogueError;
 use crate::reviews::ReviewSummary;
@@ -50,7 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-const WRITERS: &[Role] = &[Role::VendorManager, Role::Admin];
+use crate::auth::roles::MANAGERS;
 
 fn provider_slug(text: &str) -> Result<ProviderSlug, PageError> {
     ProviderSlug::parse(text)
@@ -100,7 +100,7 @@ fn optional(text: &str) -> Option<String> {
 }
 
 fn writer(viewer: &Viewer) -> Result<(), PageError> {
-    if viewer.has_any(WRITERS) {
+    if viewer.has_any(MANAGERS) {
         Ok(())
     } else {
         Err(PageError::Forbidden(

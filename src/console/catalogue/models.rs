@@ -129,7 +129,7 @@ pub(super) async fn model_page(
         .await
         .map_err(not_found)?;
     let clearance = state.status.snapshot().clearance(&provider, &model, now);
-    let askers = if viewer.has_any(WRITERS) {
+    let askers = if viewer.has_any(MANAGERS) {
         askers(&state, &provider, &model).await?
     } else {
         Vec::new()
@@ -164,7 +164,7 @@ pub(super) async fn model_page(
             suspended: model_row.suspended_at.is_some(),
             reviews: review_lines(&reviews),
             workflows: workflow_choices(&viewer),
-            can_write: viewer.has_any(WRITERS),
+            can_write: viewer.has_any(MANAGERS),
             is_admin: viewer.has(Role::Admin),
             askers,
         },

@@ -150,7 +150,7 @@ pub(super) async fn list(
             q,
             providers: lines,
             next,
-            can_write: viewer.has_any(WRITERS),
+            can_write: viewer.has_any(MANAGERS),
         },
     ))
 }
@@ -215,7 +215,7 @@ pub(super) async fn provider_page(
     if let Some(notice) = done_notice(query.done.as_deref()) {
         layout = layout.notice(notice);
     }
-    let staff = viewer.has_any(crate::auth::STAFF);
+    let staff = viewer.has_any(crate::auth::roles::STAFF);
     Ok(page::html(
         StatusCode::OK,
         &ProviderPage {
@@ -235,7 +235,7 @@ pub(super) async fn provider_page(
             models,
             reviews: review_lines(&reviews),
             workflows: workflow_choices(&viewer),
-            can_write: viewer.has_any(WRITERS),
+            can_write: viewer.has_any(MANAGERS),
             is_admin: viewer.has(Role::Admin),
         },
     ))

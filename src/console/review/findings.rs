@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use validator::Validate;
 
 use super::*;
+use crate::auth::roles::STAFF;
 use crate::console::page::PageError;
 use crate::ids::StageKey;
-use crate::reviews::{FindingPatch, FindingState, NewFinding, READERS, ReviewError};
+use crate::reviews::{FindingPatch, FindingState, NewFinding, ReviewError};
 use crate::validation::FieldError;
 use crate::workflow::Severity;
 
@@ -46,7 +47,7 @@ pub(super) async fn add_finding(
     let expected = posted.revision();
     let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path)?;
-    if !viewer.has_any(READERS) {
+    if !viewer.has_any(STAFF) {
         return Err(PageError::Forbidden(
             "Only reviewers raise findings.".into(),
         ));
@@ -105,7 +106,7 @@ pub(super) async fn update_finding(
     let expected = posted.revision();
     let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path.0)?;
-    if !viewer.has_any(READERS) {
+    if !viewer.has_any(STAFF) {
         return Err(PageError::Forbidden(
             "Only reviewers change findings.".into(),
         ));

@@ -16,9 +16,10 @@ use actix_web::{HttpResponse, web};
 
 use super::page::{NoFields, Notice, PageError, Posted, Viewer, forms, redirect, refusal_status};
 use super::words;
+use crate::auth::roles::STAFF;
 use crate::ids::{ReviewId, StageKey};
 use crate::reviews::service::Call;
-use crate::reviews::{READERS, ReviewDetail, ReviewError, ReviewSummary};
+use crate::reviews::{ReviewDetail, ReviewError, ReviewSummary};
 use crate::validation::FieldError;
 use serde::Deserialize;
 
@@ -62,7 +63,7 @@ fn stage_key(text: &str) -> Result<StageKey, PageError> {
 }
 
 fn reader(viewer: &Viewer) -> Result<(), PageError> {
-    if viewer.has_any(READERS) {
+    if viewer.has_any(STAFF) {
         Ok(())
     } else {
         Err(PageError::Forbidden(

@@ -10,12 +10,13 @@ use serde::Deserialize;
 
 use super::*;
 use crate::auth::Role;
+use crate::auth::roles::{MANAGERS, STAFF};
 use crate::conditions::DataClass;
 use crate::console::page::{self, Layout, Notice, PageError, Viewer};
 use crate::console::questionnaire::{self, SectionBlock};
 use crate::console::words;
 use crate::ids::ReviewId;
-use crate::reviews::{FindingState, READERS, STARTERS};
+use crate::reviews::FindingState;
 use crate::validation::FieldError;
 use crate::workflow::engine::{Decision, ReviewState, StageState};
 use crate::workflow::{Answerer, Severity, Tier};
@@ -184,7 +185,7 @@ pub(super) async fn render(
             .ok_or(PageError::Internal)?;
     let principal = &viewer.session.principal;
     let in_progress = review.state == ReviewState::InProgress;
-    let starter = viewer.has_any(STARTERS);
+    let starter = viewer.has_any(MANAGERS);
     let stages: Vec<StageBlock> = review
         .stages
         .iter()
@@ -391,8 +392,8 @@ pub(super) async fn render(
         invitations,
         events,
         can_start: starter,
-        can_raise_tier: in_progress && viewer.has_any(READERS),
-        can_findings: viewer.has_any(READERS),
+        can_raise_tier: in_progress && viewer.has_any(STAFF),
+        can_findings: viewer.has_any(STAFF),
         can_invite_all: in_progress && starter && invitable > 1,
         can_re_review: starter
             && matches!(

@@ -3,9 +3,10 @@
 use actix_web::{HttpResponse, web};
 
 use super::*;
+use crate::auth::roles::MANAGERS;
 use crate::console::page::{self, PageError};
 use crate::console::words;
-use crate::reviews::{NewReview, ReviewError, STARTERS};
+use crate::reviews::{NewReview, ReviewError};
 use crate::validation::FieldError;
 use crate::workflow::Tier;
 use crate::workflow::engine::Action;
@@ -24,7 +25,7 @@ pub(super) struct StartFields {
 /// `POST /reviews`: start a review of a provider or model.
 pub(super) async fn start(posted: Posted<StartFields>) -> Result<HttpResponse, PageError> {
     let Posted { viewer, fields, .. } = posted;
-    if !viewer.has_any(STARTERS) {
+    if !viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin starts a review.".into(),
         ));
@@ -130,7 +131,7 @@ pub(super) async fn re_review(
 ) -> Result<HttpResponse, PageError> {
     let viewer = posted.viewer;
     let id = review_id(&path)?;
-    if !viewer.has_any(STARTERS) {
+    if !viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin opens a re-review.".into(),
         ));

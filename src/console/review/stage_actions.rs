@@ -7,10 +7,11 @@ use actix_web::{HttpResponse, web};
 use validator::Validate;
 
 use super::*;
+use crate::auth::roles::MANAGERS;
 use crate::conditions::{Conditions, DataClass};
 use crate::console::page::{Form, PageError};
+use crate::reviews::ReviewError;
 use crate::reviews::service::invitation_lifetime;
-use crate::reviews::{ReviewError, STARTERS};
 use crate::validation::FieldError;
 use crate::workflow::engine::{Action, Decision};
 
@@ -31,7 +32,7 @@ pub(super) async fn invite(
     let expected = posted.revision();
     let Posted { viewer, fields, .. } = posted;
     let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
-    if !viewer.has_any(STARTERS) {
+    if !viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
@@ -93,7 +94,7 @@ pub(super) async fn invite_all(
     let expected = posted.revision();
     let Posted { viewer, fields, .. } = posted;
     let id = review_id(&path)?;
-    if !viewer.has_any(STARTERS) {
+    if !viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
@@ -118,7 +119,7 @@ pub(super) async fn revoke(
     let expected = posted.revision();
     let viewer = posted.viewer;
     let id = review_id(&path.0)?;
-    if !viewer.has_any(STARTERS) {
+    if !viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin revokes an invitation.".into(),
         ));
