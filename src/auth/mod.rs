@@ -43,7 +43,6 @@ impl Role {
     }
 }
 
-
 /// The claims Clearance reads and issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {

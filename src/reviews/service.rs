@@ -612,16 +612,40 @@ impl Reviews {
         now: DateTime<Utc>,
     ) -> Result<ReviewDetail, ReviewError> {
         let loaded = store::load(conn, &self.catalog, review_id)?;
-        let invitations = store::invitations(conn, &loaded)?;
-        let timeline = store::timeline(conn, review_id)?;
+        Self::detail_of(conn, &loaded, now)
+    }
+
+    fn detail_of(
+        conn: &mut DbConnection,
+        loaded: &store::Loaded,
+        now: DateTime<Utc>,
+    ) -> Result<ReviewDetail, ReviewError> {
+        let invitations = store::invitations(conn, loaded)?;
+        let timeline = store::timeline(conn, &loaded.row.id)?;
         Ok(ReviewDetail {
             review: loaded.summary(now),
-            answers: views::answers(&loaded),
-            decisions: views::decisions(&loaded),
+            answers: views::answers(loaded),
+            decisions: views::decisions(loaded),
             findings: loaded.findings.iter().map(views::finding).collect(),
-            invitations: views::invitations(&loaded, invitations),
+            invitations: views::invitations(loaded, invitations),
             timeline: views::timeline(timeline),
         })
+    }
+
+    /// The review as [`Reviews::detail`] shows it, and what `caller` may do
+    /// to it now — the engine's one answer, which the console's page turns
+    /// into exactly the forms it shows.
+    pub fn detail_for(
+        &self,
+        conn: &mut DbConnection,
+        review_id: &ReviewId,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Result<(ReviewDetail, engine::Allowed), ReviewError> {
+        let loaded = store::load(conn, &self.catalog, review_id)?;
+        let detail = Self::detail_of(conn, &loaded, now)?;
+        let allowed = engine::allowed(&loaded.workflow.workflow, &loaded.engine_review(), caller);
+        Ok((detail, allowed))
     }
 
     /// One stage with its questionnaire; respondents see only their stage.

@@ -431,3 +431,45 @@ mod the_webhook_form_refuses_special_purpose_addresses {
         super::the_webhook_form_refuses_special_purpose_addresses(app).await;
     }
 }
+
+/// Whether the review page shows `selector`.
+async fn shows(app: &TestApp, path: &str, cookie: &str, selector: &str) -> (bool, String) {
+    let html = page(app, path, cookie).await.text().await.unwrap();
+    (html.contains(selector), html)
+}
+
+backend_tests! {
+    async fn the_review_page_offers_exactly_what_the_api_lets_each_person_do(app) {
+        let flow = Flow::start(&app).await;
+        let victor = app.token("victor", &[Role::VendorManager]);
+        flow.answer_and_submit(&victor, "intake", json!({})).await;
+        let path = format!("/reviews/{}", flow.id);
+        let form = format!(r#"action="/reviews/{}/stages/intake/decide""#, flow.id);
+
+        // The starter is offered no decision, is told why, and the API
+        // refuses the decision the page did not offer.
+        let starter = sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let (offered, html) = shows(&app, &path, &starter, &form).await;
+        assert!(!offered, "the starter is offered the intake's decision");
+        assert!(html.contains("You started this review, so you may not decide its stages"), "{html}");
+        assert!(html.contains(r#"id="withdraw""#), "a vendor manager may withdraw");
+        let refused = flow.decide(&victor, "intake", json!({"decision": "approve"})).await;
+        assert_eq!(refused.status(), 403);
+
+        // A reviewer without the role sees neither the form nor the switch
+        // to withdraw, and the API refuses both.
+        let reviewer = sign_in(&app, "sam", &[Role::SecurityReviewer]).await;
+        let (offered, html) = shows(&app, &path, &reviewer, &form).await;
+        assert!(!offered && !html.contains(r#"id="withdraw""#), "{html}");
+        let sam = app.token("sam", &[Role::SecurityReviewer]);
+        assert_eq!(flow.decide(&sam, "intake", json!({"decision": "approve"})).await.status(), 403);
+        let withdraw = app.post(&flow.path("/withdraw"), &sam, &json!({"reason": "No."})).await;
+        assert_eq!(withdraw.status(), 403);
+
+        // Another vendor manager is offered the decision, and the API takes it.
+        let other = sign_in(&app, "vera", &[Role::VendorManager]).await;
+        let (offered, _) = shows(&app, &path, &other, &form).await;
+        assert!(offered, "another vendor manager is offered the intake's decision");
+        flow.approve(&app.token("vera", &[Role::VendorManager]), "intake").await;
+    }
+}

@@ -227,14 +227,31 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         console.text().await
     );
 
-    // Who started the review may not confirm its intake.
-    decide(&console, &review, "intake", "approve").await;
-    let refused = notice(&console).await;
+    // Who started the review may not confirm its intake: the page offers no
+    // decision and says why.
+    console.goto(&review).await;
+    let intake = console
+        .client()
+        .find(Locator::Css("#stage-intake"))
+        .await
+        .expect("the intake stage")
+        .text()
+        .await
+        .unwrap();
     assert!(
-        refused.contains(
+        intake.contains(
             "You started this review, so you may not decide its stages (segregation of duties)"
         ),
-        "{refused}"
+        "{intake}"
+    );
+    assert!(
+        console
+            .client()
+            .find_all(Locator::Css("#stage-intake form.decide"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the starter is offered no decision on the intake"
     );
     console.shot("review-segregation-of-duties").await;
     console.sign_out().await;

@@ -99,6 +99,23 @@ struct Failure {
     status: Option<StatusCode>,
 }
 
+/// The review and what the viewer may do to it now (the engine's answer).
+async fn load_for(
+    viewer: &Viewer,
+    id: &ReviewId,
+) -> Result<(ReviewDetail, crate::workflow::engine::Allowed), PageError> {
+    let state = viewer.state.clone();
+    let reviews = state.reviews.clone();
+    let now = state.clock.now();
+    let id = id.clone();
+    let caller = viewer.caller();
+    state
+        .store
+        .run(move |conn| reviews.detail_for(conn, &id, &caller, now))
+        .await
+        .map_err(review_failure)
+}
+
 async fn load(viewer: &Viewer, id: &ReviewId) -> Result<ReviewDetail, PageError> {
     let state = viewer.state.clone();
     let reviews = state.reviews.clone();

@@ -9,7 +9,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::*;
-use crate::auth::Role;
 use crate::auth::roles::{MANAGERS, STAFF};
 use crate::conditions::DataClass;
 use crate::console::page::{self, Layout, Notice, PageError, Viewer};
@@ -17,8 +16,9 @@ use crate::console::questionnaire::{self, SectionBlock};
 use crate::console::words;
 use crate::ids::ReviewId;
 use crate::reviews::FindingState;
+use crate::reviews::ReviewError;
 use crate::validation::FieldError;
-use crate::workflow::engine::{Decision, ReviewState, StageState};
+use crate::workflow::engine::{Decision, Refusal, ReviewState, StageState, Verb};
 use crate::workflow::{Answerer, Severity, Tier};
 
 // --- The page -------------------------------------------------------------
@@ -54,6 +54,8 @@ struct StageBlock {
     can_invite: bool,
     can_assign: bool,
     can_decide: bool,
+    /// Why the viewer, who holds the deciding role, may not decide.
+    decide_refusal: Option<String>,
     decisions: Vec<DecisionLine>,
     /// This stage's form was the one refused.
     failed: bool,
@@ -121,8 +123,8 @@ struct ReviewPage {
     findings: Vec<FindingLine>,
     invitations: Vec<InvitationLine>,
     events: Vec<EventLine>,
-    can_start: bool,
     can_raise_tier: bool,
+    can_withdraw: bool,
     can_findings: bool,
     can_re_review: bool,
     /// A contact may be invited to every supplier questionnaire at once.
@@ -176,14 +178,13 @@ pub(super) async fn render(
     failure: Failure,
     done: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
-    let detail = load(viewer, id).await?;
+    let (detail, allowed) = load_for(viewer, id).await?;
     let state = &viewer.state;
     let now = state.clock.now();
     let review = &detail.review;
     let workflow =
         crate::reviews::store::pinned_workflow_of(&state.reviews.catalog, &review.workflow.digest)
             .ok_or(PageError::Internal)?;
-    let principal = &viewer.session.principal;
     let in_progress = review.state == ReviewState::InProgress;
     let starter = viewer.has_any(MANAGERS);
     let stages: Vec<StageBlock> = review
@@ -202,12 +203,26 @@ pub(super) async fn render(
                 .unwrap_or_default();
             let failed = failure.form == summary.key.as_str();
             let shown = questionnaire::merged(&answers, failure.posted.as_ref().filter(|_| failed));
-            let may_answer = in_progress
-                && summary.state == StageState::AwaitingAnswers
-                && match definition.answered_by {
-                    Answerer::Role(role) => principal.has(role),
-                    Answerer::Supplier => principal.has(Role::VendorManager),
-                };
+            // What the page offers is what the engine allows, no more.
+            let key = Some(summary.key.as_str());
+            let may_answer = allowed.allows(key, Verb::SaveAnswers);
+            let may_decide = [
+                Decision::Approve,
+                Decision::Reject,
+                Decision::RequestChanges,
+            ]
+            .into_iter()
+            .any(|d| allowed.allows(key, Verb::Decide(d)));
+            // Someone with the role whom segregation of duties keeps from
+            // deciding is told why, where the form would be.
+            let decide_refusal = match allowed.refusal(key, Verb::Decide(Decision::Approve)) {
+                Some(refusal @ Refusal::SegregationOfDuties(_)) if !may_decide => Some(
+                    words::review_refusal(&ReviewError::Refused(refusal.clone()), "")
+                        .0
+                        .text,
+                ),
+                _ => None,
+            };
             Some(StageBlock {
                 key: summary.key.to_string(),
                 title: summary.title.clone(),
@@ -250,14 +265,9 @@ pub(super) async fn render(
                         StageState::Blocked | StageState::AwaitingAnswers
                     )
                     && definition.answered_by == Answerer::Supplier,
-                can_assign: in_progress
-                    && starter
-                    && summary.state != StageState::Approved
-                    && summary.state != StageState::Rejected
-                    && summary.state != StageState::Skipped,
-                can_decide: in_progress
-                    && summary.state == StageState::InReview
-                    && principal.has(definition.approver_role),
+                can_assign: allowed.allows(key, Verb::Assign),
+                can_decide: may_decide,
+                decide_refusal,
                 decisions: detail
                     .decisions
                     .iter()
@@ -391,8 +401,8 @@ pub(super) async fn render(
         findings,
         invitations,
         events,
-        can_start: starter,
-        can_raise_tier: in_progress && viewer.has_any(STAFF),
+        can_raise_tier: allowed.allows(None, Verb::RaiseTier),
+        can_withdraw: allowed.allows(None, Verb::Withdraw),
         can_findings: viewer.has_any(STAFF),
         can_invite_all: in_progress && starter && invitable > 1,
         can_re_review: starter
