@@ -27,14 +27,23 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Who made a change, and under which request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// A person's `sub`, `system:<job>` or `respondent:<review>/<stage>`.
+    /// A person's `sub`, `system:<job>` or `respondent:<invitation>`.
     pub id: String,
     pub roles: Vec<String>,
     pub request_id: Option<String>,
 }
 
 impl Actor {
+    /// Whoever called: a person, or a supplier through an invitation
+    /// (`respondent:<invitation>`, without roles).
     pub fn person(principal: &Principal, request_id: Option<String>) -> Self {
+        if let Some(scope) = &principal.respondent {
+            return Self {
+                id: scope.actor_id(),
+                roles: Vec::new(),
+                request_id,
+            };
+        }
         Self {
             id: principal.sub.clone(),
             roles: principal

@@ -102,6 +102,15 @@ pub struct RespondentScope {
     pub stage: String,
 }
 
+impl RespondentScope {
+    /// How a supplier acting through this invitation is named, in the audit
+    /// log and to the review engine: `respondent:<invitation>`, the one
+    /// spelling the API and the console share.
+    pub fn actor_id(&self) -> String {
+        format!("respondent:{}", self.invitation)
+    }
+}
+
 /// Who is calling, once their token has been verified: a cheap handle on
 /// the identity its token carries, shared with the cache of verified tokens.
 #[derive(Debug, Clone)]

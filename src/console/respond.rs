@@ -157,13 +157,12 @@ async fn list_page(
 }
 
 fn caller(principal: &Principal, stage: &StageKey) -> Caller {
-    let invitation = principal
-        .respondent
-        .as_ref()
-        .map(|s| s.invitation.clone())
-        .unwrap_or_default();
     Caller::Respondent {
-        id: format!("respondent:{invitation}"),
+        id: principal
+            .respondent
+            .as_ref()
+            .map(|scope| scope.actor_id())
+            .unwrap_or_default(),
         stage: stage.clone(),
     }
 }
@@ -301,11 +300,7 @@ async fn post(
         })?;
     let answers = questionnaire::posted_answers(&view.questionnaire, &form);
     let submit = form.fields::<Button>()?.action.as_deref() == Some("submit");
-    let actor = Actor {
-        id: caller(&principal, &stage).id().to_owned(),
-        roles: Vec::new(),
-        request_id: page::layout::request_id(&req),
-    };
+    let actor = Actor::person(&principal, page::layout::request_id(&req));
     let call = |expected| Call {
         review_id: review.clone(),
         expected,

@@ -43,7 +43,7 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
         key: key.into(),
         title: workflow.workflow.stage(key).unwrap().title.clone(),
         state,
-        answered_by: "supplier".into(),
+        answered_by: crate::workflow::Answerer::Supplier,
         approver_role: "security_reviewer".into(),
         assignee: None,
         due_at: None,

@@ -50,7 +50,8 @@ pub struct StageSummary {
     pub title: String,
     pub state: StageState,
     /// `supplier` or a role.
-    pub answered_by: String,
+    #[schema(value_type = String, example = "supplier")]
+    pub answered_by: crate::workflow::Answerer,
     pub approver_role: String,
     pub assignee: Option<String>,
     pub due_at: Option<DateTime<Utc>>,

@@ -103,7 +103,7 @@ fn caller(
             ));
         };
         return Ok(Caller::Respondent {
-            id: format!("respondent:{}", scope.invitation),
+            id: scope.actor_id(),
             stage: own,
         });
     }

@@ -42,7 +42,7 @@ pub fn summarize(
                 key: definition.key.clone(),
                 title: definition.title.clone(),
                 state: stage.state,
-                answered_by: definition.answered_by.as_str().to_owned(),
+                answered_by: definition.answered_by,
                 approver_role: definition.approver_role.as_str().to_owned(),
                 assignee: stage.assignee.clone(),
                 due_at,

@@ -332,6 +332,11 @@ backend_tests! {
         let answered_by = review["answers"]["security"]["iso27001"]["answered_by"].as_str().unwrap();
         let credit = format!("security@supplier.example (invitation {})", invitation["id"].as_str().unwrap());
         assert_eq!(answered_by, credit, "credited to the invited contact");
+        // The audit log names the supplier by the invitation, as the console does.
+        let actor = format!("respondent:{}", invitation["id"].as_str().unwrap());
+        let events: Value = app.get(&format!("/v1/audit?actor={actor}"), &app.admin()).await.json().await.unwrap();
+        let actions: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions[..2], ["stage.answers_saved", "stage.submitted"], "{events}");
 
         let revoke = app.client.delete(app.url(&flow.path(&format!("/invitations/{}", invitation["id"].as_str().unwrap())))).bearer_auth(&victor).send().await.unwrap();
         assert_eq!(revoke.status(), 204);

@@ -148,19 +148,19 @@ impl ReviewPage {
 /// Who acts next on a stage, in words.
 fn next_actor(
     state: StageState,
-    answered_by: &str,
+    answered_by: Answerer,
     approver: &str,
     assignee: Option<&str>,
 ) -> String {
     let role = |r: &str| words::label(r);
     match state {
         StageState::Blocked => "waits for earlier stages".into(),
-        StageState::AwaitingAnswers if answered_by == "supplier" => {
+        StageState::AwaitingAnswers if answered_by == Answerer::Supplier => {
             "waits for the supplier's answers".into()
         }
         StageState::AwaitingAnswers => match assignee {
             Some(who) => format!("waits for {who} to answer"),
-            None => format!("waits for a {} to answer", role(answered_by)),
+            None => format!("waits for a {} to answer", role(answered_by.as_str())),
         },
         StageState::InReview => match assignee {
             Some(who) => format!("waits for {who} to decide"),
@@ -232,7 +232,7 @@ pub(super) async fn render(
                 } else {
                     summary.state.as_str().to_owned()
                 },
-                answered_by: words::label(&summary.answered_by),
+                answered_by: words::label(summary.answered_by.as_str()),
                 approver_role: words::label(&summary.approver_role),
                 assignee: summary.assignee.clone(),
                 due: summary
@@ -247,7 +247,7 @@ pub(super) async fn render(
                     .collect(),
                 next: next_actor(
                     summary.state,
-                    &summary.answered_by,
+                    summary.answered_by,
                     &summary.approver_role,
                     summary.assignee.as_deref(),
                 ),
