@@ -282,19 +282,24 @@ async fn subscribe(posted: Posted<WebhookFields>) -> Result<HttpResponse, PageEr
         ));
     }
     let state = &viewer.state;
-    let url = input.url.clone().unwrap_or_default();
-    if let Err(why) = crate::webhooks::guard::check_url(&url, state.config.webhook_targets).await {
-        return Err(PageError::Refused(
+    let created = crate::webhooks::subscribe(
+        &state.work,
+        viewer.actor(),
+        input,
+        state.config.webhook_targets,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::webhooks::WebhookError::Refused(why) => PageError::Refused(
             format!("The subscription was not made: {why}."),
             "/admin#webhooks".into(),
-        ));
-    }
-    let created = crate::webhooks::subscribe(&state.work, viewer.actor(), input, state.clock.now())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "subscribing a webhook failed");
+        ),
+        other => {
+            tracing::error!(error = %other, "subscribing a webhook failed");
             PageError::Internal
-        })?;
+        }
+    })?;
     let secret = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("secret", &created.secret)
         .finish();

@@ -140,6 +140,9 @@ pub fn enqueue(tx: &mut Tx<'_>, event: &str, body: &serde_json::Value) -> QueryR
 pub enum WebhookError {
     #[error("no webhook `{0}`")]
     NotFound(String),
+    /// The URL's receiver is one the address policy refuses (why, in words).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -150,14 +153,19 @@ impl From<diesel::result::Error> for WebhookError {
     }
 }
 
-/// Subscribes a URL (a validated [`NewWebhook`]); the secret, generated
-/// when none is given, is answered this once.
+/// Subscribes a URL (a validated [`NewWebhook`]) whose receiver `targets`
+/// admits (see [`guard`]); the secret, generated when none is given, is
+/// answered this once.
 pub async fn subscribe(
     work: &UnitOfWork,
     actor: Actor,
     input: NewWebhook,
+    targets: guard::Targets,
     now: DateTime<Utc>,
 ) -> Result<CreatedWebhook, WebhookError> {
+    guard::check_url(input.url.as_deref().unwrap_or_default(), targets)
+        .await
+        .map_err(WebhookError::Refused)?;
     let secret = input.secret.unwrap_or_else(|| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
     });

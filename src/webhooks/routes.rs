@@ -14,6 +14,7 @@ impl From<WebhookError> for ApiError {
     fn from(error: WebhookError) -> Self {
         match error {
             WebhookError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            WebhookError::Refused(why) => ApiError::validation("url", why),
             WebhookError::Store(e) => e.into(),
         }
     }
@@ -45,11 +46,14 @@ pub async fn create_webhook(
     Admin(actor): Admin,
     body: ValidJson<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    let url = body.0.url.clone().unwrap_or_default();
-    super::guard::check_url(&url, state.config.webhook_targets)
-        .await
-        .map_err(|why| ApiError::validation("url", why))?;
-    let created = super::subscribe(&state.work, actor, body.0, state.clock.now()).await?;
+    let created = super::subscribe(
+        &state.work,
+        actor,
+        body.0,
+        state.config.webhook_targets,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
