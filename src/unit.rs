@@ -281,7 +281,7 @@ mod tests {
                         tx,
                         Change {
                             action: crate::audit::Action::ProviderCreated,
-                            subject: "provider/acme".into(),
+                            subject: crate::audit::Subject::provider("acme"),
                             review_id: None,
                             before: None,
                             after: None,

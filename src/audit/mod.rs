@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::schema::{audit_events, audit_head};
 use crate::unit::Tx;
 
@@ -24,42 +24,131 @@ pub mod verify;
 /// The hash that precedes the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Who made a change: the three kinds of actor the log knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// A person, by their `sub`, with the roles they held at the time.
+    Person { sub: String, roles: Vec<Role> },
+    /// One of the service's own jobs, spelled `system:<job>`.
+    System(&'static str),
+    /// A supplier answering through an invitation, spelled
+    /// `respondent:<invitation>`, without roles.
+    Respondent { invitation: String },
+}
+
 /// Who made a change, and under which request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// A person's `sub`, `system:<job>` or `respondent:<invitation>`.
-    pub id: String,
-    pub roles: Vec<String>,
+    pub who: Who,
     pub request_id: Option<String>,
 }
 
 impl Actor {
-    /// Whoever called: a person, or a supplier through an invitation
-    /// (`respondent:<invitation>`, without roles).
+    /// Whoever called: a person, or a supplier through an invitation.
     pub fn person(principal: &Principal, request_id: Option<String>) -> Self {
-        if let Some(scope) = &principal.respondent {
-            return Self {
-                id: scope.actor_id(),
-                roles: Vec::new(),
-                request_id,
-            };
-        }
+        let who = match &principal.respondent {
+            Some(scope) => Who::Respondent {
+                invitation: scope.invitation.clone(),
+            },
+            None => Who::Person {
+                sub: principal.sub.clone(),
+                roles: principal.roles.iter().copied().collect(),
+            },
+        };
+        Self { who, request_id }
+    }
+
+    /// A person signing in, before they hold a session.
+    pub fn signing_in(sub: &str, roles: impl IntoIterator<Item = Role>) -> Self {
         Self {
-            id: principal.sub.clone(),
-            roles: principal
-                .roles
-                .iter()
-                .map(|r| r.as_str().to_owned())
-                .collect(),
-            request_id,
+            who: Who::Person {
+                sub: sub.to_owned(),
+                roles: roles.into_iter().collect(),
+            },
+            request_id: None,
         }
     }
 
-    pub fn system(job: &str) -> Self {
+    pub fn system(job: &'static str) -> Self {
         Self {
-            id: format!("system:{job}"),
-            roles: Vec::new(),
+            who: Who::System(job),
             request_id: None,
+        }
+    }
+
+    /// How the log names this actor: a person's `sub`, `system:<job>` or
+    /// `respondent:<invitation>`.
+    pub fn id(&self) -> String {
+        match &self.who {
+            Who::Person { sub, .. } => sub.clone(),
+            Who::System(job) => format!("system:{job}"),
+            Who::Respondent { invitation } => format!("respondent:{invitation}"),
+        }
+    }
+
+    /// The roles the actor held, by name (none for jobs and suppliers).
+    pub fn roles(&self) -> Vec<&'static str> {
+        match &self.who {
+            Who::Person { roles, .. } => roles.iter().map(|r| r.as_str()).collect(),
+            Who::System(_) | Who::Respondent { .. } => Vec::new(),
+        }
+    }
+}
+
+/// What an event is about, as the log spells it: `provider/<slug>`,
+/// `model/<provider>/<slug>`, `review/<id>`, `webhook/<id>`, `person/<sub>`,
+/// `role/<role>` (its mailbox) or `outbox/<id>`. Every event's subject is built here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Provider(String),
+    Model(String, String),
+    Review(String),
+    Webhook(String),
+    Person(String),
+    Role(String),
+    Outbox(String),
+}
+
+impl Subject {
+    pub fn provider(slug: impl std::fmt::Display) -> Self {
+        Self::Provider(slug.to_string())
+    }
+
+    pub fn model(provider: impl std::fmt::Display, model: impl std::fmt::Display) -> Self {
+        Self::Model(provider.to_string(), model.to_string())
+    }
+
+    pub fn review(id: impl std::fmt::Display) -> Self {
+        Self::Review(id.to_string())
+    }
+
+    pub fn webhook(id: impl std::fmt::Display) -> Self {
+        Self::Webhook(id.to_string())
+    }
+
+    pub fn person(sub: impl std::fmt::Display) -> Self {
+        Self::Person(sub.to_string())
+    }
+
+    pub fn role(role: impl std::fmt::Display) -> Self {
+        Self::Role(role.to_string())
+    }
+
+    pub fn outbox(id: impl std::fmt::Display) -> Self {
+        Self::Outbox(id.to_string())
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Provider(slug) => write!(f, "provider/{slug}"),
+            Self::Model(provider, model) => write!(f, "model/{provider}/{model}"),
+            Self::Review(id) => write!(f, "review/{id}"),
+            Self::Webhook(id) => write!(f, "webhook/{id}"),
+            Self::Person(sub) => write!(f, "person/{sub}"),
+            Self::Role(role) => write!(f, "role/{role}"),
+            Self::Outbox(id) => write!(f, "outbox/{id}"),
         }
     }
 }
@@ -68,11 +157,41 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
     pub action: Action,
-    /// What changed, as a path: `provider/anthropic`, `model/anthropic/claude`, `review/<id>`.
-    pub subject: String,
+    /// What changed.
+    pub subject: Subject,
     pub review_id: Option<&'a str>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+}
+
+impl<'a> Change<'a> {
+    /// An event about review `id`: the review is its subject, and the
+    /// review it belongs to.
+    pub fn review(action: Action, id: &'a str) -> Self {
+        Self {
+            action,
+            subject: Subject::review(id),
+            review_id: Some(id),
+            before: None,
+            after: None,
+        }
+    }
+
+    /// What the subject was before the change.
+    pub fn before(self, before: serde_json::Value) -> Self {
+        Self {
+            before: Some(before),
+            ..self
+        }
+    }
+
+    /// What the subject is after the change.
+    pub fn after(self, after: serde_json::Value) -> Self {
+        Self {
+            after: Some(after),
+            ..self
+        }
+    }
 }
 
 crate::names::named_enum! {
@@ -261,10 +380,10 @@ pub fn append(tx: &mut Tx<'_>, change: Change<'_>) -> QueryResult<AuditRow> {
         seq: head_seq + 1,
         id: uuid::Uuid::now_v7().to_string(),
         occurred_at: now.naive_utc(),
-        actor: actor.id,
-        actor_roles: serde_json::to_string(&actor.roles).unwrap_or_else(|_| "[]".into()),
+        actor: actor.id(),
+        actor_roles: serde_json::to_string(&actor.roles()).unwrap_or_else(|_| "[]".into()),
         action: change.action.as_str().to_owned(),
-        subject: change.subject,
+        subject: change.subject.to_string(),
         review_id: change.review_id.map(str::to_owned),
         request_id: actor.request_id,
         before_data: change.before.map(|v| v.to_string()),

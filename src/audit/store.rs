@@ -162,7 +162,7 @@ mod tests {
         for i in 0..n {
             let change = Change {
                 action: crate::audit::Action::ProviderCreated,
-                subject: format!("provider/p{i}"),
+                subject: crate::audit::Subject::provider(format!("p{i}")),
                 review_id: None,
                 before: None,
                 after: Some(serde_json::json!({"i": i})),

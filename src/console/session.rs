@@ -113,7 +113,7 @@ pub fn open(
     who: &SignedIn,
     lifetimes: Lifetimes,
     now: DateTime<Utc>,
-) -> QueryResult<(String, Session)> {
+) -> QueryResult<String> {
     let id = random_token();
     let row = SessionRow {
         id_hash: hash(&id),
@@ -129,7 +129,7 @@ pub fn open(
     diesel::insert_into(sessions::table)
         .values(&row)
         .execute(conn)?;
-    Ok((id, Session::from_row(row)))
+    Ok(id)
 }
 
 /// The live session of a cookie value, noting the request (at most once a

@@ -155,12 +155,8 @@ async fn open_session(
     next: &str,
 ) -> Result<HttpResponse, PageError> {
     let lifetimes = state.console.lifetimes;
-    let actor = Actor {
-        id: who.sub.clone(),
-        roles: who.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        request_id: None,
-    };
-    let (id, session) = state
+    let actor = Actor::signing_in(&who.sub, who.roles.iter().copied());
+    let id = state
         .work
         .run(actor, state.clock.now(), move |tx| {
             // Sessions that ended, and sign-ins never finished, go now.
@@ -170,7 +166,7 @@ async fn open_session(
                 tx,
                 Change {
                     action: crate::audit::Action::SessionSignedIn,
-                    subject: format!("person/{}", who.sub),
+                    subject: audit::Subject::person(&who.sub),
                     review_id: None,
                     before: None,
                     after: Some(json!({"via": via, "email": who.email, "roles": who.roles})),
@@ -179,7 +175,7 @@ async fn open_session(
             Ok::<_, crate::db::StoreError>(opened)
         })
         .await?;
-    state.directory.seen(&session.principal);
+    // The directory notes them on the page they land on (the `Viewer`).
     let mut response = page::redirect(next);
     response
         .add_cookie(&session::cookie(id, state.console.secure_cookies))
@@ -299,7 +295,7 @@ async fn sign_out(posted: Posted<NoFields>) -> Result<HttpResponse, PageError> {
                 tx,
                 Change {
                     action: crate::audit::Action::SessionSignedOut,
-                    subject: format!("person/{sub}"),
+                    subject: audit::Subject::person(&sub),
                     review_id: None,
                     before: None,
                     after: None,

@@ -70,13 +70,8 @@ pub async fn export(
         .run(actor, now, move |tx| {
             crate::audit::append(
                 tx,
-                crate::audit::Change {
-                    action: crate::audit::Action::EvidenceExported,
-                    subject: format!("review/{review}"),
-                    review_id: Some(&review),
-                    before: None,
-                    after: Some(after),
-                },
+                crate::audit::Change::review(crate::audit::Action::EvidenceExported, &review)
+                    .after(after),
             )?;
             Ok::<_, ReviewError>(())
         })

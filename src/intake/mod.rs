@@ -360,13 +360,17 @@ fn add(
         .and(a::model.eq(model))
         .and(a::sub.eq(sub))
         .and(a::use_case.eq(use_case));
-    for _ in 0..2 {
-        let existing: Option<(NaiveDateTime, NaiveDateTime)> = intake_askers::table
-            .filter(key)
-            .select((a::first_seen, a::last_seen))
-            .first(conn)
-            .optional()?;
-        if let Some((first, last)) = existing {
+    add_or_insert(
+        conn,
+        |conn| {
+            let existing: Option<(NaiveDateTime, NaiveDateTime)> = intake_askers::table
+                .filter(key)
+                .select((a::first_seen, a::last_seen))
+                .first(conn)
+                .optional()?;
+            let Some((first, last)) = existing else {
+                return Ok(false);
+            };
             diesel::update(intake_askers::table.filter(key))
                 .set((
                     a::asked.eq(a::asked + tally.asked),
@@ -374,29 +378,22 @@ fn add(
                     a::last_seen.eq(last.max(tally.last_seen.naive_utc())),
                 ))
                 .execute(conn)?;
-            return Ok(());
-        }
-        let inserted = diesel::insert_into(intake_askers::table)
-            .values((
-                a::provider.eq(provider),
-                a::model.eq(model),
-                a::sub.eq(sub),
-                a::use_case.eq(use_case),
-                a::asked.eq(tally.asked),
-                a::first_seen.eq(tally.first_seen.naive_utc()),
-                a::last_seen.eq(tally.last_seen.naive_utc()),
-            ))
-            .execute(conn);
-        match inserted {
-            // Another instance wrote it first: add to theirs.
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => continue,
-            other => return other.map(drop),
-        }
-    }
-    Ok(())
+            Ok(true)
+        },
+        |conn| {
+            diesel::insert_into(intake_askers::table)
+                .values((
+                    a::provider.eq(provider),
+                    a::model.eq(model),
+                    a::sub.eq(sub),
+                    a::use_case.eq(use_case),
+                    a::asked.eq(tally.asked),
+                    a::first_seen.eq(tally.first_seen.naive_utc()),
+                    a::last_seen.eq(tally.last_seen.naive_utc()),
+                ))
+                .execute(conn)
+        },
+    )
 }
 
 /// Adds asks past the bound to the asker's count of the day `day`.
@@ -411,13 +408,17 @@ fn add_over(
     let key = o::sub.eq(sub).and(o::day.eq(day));
     let names = i64::try_from(over.names.len()).unwrap_or(i64::MAX);
     let last_seen = over.last_seen.unwrap_or(now).naive_utc();
-    for _ in 0..2 {
-        let existing: Option<NaiveDateTime> = intake_overflow::table
-            .filter(key)
-            .select(o::last_seen)
-            .first(conn)
-            .optional()?;
-        if let Some(last) = existing {
+    add_or_insert(
+        conn,
+        |conn| {
+            let existing: Option<NaiveDateTime> = intake_overflow::table
+                .filter(key)
+                .select(o::last_seen)
+                .first(conn)
+                .optional()?;
+            let Some(last) = existing else {
+                return Ok(false);
+            };
             diesel::update(intake_overflow::table.filter(key))
                 .set((
                     o::names.eq(o::names + names),
@@ -425,18 +426,35 @@ fn add_over(
                     o::last_seen.eq(last.max(last_seen)),
                 ))
                 .execute(conn)?;
+            Ok(true)
+        },
+        |conn| {
+            diesel::insert_into(intake_overflow::table)
+                .values((
+                    o::sub.eq(sub),
+                    o::day.eq(day),
+                    o::names.eq(names),
+                    o::asked.eq(over.asked),
+                    o::last_seen.eq(last_seen),
+                ))
+                .execute(conn)
+        },
+    )
+}
+
+/// Adds to a row when there is one (`add` answers whether it found it),
+/// else inserts it; when another instance inserted it in between, adds to
+/// theirs.
+fn add_or_insert(
+    conn: &mut DbConnection,
+    mut add: impl FnMut(&mut DbConnection) -> QueryResult<bool>,
+    mut insert: impl FnMut(&mut DbConnection) -> QueryResult<usize>,
+) -> QueryResult<()> {
+    for _ in 0..2 {
+        if add(conn)? {
             return Ok(());
         }
-        let inserted = diesel::insert_into(intake_overflow::table)
-            .values((
-                o::sub.eq(sub),
-                o::day.eq(day),
-                o::names.eq(names),
-                o::asked.eq(over.asked),
-                o::last_seen.eq(last_seen),
-            ))
-            .execute(conn);
-        match inserted {
+        match insert(conn) {
             Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,

@@ -95,7 +95,7 @@ pub async fn start_review(
             workflow,
         };
         let summary = reviews.start_in(tx, email, input)?;
-        let (by, now) = (tx.actor().id.clone(), tx.now());
+        let (by, now) = (tx.actor().id(), tx.now());
         super::decide(
             tx.conn(),
             (&provider, &model),
@@ -108,7 +108,7 @@ pub async fn start_review(
             tx,
             Change {
                 action: crate::audit::Action::IntakeStarted,
-                subject: format!("model/{provider}/{model}"),
+                subject: audit::Subject::model(&provider, &model),
                 review_id: Some(summary.id.as_ref()),
                 before: None,
                 after: Some(serde_json::json!({"review_id": summary.id})),
@@ -131,7 +131,7 @@ pub async fn dismiss(
     flush(intake, work.store(), now).await;
     work.run(actor, now, move |tx| {
         let before = asked(tx, &provider, &model)?;
-        let (by, now) = (tx.actor().id.clone(), tx.now());
+        let (by, now) = (tx.actor().id(), tx.now());
         super::decide(
             tx.conn(),
             (&provider, &model),
@@ -144,7 +144,7 @@ pub async fn dismiss(
             tx,
             Change {
                 action: crate::audit::Action::IntakeDismissed,
-                subject: format!("model/{provider}/{model}"),
+                subject: audit::Subject::model(&provider, &model),
                 review_id: None,
                 before: Some(serde_json::json!({"state": before.state})),
                 after: Some(serde_json::json!({"state": "dismissed", "reason": reason})),

@@ -195,7 +195,7 @@ pub async fn retry(
             tx,
             crate::audit::Change {
                 action: crate::audit::Action::OutboxRetried,
-                subject: format!("outbox/{id}"),
+                subject: crate::audit::Subject::outbox(&id),
                 review_id: None,
                 before: Some(serde_json::json!({"state": row.state, "attempts": row.attempts})),
                 after: Some(serde_json::json!({"state": MessageState::Pending, "attempts": 0})),
@@ -363,21 +363,16 @@ impl Outbox {
         let Some(secret) = secret else {
             return Err("the subscription was deleted".into());
         };
-        // Checked again now: the name may resolve elsewhere than when the
-        // subscription was made (and the resolver checks it once more as
-        // the connection is made).
-        let addresses = webhooks::guard::check_url(&delivery.url, self.webhook_targets).await?;
-        let host = url::Url::parse(&delivery.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        crate::telemetry::egress("webhook", &host, &addresses);
+        // Checked again now, as the connection is made: the name may
+        // resolve elsewhere than when the subscription was made.
+        let url = url::Url::parse(&delivery.url).map_err(|e| format!("not a URL: {e}"))?;
+        webhooks::guard::check_delivery(&url, self.webhook_targets)?;
         let body = serde_json::to_vec(&delivery.body).map_err(|e| e.to_string())?;
         let timestamp = Utc::now().timestamp();
         let signature = webhooks::signature(&secret, timestamp, &body).ok_or("cannot sign")?;
         let response = self
             .http
-            .post(&delivery.url)
+            .post(url)
             .header("content-type", "application/json")
             .header("clearance-event", &delivery.event)
             .header("clearance-delivery", id)
@@ -385,7 +380,7 @@ impl Outbox {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", causes(&e)))?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -409,6 +404,19 @@ impl Outbox {
             }
         });
     }
+}
+
+/// An error and what caused it, innermost last: a refusal by the address
+/// policy reaches the delivery's `last_error` through the HTTP client's.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ pub async fn set_mailbox(
         diesel::delete(role_mailboxes::table.filter(role_mailboxes::role.eq(role)))
             .execute(tx.conn())?;
         if !emails.is_empty() {
-            let by = tx.actor().id.clone();
+            let by = tx.actor().id();
             diesel::insert_into(role_mailboxes::table)
                 .values((
                     role_mailboxes::role.eq(role),
@@ -223,7 +223,7 @@ pub async fn set_mailbox(
             tx,
             Change {
                 action: crate::audit::Action::MailboxSet,
-                subject: format!("role/{role}"),
+                subject: audit::Subject::role(role),
                 review_id: None,
                 before: before.map(|b| serde_json::json!({"emails": b})),
                 after: Some(serde_json::json!({"emails": emails})),

@@ -39,7 +39,7 @@ fn check_revision(what: String, expected: Option<i64>, actual: i64) -> Result<()
 fn record<T: serde::Serialize>(
     tx: &mut Tx<'_>,
     action: audit::Action,
-    subject: String,
+    subject: audit::Subject,
     before: Option<&T>,
     after: &T,
 ) -> diesel::QueryResult<()> {
@@ -122,7 +122,7 @@ pub fn add_provider(tx: &mut Tx<'_>, row: &ProviderRow) -> Result<Provider, Cata
     record(
         tx,
         audit::Action::ProviderCreated,
-        format!("provider/{slug}"),
+        audit::Subject::provider(slug),
         None,
         &provider,
     )?;
@@ -145,7 +145,7 @@ pub fn add_model(
     record(
         tx,
         audit::Action::ModelCreated,
-        format!("model/{provider_slug}/{slug}"),
+        audit::Subject::model(provider_slug, slug),
         None,
         &model,
     )?;
@@ -184,7 +184,7 @@ pub async fn update_provider(
         record(
             tx,
             audit::Action::ProviderUpdated,
-            format!("provider/{slug}"),
+            audit::Subject::provider(&slug),
             Some(&before),
             &after,
         )?;
@@ -259,7 +259,7 @@ pub async fn update_model(
         record(
             tx,
             audit::Action::ModelUpdated,
-            format!("model/{provider_slug}/{slug}"),
+            audit::Subject::model(&provider_slug, &slug),
             Some(&before),
             &after,
         )?;

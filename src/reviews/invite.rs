@@ -100,15 +100,9 @@ impl Reviews {
         store::touch(tx.conn(), &loaded.row.id, now)?;
         audit::append(
             tx,
-            Change {
-                action: crate::audit::Action::StageInvited,
-                subject: format!("review/{}", loaded.row.id),
-                review_id: Some(&loaded.row.id),
-                before: None,
-                after: Some(
+            Change::review(crate::audit::Action::StageInvited, &loaded.row.id).after(
                     json!({"stage": stage, "email": email, "invitation": invitation.id, "expires_at": expires_at}),
                 ),
-            },
         )?;
         Ok((views::invitation(invitation, stage.clone()), link))
     }
@@ -206,16 +200,10 @@ impl Reviews {
         store::touch(tx.conn(), &loaded.row.id, now)?;
         audit::append(
             tx,
-            Change {
-                action: crate::audit::Action::ReviewInvited,
-                subject: format!("review/{}", loaded.row.id),
-                review_id: Some(&loaded.row.id),
-                before: None,
-                after: Some(json!({
-                    "email": email, "stages": stages, "expires_at": expires_at,
-                    "invitations": invitations.iter().map(|i| &i.id).collect::<Vec<_>>(),
-                })),
-            },
+            Change::review(crate::audit::Action::ReviewInvited, &loaded.row.id).after(json!({
+                "email": email, "stages": stages, "expires_at": expires_at,
+                "invitations": invitations.iter().map(|i| &i.id).collect::<Vec<_>>(),
+            })),
         )?;
         Ok(Invited { invitations, link })
     }
@@ -269,7 +257,7 @@ impl Reviews {
             email: email.to_owned(),
             expires_at: expires_at.naive_utc(),
             revoked_at: None,
-            created_by: tx.actor().id.clone(),
+            created_by: tx.actor().id(),
             created_at: tx.now().naive_utc(),
         };
         store::insert_invitation(tx.conn(), &invitation)?;

@@ -123,10 +123,6 @@ fn check_version(loaded: &Loaded, expected: Option<i64>) -> Result<(), ReviewErr
     }
 }
 
-fn review_subject(id: &ReviewId) -> String {
-    format!("review/{id}")
-}
-
 impl Reviews {
     pub(crate) fn context<'a>(
         &'a self,
@@ -211,7 +207,7 @@ impl Reviews {
         }
         tx.watch(&provider.id, model.as_ref().map(|m| &m.slug))?;
         store::pin_workflow(tx.conn(), &workflow, now)?;
-        let actor_id = tx.actor().id.clone();
+        let actor_id = tx.actor().id();
         let outcome = engine::start(&workflow.workflow, ReviewKind::Initial, &actor_id, now);
         let review = &outcome.review;
         let row = ReviewRow {
@@ -228,18 +224,12 @@ impl Reviews {
         let loaded = store::load(tx.conn(), &self.catalog, &row.id)?;
         audit::append(
             tx,
-            Change {
-                action: crate::audit::Action::ReviewStarted,
-                subject: review_subject(&row.id),
-                review_id: Some(&row.id),
-                before: None,
-                after: Some(json!({
+            Change::review(crate::audit::Action::ReviewStarted, &row.id).after(json!({
                     "subject": loaded.subject(),
                     "workflow": {"id": workflow.workflow.id, "version": workflow.workflow.version, "digest": workflow.digest},
                     "state": review.state,
                     "tier": review.tier,
                 })),
-            },
         )?;
         Ok(loaded.summary(now))
     }
@@ -328,7 +318,7 @@ impl Reviews {
                 format!("the tier of the previous review, {}", previous.row.id),
             ),
         };
-        let actor_id = tx.actor().id.clone();
+        let actor_id = tx.actor().id();
         let mut outcome = engine::start_at(
             &workflow.workflow,
             ReviewKind::ReReview,
@@ -366,12 +356,7 @@ impl Reviews {
         let loaded = store::load(tx.conn(), &self.catalog, &row.id)?;
         audit::append(
             tx,
-            Change {
-                action: crate::audit::Action::ReviewReReviewStarted,
-                subject: review_subject(&row.id),
-                review_id: Some(&row.id),
-                before: None,
-                after: Some(json!({
+            Change::review(crate::audit::Action::ReviewReReviewStarted, &row.id).after(json!({
                     "subject": loaded.subject(),
                     "previous_review": previous.row.id,
                     "workflow": {"id": workflow.workflow.id, "version": workflow.workflow.version, "digest": workflow.digest},
@@ -380,7 +365,6 @@ impl Reviews {
                     "tier_reason": outcome.review.tier_reason,
                     "assignees": assignees,
                 })),
-            },
         )?;
         Ok(loaded.summary(now))
     }
@@ -497,13 +481,8 @@ impl Reviews {
                 store::touch(tx.conn(), &loaded.row.id, now)?;
                 audit::append(
                     tx,
-                    Change {
-                        action: crate::audit::Action::StageInvitationRevoked,
-                        subject: review_subject(&loaded.row.id),
-                        review_id: Some(&loaded.row.id),
-                        before: None,
-                        after: Some(json!({"invitation": id})),
-                    },
+                    Change::review(crate::audit::Action::StageInvitationRevoked, &loaded.row.id)
+                        .after(json!({"invitation": id})),
                 )?;
                 Ok(())
             })
@@ -539,7 +518,7 @@ impl Reviews {
                     remediation_due: input.remediation_due.map(|d| d.naive_utc()),
                     state: FindingState::Open,
                     resolution: None,
-                    created_by: tx.actor().id.clone(),
+                    created_by: tx.actor().id(),
                     created_at: now.naive_utc(),
                     updated_at: now.naive_utc(),
                     source: None,
@@ -550,13 +529,8 @@ impl Reviews {
                 let view = views::finding(&row);
                 audit::append(
                     tx,
-                    Change {
-                        action: crate::audit::Action::FindingOpened,
-                        subject: review_subject(&loaded.row.id),
-                        review_id: Some(&loaded.row.id),
-                        before: None,
-                        after: Some(serde_json::to_value(&view).unwrap_or_default()),
-                    },
+                    Change::review(crate::audit::Action::FindingOpened, &loaded.row.id)
+                        .after(serde_json::to_value(&view).unwrap_or_default()),
                 )?;
                 Ok(view)
             })
@@ -582,22 +556,16 @@ impl Reviews {
                     .find(|f| f.id == finding.as_str())
                     .cloned()
                     .ok_or_else(|| ReviewError::FindingNotFound(finding.clone()))?;
-                let by = tx.actor().id.clone();
+                let by = tx.actor().id();
                 let after = patched(&before, patch, &by, now)?;
                 store::update_finding(tx.conn(), &after)?;
                 store::touch(tx.conn(), &loaded.row.id, now)?;
                 let view = views::finding(&after);
                 audit::append(
                     tx,
-                    Change {
-                        action: crate::audit::Action::FindingUpdated,
-                        subject: review_subject(&loaded.row.id),
-                        review_id: Some(&loaded.row.id),
-                        before: Some(
-                            serde_json::to_value(views::finding(&before)).unwrap_or_default(),
-                        ),
-                        after: Some(serde_json::to_value(&view).unwrap_or_default()),
-                    },
+                    Change::review(crate::audit::Action::FindingUpdated, &loaded.row.id)
+                        .before(serde_json::to_value(views::finding(&before)).unwrap_or_default())
+                        .after(serde_json::to_value(&view).unwrap_or_default()),
                 )?;
                 Ok(view)
             })
@@ -710,15 +678,11 @@ fn action_change<'a>(
     if !findings.is_empty() {
         after_data["findings_opened"] = json!(findings);
     }
-    Change {
-        action: audited(action.verb()),
-        subject: review_subject(review_id),
-        review_id: Some(review_id),
-        before: Some(
+    Change::review(audited(action.verb()), review_id)
+        .before(
             json!({"state": before.state, "tier": before.tier, "stage_state": stage_state(before)}),
-        ),
-        after: Some(after_data),
-    }
+        )
+        .after(after_data)
 }
 
 /// A finding with a patch applied; resolving or accepting needs a resolution.

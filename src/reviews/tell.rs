@@ -149,7 +149,7 @@ impl Reviews {
             }
         };
         // Nobody is told of what they did themselves.
-        let own = tx.actor().id.clone();
+        let own = tx.actor().id();
         let own_address = people::address_of(tx.conn(), &own)?;
         let everyone: Vec<String> = to;
         let to: Vec<String> = everyone
@@ -163,16 +163,14 @@ impl Reviews {
             }
             audit::append(
                 tx,
-                Change {
-                    action: crate::audit::Action::NotificationUndeliverable,
-                    subject: format!("review/{}", loaded.row.id),
-                    review_id: Some(&loaded.row.id),
-                    before: None,
-                    after: Some(json!({
-                        "stage": stage.key, "notice": arrival.name(), "notify": audience,
-                        "reason": "nobody with an address is known for this audience",
-                    })),
-                },
+                Change::review(
+                    crate::audit::Action::NotificationUndeliverable,
+                    &loaded.row.id,
+                )
+                .after(json!({
+                    "stage": stage.key, "notice": arrival.name(), "notify": audience,
+                    "reason": "nobody with an address is known for this audience",
+                })),
             )?;
             return Ok(());
         }

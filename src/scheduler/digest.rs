@@ -117,7 +117,7 @@ impl Scheduler {
                             tx,
                             Change {
                                 action: crate::audit::Action::DigestQueued,
-                                subject: format!("person/{sub}"),
+                                subject: audit::Subject::person(&sub),
                                 review_id: None,
                                 before: None,
                                 after: Some(json!({"to": email.to, "items": items})),

@@ -234,15 +234,9 @@ impl Context {
         )?;
         audit::append(
             tx,
-            Change {
-                action: crate::audit::Action::StatusExpired,
-                subject: format!("review/{id}"),
-                review_id: Some(id),
-                before: Some(json!({"status": loaded.row.state, "valid_until": valid_until})),
-                after: Some(
+            Change::review(crate::audit::Action::StatusExpired, id).before(json!({"status": loaded.row.state, "valid_until": valid_until})).after(
                     json!({"status": "expired", "subject": subject, "to": to, "re_review": re_review}),
                 ),
-            },
         )?;
         if to.is_empty() {
             self.metrics.undeliverable.inc();
@@ -263,15 +257,9 @@ impl Context {
 pub fn undeliverable(tx: &mut Tx<'_>, review_id: &ReviewId, notice: &str) -> QueryResult<()> {
     audit::append(
         tx,
-        Change {
-            action: crate::audit::Action::NotificationUndeliverable,
-            subject: format!("review/{review_id}"),
-            review_id: Some(review_id),
-            before: None,
-            after: Some(
-                json!({"notice": notice, "reason": "nobody is known to tell, and no admin either"}),
-            ),
-        },
+        Change::review(crate::audit::Action::NotificationUndeliverable, review_id).after(
+            json!({"notice": notice, "reason": "nobody is known to tell, and no admin either"}),
+        ),
     )?;
     Ok(())
 }

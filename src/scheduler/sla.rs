@@ -136,17 +136,12 @@ impl super::Context {
                 self.metrics.undeliverable.inc();
                 audit::append(
                     tx,
-                    Change {
-                        action: crate::audit::Action::NotificationUndeliverable,
-                        subject: format!("review/{review_id}"),
-                        review_id: Some(review_id),
-                        before: None,
-                        after: Some(json!({
+                    Change::review(crate::audit::Action::NotificationUndeliverable, review_id)
+                        .after(json!({
                             "stage": row.stage_key, "level": level, "notify": audience,
                             "skipped_levels": skipped,
                             "reason": "nobody is known for this audience, and no admin either",
                         })),
-                    },
                 )?;
             } else {
                 let email = if level == 0 {
@@ -184,22 +179,21 @@ impl super::Context {
                 }
                 audit::append(
                     tx,
-                    Change {
-                        action: if level == 0 {
+                    Change::review(
+                        if level == 0 {
                             crate::audit::Action::StageReminded
                         } else {
                             crate::audit::Action::StageEscalated
                         },
-                        subject: format!("review/{review_id}"),
-                        review_id: Some(review_id),
-                        before: Some(json!({"escalation_level": level})),
-                        after: Some(json!({
-                            "stage": row.stage_key, "escalation_level": level + 1,
-                            "notify": audience, "to": recipients.to,
-                            "to_admins_instead": recipients.fell_back_to_admins,
-                            "due_at": due_at, "queued": queued, "skipped_levels": skipped,
-                        })),
-                    },
+                        review_id,
+                    )
+                    .before(json!({"escalation_level": level}))
+                    .after(json!({
+                        "stage": row.stage_key, "escalation_level": level + 1,
+                        "notify": audience, "to": recipients.to,
+                        "to_admins_instead": recipients.fell_back_to_admins,
+                        "due_at": due_at, "queued": queued, "skipped_levels": skipped,
+                    })),
                 )?;
             }
         }

@@ -197,17 +197,11 @@ impl super::Context {
         if queued {
             audit::append(
                 tx,
-                Change {
-                    action,
-                    subject: format!("review/{}", loaded.row.id),
-                    review_id: Some(&loaded.row.id),
-                    before: None,
-                    after: Some(json!({
-                        "stage": stage.stage_key, "invitation": invitation.id,
-                        "contact": invitation.email, "nudge": to, "to": email.to,
-                        "due_at": due_at, "expires_at": expires_at,
-                    })),
-                },
+                Change::review(action, &loaded.row.id).after(json!({
+                    "stage": stage.stage_key, "invitation": invitation.id,
+                    "contact": invitation.email, "nudge": to, "to": email.to,
+                    "due_at": due_at, "expires_at": expires_at,
+                })),
             )?;
         }
         Ok(queued)

@@ -23,11 +23,11 @@ pub enum Subject {
 }
 
 impl Subject {
-    /// `provider/acme` or `model/acme/m`, as the audit log names it.
-    pub fn audit_name(&self) -> String {
+    /// What the audit log names it.
+    pub fn audited(&self) -> audit::Subject {
         match self {
-            Subject::Provider(provider) => format!("provider/{provider}"),
-            Subject::Model(provider, model) => format!("model/{provider}/{model}"),
+            Subject::Provider(provider) => audit::Subject::provider(provider),
+            Subject::Model(provider, model) => audit::Subject::model(provider, model),
         }
     }
 
@@ -81,7 +81,7 @@ pub fn impact(
 ) -> Result<(DateTime<Utc>, Vec<Integrator>, Vec<(String, String)>), SwitchError> {
     let found = Found::of(conn, subject)?;
     if found.suspended() {
-        return Err(SwitchError::AlreadySuspended(subject.audit_name()));
+        return Err(SwitchError::AlreadySuspended(subject.audited().to_string()));
     }
     let (provider_slug, model_slug) = subject.slugs();
     let (since, integrators) = crate::usage::impact(conn, provider_slug.as_str(), model_slug, now)?;
@@ -172,8 +172,12 @@ pub async fn throw(
                 Throw::Resume { reason } => (false, reason.clone()),
             };
             match (suspend, was_suspended) {
-                (true, true) => return Err(SwitchError::AlreadySuspended(subject.audit_name())),
-                (false, false) => return Err(SwitchError::NotSuspended(subject.audit_name())),
+                (true, true) => {
+                    return Err(SwitchError::AlreadySuspended(subject.audited().to_string()));
+                }
+                (false, false) => {
+                    return Err(SwitchError::NotSuspended(subject.audited().to_string()));
+                }
                 _ => {}
             }
             tx.watch(&provider.id, model_slug)?;
@@ -198,7 +202,7 @@ pub async fn throw(
                     recipients.to,
                     &subject.label(),
                     reason.as_deref().unwrap_or_default(),
-                    &tx.actor().id,
+                    &tx.actor().id(),
                 );
                 crate::notify::enqueue_email(tx, &email, None)?;
                 // And each integrator that asked about it lately, by itself.
@@ -232,7 +236,7 @@ pub async fn throw(
                     } else {
                         crate::audit::Action::StatusResumed
                     },
-                    subject: subject.audit_name(),
+                    subject: subject.audited(),
                     review_id: None,
                     before: Some(json!({"suspended": was_suspended})),
                     after: Some(after),

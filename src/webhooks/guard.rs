@@ -220,6 +220,23 @@ async fn resolve(
         .collect())
 }
 
+/// Before a delivery to `url`, once: an address in the URL is checked here
+/// (the client connects to it without resolving anything) and the
+/// connection logged; a name is checked and logged by [`Resolver`] as the
+/// client resolves it.
+pub fn check_delivery(url: &url::Url, targets: Targets) -> Result<(), String> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err("the URL names no host".into()),
+    };
+    targets.permits(ip)?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    crate::telemetry::egress("webhook", &ip.to_string(), &[SocketAddr::new(ip, port)]);
+    Ok(())
+}
+
 /// The HTTP client's name resolution for deliveries: the same policy, at
 /// the moment of connecting, so a name that resolved to a permitted address
 /// when checked cannot be pointed elsewhere before the connection is made.
@@ -231,6 +248,7 @@ impl reqwest::dns::Resolve for Resolver {
         let targets = self.0;
         Box::pin(async move {
             let addresses = resolve(url::Host::Domain(name.as_str()), 0, targets).await?;
+            crate::telemetry::egress("webhook", name.as_str(), &addresses);
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -177,7 +177,7 @@ pub async fn subscribe(
         url: input.url.unwrap_or_default(),
         secret: secret.clone(),
         events: Json::new(events),
-        created_by: actor.id.clone(),
+        created_by: actor.id(),
         created_at: now.naive_utc(),
     };
     let webhook = Webhook::from(&row);
@@ -188,7 +188,7 @@ pub async fn subscribe(
             tx,
             Change {
                 action: crate::audit::Action::WebhookCreated,
-                subject: format!("webhook/{}", row.id),
+                subject: audit::Subject::webhook(&row.id),
                 review_id: None,
                 before: None,
                 after: Some(logged),
@@ -216,7 +216,7 @@ pub async fn unsubscribe(
             tx,
             Change {
                 action: crate::audit::Action::WebhookDeleted,
-                subject: format!("webhook/{id}"),
+                subject: audit::Subject::webhook(&id),
                 review_id: None,
                 before: Some(json!({"url": before.url, "events": before.events.get()})),
                 after: None,
