@@ -4,15 +4,19 @@
 //! conditions in plain words, the attestation, review history),
 //! [`model_form`], and the admin's [`switch`].
 
-use actix_web::web;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use validator::Validate;
 
-use super::page::{Notice, PageError, Viewer};
+use super::page::{self, Layout, Notice, PageError, Viewer};
 use super::words;
 
 use crate::ids::{ModelSlug, ProviderSlug};
 use crate::providers::CatalogueError;
 use crate::reviews::ReviewSummary;
 use crate::status::Status;
+use crate::validation::FieldError;
 
 mod model_form;
 mod models;
@@ -106,6 +110,53 @@ fn writer(viewer: &Viewer) -> Result<(), PageError> {
         Err(PageError::Forbidden(
             "Only a vendor manager or an admin changes the catalogue.".into(),
         ))
+    }
+}
+
+/// A catalogue form as a page: 200 when it is blank or as stored, 422 when
+/// it shows the problems of a post (field errors or the service's refusal).
+fn form_page<T: Template>(
+    viewer: &Viewer,
+    title: String,
+    errors: Vec<FieldError>,
+    notice: Option<Notice>,
+    form: impl FnOnce(Layout, Vec<FieldError>) -> T,
+) -> HttpResponse {
+    let mut layout = viewer.layout(title, "/providers");
+    if let Some(notice) = notice {
+        layout = layout.notice(notice);
+    }
+    let status = if errors.is_empty() && layout.notices.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    page::html(status, &form(layout, errors))
+}
+
+/// A catalogue form posted: with problems (those `errors` holds, then the
+/// input's own validation) it is shown `again`; otherwise `save` stores the
+/// input and the viewer goes to the page `done` names, or sees the form
+/// again with the service's refusal.
+async fn submit<I: Validate, T>(
+    input: I,
+    mut errors: Vec<FieldError>,
+    save: impl AsyncFnOnce(I) -> Result<T, CatalogueError>,
+    done: impl FnOnce(T) -> String,
+    again: impl FnOnce(Vec<FieldError>, Option<Notice>) -> HttpResponse,
+) -> HttpResponse {
+    if let Err(invalid) = input.validate() {
+        errors.extend(FieldError::from_validator(&invalid));
+    }
+    if !errors.is_empty() {
+        return again(errors, None);
+    }
+    match save(input).await {
+        Ok(saved) => page::redirect(&done(saved)),
+        Err(error) => {
+            let (notice, errors) = words::catalogue_refusal(&error);
+            again(errors, Some(notice))
+        }
     }
 }
 

@@ -1,11 +1,9 @@
 //! Registering and editing a model.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use validator::Validate;
 
-use crate::console::page::{self, Layout, Notice, PageError, Posted, Viewer, forms};
+use crate::console::page::{Layout, Notice, PageError, Posted, Viewer, forms};
 use crate::console::words;
 use crate::providers::{Hosting, Modality, ModelPatch, NewModel, service};
 use crate::validation::FieldError;
@@ -76,41 +74,29 @@ fn model_form(
             format!("/providers/{provider}/models"),
         ),
     };
-    let mut layout = viewer.layout(title, "/providers");
-    if let Some(notice) = notice {
-        layout = layout.notice(notice);
-    }
-    let status = if errors.is_empty() && layout.notices.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    page::html(
-        status,
-        &ModelForm {
-            layout,
-            csrf: viewer.session.csrf.clone(),
-            provider: provider.to_owned(),
-            editing: editing.is_some(),
-            action,
-            fields,
-            modalities: Modality::ALL
-                .iter()
-                .map(|m| Choice {
-                    value: m.as_str(),
-                    label: words::label(m.as_str()),
-                })
-                .collect(),
-            hostings: Hosting::ALL
-                .iter()
-                .map(|h| Choice {
-                    value: h.as_str(),
-                    label: words::label(h.as_str()),
-                })
-                .collect(),
-            errors,
-        },
-    )
+    form_page(viewer, title, errors, notice, |layout, errors| ModelForm {
+        layout,
+        csrf: viewer.session.csrf.clone(),
+        provider: provider.to_owned(),
+        editing: editing.is_some(),
+        action,
+        fields,
+        modalities: Modality::ALL
+            .iter()
+            .map(|m| Choice {
+                value: m.as_str(),
+                label: words::label(m.as_str()),
+            })
+            .collect(),
+        hostings: Hosting::ALL
+            .iter()
+            .map(|h| Choice {
+                value: h.as_str(),
+                label: words::label(h.as_str()),
+            })
+            .collect(),
+        errors,
+    })
 }
 
 pub(super) async fn new_model(
@@ -163,38 +149,24 @@ pub(super) async fn create_model(
         hosting: choice(&fields.hosting, "hosting", Hosting::parse, &mut errors),
         description: optional(&fields.description),
     };
-    if let Err(invalid) = input.validate() {
-        errors.extend(FieldError::from_validator(&invalid));
-    }
-    if !errors.is_empty() {
-        return Ok(model_form(&viewer, &provider, None, fields, errors, None));
-    }
-    let state = viewer.state.clone();
-    let created = service::create_model(
-        &state.work,
-        viewer.actor(),
-        provider.clone(),
+    let state = &viewer.state;
+    Ok(submit(
         input,
-        state.clock.now(),
+        errors,
+        async |input| {
+            service::create_model(
+                &state.work,
+                viewer.actor(),
+                provider.clone(),
+                input,
+                state.clock.now(),
+            )
+            .await
+        },
+        |model| format!("/providers/{provider}/models/{}?done=created", model.slug),
+        |errors, notice| model_form(&viewer, &provider, None, fields, errors, notice),
     )
-    .await;
-    match created {
-        Ok(model) => Ok(page::redirect(&format!(
-            "/providers/{provider}/models/{}?done=created",
-            model.slug
-        ))),
-        Err(error) => {
-            let (notice, errors) = words::catalogue_refusal(&error);
-            Ok(model_form(
-                &viewer,
-                &provider,
-                None,
-                fields,
-                errors,
-                Some(notice),
-            ))
-        }
-    }
+    .await)
 }
 
 pub(super) async fn edit_model(
@@ -266,43 +238,23 @@ pub(super) async fn update_model(
         )),
         description: Some(optional(&fields.description)),
     };
-    if let Err(invalid) = patch.validate() {
-        errors.extend(FieldError::from_validator(&invalid));
-    }
-    if !errors.is_empty() {
-        return Ok(model_form(
-            &viewer,
-            &provider,
-            Some(&model),
-            fields,
-            errors,
-            None,
-        ));
-    }
-    let state = viewer.state.clone();
-    let result = service::update_model(
-        &state.work,
-        viewer.actor(),
-        (provider.clone(), model.clone()),
+    let state = &viewer.state;
+    Ok(submit(
         patch,
-        expected,
-        state.clock.now(),
+        errors,
+        async |patch| {
+            service::update_model(
+                &state.work,
+                viewer.actor(),
+                (provider.clone(), model.clone()),
+                patch,
+                expected,
+                state.clock.now(),
+            )
+            .await
+        },
+        |_| format!("/providers/{provider}/models/{model}?done=saved"),
+        |errors, notice| model_form(&viewer, &provider, Some(&model), fields, errors, notice),
     )
-    .await;
-    match result {
-        Ok(_) => Ok(page::redirect(&format!(
-            "/providers/{provider}/models/{model}?done=saved"
-        ))),
-        Err(error) => {
-            let (notice, errors) = words::catalogue_refusal(&error);
-            Ok(model_form(
-                &viewer,
-                &provider,
-                Some(&model),
-                fields,
-                errors,
-                Some(notice),
-            ))
-        }
-    }
+    .await)
 }

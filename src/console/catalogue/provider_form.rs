@@ -1,11 +1,9 @@
 //! Registering and editing a provider.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use validator::Validate;
 
-use crate::console::page::{self, Layout, Notice, PageError, Posted, Viewer, forms};
+use crate::console::page::{Layout, Notice, PageError, Posted, Viewer, forms};
 use crate::console::words;
 use crate::providers::{Contact, NewProvider, ProviderPatch, service};
 use crate::validation::FieldError;
@@ -91,26 +89,16 @@ fn provider_form(
         Some(slug) => (format!("Edit {slug}"), format!("/providers/{slug}/edit")),
         None => ("Register a provider".to_owned(), "/providers".to_owned()),
     };
-    let mut layout = viewer.layout(title, "/providers");
-    if let Some(notice) = notice {
-        layout = layout.notice(notice);
-    }
-    let status = if errors.is_empty() && layout.notices.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    page::html(
-        status,
-        &ProviderForm {
+    form_page(viewer, title, errors, notice, |layout, errors| {
+        ProviderForm {
             layout,
             csrf: viewer.session.csrf.clone(),
             editing: editing.is_some(),
             action,
             fields,
             errors,
-        },
-    )
+        }
+    })
 }
 
 pub(super) async fn new_provider(viewer: Viewer) -> Result<HttpResponse, PageError> {
@@ -137,26 +125,17 @@ pub(super) async fn create_provider(
         contacts: parse_contacts(&fields.contacts),
         notes: optional(&fields.notes),
     };
-    if let Err(errors) = input.validate() {
-        return Ok(provider_form(
-            &viewer,
-            None,
-            fields,
-            FieldError::from_validator(&errors),
-            None,
-        ));
-    }
-    let state = viewer.state.clone();
-    match service::create_provider(&state.work, viewer.actor(), input, state.clock.now()).await {
-        Ok(provider) => Ok(page::redirect(&format!(
-            "/providers/{}?done=created",
-            provider.slug
-        ))),
-        Err(error) => {
-            let (notice, errors) = words::catalogue_refusal(&error);
-            Ok(provider_form(&viewer, None, fields, errors, Some(notice)))
-        }
-    }
+    let state = &viewer.state;
+    Ok(submit(
+        input,
+        Vec::new(),
+        async |input| {
+            service::create_provider(&state.work, viewer.actor(), input, state.clock.now()).await
+        },
+        |provider| format!("/providers/{}?done=created", provider.slug),
+        |errors, notice| provider_form(&viewer, None, fields, errors, notice),
+    )
+    .await)
 }
 
 pub(super) async fn edit_provider(
@@ -207,41 +186,25 @@ pub(super) async fn update_provider(
         contacts: Some(parse_contacts(&fields.contacts)),
         notes: Some(optional(&fields.notes)),
     };
-    if let Err(errors) = patch.validate() {
-        return Ok(provider_form(
-            &viewer,
-            Some(&slug),
-            fields,
-            FieldError::from_validator(&errors),
-            None,
-        ));
-    }
-    let state = viewer.state.clone();
-    let result = service::update_provider(
-        &state.work,
-        viewer.actor(),
-        slug.clone(),
+    let state = &viewer.state;
+    Ok(submit(
         patch,
-        expected,
-        state.clock.now(),
+        Vec::new(),
+        async |patch| {
+            service::update_provider(
+                &state.work,
+                viewer.actor(),
+                slug.clone(),
+                patch,
+                expected,
+                state.clock.now(),
+            )
+            .await
+        },
+        |provider| format!("/providers/{}?done=saved", provider.slug),
+        |errors, notice| provider_form(&viewer, Some(&slug), fields, errors, notice),
     )
-    .await;
-    match result {
-        Ok(provider) => Ok(page::redirect(&format!(
-            "/providers/{}?done=saved",
-            provider.slug
-        ))),
-        Err(error) => {
-            let (notice, errors) = words::catalogue_refusal(&error);
-            Ok(provider_form(
-                &viewer,
-                Some(&slug),
-                fields,
-                errors,
-                Some(notice),
-            ))
-        }
-    }
+    .await)
 }
 
 #[cfg(test)]
