@@ -11,10 +11,14 @@ use serde::Deserialize;
 
 use super::page::{self, Done, Layout, NoFields, Notice, PageError, Posted, Viewer, forms};
 use super::words;
+use chrono::{DateTime, Utc};
+
+use crate::audit::Actor;
 use crate::auth::Role;
 use crate::db::PageRequest;
 use crate::outbox::MessageState;
 use crate::scheduler::Job;
+use crate::unit::UnitOfWork;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin").get(overview))
@@ -308,22 +312,36 @@ async fn subscribe(posted: Posted<WebhookFields>) -> Result<HttpResponse, PageEr
     )))
 }
 
-/// `POST /admin/webhooks/{id}/delete`.
-async fn unsubscribe(
+/// An admin's button on one record, named by the path: the service's
+/// `act` on it, its refusal turned into a page by `refused`, then back to
+/// the admin page at `done`.
+async fn on_record<T, E>(
     path: web::Path<String>,
     posted: Posted<NoFields>,
+    act: impl AsyncFnOnce(&UnitOfWork, Actor, String, DateTime<Utc>) -> Result<T, E>,
+    refused: impl FnOnce(E) -> PageError,
+    done: &str,
 ) -> Result<HttpResponse, PageError> {
     let viewer = posted.viewer;
     admin(&viewer)?;
     let state = &viewer.state;
-    crate::webhooks::unsubscribe(
+    act(
         &state.work,
         viewer.actor(),
         path.into_inner(),
         state.clock.now(),
     )
     .await
-    .map_err(|e| match e {
+    .map_err(refused)?;
+    Ok(page::redirect(done))
+}
+
+/// `POST /admin/webhooks/{id}/delete`.
+async fn unsubscribe(
+    path: web::Path<String>,
+    posted: Posted<NoFields>,
+) -> Result<HttpResponse, PageError> {
+    let refused = |e| match e {
         crate::webhooks::WebhookError::NotFound(id) => {
             PageError::NotFound(format!("There is no webhook `{id}`."))
         }
@@ -331,8 +349,9 @@ async fn unsubscribe(
             tracing::error!(error = %other, "deleting a webhook failed");
             PageError::Internal
         }
-    })?;
-    Ok(page::redirect("/admin?done=unsubscribed#webhooks"))
+    };
+    let done = "/admin?done=unsubscribed#webhooks";
+    on_record(path, posted, crate::webhooks::unsubscribe, refused, done).await
 }
 
 /// `POST /admin/outbox/{id}/retry`.
@@ -340,21 +359,12 @@ async fn retry(
     path: web::Path<String>,
     posted: Posted<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let viewer = posted.viewer;
-    admin(&viewer)?;
-    let state = &viewer.state;
-    crate::outbox::retry(
-        &state.work,
-        viewer.actor(),
-        path.into_inner(),
-        state.clock.now(),
-    )
-    .await
-    .map_err(|e| match e {
+    let refused = |e| match e {
         crate::outbox::RetryError::Store(error) => error.into(),
         other => PageError::Refused(format!("{other}."), "/admin#outbox".into()),
-    })?;
-    Ok(page::redirect("/admin?done=retried#outbox"))
+    };
+    let done = "/admin?done=retried#outbox";
+    on_record(path, posted, crate::outbox::retry, refused, done).await
 }
 
 struct EventLine {
