@@ -1,6 +1,6 @@
 //! Answering an internal questionnaire (or a supplier's on their behalf).
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 
 use super::*;
 use crate::console::page::PageError;
@@ -18,54 +18,34 @@ pub(super) struct AnswerFields {
 /// `POST /reviews/{id}/stages/{stage}/answers`: save (`action=save`) or
 /// submit (`action=submit`) an internal questionnaire, or a supplier's on
 /// their behalf.
-pub(super) async fn answer(
-    path: web::Path<(String, String)>,
-    posted: Posted<AnswerFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted {
-        viewer,
-        fields,
-        form,
-    } = posted;
-    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
-    let detail = load(&viewer, &id).await?;
+pub(super) async fn answer(posted: OnStage<AnswerFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, form } = posted;
+    let detail = load(&on.viewer, &on.id).await?;
     let workflow = crate::reviews::store::pinned_workflow_of(
-        &viewer.state.reviews.catalog,
+        &on.viewer.state.reviews.catalog,
         &detail.review.workflow.digest,
     )
     .ok_or(PageError::Internal)?;
     let definition = workflow
         .workflow
-        .stage(&stage)
-        .ok_or_else(|| PageError::NotFound(format!("There is no stage `{stage}`.")))?;
+        .stage(&on.stage)
+        .ok_or_else(|| PageError::NotFound(format!("There is no stage `{}`.", on.stage)))?;
     let answers = questionnaire::posted_answers(&definition.questionnaire, &form);
-    let reviews = &viewer.state.reviews;
-    let saved = reviews
-        .act(
-            call(&viewer, &id, expected),
-            viewer.caller(),
-            Action::SaveAnswers {
-                stage: stage.clone(),
-                answers: answers.clone(),
-            },
-        )
-        .await;
+    let save = Action::SaveAnswers {
+        stage: on.stage.clone(),
+        answers: answers.clone(),
+    };
+    let saved = on.act(save).await;
     let submit = fields.action.as_deref() == Some("submit");
     let result = match saved {
         Ok(loaded) if submit => {
-            reviews
-                .act(
-                    call(&viewer, &id, Some(loaded.row.version)),
-                    viewer.caller(),
-                    Action::Submit {
-                        stage: stage.clone(),
-                    },
-                )
-                .await
+            let submit = Action::Submit {
+                stage: on.stage.clone(),
+            };
+            act(&on.viewer, &on.id, Some(loaded.row.version), submit).await
         }
         other => other,
     };
     let done = if submit { "submitted" } else { "saved" };
-    outcome(&viewer, &id, result, done, &stage, Some(answers)).await
+    on.outcome(result, done, &on.stage, Some(answers)).await
 }

@@ -41,13 +41,10 @@ pub(super) struct FindingFields {
 
 /// `POST /reviews/{id}/findings`.
 pub(super) async fn add_finding(
-    path: web::Path<String>,
-    posted: Posted<FindingFields>,
+    posted: OnReview<FindingFields>,
 ) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let id = review_id(&path)?;
-    if !viewer.has_any(STAFF) {
+    let OnReview { on, fields, .. } = posted;
+    if !on.viewer.has_any(STAFF) {
         return Err(PageError::Forbidden(
             "Only reviewers raise findings.".into(),
         ));
@@ -74,16 +71,16 @@ pub(super) async fn add_finding(
         errors.extend(FieldError::from_validator(&invalid));
     }
     let result = if errors.is_empty() {
-        viewer
+        on.viewer
             .state
             .reviews
-            .add_finding(call(&viewer, &id, expected), input)
+            .add_finding(on.call(), input)
             .await
             .map(drop)
     } else {
         Err(ReviewError::Invalid(errors))
     };
-    outcome(&viewer, &id, result, "finding", "finding", None).await
+    on.outcome(result, "finding", "finding", None).await
 }
 
 /// The form that resolves, accepts or reopens a finding.
@@ -101,12 +98,10 @@ pub(super) struct FindingPatchFields {
 /// `POST /reviews/{id}/findings/{finding}`: resolve, accept or reopen.
 pub(super) async fn update_finding(
     path: web::Path<(String, String)>,
-    posted: Posted<FindingPatchFields>,
+    posted: OnReview<FindingPatchFields>,
 ) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let id = review_id(&path.0)?;
-    if !viewer.has_any(STAFF) {
+    let OnReview { on, fields, .. } = posted;
+    if !on.viewer.has_any(STAFF) {
         return Err(PageError::Forbidden(
             "Only reviewers change findings.".into(),
         ));
@@ -125,14 +120,14 @@ pub(super) async fn update_finding(
         resolution: fields.resolution,
     };
     let result = if errors.is_empty() {
-        viewer
+        on.viewer
             .state
             .reviews
-            .update_finding(call(&viewer, &id, expected), path.1.clone(), patch)
+            .update_finding(on.call(), path.1.clone(), patch)
             .await
             .map(drop)
     } else {
         Err(ReviewError::Invalid(errors))
     };
-    outcome(&viewer, &id, result, "finding", "findings", None).await
+    on.outcome(result, "finding", "findings", None).await
 }

@@ -11,16 +11,23 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 
-use super::page::{NoFields, Notice, PageError, Posted, Viewer, forms, redirect, refusal_status};
+use super::page::{
+    Form, NoFields, Notice, PageError, Posted, Viewer, forms, redirect, refusal_status,
+};
 use super::words;
 use crate::auth::roles::STAFF;
 use crate::ids::{ReviewId, StageKey};
 use crate::reviews::service::Call;
+use crate::reviews::store::Loaded;
 use crate::reviews::{ReviewDetail, ReviewError, ReviewSummary};
 use crate::validation::FieldError;
+use crate::workflow::engine::Action;
 use serde::Deserialize;
 
 mod answers;
@@ -60,6 +67,105 @@ fn review_id(text: &str) -> Result<ReviewId, PageError> {
 
 fn stage_key(text: &str) -> Result<StageKey, PageError> {
     StageKey::parse(text).map_err(|_| PageError::NotFound(format!("There is no stage `{text}`.")))
+}
+
+/// A form posted on a review (`/reviews/{id}/…`) or on one of its stages
+/// (`/reviews/{id}/stages/{stage}/…`, an [`OnStage`]), read once: the post
+/// checked as every post is ([`Posted`]), and what it acts on (a 404 when
+/// the path names no review or stage).
+pub(super) struct OnReview<T, S = ()> {
+    on: Target<S>,
+    fields: T,
+    form: Form,
+}
+
+/// What a post acts on, and as whom: the viewer, the review (and stage)
+/// its path names, and the revision the form was rendered from.
+struct Target<S> {
+    viewer: Viewer,
+    id: ReviewId,
+    /// The stage the path names, for a form on one stage.
+    stage: S,
+    /// The revision the form was rendered from (the page's `If-Match`).
+    expected: Option<i64>,
+}
+
+impl<S> Target<S> {
+    /// A review service call by the viewer on this review.
+    fn call(&self) -> Call {
+        call(&self.viewer, &self.id, self.expected)
+    }
+
+    /// The viewer's `action` on this review.
+    async fn act(&self, action: Action) -> Result<Loaded, ReviewError> {
+        act(&self.viewer, &self.id, self.expected, action).await
+    }
+
+    /// After the action: see [`outcome`].
+    async fn outcome<T>(
+        &self,
+        result: Result<T, ReviewError>,
+        done: &str,
+        form: &str,
+        posted: Option<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<HttpResponse, PageError> {
+        outcome(&self.viewer, &self.id, result, done, form, posted).await
+    }
+}
+
+/// A form posted on one stage of a review.
+pub(super) type OnStage<T> = OnReview<T, StageKey>;
+
+/// The segments of a review's path, decoded as `web::Path` decodes them.
+#[derive(Deserialize)]
+struct Segments {
+    id: String,
+    stage: Option<String>,
+}
+
+/// What a review's path names besides the review: nothing, or a stage
+/// (read from its `{stage}` segment).
+pub(super) trait Within: Sized {
+    fn read(stage: Option<&str>) -> Result<Self, PageError>;
+}
+
+impl Within for () {
+    fn read(_: Option<&str>) -> Result<Self, PageError> {
+        Ok(())
+    }
+}
+
+impl Within for StageKey {
+    fn read(stage: Option<&str>) -> Result<Self, PageError> {
+        stage_key(stage.unwrap_or_default())
+    }
+}
+
+impl<T: DeserializeOwned + 'static, S: Within + 'static> FromRequest for OnReview<T, S> {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let posted = Posted::<T>::from_request(req, payload);
+        let segments = req.match_info().load::<Segments>();
+        Box::pin(async move {
+            let posted = posted.await?;
+            let segments = segments.map_err(|e| {
+                PageError::BadRequest(format!("The address could not be read: {e}."))
+            })?;
+            let on = Target {
+                expected: posted.revision(),
+                id: review_id(&segments.id)?,
+                stage: S::read(segments.stage.as_deref())?,
+                viewer: posted.viewer,
+            };
+            Ok(OnReview {
+                on,
+                fields: posted.fields,
+                form: posted.form,
+            })
+        })
+    }
 }
 
 fn reader(viewer: &Viewer) -> Result<(), PageError> {
@@ -138,6 +244,22 @@ fn call(viewer: &Viewer, id: &ReviewId, expected: Option<i64>) -> Call {
         email: viewer.session.principal.email.clone(),
         now: viewer.state.clock.now(),
     }
+}
+
+/// The viewer's `action` on the review, on the revision the form was
+/// rendered from.
+async fn act(
+    viewer: &Viewer,
+    id: &ReviewId,
+    expected: Option<i64>,
+    action: Action,
+) -> Result<Loaded, ReviewError> {
+    let call = call(viewer, id, expected);
+    viewer
+        .state
+        .reviews
+        .act(call, viewer.caller(), action)
+        .await
 }
 
 /// After an action: on to the page (at `anchor`) with its notice, or the

@@ -1,6 +1,6 @@
 //! Actions on a whole review: start, raise the tier, withdraw, re-review.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 
 use super::*;
 use crate::auth::roles::MANAGERS;
@@ -52,15 +52,17 @@ pub(super) async fn start(posted: Posted<StartFields>) -> Result<HttpResponse, P
         )
         .await;
     match result {
-        Ok(summary) => Ok(page::redirect(&format!(
-            "/reviews/{}?done=started",
-            summary.id
-        ))),
+        Ok(summary) => Ok(started(&summary)),
         Err(error) => {
             let (notice, _) = words::review_refusal(&error, &back);
             Err(PageError::Refused(notice.text, back))
         }
     }
+}
+
+/// On to the page of a review just started.
+fn started(summary: &ReviewSummary) -> HttpResponse {
+    page::redirect(&format!("/reviews/{}?done=started", summary.id))
 }
 
 /// The tier form.
@@ -72,30 +74,21 @@ pub(super) struct TierFields {
 }
 
 /// `POST /reviews/{id}/tier`.
-pub(super) async fn raise_tier(
-    path: web::Path<String>,
-    posted: Posted<TierFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let id = review_id(&path)?;
+pub(super) async fn raise_tier(posted: OnReview<TierFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, .. } = posted;
     let Some(tier) = fields.tier.as_deref().and_then(Tier::parse) else {
         let result: Result<(), ReviewError> = Err(ReviewError::Invalid(vec![FieldError::new(
             "tier",
             "is required",
         )]));
-        return outcome(&viewer, &id, result, "tier", "tier", None).await;
+        return on.outcome(result, "tier", "tier", None).await;
     };
     let action = Action::RaiseTier {
         tier,
         reason: fields.reason.unwrap_or_default(),
     };
-    let result = viewer
-        .state
-        .reviews
-        .act(call(&viewer, &id, expected), viewer.caller(), action)
-        .await;
-    outcome(&viewer, &id, result, "tier", "tier", None).await
+    let result = on.act(action).await;
+    on.outcome(result, "tier", "tier", None).await
 }
 
 /// A form that gives only a reason.
@@ -106,46 +99,33 @@ pub(super) struct ReasonFields {
 }
 
 /// `POST /reviews/{id}/withdraw`.
-pub(super) async fn withdraw(
-    path: web::Path<String>,
-    posted: Posted<ReasonFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let id = review_id(&path)?;
+pub(super) async fn withdraw(posted: OnReview<ReasonFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, .. } = posted;
     let action = Action::Withdraw {
         reason: fields.reason.unwrap_or_default(),
     };
-    let result = viewer
-        .state
-        .reviews
-        .act(call(&viewer, &id, expected), viewer.caller(), action)
-        .await;
-    outcome(&viewer, &id, result, "withdrawn", "withdraw", None).await
+    let result = on.act(action).await;
+    on.outcome(result, "withdrawn", "withdraw", None).await
 }
 
 /// `POST /reviews/{id}/re-review`.
-pub(super) async fn re_review(
-    path: web::Path<String>,
-    posted: Posted<NoFields>,
-) -> Result<HttpResponse, PageError> {
-    let viewer = posted.viewer;
-    let id = review_id(&path)?;
-    if !viewer.has_any(MANAGERS) {
+pub(super) async fn re_review(posted: OnReview<NoFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, .. } = posted;
+    if !on.viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin opens a re-review.".into(),
         ));
     }
-    let state = &viewer.state;
+    let state = &on.viewer.state;
     let result = state
         .reviews
-        .re_review(id.clone(), viewer.actor(), state.clock.now(), None)
+        .re_review(on.id.clone(), on.viewer.actor(), state.clock.now(), None)
         .await;
     match result {
-        Ok(summary) => Ok(page::redirect(&format!(
-            "/reviews/{}?done=started",
-            summary.id
-        ))),
-        Err(error) => outcome::<()>(&viewer, &id, Err(error), "started", "re-review", None).await,
+        Ok(summary) => Ok(started(&summary)),
+        Err(error) => {
+            on.outcome::<()>(Err(error), "started", "re-review", None)
+                .await
+        }
     }
 }

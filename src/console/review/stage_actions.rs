@@ -25,14 +25,9 @@ pub(super) struct InviteFields {
 }
 
 /// `POST /reviews/{id}/stages/{stage}/invite`.
-pub(super) async fn invite(
-    path: web::Path<(String, String)>,
-    posted: Posted<InviteFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
-    if !viewer.has_any(MANAGERS) {
+pub(super) async fn invite(posted: OnStage<InviteFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, .. } = posted;
+    if !on.viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
@@ -41,15 +36,16 @@ pub(super) async fn invite(
         Ok(parsed) => parsed,
         Err(errors) => {
             let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
-            return outcome(&viewer, &id, result, "invited", &stage, None).await;
+            return on.outcome(result, "invited", &on.stage, None).await;
         }
     };
-    let result = viewer
+    let result = on
+        .viewer
         .state
         .reviews
-        .invite(call(&viewer, &id, expected), stage.clone(), email, lifetime)
+        .invite(on.call(), on.stage.clone(), email, lifetime)
         .await;
-    outcome(&viewer, &id, result, "invited", &stage, None).await
+    on.outcome(result, "invited", &on.stage, None).await
 }
 
 /// The contact's address and the link's lifetime an invitation form gives.
@@ -87,49 +83,44 @@ fn invitation_form(
 
 /// `POST /reviews/{id}/invite`: one contact, every supplier questionnaire
 /// still to answer, one link.
-pub(super) async fn invite_all(
-    path: web::Path<String>,
-    posted: Posted<InviteFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let id = review_id(&path)?;
-    if !viewer.has_any(MANAGERS) {
+pub(super) async fn invite_all(posted: OnReview<InviteFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, .. } = posted;
+    if !on.viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
         ));
     }
     let result = match invitation_form(fields) {
-        Ok((email, lifetime)) => viewer
+        Ok((email, lifetime)) => on
+            .viewer
             .state
             .reviews
-            .invite_all(call(&viewer, &id, expected), email, None, lifetime)
+            .invite_all(on.call(), email, None, lifetime)
             .await
             .map(drop),
         Err(errors) => Err(ReviewError::Invalid(errors)),
     };
-    outcome(&viewer, &id, result, "invited", "invite-all", None).await
+    on.outcome(result, "invited", "invite-all", None).await
 }
 
 /// `POST /reviews/{id}/invitations/{invitation}/revoke`.
 pub(super) async fn revoke(
     path: web::Path<(String, String)>,
-    posted: Posted<NoFields>,
+    posted: OnReview<NoFields>,
 ) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let viewer = posted.viewer;
-    let id = review_id(&path.0)?;
-    if !viewer.has_any(MANAGERS) {
+    let OnReview { on, .. } = posted;
+    if !on.viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin revokes an invitation.".into(),
         ));
     }
-    let result = viewer
+    let result = on
+        .viewer
         .state
         .reviews
-        .revoke_invitation(call(&viewer, &id, expected), path.1.clone())
+        .revoke_invitation(on.call(), path.1.clone())
         .await;
-    outcome(&viewer, &id, result, "revoked", "invitations", None).await
+    on.outcome(result, "revoked", "invitations", None).await
 }
 
 /// The assign form: who (empty: nobody).
@@ -140,23 +131,14 @@ pub(super) struct AssignFields {
 }
 
 /// `POST /reviews/{id}/stages/{stage}/assign`.
-pub(super) async fn assign(
-    path: web::Path<(String, String)>,
-    posted: Posted<AssignFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted { viewer, fields, .. } = posted;
-    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
+pub(super) async fn assign(posted: OnStage<AssignFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, .. } = posted;
     let action = Action::Assign {
-        stage: stage.clone(),
+        stage: on.stage.clone(),
         assignee: fields.assignee,
     };
-    let result = viewer
-        .state
-        .reviews
-        .act(call(&viewer, &id, expected), viewer.caller(), action)
-        .await;
-    outcome(&viewer, &id, result, "assigned", &stage, None).await
+    let result = on.act(action).await;
+    on.outcome(result, "assigned", &on.stage, None).await
 }
 
 /// The conditions a decision form's editor gives: each list left empty is
@@ -223,17 +205,8 @@ pub(super) struct DecideFields {
 }
 
 /// `POST /reviews/{id}/stages/{stage}/decide`.
-pub(super) async fn decide(
-    path: web::Path<(String, String)>,
-    posted: Posted<DecideFields>,
-) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted {
-        viewer,
-        fields,
-        form,
-    } = posted;
-    let (id, stage) = (review_id(&path.0)?, stage_key(&path.1)?);
+pub(super) async fn decide(posted: OnStage<DecideFields>) -> Result<HttpResponse, PageError> {
+    let OnReview { on, fields, form } = posted;
     let decision = match fields.decision.as_deref().and_then(Decision::parse) {
         Some(decision) => decision,
         None => {
@@ -241,26 +214,22 @@ pub(super) async fn decide(
                 "decision",
                 "is required: approve, reject or request changes",
             )]));
-            return outcome(&viewer, &id, result, "decided", &stage, None).await;
+            return on.outcome(result, "decided", &on.stage, None).await;
         }
     };
     let conditions = match posted_conditions(&fields, &form) {
         Ok(conditions) => conditions.filter(|_| decision == Decision::Approve),
         Err(errors) => {
             let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
-            return outcome(&viewer, &id, result, "decided", &stage, None).await;
+            return on.outcome(result, "decided", &on.stage, None).await;
         }
     };
     let action = Action::Decide {
-        stage: stage.clone(),
+        stage: on.stage.clone(),
         decision,
         comment: fields.comment,
         conditions,
     };
-    let result = viewer
-        .state
-        .reviews
-        .act(call(&viewer, &id, expected), viewer.caller(), action)
-        .await;
-    outcome(&viewer, &id, result, "decided", &stage, None).await
+    let result = on.act(action).await;
+    on.outcome(result, "decided", &on.stage, None).await
 }
