@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use validator::Validate;
 
-use super::page::{self, Layout, Notice, PageError, Viewer};
+use super::page::{self, Layout, Notice, PageError, Posted, Viewer};
 use super::words;
 
 use crate::ids::{ModelSlug, ProviderSlug};
@@ -111,6 +111,14 @@ fn writer(viewer: &Viewer) -> Result<(), PageError> {
             "Only a vendor manager or an admin changes the catalogue.".into(),
         ))
     }
+}
+
+/// A catalogue form posted, refused unless a writer posted it: the viewer,
+/// the fields as typed, and the revision the form was rendered from.
+fn by_writer<T>(posted: Posted<T>) -> Result<(Viewer, T, Option<i64>), PageError> {
+    let expected = posted.revision();
+    writer(&posted.viewer)?;
+    Ok((posted.viewer, posted.fields, expected))
 }
 
 /// A catalogue form as a page: 200 when it is blank or as stored, 422 when

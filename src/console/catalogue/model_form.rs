@@ -137,8 +137,7 @@ pub(super) async fn create_model(
     path: web::Path<String>,
     posted: Posted<ModelFields>,
 ) -> Result<HttpResponse, PageError> {
-    let Posted { viewer, fields, .. } = posted;
-    writer(&viewer)?;
+    let (viewer, fields, _) = by_writer(posted)?;
     let provider = provider_slug(&path)?;
     let mut errors = Vec::new();
     let input = NewModel {
@@ -212,11 +211,7 @@ pub(super) async fn update_model(
     path: web::Path<(String, String)>,
     posted: Posted<ModelFields>,
 ) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted {
-        viewer, mut fields, ..
-    } = posted;
-    writer(&viewer)?;
+    let (viewer, mut fields, expected) = by_writer(posted)?;
     let (provider, model) = (provider_slug(&path.0)?, model_slug(&path.1)?);
     fields.slug = model.to_string();
     fields.revision = expected.unwrap_or(0);

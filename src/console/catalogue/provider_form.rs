@@ -116,8 +116,7 @@ pub(super) async fn new_provider(viewer: Viewer) -> Result<HttpResponse, PageErr
 pub(super) async fn create_provider(
     posted: Posted<ProviderFields>,
 ) -> Result<HttpResponse, PageError> {
-    let Posted { viewer, fields, .. } = posted;
-    writer(&viewer)?;
+    let (viewer, fields, _) = by_writer(posted)?;
     let input = NewProvider {
         slug: Some(fields.slug.clone()),
         name: Some(fields.name.clone()),
@@ -172,11 +171,7 @@ pub(super) async fn update_provider(
     path: web::Path<String>,
     posted: Posted<ProviderFields>,
 ) -> Result<HttpResponse, PageError> {
-    let expected = posted.revision();
-    let Posted {
-        viewer, mut fields, ..
-    } = posted;
-    writer(&viewer)?;
+    let (viewer, mut fields, expected) = by_writer(posted)?;
     let slug = provider_slug(&path)?;
     fields.slug = slug.to_string();
     fields.revision = expected.unwrap_or(0);
