@@ -49,6 +49,17 @@ struct ListPage {
     can_write: bool,
 }
 
+impl ListPage {
+    /// What the list says when it lists no provider.
+    fn empty(&self) -> String {
+        if self.q.is_empty() {
+            "No provider is registered yet.".to_owned()
+        } else {
+            format!("Nothing matches “{}”.", self.q)
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
