@@ -144,27 +144,16 @@ impl super::Context {
                         })),
                 )?;
             } else {
-                let email = if level == 0 {
-                    messages::reminder(
-                        &context,
-                        recipients.to.clone(),
-                        &row.stage_key,
-                        &definition.title,
-                        row.state.as_str(),
-                        due_at,
-                    )
-                } else {
-                    messages::escalation(
-                        &context,
-                        recipients.to.clone(),
-                        &row.stage_key,
-                        &definition.title,
-                        row.state.as_str(),
-                        due_at,
-                        level,
-                        row.assignee.as_deref(),
-                    )
-                };
+                let email = messages::overdue(
+                    &context,
+                    recipients.to.clone(),
+                    &row.stage_key,
+                    &definition.title,
+                    row.state.as_str(),
+                    due_at,
+                    level,
+                    row.assignee.as_deref(),
+                );
                 let queued = notify::enqueue_email(
                     tx,
                     &email,
