@@ -461,8 +461,8 @@ pub fn re_review_opened(
     }
     let paragraphs = vec![format!(
         "The approval of {} expires {}, so a re-review has opened. Last time's answers are \
-             carried forward: please check them with the supplier and send the questionnaires again \
-             where anything changed.",
+         carried forward: please check them with the supplier and send the questionnaires again \
+         where anything changed.",
         review.subject,
         valid_until
             .map(date)
@@ -810,7 +810,6 @@ pub fn supplier_reminder(
         opening,
         "Drafts you saved are kept; submit when every required question is answered.".into(),
     ];
-    let title = title;
     let action = ("Answer the questionnaire", link.to_owned());
     Notice::from_team(title, paragraphs, facts, action).email(vec![to.to_owned()])
 }
