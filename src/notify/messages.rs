@@ -116,34 +116,9 @@ const TEAM: &str = "The vendor management team";
 const CLEARANCE: &str = "Clearance";
 
 impl Notice {
-    /// A notice from Clearance to the people who work in it, with the
-    /// `action` (label and link) to take.
-    fn from_clearance(
-        title: String,
-        paragraphs: Vec<String>,
-        facts: Vec<(String, String)>,
-        action: (&str, String),
-    ) -> Notice {
-        Notice {
-            signature: CLEARANCE.into(),
-            ..Notice::hello(title, paragraphs, facts, action)
-        }
-    }
-
-    /// A notice from the vendor management team to a supplier's contact,
-    /// with the `action` (label and link) to take.
-    fn from_team(
-        title: String,
-        paragraphs: Vec<String>,
-        facts: Vec<(String, String)>,
-        action: (&str, String),
-    ) -> Notice {
-        Notice {
-            signature: format!("Thank you,\n{TEAM}"),
-            ..Notice::hello(title, paragraphs, facts, action)
-        }
-    }
-
+    /// A notice that greets its reader and ends with the `action` (label
+    /// and link) to take; [`Notice::signed_by_clearance`] or
+    /// [`Notice::signed_by_team`] signs it.
     fn hello(
         title: String,
         paragraphs: Vec<String>,
@@ -157,6 +132,22 @@ impl Notice {
             facts,
             action: Some((label.to_owned(), link)),
             ..Notice::default()
+        }
+    }
+
+    /// Signed by Clearance: to the people who work in it.
+    fn signed_by_clearance(self) -> Notice {
+        Notice {
+            signature: CLEARANCE.into(),
+            ..self
+        }
+    }
+
+    /// Signed by the vendor management team: to a supplier's contact.
+    fn signed_by_team(self) -> Notice {
+        Notice {
+            signature: format!("Thank you,\n{TEAM}"),
+            ..self
         }
     }
 }
@@ -232,7 +223,9 @@ pub fn invitation(
     ));
     let title = format!("Questionnaire: {stage_title} for {}", review.subject);
     let action = ("Answer the questionnaire", link.to_owned());
-    Notice::from_team(title, paragraphs, facts, action).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// One questionnaire of an invitation to several.
@@ -294,7 +287,7 @@ pub fn invitation_to_all(
             heading: "Questionnaires".into(),
             items,
         }],
-        ..Notice::from_team(title, paragraphs, facts, action)
+        ..Notice::hello(title, paragraphs, facts, action).signed_by_team()
     }
     .email(vec![to.to_owned()])
 }
@@ -316,7 +309,9 @@ pub fn questionnaire_opened(
     paragraphs.extend(grateful_by("answers", due_at));
     let title = format!("Now open: {stage_title} for {}", review.subject);
     let action = ("Answer the questionnaire", link.to_owned());
-    Notice::from_team(title, paragraphs, facts, action).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// To whoever started the review: a stage was decided.
@@ -338,7 +333,9 @@ pub fn decision_notice(
     let mut facts = review_facts(review, Some(stage_title));
     facts.push(("Decision".into(), decision.to_owned()));
     let title = format!("{stage_title} of {}: {decision}", review.subject);
-    Notice::from_clearance(title, paragraphs, facts, open_review(review)).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, open_review(review))
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// To whoever started the review: it has reached its outcome.
@@ -362,7 +359,9 @@ pub fn review_decided(
         facts.push(("Valid until".into(), date(v)));
     }
     let title = format!("Review of {} {outcome}", review.subject);
-    Notice::from_clearance(title, paragraphs, facts, open_review(review)).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, open_review(review))
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// What an overdue stage waits for, in words.
@@ -382,32 +381,41 @@ pub fn reminder(
     stage_state: &str,
     due_at: DateTime<Utc>,
 ) -> Email {
-    overdue(
-        review,
-        to,
-        stage_key,
-        stage_title,
-        stage_state,
+    let stage = OverdueStage {
+        key: stage_key,
+        title: stage_title,
+        state: stage_state,
         due_at,
-        0,
-        None,
-    )
+        level: 0,
+        assignee: None,
+    };
+    overdue(review, to, &stage)
 }
 
-/// The email of `level` of an overdue stage's ladder: at level 0 a reminder
-/// to whoever must act, at a later level an escalation to a role or an
-/// address.
-#[expect(clippy::too_many_arguments, reason = "each names what the email says")]
-pub fn overdue(
-    review: &ReviewContext<'_>,
-    to: Vec<String>,
-    stage_key: &str,
-    stage_title: &str,
-    stage_state: &str,
-    due_at: DateTime<Utc>,
-    level: usize,
-    assignee: Option<&str>,
-) -> Email {
+/// A stage past its due date, at a level of its ladder.
+#[derive(Debug, Clone, Copy)]
+pub struct OverdueStage<'a> {
+    pub key: &'a str,
+    pub title: &'a str,
+    pub state: &'a str,
+    pub due_at: DateTime<Utc>,
+    /// 0 reminds whoever must act; a later level escalates to a role or
+    /// an address.
+    pub level: usize,
+    pub assignee: Option<&'a str>,
+}
+
+/// The email of an overdue stage's level: at level 0 a reminder to whoever
+/// must act, at a later level an escalation.
+pub fn overdue(review: &ReviewContext<'_>, to: Vec<String>, stage: &OverdueStage<'_>) -> Email {
+    let &OverdueStage {
+        key: stage_key,
+        title: stage_title,
+        state: stage_state,
+        due_at,
+        level,
+        assignee,
+    } = stage;
     let mut facts = review_facts(review, Some(stage_title));
     facts.push(("Waiting for".into(), waiting_for(stage_state).into()));
     facts.push(("Was due".into(), date(due_at)));
@@ -442,7 +450,9 @@ pub fn overdue(
             ],
         )
     };
-    Notice::from_clearance(title, paragraphs, facts, open_stage(review, stage_key)).email(to)
+    Notice::hello(title, paragraphs, facts, open_stage(review, stage_key))
+        .signed_by_clearance()
+        .email(to)
 }
 
 /// To the vendor manager of the previous review: a re-review opened.
@@ -471,7 +481,9 @@ pub fn re_review_opened(
     )];
     let title = format!("Re-review opened for {}", review.subject);
     let action = ("Open the re-review", review.review_link());
-    Notice::from_clearance(title, paragraphs, facts, action).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// To the vendor manager: an approval lapsed without a newer decision.
@@ -496,7 +508,9 @@ pub fn approval_expired(
     let mut facts = review_facts(review, None);
     facts.push(("Expired".into(), date(valid_until)));
     let title = format!("Approval expired: {}", review.subject);
-    Notice::from_clearance(title, paragraphs, facts, open_review(review)).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, open_review(review))
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// To vendor managers: a model or provider was suspended by an admin.
@@ -517,7 +531,9 @@ pub fn suspension(
     let title = format!("Suspended: {subject}");
     let action = ("See it in Clearance", subject_page(public_url, subject));
     let facts = vec![("Subject".into(), subject.to_owned())];
-    Notice::from_clearance(title, paragraphs, facts, action).email(to)
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(to)
 }
 
 /// To an integrator that asked about `subject` lately: it is suspended,
@@ -552,7 +568,9 @@ pub fn suspension_for_integrator(
     ];
     let title = format!("Suspended: {subject}");
     let action = ("See it in Clearance", subject_page(public_url, subject));
-    Notice::from_clearance(title, paragraphs, facts, action).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// Once a day, to one person: the stages they may act on, overdue first,
@@ -708,7 +726,9 @@ pub fn work_arrived(
         facts.push(("Due".into(), date(due)));
         paragraphs.push(format!("It is due on {}.", date(due)));
     }
-    Notice::from_clearance(title, paragraphs, facts, open_stage(review, stage_key)).email(to)
+    Notice::hello(title, paragraphs, facts, open_stage(review, stage_key))
+        .signed_by_clearance()
+        .email(to)
 }
 
 /// To the supplier contact: the reviewer asks for changes to the answers.
@@ -734,7 +754,9 @@ pub fn changes_requested(
     paragraphs.extend(grateful_by("changes", due_at));
     let title = format!("Changes requested: {stage_title} for {}", review.subject);
     let action = ("Change the answers", link.to_owned());
-    Notice::from_team(title, paragraphs, facts, action).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// Why a supplier is reminded.
@@ -811,7 +833,9 @@ pub fn supplier_reminder(
         "Drafts you saved are kept; submit when every required question is answered.".into(),
     ];
     let action = ("Answer the questionnaire", link.to_owned());
-    Notice::from_team(title, paragraphs, facts, action).email(vec![to.to_owned()])
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// To the vendor manager: a supplier's link expired before it was used.
@@ -837,7 +861,9 @@ pub fn link_expired_unused(
     ];
     let title = format!("Link expired unused: {stage_title} of {}", review.subject);
     let action = open_stage(review, stage_key);
-    Notice::from_clearance(title, paragraphs, facts, action).email(to)
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(to)
 }
 
 #[cfg(test)]
