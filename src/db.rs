@@ -92,12 +92,19 @@ impl r2d2::ManageConnection for ConnectionManager {
 
 /// Reads and writes a type through a Text column: `$to` gives the text to
 /// write of `$this`, `$from` the value (or the error) of the `$text` read.
+/// A generic type names its parameters and their bounds first:
+/// `text_column!(impl<T> Json<T> where [T: Bound], ...)`.
 macro_rules! text_column {
-    ($ty:ty, |$this:ident| $to:expr, |$text:ident| $from:expr) => {
-        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+    (
+        impl<$($param:ident),*> $ty:ty where [$($bounds:tt)*],
+        |$this:ident| $to:expr,
+        |$text:ident| $from:expr
+    ) => {
+        impl<DB, $($param),*> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
         where
             DB: diesel::backend::Backend,
             str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+            $($bounds)*
         {
             fn to_sql<'b>(
                 &'b self,
@@ -109,16 +116,20 @@ macro_rules! text_column {
             }
         }
 
-        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        impl<DB, $($param),*> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
         where
             DB: diesel::backend::Backend,
             String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+            $($bounds)*
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let $text = String::from_sql(bytes)?;
                 $from
             }
         }
+    };
+    ($ty:ty, |$this:ident| $to:expr, |$text:ident| $from:expr) => {
+        $crate::db::text_column!(impl<> $ty where [], |$this| $to, |$text| $from);
     };
 }
 
@@ -157,33 +168,15 @@ impl<T> Json<T> {
     }
 }
 
-impl<T, DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for Json<T>
-where
-    T: std::fmt::Debug,
-    DB: diesel::backend::Backend,
-    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-{
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, DB>,
-    ) -> diesel::serialize::Result {
-        self.text.as_str().to_sql(out)
-    }
-}
-
-impl<T, DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for Json<T>
-where
-    T: serde::de::DeserializeOwned,
-    DB: diesel::backend::Backend,
-    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-        let text = String::from_sql(bytes)?;
+text_column!(
+    impl<T> Json<T> where [T: std::fmt::Debug + serde::de::DeserializeOwned],
+    |this| this.text.as_str(),
+    |text| {
         let value = serde_json::from_str(&text)
             .map_err(|e| format!("a stored JSON column does not read back: {e}"))?;
         Ok(Self { value, text })
     }
-}
+);
 
 /// A checked page request of a list: how many rows, and the key after which
 /// to start (the HTTP edge reads it from `limit` and `cursor`).

@@ -4,7 +4,7 @@
 //! `as_str`, `parse`, `ALL` and `Display` from them. A stored enum is also
 //! written to and read from a Text column by its name: a stored name the
 //! code does not know fails the read loudly (it is never read as a default).
-//! (The scheduler's job names, in kebab-case, use [`named!`] alone.)
+//! (The scheduler's job names, in kebab-case, use [`strum_enum!`] alone.)
 
 /// Declares an enum named in snake_case (see the module documentation):
 /// `Debug, Clone, Copy, PartialEq, Eq`, serde, its OpenAPI schema and
@@ -17,6 +17,30 @@ macro_rules! named_enum {
             $($(#[$vmeta:meta])* $variant:ident),+ $(,)?
         }
     ) => {
+        $crate::names::strum_enum! {
+            "snake_case",
+            $(#[$meta])*
+            #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+            #[serde(rename_all = "snake_case")]
+            $vis enum $name {
+                $($(#[$vmeta])* $variant),+
+            }
+        }
+    };
+}
+
+/// Declares a plain enum (`Debug, Clone, Copy, PartialEq, Eq`) named by
+/// strum in `$case`, with `as_str`, `parse`, `ALL` and `Display` (see
+/// [`named!`]): the core of [`named_enum!`], and alone for names that serde
+/// never writes (the scheduler's jobs, in kebab-case).
+macro_rules! strum_enum {
+    (
+        $case:literal,
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident),+ $(,)?
+        }
+    ) => {
         $(#[$meta])*
         #[derive(
             Debug,
@@ -24,15 +48,11 @@ macro_rules! named_enum {
             Copy,
             PartialEq,
             Eq,
-            serde::Serialize,
-            serde::Deserialize,
-            utoipa::ToSchema,
             strum::IntoStaticStr,
             strum::EnumString,
             strum::VariantArray,
         )]
-        #[serde(rename_all = "snake_case")]
-        #[strum(serialize_all = "snake_case")]
+        #[strum(serialize_all = $case)]
         $vis enum $name {
             $($(#[$vmeta])* $variant),+
         }
@@ -94,7 +114,7 @@ macro_rules! named {
     )+};
 }
 
-pub(crate) use {named, named_enum, stored_enum};
+pub(crate) use {named, named_enum, stored_enum, strum_enum};
 
 #[cfg(test)]
 mod tests {

@@ -74,18 +74,21 @@ fn csv_bytes(
         .map_err(|e| PackError::Io(e.into_error()))
 }
 
+/// The header of `answers.csv`.
+pub const ANSWERS_COLUMNS: [&str; 7] = [
+    "stage",
+    "section",
+    "question_id",
+    "question",
+    "answer",
+    "answered_by",
+    "updated_at",
+];
+
 /// `answers.csv`: stage, section, question_id, question, answer, answered_by, updated_at.
 pub fn answers_csv(evidence: &Evidence<'_>) -> Result<Vec<u8>, PackError> {
     csv_bytes(
-        &[
-            "stage",
-            "section",
-            "question_id",
-            "question",
-            "answer",
-            "answered_by",
-            "updated_at",
-        ],
+        &ANSWERS_COLUMNS,
         evidence.answers().map(|a| {
             vec![
                 a.stage.clone(),

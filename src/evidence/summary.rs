@@ -213,18 +213,20 @@ fn expired(
         ReviewState::Approved.as_str(),
         ReviewState::ApprovedWithConditions.as_str(),
     ];
+    // The columns of an [`Approval`].
+    let approval = (
+        reviews::id,
+        reviews::provider_id,
+        reviews::model_id,
+        reviews::tier,
+        reviews::decided_at,
+        reviews::valid_until,
+    );
     let lapsed: Vec<Approval> = reviews::table
         .filter(reviews::state.eq_any(approved))
         .filter(reviews::valid_until.ge(start))
         .filter(reviews::valid_until.lt(end))
-        .select((
-            reviews::id,
-            reviews::provider_id,
-            reviews::model_id,
-            reviews::tier,
-            reviews::decided_at,
-            reviews::valid_until,
-        ))
+        .select(approval)
         .load(conn)?;
     if lapsed.is_empty() {
         return Ok(counts);
@@ -238,14 +240,7 @@ fn expired(
     let others: Vec<Approval> = reviews::table
         .filter(reviews::state.eq_any(approved))
         .filter(reviews::provider_id.eq_any(providers))
-        .select((
-            reviews::id,
-            reviews::provider_id,
-            reviews::model_id,
-            reviews::tier,
-            reviews::decided_at,
-            reviews::valid_until,
-        ))
+        .select(approval)
         .load(conn)?;
     for (id, provider, model, t, decided_at, valid_until) in &lapsed {
         let renewed = others.iter().any(|other| {

@@ -284,18 +284,7 @@ fn csv_files_quote_what_needs_quoting() {
     let evidence = Evidence::build(&detail, &workflow.workflow, &head(), at(13));
     let bytes = pack::answers_csv(&evidence).unwrap();
     let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    assert_eq!(
-        reader.headers().unwrap(),
-        vec![
-            "stage",
-            "section",
-            "question_id",
-            "question",
-            "answer",
-            "answered_by",
-            "updated_at"
-        ]
-    );
+    assert_eq!(reader.headers().unwrap(), pack::ANSWERS_COLUMNS.to_vec());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4);
     assert_eq!(&rows[0][2], "use_case");

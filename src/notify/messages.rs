@@ -115,6 +115,58 @@ impl Notice {
 const TEAM: &str = "The vendor management team";
 const CLEARANCE: &str = "Clearance";
 
+impl Notice {
+    /// A notice that greets its reader and ends with the `action` (label
+    /// and link) to take; [`Notice::signed_by_clearance`] or
+    /// [`Notice::signed_by_team`] signs it.
+    fn hello(
+        title: String,
+        paragraphs: Vec<String>,
+        facts: Vec<(String, String)>,
+        (label, link): (&str, String),
+    ) -> Notice {
+        Notice {
+            title,
+            greeting: "Hello,".into(),
+            paragraphs,
+            facts,
+            action: Some((label.to_owned(), link)),
+            ..Notice::default()
+        }
+    }
+
+    /// Signed by Clearance: to the people who work in it.
+    fn signed_by_clearance(self) -> Notice {
+        Notice {
+            signature: CLEARANCE.into(),
+            ..self
+        }
+    }
+
+    /// Signed by the vendor management team: to a supplier's contact.
+    fn signed_by_team(self) -> Notice {
+        Notice {
+            signature: format!("Thank you,\n{TEAM}"),
+            ..self
+        }
+    }
+}
+
+/// The action of opening the review in the console.
+fn open_review(review: &ReviewContext<'_>) -> (&'static str, String) {
+    ("Open the review", review.review_link())
+}
+
+/// The action of opening a stage of the review in the console.
+fn open_stage(review: &ReviewContext<'_>, stage_key: &str) -> (&'static str, String) {
+    ("Open the stage", review.stage_link(stage_key))
+}
+
+/// The polite ask for a supplier's `what` (answers, changes) by when it is due.
+fn grateful_by(what: &str, due_at: Option<DateTime<Utc>>) -> Option<String> {
+    due_at.map(|due| format!("We would be grateful for your {what} by {}.", date(due)))
+}
+
 fn review_facts(review: &ReviewContext<'_>, stage: Option<&str>) -> Vec<(String, String)> {
     let mut facts = vec![(
         "Review".to_owned(),
@@ -164,26 +216,16 @@ pub fn invitation(
         "You can save a draft and come back; submit when every required question is answered."
             .into(),
     );
-    if let Some(due) = due_at {
-        paragraphs.push(format!(
-            "We would be grateful for your answers by {}.",
-            date(due)
-        ));
-    }
+    paragraphs.extend(grateful_by("answers", due_at));
     paragraphs.push(format!(
         "The link is personal to this questionnaire and works until {}.",
         date(expires_at)
     ));
-    Notice {
-        title: format!("Questionnaire: {stage_title} for {}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Answer the questionnaire".into(), link.to_owned())),
-        signature: format!("Thank you,\n{TEAM}"),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let title = format!("Questionnaire: {stage_title} for {}", review.subject);
+    let action = ("Answer the questionnaire", link.to_owned());
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// One questionnaire of an invitation to several.
@@ -222,32 +264,30 @@ pub fn invitation_to_all(
             overdue: false,
         })
         .collect();
-    Notice {
-        title: format!(
-            "Questionnaires for {}: {} to answer",
-            review.subject,
-            questionnaires.len()
+    let paragraphs = vec![
+        format!(
+            "As part of our due-diligence review of {} ({}), we would like you to answer the \
+             questionnaires below. One link opens them all; save drafts and come back as often \
+             as you need.",
+            review.subject, review.workflow_title
         ),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            format!(
-                "As part of our due-diligence review of {} ({}), we would like you to answer the \
-                 questionnaires below. One link opens them all; save drafts and come back as often \
-                 as you need.",
-                review.subject, review.workflow_title
-            ),
-            format!(
-                "The link is personal to you and works until {}.",
-                date(expires_at)
-            ),
-        ],
-        facts,
+        format!(
+            "The link is personal to you and works until {}.",
+            date(expires_at)
+        ),
+    ];
+    let title = format!(
+        "Questionnaires for {}: {} to answer",
+        review.subject,
+        questionnaires.len()
+    );
+    let action = ("Open the questionnaires", link.to_owned());
+    Notice {
         lists: vec![List {
             heading: "Questionnaires".into(),
             items,
         }],
-        action: Some(("Open the questionnaires".into(), link.to_owned())),
-        signature: format!("Thank you,\n{TEAM}"),
+        ..Notice::hello(title, paragraphs, facts, action).signed_by_team()
     }
     .email(vec![to.to_owned()])
 }
@@ -266,22 +306,12 @@ pub fn questionnaire_opened(
         "The {stage_title} questionnaire about {} is open for your answers now.",
         review.subject
     )];
-    if let Some(due) = due_at {
-        paragraphs.push(format!(
-            "We would be grateful for your answers by {}.",
-            date(due)
-        ));
-    }
-    Notice {
-        title: format!("Now open: {stage_title} for {}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Answer the questionnaire".into(), link.to_owned())),
-        signature: format!("Thank you,\n{TEAM}"),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    paragraphs.extend(grateful_by("answers", due_at));
+    let title = format!("Now open: {stage_title} for {}", review.subject);
+    let action = ("Answer the questionnaire", link.to_owned());
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// To whoever started the review: a stage was decided.
@@ -302,16 +332,10 @@ pub fn decision_notice(
     }
     let mut facts = review_facts(review, Some(stage_title));
     facts.push(("Decision".into(), decision.to_owned()));
-    Notice {
-        title: format!("{stage_title} of {}: {decision}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Open the review".into(), review.review_link())),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let title = format!("{stage_title} of {}: {decision}", review.subject);
+    Notice::hello(title, paragraphs, facts, open_review(review))
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// To whoever started the review: it has reached its outcome.
@@ -334,16 +358,10 @@ pub fn review_decided(
         ));
         facts.push(("Valid until".into(), date(v)));
     }
-    Notice {
-        title: format!("Review of {} {outcome}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Open the review".into(), review.review_link())),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let title = format!("Review of {} {outcome}", review.subject);
+    Notice::hello(title, paragraphs, facts, open_review(review))
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// What an overdue stage waits for, in words.
@@ -363,71 +381,78 @@ pub fn reminder(
     stage_state: &str,
     due_at: DateTime<Utc>,
 ) -> Email {
-    let mut facts = review_facts(review, Some(stage_title));
-    facts.push(("Waiting for".into(), waiting_for(stage_state).into()));
-    facts.push(("Was due".into(), date(due_at)));
-    Notice {
-        title: format!("Reminder: {stage_title} of {} is overdue", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            format!(
-                "The {stage_title} stage of the review of {} was due on {} and is still waiting for {}.",
-                review.subject,
-                date(due_at),
-                waiting_for(stage_state)
-            ),
-            "Please take it forward, or reassign it if someone else should.".into(),
-        ],
-        facts,
-        action: Some(("Open the stage".into(), review.stage_link(stage_key))),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(to)
+    let stage = OverdueStage {
+        key: stage_key,
+        title: stage_title,
+        state: stage_state,
+        due_at,
+        level: 0,
+        assignee: None,
+    };
+    overdue(review, to, &stage)
 }
 
-/// A later level of a stage's ladder: an escalation to a role or an address.
-#[expect(clippy::too_many_arguments, reason = "each names what the email says")]
-pub fn escalation(
-    review: &ReviewContext<'_>,
-    to: Vec<String>,
-    stage_key: &str,
-    stage_title: &str,
-    stage_state: &str,
-    due_at: DateTime<Utc>,
-    level: usize,
-    assignee: Option<&str>,
-) -> Email {
+/// A stage past its due date, at a level of its ladder.
+#[derive(Debug, Clone, Copy)]
+pub struct OverdueStage<'a> {
+    pub key: &'a str,
+    pub title: &'a str,
+    pub state: &'a str,
+    pub due_at: DateTime<Utc>,
+    /// 0 reminds whoever must act; a later level escalates to a role or
+    /// an address.
+    pub level: usize,
+    pub assignee: Option<&'a str>,
+}
+
+/// The email of an overdue stage's level: at level 0 a reminder to whoever
+/// must act, at a later level an escalation.
+pub fn overdue(review: &ReviewContext<'_>, to: Vec<String>, stage: &OverdueStage<'_>) -> Email {
+    let &OverdueStage {
+        key: stage_key,
+        title: stage_title,
+        state: stage_state,
+        due_at,
+        level,
+        assignee,
+    } = stage;
     let mut facts = review_facts(review, Some(stage_title));
     facts.push(("Waiting for".into(), waiting_for(stage_state).into()));
     facts.push(("Was due".into(), date(due_at)));
-    facts.push(("Escalation level".into(), level.to_string()));
-    facts.push((
-        "Assignee".into(),
-        assignee.unwrap_or("nobody is assigned").to_owned(),
-    ));
-    Notice {
-        title: format!(
-            "Escalation {level}: {stage_title} of {} is overdue",
-            review.subject
-        ),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
+    let late = format!(
+        "The {stage_title} stage of the review of {} was due on {} and is still waiting for {}.",
+        review.subject,
+        date(due_at),
+        waiting_for(stage_state)
+    );
+    let (title, paragraphs) = if level == 0 {
+        (
+            format!("Reminder: {stage_title} of {} is overdue", review.subject),
+            vec![
+                late,
+                "Please take it forward, or reassign it if someone else should.".into(),
+            ],
+        )
+    } else {
+        facts.push(("Escalation level".into(), level.to_string()));
+        facts.push((
+            "Assignee".into(),
+            assignee.unwrap_or("nobody is assigned").to_owned(),
+        ));
+        (
             format!(
-                "The {stage_title} stage of the review of {} was due on {} and is still waiting for {}. \
-                 Reminders have not moved it, so it is escalated to you.",
-                review.subject,
-                date(due_at),
-                waiting_for(stage_state)
+                "Escalation {level}: {stage_title} of {} is overdue",
+                review.subject
             ),
-            "Please make sure someone takes it forward: assign it, decide it, or chase the supplier.".into(),
-        ],
-        facts,
-        action: Some(("Open the stage".into(), review.stage_link(stage_key))),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(to)
+            vec![
+                format!("{late} Reminders have not moved it, so it is escalated to you."),
+                "Please make sure someone takes it forward: assign it, decide it, or chase the supplier.".into(),
+            ],
+        )
+    };
+    Notice::hello(title, paragraphs, facts, open_stage(review, stage_key))
+        .signed_by_clearance()
+        .email(to)
 }
 
 /// To the vendor manager of the previous review: a re-review opened.
@@ -444,24 +469,21 @@ pub fn re_review_opened(
     if let Some(d) = first_due {
         facts.push(("First stages due".into(), date(d)));
     }
-    Notice {
-        title: format!("Re-review opened for {}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            format!(
-                "The approval of {} expires {}, so a re-review has opened. Last time's answers are \
-                 carried forward: please check them with the supplier and send the questionnaires again \
-                 where anything changed.",
-                review.subject,
-                valid_until.map(date).map(|d| format!("on {d}")).unwrap_or_else(|| "soon".into())
-            ),
-        ],
-        facts,
-        action: Some(("Open the re-review".into(), review.review_link())),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let paragraphs = vec![format!(
+        "The approval of {} expires {}, so a re-review has opened. Last time's answers are \
+         carried forward: please check them with the supplier and send the questionnaires again \
+         where anything changed.",
+        review.subject,
+        valid_until
+            .map(date)
+            .map(|d| format!("on {d}"))
+            .unwrap_or_else(|| "soon".into())
+    )];
+    let title = format!("Re-review opened for {}", review.subject);
+    let action = ("Open the re-review", review.review_link());
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// To the vendor manager: an approval lapsed without a newer decision.
@@ -485,16 +507,10 @@ pub fn approval_expired(
     });
     let mut facts = review_facts(review, None);
     facts.push(("Expired".into(), date(valid_until)));
-    Notice {
-        title: format!("Approval expired: {}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Open the review".into(), review.review_link())),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let title = format!("Approval expired: {}", review.subject);
+    Notice::hello(title, paragraphs, facts, open_review(review))
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// To vendor managers: a model or provider was suspended by an admin.
@@ -505,22 +521,19 @@ pub fn suspension(
     reason: &str,
     by: &str,
 ) -> Email {
-    Notice {
-        title: format!("Suspended: {subject}"),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            format!(
-                "{by} suspended {subject}, effective at once: every status check now answers `suspended` \
-                 and denies its use."
-            ),
-            format!("Their reason: \"{reason}\""),
-        ],
-        facts: vec![("Subject".into(), subject.to_owned())],
-        action: Some(("See it in Clearance".into(), subject_page(public_url, subject))),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(to)
+    let paragraphs = vec![
+        format!(
+            "{by} suspended {subject}, effective at once: every status check now answers `suspended` \
+             and denies its use."
+        ),
+        format!("Their reason: \"{reason}\""),
+    ];
+    let title = format!("Suspended: {subject}");
+    let action = ("See it in Clearance", subject_page(public_url, subject));
+    let facts = vec![("Subject".into(), subject.to_owned())];
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(to)
 }
 
 /// To an integrator that asked about `subject` lately: it is suspended,
@@ -544,24 +557,20 @@ pub fn suspension_for_integrator(
     if !integrator.use_cases.is_empty() {
         facts.push(("Use cases".into(), integrator.use_cases.join(", ")));
     }
-    Notice {
-        title: format!("Suspended: {subject}"),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            format!(
-                "{subject} was suspended, effective at once: status lookups and checks now answer \
-                 `suspended` and deny its use. You are told because `{}` asked about it in the last 30 days; \
-                 calls through gateways that ask Clearance are refused.",
-                integrator.sub
-            ),
-            format!("The reason given: \"{reason}\""),
-        ],
-        facts,
-        action: Some(("See it in Clearance".into(), subject_page(public_url, subject))),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let paragraphs = vec![
+        format!(
+            "{subject} was suspended, effective at once: status lookups and checks now answer \
+             `suspended` and deny its use. You are told because `{}` asked about it in the last 30 days; \
+             calls through gateways that ask Clearance are refused.",
+            integrator.sub
+        ),
+        format!("The reason given: \"{reason}\""),
+    ];
+    let title = format!("Suspended: {subject}");
+    let action = ("See it in Clearance", subject_page(public_url, subject));
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(vec![to.to_owned()])
 }
 
 /// Once a day, to one person: the stages they may act on, overdue first,
@@ -717,16 +726,9 @@ pub fn work_arrived(
         facts.push(("Due".into(), date(due)));
         paragraphs.push(format!("It is due on {}.", date(due)));
     }
-    Notice {
-        title,
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Open the stage".into(), review.stage_link(stage_key))),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(to)
+    Notice::hello(title, paragraphs, facts, open_stage(review, stage_key))
+        .signed_by_clearance()
+        .email(to)
 }
 
 /// To the supplier contact: the reviewer asks for changes to the answers.
@@ -749,22 +751,12 @@ pub fn changes_requested(
         format!("\"{comment}\""),
         "Your answers are kept: change what the comment asks and submit again.".into(),
     ];
-    if let Some(due) = due_at {
-        paragraphs.push(format!(
-            "We would be grateful for your changes by {}.",
-            date(due)
-        ));
-    }
-    Notice {
-        title: format!("Changes requested: {stage_title} for {}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs,
-        facts,
-        action: Some(("Change the answers".into(), link.to_owned())),
-        signature: format!("Thank you,\n{TEAM}"),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    paragraphs.extend(grateful_by("changes", due_at));
+    let title = format!("Changes requested: {stage_title} for {}", review.subject);
+    let action = ("Change the answers", link.to_owned());
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// Why a supplier is reminded.
@@ -836,19 +828,14 @@ pub fn supplier_reminder(
             ),
         ),
     };
-    Notice {
-        title,
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            opening,
-            "Drafts you saved are kept; submit when every required question is answered.".into(),
-        ],
-        facts,
-        action: Some(("Answer the questionnaire".into(), link.to_owned())),
-        signature: format!("Thank you,\n{TEAM}"),
-        ..Notice::default()
-    }
-    .email(vec![to.to_owned()])
+    let paragraphs = vec![
+        opening,
+        "Drafts you saved are kept; submit when every required question is answered.".into(),
+    ];
+    let action = ("Answer the questionnaire", link.to_owned());
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_team()
+        .email(vec![to.to_owned()])
 }
 
 /// To the vendor manager: a supplier's link expired before it was used.
@@ -863,24 +850,20 @@ pub fn link_expired_unused(
     let mut facts = review_facts(review, Some(stage_title));
     facts.push(("Contact".into(), contact.to_owned()));
     facts.push(("Expired".into(), date(expired_at)));
-    Notice {
-        title: format!("Link expired unused: {stage_title} of {}", review.subject),
-        greeting: "Hello,".into(),
-        paragraphs: vec![
-            format!(
-                "The link {contact} was sent to answer the {stage_title} questionnaire of the review \
-                 of {} expired on {} without a single answer saved.",
-                review.subject,
-                date(expired_at)
-            ),
-            "Check the contact is right, then invite them again from the stage.".into(),
-        ],
-        facts,
-        action: Some(("Open the stage".into(), review.stage_link(stage_key))),
-        signature: CLEARANCE.into(),
-        ..Notice::default()
-    }
-    .email(to)
+    let paragraphs = vec![
+        format!(
+            "The link {contact} was sent to answer the {stage_title} questionnaire of the review \
+             of {} expired on {} without a single answer saved.",
+            review.subject,
+            date(expired_at)
+        ),
+        "Check the contact is right, then invite them again from the stage.".into(),
+    ];
+    let title = format!("Link expired unused: {stage_title} of {}", review.subject);
+    let action = open_stage(review, stage_key);
+    Notice::hello(title, paragraphs, facts, action)
+        .signed_by_clearance()
+        .email(to)
 }
 
 #[cfg(test)]

@@ -37,28 +37,17 @@ pub mod suppliers;
 
 pub use metrics::Metrics;
 
-/// A job the scheduler knows.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "kebab-case")]
-pub enum Job {
-    SlaSweep,
-    ReReviewSweep,
-    Digest,
-    Outbox,
+crate::names::strum_enum! {
+    "kebab-case",
+    /// A job the scheduler knows.
+    #[derive(PartialOrd, Ord)]
+    pub enum Job {
+        SlaSweep,
+        ReReviewSweep,
+        Digest,
+        Outbox,
+    }
 }
-
-crate::names::named!(Job);
 
 impl Job {
     fn schedule(self, schedules: &Schedules) -> Option<&cron::Schedule> {

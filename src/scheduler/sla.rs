@@ -144,27 +144,15 @@ impl super::Context {
                         })),
                 )?;
             } else {
-                let email = if level == 0 {
-                    messages::reminder(
-                        &context,
-                        recipients.to.clone(),
-                        &row.stage_key,
-                        &definition.title,
-                        row.state.as_str(),
-                        due_at,
-                    )
-                } else {
-                    messages::escalation(
-                        &context,
-                        recipients.to.clone(),
-                        &row.stage_key,
-                        &definition.title,
-                        row.state.as_str(),
-                        due_at,
-                        level,
-                        row.assignee.as_deref(),
-                    )
+                let stage = messages::OverdueStage {
+                    key: &row.stage_key,
+                    title: &definition.title,
+                    state: row.state.as_str(),
+                    due_at,
+                    level,
+                    assignee: row.assignee.as_deref(),
                 };
+                let email = messages::overdue(&context, recipients.to.clone(), &stage);
                 let queued = notify::enqueue_email(
                     tx,
                     &email,

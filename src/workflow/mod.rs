@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod definition;
 pub mod engine;
 pub mod file;
+#[cfg(test)]
+mod fixture;
 pub mod routes;
 
 pub use catalog::{Catalog, LoadedWorkflow};

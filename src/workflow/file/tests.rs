@@ -1,80 +1,6 @@
 use super::*;
 
-const SMALL: &str = r#"
-id = "small"
-version = 2
-title = "Small"
-
-[tiers.low]
-re_review_every = "365d"
-re_review_lead = "30d"
-[tiers.medium]
-re_review_every = "180d"
-re_review_lead = "30d"
-[tiers.high]
-re_review_every = "90d"
-re_review_lead = "14d"
-[tiers.critical]
-re_review_every = "30d"
-re_review_lead = "7d"
-
-[[stages]]
-key = "intake"
-title = "Intake"
-questionnaire = "intake"
-answered_by = "vendor_manager"
-approver_role = "vendor_manager"
-approvals = 1
-sla = "5d"
-
-[[stages]]
-key = "security"
-title = "Security"
-after = ["intake"]
-questionnaire = "security"
-answered_by = "supplier"
-approver_role = "security_reviewer"
-approvals = { low = 1, medium = 1, high = 2, critical = 2 }
-sla = "10d"
-[[stages.escalation]]
-after = "0h"
-notify = "assignee"
-[[stages.escalation]]
-after = "2d"
-notify = "email:governance@example.com"
-
-[questionnaires.intake]
-title = "Intake"
-[[questionnaires.intake.sections]]
-title = "Use"
-[[questionnaires.intake.sections.questions]]
-id = "data"
-text = "Which data?"
-type = "multi_choice"
-required = true
-options = [{ value = "public", label = "Public" }, { value = "personal", label = "Personal" }]
-controls = ["iso42001:A.7.2"]
-risk = [{ when = { equals = "personal" }, min_tier = "high" }]
-
-[questionnaires.security]
-title = "Security"
-[[questionnaires.security.sections]]
-title = "Certs"
-[[questionnaires.security.sections.questions]]
-id = "iso27001"
-text = "ISO 27001?"
-type = "yes_no"
-required = true
-[[questionnaires.security.sections.questions.risk]]
-when = { equals = false }
-finding = { severity = "medium", text = "No ISO 27001." }
-[[questionnaires.security.sections.questions]]
-id = "iso27001_url"
-text = "Certificate"
-type = "url"
-required = true
-shown_when = { question = "iso27001", equals = true }
-"#;
+use crate::workflow::fixture::WORKFLOW;
 
 fn problems(source: &str) -> Vec<String> {
     parse("w.toml", source, None)
@@ -84,15 +10,15 @@ fn problems(source: &str) -> Vec<String> {
         .collect()
 }
 
-/// The problems of SMALL with `from` replaced by `to`.
+/// The problems of WORKFLOW with `from` replaced by `to`.
 fn problems_after(from: &str, to: &str) -> Vec<String> {
-    assert!(SMALL.contains(from), "{from}");
-    problems(&SMALL.replacen(from, to, 1))
+    assert!(WORKFLOW.contains(from), "{from}");
+    problems(&WORKFLOW.replacen(from, to, 1))
 }
 
 #[test]
 fn a_valid_file_parses_into_its_definition() {
-    let workflow = parse("w.toml", SMALL, Some("small")).unwrap();
+    let workflow = parse("w.toml", WORKFLOW, Some("small")).unwrap();
     assert_eq!(workflow.version, 2);
     let security = workflow.stage("security").unwrap();
     assert_eq!(security.approvals_for(Tier::High), 2);
@@ -105,7 +31,7 @@ fn a_valid_file_parses_into_its_definition() {
         workflow
             .stage("intake")
             .unwrap()
-            .question("data")
+            .question("data_classes")
             .unwrap()
             .risk[0]
             .min_tier,
@@ -116,7 +42,7 @@ fn a_valid_file_parses_into_its_definition() {
 #[test]
 fn problems_carry_line_and_column() {
     let found = problems_after(r#"after = ["intake"]"#, r#"after = ["intkae"]"#);
-    let line = SMALL
+    let line = WORKFLOW
         .lines()
         .position(|l| l.contains(r#"after = ["intake"]"#))
         .unwrap()
@@ -165,7 +91,7 @@ fn each_kind_of_problem_is_reported() {
         (
             r#"equals = "personal""#,
             r#"equals = "biometric""#,
-            r#"condition names unknown option "biometric" of question `data`"#,
+            r#"condition names unknown option "biometric" of question `data_classes`"#,
         ),
         (
             "approvals = 1",
@@ -220,7 +146,7 @@ fn each_kind_of_problem_is_reported() {
 
 #[test]
 fn a_dependency_cycle_is_named() {
-    let source = SMALL.replacen(
+    let source = WORKFLOW.replacen(
         "questionnaire = \"intake\"",
         "after = [\"security\"]\nquestionnaire = \"intake\"",
         1,
@@ -236,7 +162,7 @@ fn a_dependency_cycle_is_named() {
 
 #[test]
 fn the_file_name_must_match_the_id() {
-    let found: Vec<String> = parse("other.toml", SMALL, Some("other"))
+    let found: Vec<String> = parse("other.toml", WORKFLOW, Some("other"))
         .unwrap_err()
         .iter()
         .map(ToString::to_string)
