@@ -16,6 +16,7 @@ mod flow;
 mod gate;
 mod hardening;
 mod hostile;
+mod image;
 mod intake;
 mod matrix;
 mod operations;
