@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod ci;
 mod console;
 mod contract;
 mod evidence;

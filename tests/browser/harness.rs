@@ -85,11 +85,7 @@ pub fn tools() -> Option<Tools> {
                 axe.is_some(),
                 mock
             );
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide the browser tools ({missing})"
-            );
-            eprintln!("skipped: browser tools missing ({missing})");
+            crate::helpers::skip(&format!("browser tools missing ({missing})"));
             None
         }
     }
