@@ -564,6 +564,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     console.goto(&format!("/signin/link/{token}")).await;
     let text = console.text().await;
     assert!(text.contains("Development sign-in is off"), "{text}");
+    browser.close().await;
 }
 
 /// A supplier invited once to every questionnaire: the list page while they
@@ -665,6 +666,7 @@ async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backen
         "{text}"
     );
     console.look("respond-changes-requested").await;
+    browser.close().await;
 }
 
 macro_rules! browser_tests {
