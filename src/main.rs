@@ -1,6 +1,6 @@
 //! The `clearance` command: `serve`, `migrate`, `token issue`,
 //! `signin-link`, `workflows check`, `check` (the CI gate), `keys rotate`,
-//! `export allowlist` and `audit verify`.
+//! `export allowlist`, `audit verify` and `health`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,6 +55,17 @@ enum Command {
     /// development and bootstrap (refused when an identity provider is
     /// configured). It works for 15 minutes, once.
     SigninLink(SigninLinkArgs),
+    /// Ask the service running here (at `CLEARANCE_BIND`) whether it is alive
+    /// (`/healthz`) or, with `--ready`, ready (`/readyz`): exit 0 when it
+    /// answers 200, else 1. For container health checks: the image has no curl.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    /// Ask `/readyz` (the database answers) instead of `/healthz`.
+    #[arg(long)]
+    ready: bool,
 }
 
 #[derive(Debug, Args)]
@@ -485,6 +496,7 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
                 config.attestation_keys.display()
             );
         }
+        Command::Health(args) => return Ok(health(config.bind, args.ready)),
         Command::SigninLink(args) => {
             if config.oidc.is_some() {
                 eprintln!(
@@ -524,4 +536,50 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Box<dyn std::
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /healthz` (or `/readyz`) of the service listening at `bind`, over
+/// loopback when it listens on every address; 0 on a 200.
+fn health(bind: std::net::SocketAddr, ready: bool) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let ip = match bind.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+    };
+    let address = SocketAddr::new(ip, bind.port());
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let timeout = Duration::from_secs(5);
+    let answer = TcpStream::connect_timeout(&address, timeout).and_then(|mut stream| {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = Vec::new();
+        stream.take(1024).read_to_end(&mut head)?;
+        Ok(head)
+    });
+    let status_line = match answer {
+        Ok(head) => String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Err(error) => {
+            eprintln!("clearance: http://{address}{path}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if status_line.split(' ').nth(1) == Some("200") {
+        println!("http://{address}{path}: {status_line}");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("clearance: http://{address}{path}: {status_line}");
+        ExitCode::FAILURE
+    }
 }

@@ -406,6 +406,63 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
     fields
 }
 
+/// Why a PostgreSQL test is skipped.
+pub const NO_DATABASE: &str = "TEST_DATABASE_URL is not set";
+
+/// Whether this is CI (`CI` set, and not empty, `0` or `false`): there a
+/// test whose tools are missing fails instead of being skipped, so a green
+/// CI run means every test ran.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// Where skipped tests are recorded: a folder per `cargo test` run (named by
+/// cargo's process id), a file per test binary, a line per skip. The last
+/// test binary, `tests/skipped.rs`, reads the run's folder and says what was
+/// skipped and why.
+pub fn skipped_folder(run: u32) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("skipped")
+        .join(run.to_string())
+}
+
+/// Reports the running test skipped because `why` (it then returns without
+/// testing anything); under CI, fails it instead. The skip is recorded for
+/// the summary at the end of `cargo test`, and said once per reason past the
+/// harness's output capture, so a run of one test binary shows it too.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    assert!(!in_ci(), "CI must not skip a test: {why}");
+    eprintln!("skipped: {why}");
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    // Cargo names test binaries `<target>-<hash>`.
+    let binary = stem.rsplit_once('-').map_or(&*stem, |(name, _)| name);
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let folder = skipped_folder(std::os::unix::process::parent_id());
+    let record = std::fs::create_dir_all(&folder).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(folder.join(format!("{binary}-{}", std::process::id())))?
+            .write_all(format!("{binary}\t{test}\t{why}\n").as_bytes())
+    });
+    if let Err(error) = record {
+        eprintln!("cannot record the skip in {}: {error}", folder.display());
+    }
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.iter().any(|w| w == why) {
+        said.push(why.to_owned());
+        // `std::io::stderr()` itself is not captured, unlike `eprintln!`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {binary}: skipping tests: {why}; the summary at the end of `cargo test` counts them"
+        );
+    }
+}
+
 /// Defines each test twice: `<name>::sqlite` and `<name>::postgres` (which
 /// reports itself skipped when `TEST_DATABASE_URL` is unset).
 macro_rules! backend_tests {
@@ -424,8 +481,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn postgres() {
                 let Some($app) = TestApp::spawn(Backend::Postgres).await else {
-                    assert!(std::env::var_os("CI").is_none(), "CI must set TEST_DATABASE_URL");
-                    eprintln!("skipped: TEST_DATABASE_URL is not set");
+                    crate::helpers::skip(crate::helpers::NO_DATABASE);
                     return;
                 };
                 $body

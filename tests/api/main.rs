@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod ci;
 mod console;
 mod contract;
 mod evidence;
@@ -16,6 +17,7 @@ mod flow;
 mod gate;
 mod hardening;
 mod hostile;
+mod image;
 mod intake;
 mod matrix;
 mod operations;

@@ -45,11 +45,7 @@ pub(crate) fn available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have python3 with aiosmtpd (pip install aiosmtpd)"
-        );
-        eprintln!("skipped: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
+        crate::helpers::skip("python3 with aiosmtpd is not installed (pip install aiosmtpd)");
     }
     ok
 }

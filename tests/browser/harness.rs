@@ -25,14 +25,42 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A child process, stopped when dropped.
+/// A child process in a process group of its own, stopped with everything
+/// it started (chromedriver's Chromium, say) when dropped: what a test that
+/// failed half-way leaves is gone too.
 pub struct Process(Child);
+
+impl Process {
+    pub fn spawn(command: &mut Command) -> std::io::Result<Process> {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0).spawn().map(Process)
+    }
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // The group's id is the child's: SIGKILL to all of it.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The processes whose command line mentions `text` (from `/proc`).
+pub fn processes_mentioning(text: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|line| String::from_utf8_lossy(&line).replace('\0', " "))
+        .filter(|line| line.contains(text))
+        .collect()
 }
 
 /// Where the tools are, when they all are.
@@ -85,11 +113,7 @@ pub fn tools() -> Option<Tools> {
                 axe.is_some(),
                 mock
             );
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide the browser tools ({missing})"
-            );
-            eprintln!("skipped: browser tools missing ({missing})");
+            crate::helpers::skip(&format!("browser tools missing ({missing})"));
             None
         }
     }
@@ -121,17 +145,18 @@ pub struct Provider {
 impl Provider {
     pub async fn start() -> Provider {
         let port = free_port();
-        let child = Command::new("python3")
-            .args(["-m", "oidc_provider_mock", "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("oidc-provider-mock starts");
+        let process = Process::spawn(
+            Command::new("python3")
+                .args(["-m", "oidc_provider_mock", "--port", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("oidc-provider-mock starts");
         let issuer = format!("http://127.0.0.1:{port}");
         wait_for(&format!("{issuer}/.well-known/openid-configuration")).await;
         Provider {
             issuer,
-            _process: Process(child),
+            _process: process,
         }
     }
 
@@ -152,26 +177,36 @@ impl Provider {
     }
 }
 
-/// Headless Chromium, driven through chromedriver.
+/// Headless Chromium, driven through chromedriver. End it with `close`;
+/// dropped (a test failed), chromedriver and its browsers are killed.
 pub struct Browser {
     pub client: Client,
     _driver: Process,
-    _profile: tempfile::TempDir,
+    /// `clearance-browser-…`: Chromium's profile and chromedriver's log, and
+    /// how `.ci/run` finds what a run left behind.
+    folder: tempfile::TempDir,
 }
 
 impl Browser {
     pub async fn start(tools: &Tools) -> Browser {
         let port = free_port();
-        let child = Command::new(&tools.chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Process(child);
+        let folder = tempfile::Builder::new()
+            .prefix("clearance-browser-")
+            .tempdir()
+            .expect("a folder for the browser");
+        let driver = Process::spawn(
+            Command::new(&tools.chromedriver)
+                .arg(format!("--port={port}"))
+                .arg(format!(
+                    "--log-path={}",
+                    folder.path().join("chromedriver.log").display()
+                ))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
         wait_for(&format!("{url}/status")).await;
-        let profile = tempfile::tempdir().expect("a profile folder");
         let args = [
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
@@ -183,7 +218,10 @@ impl Browser {
             "--disable-quic".into(),
             "--no-first-run".into(),
             "--window-size=1280,1400".into(),
-            format!("--user-data-dir={}", profile.path().display()),
+            format!(
+                "--user-data-dir={}",
+                folder.path().join("profile").display()
+            ),
         ];
         let capabilities = json!({
             "browserName": "chrome",
@@ -201,8 +239,25 @@ impl Browser {
         Browser {
             client,
             _driver: driver,
-            _profile: profile,
+            folder,
         }
+    }
+
+    /// Ends the session (chromedriver quits Chromium), then chromedriver,
+    /// and checks that no process of this browser is left.
+    pub async fn close(self) {
+        let folder = self.folder.path().display().to_string();
+        self.client.clone().close().await.expect("the session ends");
+        drop(self);
+        let mut left = processes_mentioning(&folder);
+        for _ in 0..100 {
+            if left.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = processes_mentioning(&folder);
+        }
+        panic!("the browser left processes behind: {left:#?}");
     }
 }
 

@@ -21,3 +21,24 @@ mod flow;
 
 mod console;
 mod harness;
+
+/// Under CI (`CI=true`) missing browser tools fail the tests: run one of
+/// them again, in a child process, with CI set and axe-core taken away.
+#[test]
+fn under_ci_missing_browser_tools_fail_the_tests() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "console::a_review_runs_from_sign_in_to_suspension::sqlite",
+        ])
+        .env("CI", "true")
+        .env("AXE_CORE_JS", "/nonexistent/axe.min.js")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains("CI must not skip a test: browser tools missing"),
+        "{said}"
+    );
+}
