@@ -10,11 +10,37 @@ use serde_json::Value;
 
 use super::page::Form;
 use super::words;
-use crate::reviews::AnswerView;
+use crate::reviews::{AnswerView, ReviewError};
 use crate::validation::FieldError;
 use crate::workflow::answers::is_shown;
 use crate::workflow::definition::QuestionKind;
+use crate::workflow::engine::Refusal;
 use crate::workflow::{Question, Questionnaire};
+
+/// Saves a questionnaire's `answers` as a draft through `save`, keeping
+/// every valid answer: when some are refused, the others are saved without
+/// them, and the refused ones come back to be shown beside their questions
+/// (with what was typed). Only submitting needs every answer valid.
+pub async fn save_draft<F, Fut, T>(
+    answers: &BTreeMap<String, Value>,
+    save: F,
+) -> (Result<T, ReviewError>, Vec<FieldError>)
+where
+    F: Fn(BTreeMap<String, Value>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ReviewError>>,
+{
+    match save(answers.clone()).await {
+        Err(ReviewError::Refused(Refusal::Invalid(refused))) => {
+            let valid = answers
+                .iter()
+                .filter(|(id, _)| !refused.iter().any(|e| &e.field == *id))
+                .map(|(id, value)| (id.clone(), value.clone()))
+                .collect();
+            (save(valid).await, refused)
+        }
+        other => (other, Vec::new()),
+    }
+}
 
 /// One choice of a choice question, or of a yes/no one.
 #[derive(Debug, Clone)]

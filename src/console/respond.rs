@@ -308,17 +308,26 @@ async fn post(
         email: principal.email.clone(),
         now,
     };
-    let saved = state
-        .reviews
-        .act(
+    let (saved, refused) = questionnaire::save_draft(&answers, |answers| {
+        state.reviews.act(
             call(form.revision()),
             caller(&principal, &stage),
             Action::SaveAnswers {
                 stage: stage.clone(),
-                answers: answers.clone(),
+                answers,
             },
         )
-        .await;
+    })
+    .await;
+    if saved.is_ok() && !refused.is_empty() {
+        let shown = Shown {
+            notice: Some(words::draft_kept(refused.len())),
+            errors: refused,
+            posted: Some(answers),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        return render(&state, &principal, &review, &stage, shown).await;
+    }
     let result = match saved {
         Ok(loaded) if submit => {
             state

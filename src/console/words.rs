@@ -150,6 +150,20 @@ pub fn review_refusal(error: &ReviewError, reload: &str) -> (Notice, Vec<FieldEr
     }
 }
 
+/// A draft saved without the answers that were refused: which were kept,
+/// and that the rest wait beside their questions.
+pub fn draft_kept(refused: usize) -> Notice {
+    let (these, need) = if refused == 1 {
+        ("One answer", "needs")
+    } else {
+        ("Some answers", "need")
+    };
+    Notice::warn(format!(
+        "Your other answers are saved. {these} could not be saved and {need} correcting below \
+         before the questionnaire can be submitted."
+    ))
+}
+
 /// A refusal of a catalogue change, in plain words.
 pub fn catalogue_refusal(error: &CatalogueError) -> (Notice, Vec<FieldError>) {
     match error {

@@ -657,6 +657,12 @@ pub enum Arrival<'a> {
     ChangesRequested { comment: &'a str },
     /// Someone assigned the stage to the person.
     Assigned { by: &'a str },
+    /// The stage has `have` of the `need` approvals it needs, and waits
+    /// for another, from someone who has not approved it.
+    AnotherApproval { have: usize, need: u32 },
+    /// To the admins: everyone with the role that decides the stage is
+    /// barred from deciding it.
+    NobodyMayDecide { role: &'a str },
 }
 
 impl Arrival<'_> {
@@ -668,6 +674,8 @@ impl Arrival<'_> {
             Arrival::ToAnswer => "to_answer",
             Arrival::ChangesRequested { .. } => "changes_requested",
             Arrival::Assigned { .. } => "assigned",
+            Arrival::AnotherApproval { .. } => "another_approval",
+            Arrival::NobodyMayDecide { .. } => "nobody_may_decide",
         }
     }
 }
@@ -683,7 +691,7 @@ pub fn work_arrived(
     due_at: Option<DateTime<Utc>>,
 ) -> Email {
     let subject = review.subject;
-    let changes;
+    let (changes, approvals, nobody);
     let (title, opening, ask) = match arrival {
         Arrival::SupplierSubmitted => (
             format!("Ready for review: {stage_title} of {subject}"),
@@ -719,6 +727,31 @@ pub fn work_arrived(
             format!("{by} assigned you the {stage_title} stage of the review of {subject}."),
             "Please take it forward.",
         ),
+        Arrival::AnotherApproval { have, need } => {
+            approvals = format!(
+                "It has {have} of the {need} approvals it needs, each from a different person. \
+                 Please review the answers and decide: approve, request changes or reject."
+            );
+            (
+                format!("Another approval needed: {stage_title} of {subject}"),
+                format!(
+                    "The {stage_title} stage of the review of {subject} needs another approval."
+                ),
+                approvals.as_str(),
+            )
+        }
+        Arrival::NobodyMayDecide { role } => {
+            let role = role.replace('_', " ");
+            nobody = format!(
+                "Everyone known with the {role} role started this review, answered the stage or \
+                 approved it already, so segregation of duties keeps each of them from deciding it."
+            );
+            (
+                format!("Nobody may decide: {stage_title} of {subject}"),
+                nobody,
+                "Please give the role to someone else, or assign the stage to someone who may decide it.",
+            )
+        }
     };
     let mut facts = review_facts(review, Some(stage_title));
     let mut paragraphs = vec![opening, ask.to_owned()];

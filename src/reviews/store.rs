@@ -942,7 +942,7 @@ pub fn subjects_in_progress(
 }
 
 /// An open stage with what the lists of work need of its review.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone)]
 pub struct OpenStage {
     pub key: StageKey,
     pub state: StageState,
@@ -955,6 +955,30 @@ pub struct OpenStage {
     pub started_by: String,
     pub started_by_email: Option<String>,
     pub answerers: Json<BTreeSet<String>>,
+    /// Who approved it in this round (by `sub` and address): none of them
+    /// may give its next approval.
+    pub approved_by: Vec<Approver>,
+}
+
+/// Who approved a stage: their `sub`, and their address when known.
+pub type Approver = (String, Option<String>);
+
+/// An [`OpenStage`] as its query reads it, before its approvals.
+#[derive(Queryable)]
+struct OpenStageRow {
+    id: String,
+    round: i32,
+    key: StageKey,
+    state: StageState,
+    review_id: ReviewId,
+    assignee: Option<String>,
+    due_at: Option<NaiveDateTime>,
+    workflow_digest: String,
+    provider: ProviderSlug,
+    model: Option<ModelSlug>,
+    started_by: String,
+    started_by_email: Option<String>,
+    answerers: Json<BTreeSet<String>>,
 }
 
 impl OpenStage {
@@ -990,6 +1014,8 @@ pub fn open_stages(
         .left_join(models::table.on(reviews::model_id.eq(models::id.nullable())))
         .filter(review_stages::state.eq_any(OPEN_STATES))
         .select((
+            review_stages::id,
+            review_stages::round,
             review_stages::stage_key,
             review_stages::state,
             reviews::id,
@@ -1017,14 +1043,69 @@ pub fn open_stages(
             .eq(StageState::InReview)
             .and(review_stages::stage_key.eq_any(scope.decide.clone()))
             .and(review_stages::assignee.eq(reviews::started_by.nullable()));
+        // So is one whose assignee has approved it already and that needs
+        // another approval.
+        let decide_approved = review_stages::state
+            .eq(StageState::InReview)
+            .and(review_stages::stage_key.eq_any(scope.decide.clone()))
+            .and(diesel::dsl::exists(
+                decisions::table
+                    .filter(decisions::stage_id.eq(review_stages::id))
+                    .filter(decisions::round.eq(review_stages::round))
+                    .filter(decisions::decision.eq(Decision::Approve))
+                    .filter(decisions::actor_sub.nullable().eq(review_stages::assignee)),
+            ));
         query = query.filter(
             review_stages::assignee
                 .eq_any(scope.assignees.clone())
                 .or(review_stages::assignee.is_null().and(answer.or(decide)))
-                .or(decide_barred),
+                .or(decide_barred)
+                .or(decide_approved),
         );
     }
-    query.load(conn)
+    let rows: Vec<OpenStageRow> = query.load(conn)?;
+    // Who approved each stage in review in its current round, in one query.
+    let in_review: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.state == StageState::InReview)
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut approvals: HashMap<(String, i32), Vec<Approver>> = HashMap::new();
+    if !in_review.is_empty() {
+        let found: Vec<(String, i32, String, Option<String>)> = decisions::table
+            .filter(decisions::stage_id.eq_any(&in_review))
+            .filter(decisions::decision.eq(Decision::Approve))
+            .select((
+                decisions::stage_id,
+                decisions::round,
+                decisions::actor_sub,
+                decisions::actor_email,
+            ))
+            .load(conn)?;
+        for (stage, round, sub, email) in found {
+            approvals
+                .entry((stage, round))
+                .or_default()
+                .push((sub, email));
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| OpenStage {
+            approved_by: approvals.remove(&(row.id, row.round)).unwrap_or_default(),
+            key: row.key,
+            state: row.state,
+            review_id: row.review_id,
+            assignee: row.assignee,
+            due_at: row.due_at,
+            workflow_digest: row.workflow_digest,
+            provider: row.provider,
+            model: row.model,
+            started_by: row.started_by,
+            started_by_email: row.started_by_email,
+            answerers: row.answerers,
+        })
+        .collect())
 }
 
 /// The workflow definitions the reviews in progress pinned.

@@ -128,10 +128,11 @@ impl Reviews {
         arrival: Arrival<'_>,
     ) -> Result<(), ReviewError> {
         let deciding = stage.state == StageState::InReview;
-        let assignee = stage
-            .assignee
-            .as_deref()
-            .filter(|who| !(deciding && barred(&review.started_by, &stage.answerers, who)));
+        // Whoever approved it already cannot give its next approval.
+        let approved = |who: &str| stage.approvals.iter().any(|a| a.by == who);
+        let assignee = stage.assignee.as_deref().filter(|who| {
+            !(deciding && (barred(&review.started_by, &stage.answerers, who) || approved(who)))
+        });
         let (to, audience) = match assignee {
             Some(who) => (
                 people::address_of(tx.conn(), who)?.into_iter().collect(),
@@ -148,15 +149,58 @@ impl Reviews {
                 )
             }
         };
-        // Nobody is told of what they did themselves.
+        // Nobody is asked for an approval they gave already or may not give
+        // (segregation of duties), nor told of what they did themselves.
+        let mut cannot = Vec::new();
+        if deciding {
+            let who = stage.approvals.iter().map(|a| a.by.as_str());
+            let who = who.chain([review.started_by.as_str()]);
+            for who in who.chain(stage.answerers.iter().map(String::as_str)) {
+                cannot.extend(people::address_of(tx.conn(), who)?);
+            }
+        }
         let own = tx.actor().id();
-        let own_address = people::address_of(tx.conn(), &own)?;
+        let own = people::address_of(tx.conn(), &own)?;
         let everyone: Vec<String> = to;
-        let to: Vec<String> = everyone
+        let eligible: Vec<String> = everyone
             .iter()
-            .filter(|a| Some(*a) != own_address.as_ref())
+            .filter(|a| !cannot.contains(a))
             .cloned()
             .collect();
+        let to: Vec<String> = eligible
+            .iter()
+            .filter(|a| Some(*a) != own.as_ref())
+            .cloned()
+            .collect();
+        if !everyone.is_empty() && eligible.is_empty() {
+            // Everyone who holds the role is barred from deciding it: the
+            // admins are told, so that someone else is given the role.
+            audit::append(
+                tx,
+                Change::review(crate::audit::Action::NotificationUndeliverable, &loaded.row.id)
+                    .after(json!({
+                        "stage": stage.key, "notice": arrival.name(), "notify": audience,
+                        "reason": "everyone who may decide it started the review, answered the stage or approved it already",
+                    })),
+            )?;
+            let admins =
+                people::role_addresses(tx.conn(), crate::auth::Role::Admin, &self.mailboxes)?;
+            if !admins.is_empty() {
+                let subject = loaded.subject();
+                let email = messages::work_arrived(
+                    &self.context(loaded, &subject),
+                    admins,
+                    &stage.key,
+                    &definition.title,
+                    Arrival::NobodyMayDecide {
+                        role: definition.approver_role.as_str(),
+                    },
+                    stage.due_at,
+                );
+                notify::enqueue_email(tx, &email, None)?;
+            }
+            return Ok(());
+        }
         if to.is_empty() {
             if !everyone.is_empty() {
                 return Ok(());
@@ -347,7 +391,16 @@ fn arrival<'a>(
     caller: &'a Caller,
 ) -> Option<Arrival<'a>> {
     let before = was.map(|s| s.state);
+    let approvals_before = was.map_or(0, |s| s.approvals.len());
     match now.state {
+        StageState::InReview
+            if before == Some(StageState::InReview) && now.approvals.len() > approvals_before =>
+        {
+            Some(Arrival::AnotherApproval {
+                have: now.approvals.len(),
+                need: definition.approvals_for(outcome.review.tier),
+            })
+        }
         StageState::InReview if before != Some(StageState::InReview) => Some(match caller {
             Caller::Respondent { .. } => Arrival::SupplierSubmitted,
             _ => Arrival::ReadyForReview,

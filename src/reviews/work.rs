@@ -148,8 +148,10 @@ fn scope_of(
 /// Why `who` should act on `stage` now, if they should: assigned to them;
 /// else awaiting the answers of a role they hold; else in review, decided by
 /// a role they hold, and not barred by segregation of duties (they started
-/// the review or answered the stage). An assignee who is barred from
-/// deciding a stage in review does not hold it: it is the approvers' again.
+/// the review or answered the stage) nor approved by them already (it needs
+/// another approval, from someone else). An assignee who is barred from
+/// deciding a stage in review, or has approved it, does not hold it: it is
+/// the approvers' again.
 pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Principal) -> Option<Why> {
     let is_me = |id: &str| id == who.sub || who.email.as_deref() == Some(id);
     let barred = |id: &str| {
@@ -157,11 +159,17 @@ pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Princip
             || stage.started_by_email.as_deref() == Some(id)
             || stage.answerers.get().contains(id)
     };
+    let approved = |id: &str| {
+        stage
+            .approved_by
+            .iter()
+            .any(|(sub, email)| sub == id || email.as_deref() == Some(id))
+    };
     let deciding = stage.state == StageState::InReview;
     let assignee = stage
         .assignee
         .as_deref()
-        .filter(|a| !(deciding && barred(a)));
+        .filter(|a| !(deciding && (barred(a) || approved(a))));
     if let Some(assignee) = assignee {
         return is_me(assignee).then_some(Why::Assigned);
     }
@@ -171,7 +179,8 @@ pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Princip
             _ => None,
         },
         StageState::InReview => {
-            (who.has(definition.approver_role) && !barred(&who.sub)).then_some(Why::Decide)
+            (who.has(definition.approver_role) && !barred(&who.sub) && !approved(&who.sub))
+                .then_some(Why::Decide)
         }
         _ => None,
     }

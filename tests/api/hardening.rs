@@ -574,6 +574,40 @@ backend_tests! {
         assert_eq!(use_link(&app, &path).await.status(), 403, "once only");
     }
 
+    async fn a_suppliers_draft_keeps_every_valid_answer_and_marks_the_malformed_one(app) {
+        let flow = Flow::start(&app).await;
+        let supplier = invite_security_supplier(&app, &flow).await;
+        let post = |action: &'static str, certificate: &'static str| {
+            app.client.post(app.url(&format!("/respond/{supplier}"))).form(&[
+                ("action", action),
+                ("q_tenant_isolation", "Separate clusters per tenant"),
+                ("q_iso27001", "true"),
+                ("q_iso27001_certificate", certificate),
+            ])
+        };
+        let html = assert_page(post("save", "certs.acme.example/iso27001").send().await.unwrap(), 422, "Your other answers are saved").await;
+        assert!(html.contains("One answer could not be saved"), "{html}");
+        assert!(html.contains("value=\"certs.acme.example/iso27001\""), "what was typed stays in its field: {html}");
+        assert!(html.contains("http:// or https:// URL"), "the problem is named: {html}");
+        assert!(html.contains("Separate clusters per tenant"), "{html}");
+        let stage: Value = app.get(&flow.path("/stages/security"), &supplier).await.json().await.unwrap();
+        assert_eq!(stage["answers"]["tenant_isolation"], "Separate clusters per tenant", "{stage}");
+        assert_eq!(stage["answers"]["iso27001"], true, "{stage}");
+        assert!(stage["answers"].get("iso27001_certificate").is_none(), "the malformed answer is not saved: {stage}");
+
+        // Submitting still needs every answer valid: nothing is submitted.
+        let submitted = post("submit", "ftp://certs.acme.example").send().await.unwrap();
+        assert_page(submitted, 422, "could not be saved").await;
+        let stage: Value = app.get(&flow.path("/stages/security"), &supplier).await.json().await.unwrap();
+        assert_eq!(stage["state"], "awaiting_answers", "{stage}");
+        assert_eq!(stage["answers"]["tenant_isolation"], "Separate clusters per tenant", "{stage}");
+
+        // Corrected, the draft saves whole.
+        let saved = post("save", "https://certs.acme.example/iso27001").send().await.unwrap();
+        let html = assert_page(saved, 200, "Your answers are saved").await;
+        assert!(!html.contains("could not be saved"), "{html}");
+    }
+
     async fn a_supplier_link_to_a_withdrawn_review_says_so_and_shows_nothing_else(app) {
         let flow = Flow::start(&app).await;
         let supplier = invite_security_supplier(&app, &flow).await;

@@ -131,6 +131,63 @@ backend_tests! {
         assert!(page.contains("Name the TLS versions you accept."));
     }
 
+    async fn a_stage_that_needs_two_approvals_asks_for_the_second_and_says_so(app) {
+        known(&app, &[("sam", Role::SecurityReviewer), ("sue", Role::SecurityReviewer), ("vera", Role::VendorManager)]).await;
+        let flow = Flow::start(&app).await;
+        flow.through_intake(json!({"data_classes": ["internal", "personal"], "affects_people": true})).await;
+        assert_eq!(flow.review().await["tier"], "high");
+        let victor = app.manager();
+        flow.answer_and_submit(&victor, "security", json!({})).await;
+        let ready = sent(&app, "Ready for review: Security").await;
+        assert_eq!(ready.len(), 1, "{ready:?}");
+        let mut both = recipients(&ready[0]);
+        both.sort();
+        assert_eq!(both, ["sam@example.com", "sue@example.com"]);
+        let assigned = app.post(&flow.path("/stages/security/assign"), &victor, &json!({"assignee": "sam"})).await;
+        assert_eq!(assigned.status(), 200);
+
+        // Sam approves: Sue, who may give the second approval, is asked for
+        // it, and nobody else; the stage is on her list, no longer on his.
+        flow.approve(&app.token("sam", &[Role::SecurityReviewer]), "security").await;
+        let another = sent(&app, "Another approval needed: Security").await;
+        assert_eq!(another.len(), 1, "{another:?}");
+        assert_eq!(recipients(&another[0]), ["sue@example.com"]);
+        let text = another[0]["text"].as_str().unwrap();
+        assert!(text.contains("It has 1 of the 2 approvals it needs"), "{text}");
+        let sam = crate::console::sign_in(&app, "sam", &[Role::SecurityReviewer]).await;
+        let home = crate::console::page(&app, "/", &sam).await.text().await.unwrap();
+        assert!(!home.contains("Security review"), "Sam has approved it: {home}");
+        let sue = crate::console::sign_in(&app, "sue", &[Role::SecurityReviewer]).await;
+        let home = crate::console::page(&app, "/", &sue).await.text().await.unwrap();
+        assert!(home.contains("Security review: to decide"), "{home}");
+        let manager = crate::console::sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let review = crate::console::page(&app, &format!("/reviews/{}", flow.id), &manager).await.text().await.unwrap();
+        assert!(review.contains("1 of 2 approvals — needs another security reviewer"), "{review}");
+        flow.approve(&app.token("sue", &[Role::SecurityReviewer]), "security").await;
+        let review = flow.review().await;
+        let security = review["stages"].as_array().unwrap().iter().find(|s| s["key"] == "security").unwrap().clone();
+        assert_eq!(security["state"], "approved");
+    }
+
+    async fn a_stage_nobody_may_decide_is_brought_to_the_admins(app) {
+        known(&app, &[("ada", Role::Admin), ("victor", Role::VendorManager)]).await;
+        let flow = Flow::start(&app).await;
+        // The only vendor manager answered the intake: segregation of duties
+        // keeps him from deciding it, and nobody else holds the role.
+        flow.answer_and_submit(&app.manager(), "intake", json!({})).await;
+        assert!(sent(&app, "Ready for review: Intake").await.is_empty());
+        let told = sent(&app, "Nobody may decide: Intake").await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(recipients(&told[0]), ["ada@example.com"]);
+        let text = told[0]["text"].as_str().unwrap();
+        assert!(text.contains("segregation of duties"), "{text}");
+        let events = audit_after(&app, "notification.undeliverable").await;
+        assert!(
+            events.iter().any(|e| e["stage"] == "intake" && e["reason"].as_str().unwrap().contains("started the review, answered the stage")),
+            "{events:?}"
+        );
+    }
+
     async fn suppliers_are_reminded_before_their_deadlines_and_an_unused_link_is_reported(app) {
         let flow = Flow::start(&app).await;
         flow.through_intake(json!({})).await;

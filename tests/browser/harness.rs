@@ -541,11 +541,13 @@ impl Console<'_> {
         );
     }
 
-    /// Saves what the page looks like, for people to look at.
     /// Keeps a screenshot of the page as a desktop shows it (`name.png`,
-    /// 1,280 px wide) and as a phone does (`name-390.png`, 390 px wide).
+    /// 1,280 px wide) and as a phone does (`name-390.png`, 390 px wide),
+    /// and fails when, at either width, the page scrolls sideways or
+    /// anything on it (collapsed sections opened) sits past its right edge.
     pub async fn shot(&self, name: &str) {
         std::fs::create_dir_all(&self.shots).unwrap();
+        self.fits(name, 1280).await;
         let png = self.client().screenshot().await.expect("a screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
         let client = self.client();
@@ -553,12 +555,46 @@ impl Console<'_> {
             .set_window_size(390, 844)
             .await
             .expect("a phone-sized window");
+        self.fits(name, 390).await;
         let png = client.screenshot().await.expect("a screenshot");
         std::fs::write(self.shots.join(format!("{name}-390.png")), png).unwrap();
         client
             .set_window_size(1280, 1400)
             .await
             .expect("the desktop window again");
+    }
+
+    /// Fails when the page, `width` px wide, scrolls sideways or shows
+    /// anything past its right edge (outside a part meant to scroll), with
+    /// every collapsed section opened; they are closed again after.
+    async fn fits(&self, name: &str, width: u32) {
+        let found = self
+            .client()
+            .execute(
+                "const opened = [...document.querySelectorAll('details:not([open])')];\
+                 opened.forEach(d => d.open = true);\
+                 const edge = document.documentElement.clientWidth;\
+                 const scrolls = e => { for (let a = e.parentElement; a; a = a.parentElement) {\
+                   const o = getComputedStyle(a).overflowX; if (o === 'auto' || o === 'scroll') return true; }\
+                   return false; };\
+                 const past = [...document.body.querySelectorAll('*')].filter(e => {\
+                   const r = e.getBoundingClientRect();\
+                   return r.width > 0 && r.height > 0 && r.right > edge + 1 && !scrolls(e); })\
+                   .slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${e.className} (right edge at ${Math.round(e.getBoundingClientRect().right)} px): ${(e.textContent || '').trim().slice(0, 60)}`);\
+                 const sideways = document.documentElement.scrollWidth - edge;\
+                 opened.forEach(d => d.open = false);\
+                 return {sideways, past};",
+                vec![],
+            )
+            .await
+            .expect("the page's width is measured");
+        let sideways = found["sideways"].as_i64().unwrap_or_default();
+        let past = found["past"].as_array().cloned().unwrap_or_default();
+        assert!(
+            sideways <= 0 && past.is_empty(),
+            "{name} at {width} px: the page scrolls {sideways} px sideways; past the right edge: {}",
+            serde_json::to_string_pretty(&past).unwrap()
+        );
     }
 
     /// Checks the page for accessibility and keeps a screenshot of it.

@@ -31,11 +31,16 @@ pub(super) async fn answer(posted: OnStage<AnswerFields>) -> Result<HttpResponse
         .stage(&on.stage)
         .ok_or_else(|| PageError::NotFound(format!("There is no stage `{}`.", on.stage)))?;
     let answers = questionnaire::posted_answers(&definition.questionnaire, &form);
-    let save = Action::SaveAnswers {
-        stage: on.stage.clone(),
-        answers: answers.clone(),
-    };
-    let saved = on.act(save).await;
+    let (saved, refused) = questionnaire::save_draft(&answers, |answers| {
+        on.act(Action::SaveAnswers {
+            stage: on.stage.clone(),
+            answers,
+        })
+    })
+    .await;
+    if saved.is_ok() && !refused.is_empty() {
+        return on.kept(refused, &on.stage, answers).await;
+    }
     let submit = fields.action.as_deref() == Some("submit");
     let result = match saved {
         Ok(loaded) if submit => {

@@ -111,6 +111,24 @@ impl<S> Target<S> {
     ) -> Result<HttpResponse, PageError> {
         outcome(&self.viewer, &self.id, result, done, form, posted).await
     }
+
+    /// After a draft saved without the answers it `refused`: the page
+    /// again, those answers beside their questions as they were typed.
+    async fn kept(
+        &self,
+        refused: Vec<FieldError>,
+        form: &str,
+        posted: BTreeMap<String, serde_json::Value>,
+    ) -> Result<HttpResponse, PageError> {
+        let failure = Failure {
+            notice: Some(words::draft_kept(refused.len())),
+            errors: refused,
+            form: form.to_owned(),
+            posted: Some(posted),
+            status: Some(StatusCode::UNPROCESSABLE_ENTITY),
+        };
+        page::render(&self.viewer, &self.id, failure, None).await
+    }
 }
 
 /// A form posted on one stage of a review.

@@ -15,8 +15,8 @@ use crate::console::page::{self, Layout, Notice, PageError, Viewer};
 use crate::console::questionnaire::{self, SectionBlock};
 use crate::console::words;
 use crate::ids::ReviewId;
-use crate::reviews::FindingState;
 use crate::reviews::ReviewError;
+use crate::reviews::{FindingState, StageSummary};
 use crate::validation::FieldError;
 use crate::workflow::engine::{Decision, Refusal, ReviewState, StageState, Verb};
 use crate::workflow::{Answerer, Severity, Tier};
@@ -145,26 +145,35 @@ impl ReviewPage {
     }
 }
 
-/// Who acts next on a stage, in words.
-fn next_actor(
-    state: StageState,
-    answered_by: Answerer,
-    approver: &str,
-    assignee: Option<&str>,
-) -> String {
+/// Who acts next on a stage, in words: in review, how many approvals it
+/// has of how many, and who may give the next one (an assignee who has
+/// approved already no longer holds it).
+fn next_actor(stage: &StageSummary) -> String {
     let role = |r: &str| words::label(r);
-    match state {
+    let approved = |who: &str| stage.approvals.iter().any(|a| a.by == who);
+    match stage.state {
         StageState::Blocked => "waits for earlier stages".into(),
-        StageState::AwaitingAnswers if answered_by == Answerer::Supplier => {
+        StageState::AwaitingAnswers if stage.answered_by == Answerer::Supplier => {
             "waits for the supplier's answers".into()
         }
-        StageState::AwaitingAnswers => match assignee {
+        StageState::AwaitingAnswers => match stage.assignee.as_deref() {
             Some(who) => format!("waits for {who} to answer"),
-            None => format!("waits for a {} to answer", role(answered_by.as_str())),
+            None => format!("waits for a {} to answer", role(stage.answered_by.as_str())),
         },
-        StageState::InReview => match assignee {
+        StageState::InReview if !stage.approvals.is_empty() => {
+            let next = match stage.assignee.as_deref().filter(|who| !approved(who)) {
+                Some(who) => format!("waits for {who} to decide"),
+                None => format!("needs another {}", role(&stage.approver_role)),
+            };
+            format!(
+                "{} of {} approvals — {next}",
+                stage.approvals.len(),
+                stage.approvals_required
+            )
+        }
+        StageState::InReview => match stage.assignee.as_deref() {
             Some(who) => format!("waits for {who} to decide"),
-            None => format!("waits for a {} to decide", role(approver)),
+            None => format!("waits for a {} to decide", role(&stage.approver_role)),
         },
         StageState::Approved => "approved".into(),
         StageState::Rejected => "rejected".into(),
@@ -245,12 +254,7 @@ pub(super) async fn render(
                     .iter()
                     .map(|a| ApprovalLine { by: a.by.clone() })
                     .collect(),
-                next: next_actor(
-                    summary.state,
-                    summary.answered_by,
-                    &summary.approver_role,
-                    summary.assignee.as_deref(),
-                ),
+                next: next_actor(summary),
                 sections: questionnaire::blocks(
                     &definition.questionnaire,
                     &shown,
