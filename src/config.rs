@@ -46,6 +46,9 @@ pub struct RawConfig {
     /// The sender of every email; by default `Clearance reviews
     /// <clearance@HOST>` with the public URL's host.
     pub mail_from: Option<String>,
+    /// The organisation that runs the reviews, as suppliers read it in
+    /// their emails ("The vendor management team at …").
+    pub organisation: Option<String>,
     pub outbox_max_attempts: u32,
     pub outbox_interval_ms: u64,
     pub status_refresh_ms: u64,
@@ -126,6 +129,7 @@ impl Default for RawConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 30,
             mail_from: None,
+            organisation: None,
             outbox_max_attempts: 8,
             outbox_interval_ms: 2000,
             status_refresh_ms: 2000,
@@ -345,6 +349,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Sender of every email.
     pub mail_from: lettre::message::Mailbox,
+    /// Who runs the reviews, as suppliers' emails name it.
+    pub organisation: Option<String>,
     /// Attempts before an outbox message is dead.
     pub outbox_max_attempts: u32,
     /// How often the outbox worker runs; `None` turns the loop off (tests
@@ -556,6 +562,15 @@ impl Config {
                 ),
             )
         })?;
+        let organisation = non_empty(raw.organisation.clone()).map(|o| o.trim().to_owned());
+        if let Some(name) = &organisation
+            && (name.chars().count() > 100 || name.chars().any(char::is_control))
+        {
+            return Err(fail(
+                "CLEARANCE_ORGANISATION",
+                "must be one line of at most 100 characters".into(),
+            ));
+        }
         if raw.outbox_max_attempts == 0 {
             return Err(fail(
                 "CLEARANCE_OUTBOX_MAX_ATTEMPTS",
@@ -711,6 +726,7 @@ impl Config {
             schedules,
             mailboxes,
             mail_from,
+            organisation,
             outbox_max_attempts: raw.outbox_max_attempts,
             outbox_interval: (raw.outbox_interval_ms > 0)
                 .then(|| Duration::from_millis(raw.outbox_interval_ms)),
@@ -915,6 +931,18 @@ mod tests {
         assert!(!config.vocabulary.knows_use_case("coding"));
         assert!(load_with(&[("CLEARANCE_REGIONS", "eu, not a code")]).is_err());
         assert!(load_with(&[("CLEARANCE_ATTESTATION_LIFETIME", "1000d")]).is_err());
+    }
+
+    #[test]
+    fn the_organisation_is_one_trimmed_line() {
+        assert_eq!(load_with(&[]).unwrap().organisation, None);
+        let named = load_with(&[("CLEARANCE_ORGANISATION", "  Example Bank ")]).unwrap();
+        assert_eq!(named.organisation.as_deref(), Some("Example Bank"));
+        let error = load_with(&[("CLEARANCE_ORGANISATION", "Example\nBank")]).unwrap_err();
+        assert!(
+            error.to_string().contains("CLEARANCE_ORGANISATION"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -180,6 +180,7 @@ impl Application {
             catalog,
             tokens,
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+            organisation: config.organisation.clone(),
             mailboxes: Arc::new(config.mailboxes.clone()),
             vocabulary: Arc::new(config.vocabulary.clone()),
         };

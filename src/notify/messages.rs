@@ -16,9 +16,19 @@ pub struct ReviewContext<'a> {
     pub subject: &'a str,
     pub workflow_title: &'a str,
     pub public_url: &'a str,
+    /// Who runs the reviews, when configured: suppliers read it.
+    pub organisation: Option<&'a str>,
 }
 
 impl ReviewContext<'_> {
+    /// "our", or the organisation's possessive when it is configured.
+    pub fn our(&self) -> String {
+        match self.organisation {
+            Some(organisation) => format!("{organisation}'s"),
+            None => "our".into(),
+        }
+    }
+
     /// The review's page in the console (which asks a stranger to sign in
     /// and then opens it).
     pub fn review_link(&self) -> String {
@@ -143,10 +153,15 @@ impl Notice {
         }
     }
 
-    /// Signed by the vendor management team: to a supplier's contact.
-    fn signed_by_team(self) -> Notice {
+    /// Signed by the vendor management team (of the organisation, when
+    /// configured): to a supplier's contact.
+    fn signed_by_team(self, review: &ReviewContext<'_>) -> Notice {
+        let team = match review.organisation {
+            Some(organisation) => format!("{TEAM} at {organisation}"),
+            None => TEAM.to_owned(),
+        };
         Notice {
-            signature: format!("Thank you,\n{TEAM}"),
+            signature: format!("Thank you,\n{team}"),
             ..self
         }
     }
@@ -207,8 +222,9 @@ pub fn invitation(
     let mut facts = supplier_facts(review, stage_title, due_at, expires_at);
     facts.insert(2, ("Questions".into(), questions.to_string()));
     let mut paragraphs = vec![format!(
-        "As part of our due-diligence review of {subject} ({workflow}), we would like you to answer \
+        "As part of {our} due-diligence review of {subject} ({workflow}), we would like you to answer \
          the {stage_title} questionnaire ({questions} questions).",
+        our = review.our(),
         subject = review.subject,
         workflow = review.workflow_title,
     )];
@@ -224,7 +240,7 @@ pub fn invitation(
     let title = format!("Questionnaire: {stage_title} for {}", review.subject);
     let action = ("Answer the questionnaire", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
-        .signed_by_team()
+        .signed_by_team(review)
         .email(vec![to.to_owned()])
 }
 
@@ -266,10 +282,12 @@ pub fn invitation_to_all(
         .collect();
     let paragraphs = vec![
         format!(
-            "As part of our due-diligence review of {} ({}), we would like you to answer the \
+            "As part of {} due-diligence review of {} ({}), we would like you to answer the \
              questionnaires below. One link opens them all; save drafts and come back as often \
              as you need.",
-            review.subject, review.workflow_title
+            review.our(),
+            review.subject,
+            review.workflow_title
         ),
         format!(
             "The link is personal to you and works until {}.",
@@ -287,7 +305,7 @@ pub fn invitation_to_all(
             heading: "Questionnaires".into(),
             items,
         }],
-        ..Notice::hello(title, paragraphs, facts, action).signed_by_team()
+        ..Notice::hello(title, paragraphs, facts, action).signed_by_team(review)
     }
     .email(vec![to.to_owned()])
 }
@@ -310,7 +328,7 @@ pub fn questionnaire_opened(
     let title = format!("Now open: {stage_title} for {}", review.subject);
     let action = ("Answer the questionnaire", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
-        .signed_by_team()
+        .signed_by_team(review)
         .email(vec![to.to_owned()])
 }
 
@@ -323,8 +341,9 @@ pub fn decision_notice(
     by: &str,
     comment: Option<&str>,
 ) -> Email {
+    let decision = decision_words(decision);
     let mut paragraphs = vec![format!(
-        "{by} decided \"{decision}\" on the {stage_title} stage of the review of {}.",
+        "{by} decided on the {stage_title} stage of the review of {}: {decision}.",
         review.subject
     )];
     if let Some(comment) = comment {
@@ -336,6 +355,17 @@ pub fn decision_notice(
     Notice::hello(title, paragraphs, facts, open_review(review))
         .signed_by_clearance()
         .email(vec![to.to_owned()])
+}
+
+/// A stage's decision as a person reads it: `request_changes` is "changes
+/// requested".
+fn decision_words(decision: &str) -> &str {
+    match decision {
+        "approve" => "approved",
+        "reject" => "rejected",
+        "request_changes" => "changes requested",
+        other => other,
+    }
 }
 
 /// To whoever started the review: it has reached its outcome.
@@ -788,7 +818,7 @@ pub fn changes_requested(
     let title = format!("Changes requested: {stage_title} for {}", review.subject);
     let action = ("Change the answers", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
-        .signed_by_team()
+        .signed_by_team(review)
         .email(vec![to.to_owned()])
 }
 
@@ -867,7 +897,7 @@ pub fn supplier_reminder(
     ];
     let action = ("Answer the questionnaire", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
-        .signed_by_team()
+        .signed_by_team(review)
         .email(vec![to.to_owned()])
 }
 
@@ -909,7 +939,56 @@ mod tests {
             subject: "acme/model-a",
             workflow_title: "Model provider review",
             public_url: "https://clearance.example",
+            organisation: Some("Example Bank"),
         }
+    }
+
+    #[test]
+    fn a_suppliers_invitation_names_the_organisation_asking() {
+        let expires = DateTime::parse_from_rfc3339("2026-03-20T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let email = invitation(
+            &context(),
+            "sec@supplier.example",
+            "Security",
+            12,
+            "https://clearance.example/respond/t",
+            None,
+            expires,
+        );
+        assert!(
+            email
+                .text
+                .contains("As part of Example Bank's due-diligence review of acme/model-a"),
+            "{}",
+            email.text
+        );
+        assert!(
+            email
+                .text
+                .contains("The vendor management team at Example Bank"),
+            "{}",
+            email.text
+        );
+    }
+
+    #[test]
+    fn a_decision_is_told_in_words_not_its_code() {
+        let email = decision_notice(
+            &context(),
+            "vm@x.example",
+            "Security review",
+            "request_changes",
+            "sam",
+            Some("Name the TLS versions."),
+        );
+        assert_eq!(
+            email.subject,
+            "Security review of acme/model-a: changes requested"
+        );
+        assert!(email.text.contains("sam decided on the Security review stage of the review of acme/model-a: changes requested."), "{}", email.text);
+        assert!(!email.text.contains("request_changes"), "{}", email.text);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Reviews {
     pub catalog: Arc<Catalog>,
     pub tokens: Arc<TokenIssuer>,
     pub public_url: String,
+    /// Who runs the reviews (`CLEARANCE_ORGANISATION`), for suppliers.
+    pub organisation: Option<String>,
     /// The configured mailbox of each role (an admin's setting wins).
     pub mailboxes: Arc<BTreeMap<Role, Vec<String>>>,
     /// The regions and use cases conditions may name.
@@ -134,6 +136,7 @@ impl Reviews {
             subject,
             workflow_title: &loaded.workflow.workflow.title,
             public_url: &self.public_url,
+            organisation: self.organisation.as_deref(),
         }
     }
 

@@ -181,6 +181,7 @@ impl Context {
             subject: &subject,
             workflow_title: &summary.workflow.title,
             public_url: &self.reviews.public_url,
+            organisation: self.reviews.organisation.as_deref(),
         };
         let first_due = summary.stages.iter().filter_map(|s| s.due_at).min();
         let to = self.vendor_manager(

@@ -822,7 +822,11 @@ fn apply_risk_rules(
             {
                 highest = Some((
                     tier,
-                    format!("answer to `{}` in stage `{}`", question.id, stage.key),
+                    format!(
+                        "the answer to \"{}\" in the {} stage",
+                        question.text.trim_end_matches(['?', '.']),
+                        stage.title
+                    ),
                 ));
             }
             if let Some(finding) = &rule.finding {

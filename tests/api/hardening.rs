@@ -606,6 +606,12 @@ backend_tests! {
         let saved = post("save", "https://certs.acme.example/iso27001").send().await.unwrap();
         let html = assert_page(saved, 200, "Your answers are saved").await;
         assert!(!html.contains("could not be saved"), "{html}");
+
+        // The review's timeline names the supplier by the address invited.
+        let victor = crate::console::sign_in(&app, "victor", &[Role::VendorManager]).await;
+        let review = crate::console::page(&app, &format!("/reviews/{}", flow.id), &victor).await.text().await.unwrap();
+        assert!(review.contains("sec@supplier.example (supplier)"), "{review}");
+        assert!(!review.contains("respondent:"), "{review}");
     }
 
     async fn a_supplier_link_to_a_withdrawn_review_says_so_and_shows_nothing_else(app) {

@@ -81,7 +81,8 @@ backend_tests! {
         flow.through_intake(json!({"data_classes": ["internal", "personal"], "affects_people": true})).await;
         let review = flow.review().await;
         assert_eq!(review["tier"], "high");
-        assert!(review["tier_reason"].as_str().unwrap().contains("intake"));
+        let reason = review["tier_reason"].as_str().unwrap();
+        assert!(reason.starts_with("the answer to \"") && reason.ends_with("in the Intake and risk tiering stage"), "{reason}");
         assert_eq!(stage_state(&review, "responsible-ai"), "awaiting_answers");
 
         let victor = app.token("victor", &[Role::VendorManager]);

@@ -145,6 +145,24 @@ impl ReviewPage {
     }
 }
 
+/// Who acted, as people read it: a supplier by the address they were
+/// invited at, a job of Clearance's as Clearance, a person by their name.
+fn actor_words(actor: &str, invitations: &[crate::reviews::InvitationView]) -> String {
+    if let Some(invitation) = actor.strip_prefix("respondent:") {
+        return invitations
+            .iter()
+            .find(|i| i.id.as_str() == invitation)
+            .map_or_else(
+                || "the supplier".into(),
+                |i| format!("{} (supplier)", i.email),
+            );
+    }
+    if let Some(job) = actor.strip_prefix("system:") {
+        return format!("Clearance ({})", job.replace('-', " "));
+    }
+    actor.to_owned()
+}
+
 /// Who acts next on a stage, in words: in review, how many approvals it
 /// has of how many, and who may give the next one (an assignee who has
 /// approved already no longer holds it).
@@ -356,7 +374,7 @@ pub(super) async fn render(
         .rev()
         .map(|e| EventLine {
             at: words::when(e.at),
-            actor: e.actor.clone(),
+            actor: actor_words(&e.actor, &detail.invitations),
             action: words::label(&e.action.replace('.', " ")),
         })
         .collect();

@@ -438,7 +438,9 @@ fn an_answer_that_triggers_a_rule_raises_the_tier_and_opens_a_finding_once() {
             .tier_reason
             .as_deref()
             .unwrap()
-            .contains("retention_days")
+            .contains("the answer to \"Retention (days)\" in the Privacy stage"),
+        "{:?}",
+        run.review.tier_reason
     );
     let person_priv = person("priv", &[Role::PrivacyReviewer]);
     run.decide(&person_priv, "privacy", Decision::RequestChanges)
