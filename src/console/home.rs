@@ -48,6 +48,37 @@ struct Home {
     overdue: usize,
     started: Vec<Started>,
     waiting: Vec<Waiting>,
+    /// With nothing on the page: what to do next, and where.
+    next_step: Option<NextStep>,
+}
+
+/// What someone with an empty list does next.
+struct NextStep {
+    text: &'static str,
+    link: Option<(&'static str, &'static str)>,
+}
+
+impl NextStep {
+    /// For a vendor manager, the start of a review; for a reviewer, where
+    /// work will come from.
+    fn for_viewer(viewer: &Viewer) -> Self {
+        if viewer.has_any(crate::auth::roles::MANAGERS) {
+            NextStep {
+                text: "To review a model, register its provider and the model, then start a review from the model's page.",
+                link: Some(("/providers/new", "Register a provider")),
+            }
+        } else if viewer.has_any(crate::auth::roles::STAFF) {
+            NextStep {
+                text: "When a stage your role answers or decides is ready, you get an email and it appears here. Meanwhile every review is listed under Reviews.",
+                link: Some(("/reviews", "See every review")),
+            }
+        } else {
+            NextStep {
+                text: "Your roles give you nothing to review here; ask an admin if you expected otherwise.",
+                link: None,
+            }
+        }
+    }
 }
 
 async fn home(viewer: Viewer) -> Result<HttpResponse, PageError> {
@@ -120,9 +151,12 @@ async fn home(viewer: Viewer) -> Result<HttpResponse, PageError> {
             expires: words::day(i.expires_at.and_utc()),
         })
         .collect();
+    let next_step =
+        (to_do.is_empty() && mine.started.is_empty()).then(|| NextStep::for_viewer(&viewer));
     Ok(page::html(
         StatusCode::OK,
         &Home {
+            next_step,
             layout: viewer.layout("My work", "/"),
             to_do,
             overdue,

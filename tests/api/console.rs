@@ -240,7 +240,12 @@ backend_tests! {
         let victor = home("victor", MANAGER).await;
         assert!(victor.contains("Intake and risk tiering: to answer"), "{victor}");
         assert!(victor.contains("anthropic/claude"), "{victor}");
-        assert!(home("sam", SECURITY).await.contains("Nothing waits for you."));
+        let sam = home("sam", SECURITY).await;
+        assert!(sam.contains("Nothing waits for you."), "{sam}");
+        assert!(sam.contains("you get an email and it appears here") && sam.contains("href=\"/reviews\""), "the next step: {sam}");
+        let ada = home("ada", &[Role::Admin]).await;
+        assert!(ada.contains("register its provider and the model") && ada.contains("href=\"/providers/new\""), "the next step: {ada}");
+        assert!(!victor.contains("register its provider"), "victor has a review: {victor}");
 
         // Intake answered by its starter: another vendor manager decides it.
         let victor_token = app.token("victor", MANAGER);
