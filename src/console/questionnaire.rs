@@ -85,6 +85,59 @@ pub struct SectionBlock {
     pub questions: Vec<QuestionBlock>,
 }
 
+impl QuestionBlock {
+    /// Shown, and answered without a problem.
+    fn answered(&self) -> bool {
+        !self.hidden
+            && self.error.is_none()
+            && (!self.value.trim().is_empty() || self.choices.iter().any(|c| c.checked))
+    }
+}
+
+impl SectionBlock {
+    /// The questions shown now.
+    pub fn shown(&self) -> usize {
+        self.questions.iter().filter(|q| !q.hidden).count()
+    }
+
+    /// The questions shown and answered without a problem.
+    pub fn answered(&self) -> usize {
+        self.questions.iter().filter(|q| q.answered()).count()
+    }
+}
+
+/// How far a questionnaire form is, for the top of the form: questions
+/// answered of those shown, and each problem linked to its question.
+pub struct Progress {
+    pub answered: usize,
+    pub shown: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// A problem in the form's summary: the question, and what is wrong.
+pub struct Problem {
+    pub href: String,
+    pub text: String,
+}
+
+pub fn progress(sections: &[SectionBlock]) -> Progress {
+    let problems = sections
+        .iter()
+        .flat_map(|s| &s.questions)
+        .filter_map(|q| {
+            q.error.as_ref().map(|e| Problem {
+                href: format!("#question-{}", q.id),
+                text: format!("{}: this answer {e}", q.text.trim_end_matches(['?', '.'])),
+            })
+        })
+        .collect();
+    Progress {
+        answered: sections.iter().map(SectionBlock::answered).sum(),
+        shown: sections.iter().map(SectionBlock::shown).sum(),
+        problems,
+    }
+}
+
 /// An answer as people read it.
 pub fn answer_text(question: &Question, value: &Value) -> String {
     let label_of = |v: &str| {

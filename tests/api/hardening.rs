@@ -590,6 +590,12 @@ backend_tests! {
         assert!(html.contains("value=\"certs.acme.example/iso27001\""), "what was typed stays in its field: {html}");
         assert!(html.contains("http:// or https:// URL"), "the problem is named: {html}");
         assert!(html.contains("Separate clusters per tenant"), "{html}");
+        // At the top: the problem, linked to its question, and how far the
+        // questionnaire is (the malformed answer does not count).
+        assert!(html.contains("One answer needs correcting"), "{html}");
+        assert!(html.contains("<a href=\"#question-iso27001_certificate\">Link to the ISO/IEC 27001 certificate: this answer expects an http:// or https:// URL</a>"), "{html}");
+        assert!(html.contains("<strong>2 of "), "two of the shown questions are answered: {html}");
+        assert!(html.contains("href=\"#section-2\""), "the sections are listed: {html}");
         let stage: Value = app.get(&flow.path("/stages/security"), &supplier).await.json().await.unwrap();
         assert_eq!(stage["answers"]["tenant_isolation"], "Separate clusters per tenant", "{stage}");
         assert_eq!(stage["answers"]["iso27001"], true, "{stage}");

@@ -60,6 +60,10 @@
     form.addEventListener("change", () => refresh(form));
   }
 
+  // A form that came back with problems: their summary is read first.
+  const summary = document.querySelector("[data-error-summary]");
+  if (summary) summary.focus();
+
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
