@@ -22,16 +22,6 @@ use crate::unit::Tx;
 use crate::workflow::engine::{self, Caller, Decision, Effect, Outcome, StageRecord, StageState};
 use crate::workflow::{Answerer, Stage};
 
-/// Whether `who` may not decide `stage` of `review` (segregation of
-/// duties): they started the review or answered the stage.
-fn barred(
-    review_started_by: &str,
-    answerers: &std::collections::BTreeSet<String>,
-    who: &str,
-) -> bool {
-    review_started_by == who || answerers.contains(who)
-}
-
 impl Reviews {
     /// Queues every email a change calls for.
     pub(super) fn tell(
@@ -128,11 +118,18 @@ impl Reviews {
         arrival: Arrival<'_>,
     ) -> Result<(), ReviewError> {
         let deciding = stage.state == StageState::InReview;
-        // Whoever approved it already cannot give its next approval.
-        let approved = |who: &str| stage.approvals.iter().any(|a| a.by == who);
-        let assignee = stage.assignee.as_deref().filter(|who| {
-            !(deciding && (barred(&review.started_by, &stage.answerers, who) || approved(who)))
-        });
+        // Nobody is asked for an approval they gave already or may not give
+        // (segregation of duties): an assignee who may not leaves the stage
+        // to the approver role.
+        let cannot: Vec<&str> = if deciding {
+            engine::barred_from_approving(review, stage).collect()
+        } else {
+            Vec::new()
+        };
+        let assignee = stage
+            .assignee
+            .as_deref()
+            .filter(|who| !cannot.contains(who));
         let (to, audience) = match assignee {
             Some(who) => (
                 people::address_of(tx.conn(), who)?.into_iter().collect(),
@@ -149,22 +146,17 @@ impl Reviews {
                 )
             }
         };
-        // Nobody is asked for an approval they gave already or may not give
-        // (segregation of duties), nor told of what they did themselves.
-        let mut cannot = Vec::new();
-        if deciding {
-            let who = stage.approvals.iter().map(|a| a.by.as_str());
-            let who = who.chain([review.started_by.as_str()]);
-            for who in who.chain(stage.answerers.iter().map(String::as_str)) {
-                cannot.extend(people::address_of(tx.conn(), who)?);
-            }
+        let mut cannot_addresses = Vec::new();
+        for who in &cannot {
+            cannot_addresses.extend(people::address_of(tx.conn(), who)?);
         }
+        // Nor is anybody told of what they did themselves.
         let own = tx.actor().id();
         let own = people::address_of(tx.conn(), &own)?;
         let everyone: Vec<String> = to;
         let eligible: Vec<String> = everyone
             .iter()
-            .filter(|a| !cannot.contains(a))
+            .filter(|a| !cannot_addresses.contains(a))
             .cloned()
             .collect();
         let to: Vec<String> = eligible

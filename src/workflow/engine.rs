@@ -353,6 +353,18 @@ pub fn may(
     Ok(())
 }
 
+/// Who may not give `record` its next approval, by segregation of duties
+/// (see [`segregation_of_duties`]): whoever started the review, answered
+/// the stage or approved it already.
+pub fn barred_from_approving<'a>(
+    review: &'a Review,
+    record: &'a StageRecord,
+) -> impl Iterator<Item = &'a str> {
+    std::iter::once(review.started_by.as_str())
+        .chain(record.answerers.iter().map(String::as_str))
+        .chain(record.approvals.iter().map(|a| a.by.as_str()))
+}
+
 /// Segregation of duties on a decision: not by who started the review, not
 /// by who answered the stage, and no second approval by the same person.
 fn segregation_of_duties(
