@@ -68,7 +68,7 @@ diesel::table! {
         review_id -> Text,
         stage_key -> Text,
         state -> Text,
-        assignee -> Nullable<Text>,
+        answer_assignee -> Nullable<Text>,
         due_at -> Nullable<Timestamp>,
         escalation_level -> Integer,
         opened_at -> Nullable<Timestamp>,
@@ -79,6 +79,7 @@ diesel::table! {
         updated_at -> Timestamp,
         round -> Integer,
         answerers -> Text,
+        decide_assignee -> Nullable<Text>,
     }
 }
 

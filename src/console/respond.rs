@@ -21,7 +21,8 @@ use crate::http::AppState;
 use crate::ids::{ReviewId, StageKey};
 use crate::reviews::ReviewError;
 use crate::reviews::invite::ALL_STAGES;
-use crate::reviews::service::Call;
+use crate::reviews::scope::Scope;
+use crate::reviews::service::{Call, Expected};
 use crate::workflow::engine::{Action, Caller, StageState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,6 +39,8 @@ struct RespondPage {
     open: bool,
     due: Option<String>,
     revision: i64,
+    /// What the form read of the stage (see [`Scope`]).
+    scope: String,
     /// The reviewer's comment, when they asked for changes.
     changes_requested: Option<String>,
     sections: Vec<SectionBlock>,
@@ -249,6 +252,7 @@ async fn render(
                 .filter(|_| open)
                 .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
             revision: view.version,
+            scope: Scope::Work(view.stage.key.clone()).of_stage(&view.stage, &view.answers),
             changes_requested: view.changes_requested.clone().filter(|_| open),
             sections,
         },
@@ -310,7 +314,11 @@ async fn post(
     };
     let (saved, refused) = questionnaire::save_draft(&answers, |answers| {
         state.reviews.act(
-            call(form.revision()),
+            call(Expected::of_form(
+                Scope::Work(stage.clone()),
+                form.get("scope"),
+                form.revision(),
+            )),
             caller(&principal, &stage),
             Action::SaveAnswers {
                 stage: stage.clone(),
@@ -333,7 +341,7 @@ async fn post(
             state
                 .reviews
                 .act(
-                    call(Some(loaded.row.version)),
+                    call(Some(Expected::Version(loaded.row.version))),
                     caller(&principal, &stage),
                     Action::Submit {
                         stage: stage.clone(),

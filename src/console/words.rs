@@ -28,6 +28,18 @@ fn sentence(text: &str) -> String {
     out
 }
 
+/// A problem with a field, in words beside it: `is required…` under the
+/// field's `name` (`a comment is required…`), anything else as a sentence,
+/// without the API's backticks.
+pub fn beside(name: &str, message: &str) -> String {
+    let message = message.replace('`', "");
+    if message.starts_with("is ") || message.starts_with("must ") {
+        sentence(&format!("{name} {message}"))
+    } else {
+        sentence(&message)
+    }
+}
+
 /// A date and time as people read it: `Mon 2 Mar 2026, 09:00 UTC`.
 pub fn when(at: DateTime<Utc>) -> String {
     at.format("%a %-d %b %Y, %H:%M UTC").to_string()

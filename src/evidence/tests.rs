@@ -46,6 +46,7 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
         answered_by: crate::workflow::Answerer::Supplier,
         approver_role: "security_reviewer".into(),
         assignee: None,
+        assignees: Default::default(),
         due_at: None,
         overdue: false,
         approvals_required: 1,

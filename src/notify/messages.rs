@@ -7,6 +7,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::Email;
+use crate::workflow::engine::Duty;
 
 /// What every message about a review names.
 #[derive(Debug, Clone)]
@@ -685,8 +686,9 @@ pub enum Arrival<'a> {
     ToAnswer,
     /// A reviewer sent the stage's answers back to be changed.
     ChangesRequested { comment: &'a str },
-    /// Someone assigned the stage to the person.
-    Assigned { by: &'a str },
+    /// Someone assigned the person to answer or to decide the stage;
+    /// `now`: it waits on that now.
+    Assigned { by: &'a str, duty: Duty, now: bool },
     /// The stage has `have` of the `need` approvals it needs, and waits
     /// for another, from someone who has not approved it.
     AnotherApproval { have: usize, need: u32 },
@@ -752,11 +754,27 @@ pub fn work_arrived(
                 changes.as_str(),
             )
         }
-        Arrival::Assigned { by } => (
-            format!("Assigned to you: {stage_title} of {subject}"),
-            format!("{by} assigned you the {stage_title} stage of the review of {subject}."),
-            "Please take it forward.",
-        ),
+        Arrival::Assigned { by, duty, now } => {
+            let (verb, ask, later) = match duty {
+                Duty::Answer => (
+                    "answer",
+                    "Please answer its questionnaire and submit it.",
+                    "It does not wait for answers now; you will be told when it does.",
+                ),
+                Duty::Decide => (
+                    "decide",
+                    "Please review the answers and decide: approve, request changes or reject.",
+                    "Its answers are not ready for a decision yet; you will be told when they are.",
+                ),
+            };
+            (
+                format!("To {verb}: {stage_title} of {subject}"),
+                format!(
+                    "{by} assigned you to {verb} the {stage_title} stage of the review of {subject}."
+                ),
+                if now { ask } else { later },
+            )
+        }
         Arrival::AnotherApproval { have, need } => {
             approvals = format!(
                 "It has {have} of the {need} approvals it needs, each from a different person. \

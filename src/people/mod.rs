@@ -129,9 +129,38 @@ pub fn record(
             )) => {}
             other => {
                 other?;
+                if let Some(email) = email {
+                    take_assignments(conn, sub, email)?;
+                }
             }
         }
     }
+    Ok(())
+}
+
+/// A person seen for the first time takes the stages assigned to their
+/// address before they had signed in: the assignment names them by `sub`
+/// from now on, as every other does.
+fn take_assignments(conn: &mut DbConnection, sub: &str, email: &str) -> QueryResult<()> {
+    use crate::schema::{review_stages, reviews};
+    let email = email.to_lowercase();
+    // The reviews change as they read: their version moves (`ETag`).
+    let assigned = review_stages::table
+        .filter(
+            review_stages::answer_assignee
+                .eq(&email)
+                .or(review_stages::decide_assignee.eq(&email)),
+        )
+        .select(review_stages::review_id);
+    diesel::update(reviews::table.filter(reviews::id.eq_any(assigned)))
+        .set(reviews::version.eq(reviews::version + 1))
+        .execute(conn)?;
+    diesel::update(review_stages::table.filter(review_stages::answer_assignee.eq(&email)))
+        .set(review_stages::answer_assignee.eq(sub))
+        .execute(conn)?;
+    diesel::update(review_stages::table.filter(review_stages::decide_assignee.eq(&email)))
+        .set(review_stages::decide_assignee.eq(sub))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -156,6 +185,28 @@ pub fn is_known(conn: &mut DbConnection, who: &str) -> QueryResult<bool> {
         .count()
         .get_result(conn)?;
     Ok(found > 0)
+}
+
+/// The person the directory knows by `sub` or by address: their `sub`
+/// and roles.
+pub fn find(conn: &mut DbConnection, who: &str) -> QueryResult<Option<(String, Vec<Role>)>> {
+    let mut found: Option<(String, Json<Vec<String>>)> = people::table
+        .filter(people::sub.eq(who))
+        .select((people::sub, people::roles))
+        .first(conn)
+        .optional()?;
+    if found.is_none() && who.contains('@') {
+        found = people::table
+            .filter(people::email.eq(who))
+            .select((people::sub, people::roles))
+            .order(people::last_seen_at.desc())
+            .first(conn)
+            .optional()?;
+    }
+    Ok(found.map(|(sub, roles)| {
+        let roles = roles.get().iter().filter_map(|r| Role::parse(r)).collect();
+        (sub, roles)
+    }))
 }
 
 /// A person in the directory, as the admin lists them.
@@ -260,6 +311,35 @@ pub fn people_with_role(conn: &mut DbConnection, role: Role) -> QueryResult<Vec<
         })
         .filter_map(|(sub, email, _)| email.map(|e| (sub, e)))
         .collect())
+}
+
+/// Who may be picked for `role`, as `(value, label)`: every known person
+/// holding it, by `sub`, and each address of its mailbox (set by an admin,
+/// else configured).
+pub fn candidates(
+    conn: &mut DbConnection,
+    role: Role,
+    configured: &BTreeMap<Role, Vec<String>>,
+) -> QueryResult<Vec<(String, String)>> {
+    let mut found: Vec<(String, String)> = people_with_role(conn, role)?
+        .into_iter()
+        .map(|(sub, email)| {
+            let label = format!("{sub} ({email})");
+            (sub, label)
+        })
+        .collect();
+    let mailbox = match stored_mailbox(conn, role)?.filter(|e| !e.is_empty()) {
+        Some(emails) => emails,
+        None => configured.get(&role).cloned().unwrap_or_default(),
+    };
+    let role_words = role.as_str().replace('_', " ");
+    for email in mailbox {
+        if !found.iter().any(|(value, _)| *value == email) {
+            let label = format!("{email} (the {role_words}s' mailbox)");
+            found.push((email, label));
+        }
+    }
+    Ok(found)
 }
 
 /// The addresses a notice to `role` goes to: its mailbox (set by an admin,

@@ -19,6 +19,7 @@ use crate::workflow::{Questionnaire, Severity, Tier};
 pub mod invite;
 pub mod portfolio;
 pub mod routes;
+pub mod scope;
 pub mod service;
 pub mod store;
 pub mod tell;
@@ -53,11 +54,22 @@ pub struct StageSummary {
     #[schema(value_type = String, example = "supplier")]
     pub answered_by: crate::workflow::Answerer,
     pub approver_role: String,
+    /// Who is assigned to what the stage waits on now: its decider while
+    /// in review, else its answerer.
     pub assignee: Option<String>,
+    /// Who is assigned to answer it and who to decide it.
+    pub assignees: Assignees,
     pub due_at: Option<DateTime<Utc>>,
     pub overdue: bool,
     pub approvals_required: u32,
     pub approvals: Vec<ApprovalView>,
+}
+
+/// Who is assigned to a stage's answering and to its deciding.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Assignees {
+    pub answer: Option<String>,
+    pub decide: Option<String>,
 }
 
 /// A review with its stages.
@@ -261,12 +273,20 @@ pub struct InvitedAll {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignInput {
-    /// Subject or email of the person; `null` unassigns.
+    /// Subject or email of the person; `null` unassigns. Someone who has
+    /// not signed in yet may be given by email: they are told by email,
+    /// and the stage is theirs when they sign in with that address.
     #[validate(
         length(min = 1, max = 254),
         custom(function = "crate::validation::one_line")
     )]
     pub assignee: Option<String>,
+    /// `answer` (the questionnaire) or `decide` (approve, request changes
+    /// or reject). Omitted: what the person's roles allow of the two; when
+    /// both or neither, deciding a stage in review or answered by the
+    /// supplier, else answering.
+    #[schema(value_type = Option<crate::workflow::engine::Duty>)]
+    pub duty: Option<crate::workflow::engine::Duty>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::service::{Call, TierChoice, invitation_lifetime};
+use super::service::{Call, Expected, TierChoice, invitation_lifetime};
 use super::store::{self, ReviewFilter};
 use super::{
     AnswersInput, AssignInput, DecisionInput, FindingPatch, FindingView, InvitationView,
@@ -391,7 +391,7 @@ impl Changer {
     fn call(&self, id: ReviewId) -> Result<Call, ApiError> {
         Ok(Call {
             review_id: id,
-            expected: if_match_version(&self.request)?,
+            expected: if_match_version(&self.request)?.map(Expected::Version),
             actor: actor(&self.principal, self.request_id.clone()),
             email: self.principal.email.clone(),
             now: self.state.clock.now(),
@@ -506,8 +506,17 @@ pub async fn assign(
     body: ValidJson<AssignInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage) = path.into_inner();
-    let assignee = body.0.assignee.map(|a| a.trim().to_owned());
-    who.act(id, Action::Assign { stage, assignee }).await
+    let AssignInput { assignee, duty } = body.0;
+    let assignee = assignee.map(|a| a.trim().to_owned());
+    who.act(
+        id,
+        Action::Assign {
+            stage,
+            duty,
+            assignee,
+        },
+    )
+    .await
 }
 
 /// Raise the review's risk tier (never lower it), with a reason.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
+pub use super::scope::Expected;
 use super::store::{self, FindingRow, Loaded, ReviewRow};
 use super::{
     FindingPatch, FindingState, FindingView, NewFinding, NewReview, ReviewDetail, ReviewError,
@@ -27,7 +28,9 @@ use crate::notify::messages;
 use crate::unit::{Tx, UnitOfWork};
 use crate::validation::FieldError;
 use crate::workflow::Severity;
-use crate::workflow::engine::{self, Action, Caller, Effect, Outcome, ReviewKind, ReviewState};
+use crate::workflow::engine::{
+    self, Action, Caller, Duty, Effect, Outcome, ReviewKind, ReviewState,
+};
 use crate::workflow::{Catalog, LoadedWorkflow};
 
 /// The default workflow of `POST /v1/reviews`.
@@ -46,11 +49,11 @@ pub struct TierChoice {
     pub reason: Option<String>,
 }
 
-/// Who changes which review, when, and against which version (`If-Match`).
+/// Who changes which review, when, and against what they read of it.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub review_id: ReviewId,
-    pub expected: Option<i64>,
+    pub expected: Option<Expected>,
     pub actor: Actor,
     pub email: Option<String>,
     pub now: DateTime<Utc>,
@@ -115,14 +118,33 @@ fn new_review_row(
     }
 }
 
-fn check_version(loaded: &Loaded, expected: Option<i64>) -> Result<(), ReviewError> {
-    match expected {
-        Some(expected) if expected != loaded.row.version => Err(ReviewError::Stale {
+/// Refuses a change made against a review that has changed since, in what
+/// the change was made against.
+fn check_version(
+    loaded: &Loaded,
+    expected: Option<&Expected>,
+    now: DateTime<Utc>,
+) -> Result<(), ReviewError> {
+    let stale = match expected {
+        None => false,
+        Some(Expected::Version(version)) => *version != loaded.row.version,
+        Some(Expected::Read { scope, token }) => {
+            let review = loaded.engine_review();
+            let answers = |key: &str| review.stage(key).map(|s| s.answers.clone());
+            scope.token(&loaded.summary(now), answers).as_deref() != Some(token.as_str())
+        }
+    };
+    if stale {
+        let expected = match expected {
+            Some(Expected::Version(version)) => *version,
+            _ => 0,
+        };
+        return Err(ReviewError::Stale {
             expected,
             actual: loaded.row.version,
-        }),
-        _ => Ok(()),
+        });
     }
+    Ok(())
 }
 
 impl Reviews {
@@ -147,7 +169,7 @@ impl Reviews {
         call: &Call,
     ) -> Result<Loaded, ReviewError> {
         let loaded = store::load(conn, &self.catalog, &call.review_id)?;
-        check_version(&loaded, call.expected)?;
+        check_version(&loaded, call.expected.as_ref(), call.now)?;
         Ok(loaded)
     }
 
@@ -331,17 +353,19 @@ impl Reviews {
             Some(tier_reason),
         );
         for stage in &mut outcome.review.stages {
-            stage.assignee = previous
-                .stages
-                .iter()
-                .find(|s| s.stage_key == stage.key)
-                .and_then(|s| s.assignee.clone());
+            if let Some(was) = previous.stages.iter().find(|s| s.stage_key == stage.key) {
+                stage.answer_assignee = was.answer_assignee.clone();
+                stage.decide_assignee = was.decide_assignee.clone();
+            }
         }
-        let assignees: BTreeMap<&str, Option<&str>> = outcome
+        let assignees: BTreeMap<&str, serde_json::Value> = outcome
             .review
             .stages
             .iter()
-            .map(|s| (s.key.as_str(), s.assignee.as_deref()))
+            .map(|s| {
+                let who = json!({"answer": s.answer_assignee, "decide": s.decide_assignee});
+                (s.key.as_str(), who)
+            })
             .collect();
         let row = ReviewRow {
             previous_review_id: Some(previous.row.id.clone()),
@@ -401,15 +425,9 @@ impl Reviews {
         if let Caller::Respondent { id, stage } = caller {
             check_invitation(tx.conn(), &loaded, id, stage, now)?;
         }
+        let action = resolve_assignment(tx.conn(), &loaded, action)?;
         let before = loaded.engine_review();
         let outcome = engine::apply(&loaded.workflow.workflow, &before, &action, caller, now)?;
-        if let Action::Assign {
-            stage,
-            assignee: Some(assignee),
-        } = &action
-        {
-            check_assignee(tx.conn(), &loaded, stage, assignee)?;
-        }
         let approves = outcome.effects.iter().any(|e| {
             matches!(
                 e,
@@ -660,7 +678,7 @@ fn action_change<'a>(
             conditions,
             ..
         } => json!({"decision": decision, "comment": comment, "conditions": conditions}),
-        Action::Assign { assignee, .. } => json!({"assignee": assignee}),
+        Action::Assign { assignee, duty, .. } => json!({"assignee": assignee, "duty": duty}),
         Action::RaiseTier { tier, reason } => json!({"tier": tier, "reason": reason}),
         Action::Withdraw { reason } => json!({"reason": reason}),
     };
@@ -774,36 +792,88 @@ fn check_findings_owned(loaded: &Loaded, outcome: &Outcome) -> Result<(), Review
     )))
 }
 
-/// An assignee must be someone Clearance knows (they have signed in or
-/// called the API), so that the stage's notices reach them.
-fn check_assignee(
+/// An assignment as it is kept: the person by their `sub` when Clearance
+/// knows them (by `sub` or by address), else by the address they will sign
+/// in with (they are told by email, and the stage is theirs when they sign
+/// in); its duty named — from their roles when the call named none — and
+/// refused when they do not hold the role the duty needs.
+fn resolve_assignment(
     conn: &mut DbConnection,
     loaded: &Loaded,
-    stage: &StageKey,
-    assignee: &str,
-) -> Result<(), ReviewError> {
-    if crate::people::is_known(conn, assignee)? {
-        return Ok(());
-    }
-    let mut message = format!(
-        "nobody called `{assignee}` is known to Clearance (people are known once they have \
-         signed in or called the API)"
-    );
-    if let Some(definition) = loaded.workflow.workflow.stage(stage) {
-        let role = definition.approver_role;
-        let mut who: Vec<String> = crate::people::people_with_role(conn, role)?
-            .into_iter()
-            .map(|(sub, _)| sub)
-            .collect();
-        who.truncate(10);
-        if !who.is_empty() {
-            message.push_str(&format!(
-                "; people with the `{role}` role: {}",
-                who.join(", ")
-            ));
+    action: Action,
+) -> Result<Action, ReviewError> {
+    let Action::Assign {
+        stage,
+        duty,
+        assignee: Some(assignee),
+    } = action
+    else {
+        return Ok(action);
+    };
+    let Some(definition) = loaded.workflow.workflow.stage(&stage) else {
+        // The engine refuses an unknown stage.
+        return Ok(Action::Assign {
+            stage,
+            duty,
+            assignee: Some(assignee),
+        });
+    };
+    let state = loaded.stage_row(&stage).map(|row| row.state);
+    let fallback = engine::default_duty(definition, state);
+    let holds = |roles: &[Role], duty: Duty| roles.contains(&engine::duty_role(definition, duty));
+    let (assignee, duty) = match crate::people::find(conn, &assignee)? {
+        Some((sub, roles)) => {
+            let duty = duty.unwrap_or_else(|| {
+                match (holds(&roles, Duty::Answer), holds(&roles, Duty::Decide)) {
+                    (true, false) => Duty::Answer,
+                    (false, true) => Duty::Decide,
+                    _ => fallback,
+                }
+            });
+            if !holds(&roles, duty) {
+                let role = engine::duty_role(definition, duty);
+                let verb = match duty {
+                    Duty::Answer => "answers",
+                    Duty::Decide => "decides",
+                };
+                return Err(invalid(
+                    "assignee",
+                    format!(
+                        "{assignee} does not hold the `{role}` role, which {verb} stage `{stage}`"
+                    ),
+                ));
+            }
+            (sub, duty)
         }
-    }
-    Err(invalid("assignee", message))
+        None if validator::ValidateEmail::validate_email(&assignee) => {
+            (assignee.to_lowercase(), duty.unwrap_or(fallback))
+        }
+        None => {
+            let role = engine::duty_role(definition, duty.unwrap_or(fallback));
+            let mut message = format!(
+                "nobody called `{assignee}` is known to Clearance (people are known once they \
+                 have signed in or called the API); give the email address of someone who has \
+                 not signed in yet"
+            );
+            let mut who: Vec<String> = crate::people::people_with_role(conn, role)?
+                .into_iter()
+                .map(|(sub, _)| sub)
+                .collect();
+            who.truncate(10);
+            if !who.is_empty() {
+                message.push_str(&format!(
+                    "; people with the `{role}` role: {}",
+                    who.join(", ")
+                ));
+            }
+            return Err(invalid("assignee", message));
+        }
+    };
+    Ok(Action::Assign {
+        stage,
+        duty: Some(duty),
+        assignee: Some(assignee),
+    })
 }
 
 /// A respondent's link works while its invitation is unrevoked and unexpired.

@@ -59,7 +59,8 @@ pub struct StageRow {
     pub review_id: ReviewId,
     pub stage_key: StageKey,
     pub state: StageState,
-    pub assignee: Option<String>,
+    /// Who is assigned to answer the stage.
+    pub answer_assignee: Option<String>,
     pub due_at: Option<NaiveDateTime>,
     pub escalation_level: i32,
     pub opened_at: Option<NaiveDateTime>,
@@ -70,6 +71,19 @@ pub struct StageRow {
     pub updated_at: NaiveDateTime,
     pub round: i32,
     pub answerers: Json<BTreeSet<String>>,
+    /// Who is assigned to decide the stage.
+    pub decide_assignee: Option<String>,
+}
+
+impl StageRow {
+    /// Who is assigned to what the stage waits on now: deciding while in
+    /// review, answering before.
+    pub fn assignee(&self) -> Option<&str> {
+        match self.state {
+            StageState::InReview => self.decide_assignee.as_deref(),
+            _ => self.answer_assignee.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -180,7 +194,8 @@ impl Loaded {
             .map(|row| StageRecord {
                 key: row.stage_key.clone(),
                 state: row.state,
-                assignee: row.assignee.clone(),
+                answer_assignee: row.answer_assignee.clone(),
+                decide_assignee: row.decide_assignee.clone(),
                 due_at: opt_utc(row.due_at),
                 escalation_level: row.escalation_level,
                 round: row.round,
@@ -398,7 +413,8 @@ fn stage_row(
         review_id: review_id.clone(),
         stage_key: record.key.clone(),
         state: record.state,
-        assignee: record.assignee.clone(),
+        answer_assignee: record.answer_assignee.clone(),
+        decide_assignee: record.decide_assignee.clone(),
         due_at: naive(record.due_at),
         escalation_level: record.escalation_level,
         opened_at: naive(record.opened_at),
@@ -483,7 +499,8 @@ pub fn save(
         diesel::update(review_stages::table.filter(review_stages::id.eq(&row.id)))
             .set((
                 review_stages::state.eq(updated.state),
-                review_stages::assignee.eq(&updated.assignee),
+                review_stages::answer_assignee.eq(&updated.answer_assignee),
+                review_stages::decide_assignee.eq(&updated.decide_assignee),
                 review_stages::due_at.eq(updated.due_at),
                 review_stages::escalation_level.eq(updated.escalation_level),
                 review_stages::opened_at.eq(updated.opened_at),
@@ -813,7 +830,11 @@ pub fn list(
         query = query.filter(diesel::dsl::exists(
             review_stages::table
                 .filter(review_stages::review_id.eq(reviews::id))
-                .filter(review_stages::assignee.eq(assignee.clone()))
+                .filter(
+                    review_stages::answer_assignee
+                        .eq(assignee.clone())
+                        .or(review_stages::decide_assignee.eq(assignee.clone())),
+                )
                 .filter(review_stages::state.eq_any(OPEN_STATES)),
         ));
     }
@@ -947,6 +968,8 @@ pub struct OpenStage {
     pub key: StageKey,
     pub state: StageState,
     pub review_id: ReviewId,
+    /// Who is assigned to what it waits on now: answering while awaiting
+    /// answers, deciding while in review.
     pub assignee: Option<String>,
     pub due_at: Option<NaiveDateTime>,
     pub workflow_digest: String,
@@ -971,7 +994,8 @@ struct OpenStageRow {
     key: StageKey,
     state: StageState,
     review_id: ReviewId,
-    assignee: Option<String>,
+    answer_assignee: Option<String>,
+    decide_assignee: Option<String>,
     due_at: Option<NaiveDateTime>,
     workflow_digest: String,
     provider: ProviderSlug,
@@ -991,11 +1015,12 @@ impl OpenStage {
     }
 }
 
-/// Which open stages a person's list of work may hold: those assigned to
-/// one of `assignees`, and the unassigned ones whose key they answer (while
-/// awaiting answers) or decide (while in review). The caller still checks
-/// each against its review's workflow; this keeps the rows read to the few
-/// that can matter.
+/// Which open stages a person's list of work may hold: those awaiting the
+/// answers of one of `assignees` or in review for one of them to decide,
+/// and those with nobody assigned to what they wait on whose key they
+/// answer (while awaiting answers) or decide (while in review). The caller
+/// still checks each against its review's workflow; this keeps the rows
+/// read to the few that can matter.
 #[derive(Debug, Clone, Default)]
 pub struct StageScope {
     pub assignees: Vec<String>,
@@ -1019,7 +1044,8 @@ pub fn open_stages(
             review_stages::stage_key,
             review_stages::state,
             reviews::id,
-            review_stages::assignee,
+            review_stages::answer_assignee,
+            review_stages::decide_assignee,
             review_stages::due_at,
             reviews::workflow_digest,
             providers::slug,
@@ -1031,37 +1057,39 @@ pub fn open_stages(
         .order((review_stages::due_at.asc(), review_stages::id.asc()))
         .into_boxed();
     if let Some(scope) = scope {
-        let answer = review_stages::state
-            .eq(StageState::AwaitingAnswers)
-            .and(review_stages::stage_key.eq_any(scope.answer.clone()));
-        let decide = review_stages::state
-            .eq(StageState::InReview)
-            .and(review_stages::stage_key.eq_any(scope.decide.clone()));
-        // A stage in review assigned to whoever started its review is the
-        // approvers' again: segregation of duties bars that assignee.
-        let decide_barred = review_stages::state
-            .eq(StageState::InReview)
-            .and(review_stages::stage_key.eq_any(scope.decide.clone()))
-            .and(review_stages::assignee.eq(reviews::started_by.nullable()));
-        // So is one whose assignee has approved it already and that needs
-        // another approval.
-        let decide_approved = review_stages::state
-            .eq(StageState::InReview)
-            .and(review_stages::stage_key.eq_any(scope.decide.clone()))
-            .and(diesel::dsl::exists(
+        let awaiting = review_stages::state.eq(StageState::AwaitingAnswers);
+        let reviewing = review_stages::state.eq(StageState::InReview);
+        let to_answer = awaiting.and(
+            review_stages::answer_assignee
+                .eq_any(scope.assignees.clone())
+                .or(review_stages::answer_assignee
+                    .is_null()
+                    .and(review_stages::stage_key.eq_any(scope.answer.clone()))),
+        );
+        // A stage in review whose decider started its review, or has
+        // approved it already and it needs another approval, is the
+        // approvers' again: segregation of duties bars that decider.
+        let decider_barred = review_stages::decide_assignee
+            .eq(reviews::started_by.nullable())
+            .or(diesel::dsl::exists(
                 decisions::table
                     .filter(decisions::stage_id.eq(review_stages::id))
                     .filter(decisions::round.eq(review_stages::round))
                     .filter(decisions::decision.eq(Decision::Approve))
-                    .filter(decisions::actor_sub.nullable().eq(review_stages::assignee)),
+                    .filter(
+                        decisions::actor_sub
+                            .nullable()
+                            .eq(review_stages::decide_assignee),
+                    ),
             ));
-        query = query.filter(
-            review_stages::assignee
+        let to_decide = reviewing.and(
+            review_stages::decide_assignee
                 .eq_any(scope.assignees.clone())
-                .or(review_stages::assignee.is_null().and(answer.or(decide)))
-                .or(decide_barred)
-                .or(decide_approved),
+                .or(review_stages::stage_key
+                    .eq_any(scope.decide.clone())
+                    .and(review_stages::decide_assignee.is_null().or(decider_barred))),
         );
+        query = query.filter(to_answer.or(to_decide));
     }
     let rows: Vec<OpenStageRow> = query.load(conn)?;
     // Who approved each stage in review in its current round, in one query.
@@ -1096,7 +1124,10 @@ pub fn open_stages(
             key: row.key,
             state: row.state,
             review_id: row.review_id,
-            assignee: row.assignee,
+            assignee: match row.state {
+                StageState::InReview => row.decide_assignee,
+                _ => row.answer_assignee,
+            },
             due_at: row.due_at,
             workflow_digest: row.workflow_digest,
             provider: row.provider,

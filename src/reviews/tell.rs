@@ -19,7 +19,9 @@ use crate::notify;
 use crate::notify::messages::{self, Arrival};
 use crate::people;
 use crate::unit::Tx;
-use crate::workflow::engine::{self, Caller, Decision, Effect, Outcome, StageRecord, StageState};
+use crate::workflow::engine::{
+    self, Caller, Decision, Duty, Effect, Outcome, StageRecord, StageState,
+};
 use crate::workflow::{Answerer, Stage};
 
 impl Reviews {
@@ -40,6 +42,9 @@ impl Reviews {
             let was = before.stage(&stage.key);
             if let Some(arrival) = arrival(was, stage, definition, outcome, caller) {
                 self.tell_arrival(tx, loaded, &outcome.review, stage, definition, arrival)?;
+            }
+            for (duty, who) in newly_assigned(was, stage) {
+                self.tell_assigned(tx, loaded, stage, definition, duty, who, caller)?;
             }
         }
         for effect in &outcome.effects {
@@ -126,10 +131,7 @@ impl Reviews {
         } else {
             Vec::new()
         };
-        let assignee = stage
-            .assignee
-            .as_deref()
-            .filter(|who| !cannot.contains(who));
+        let assignee = stage.assignee().filter(|who| !cannot.contains(who));
         let (to, audience) = match assignee {
             Some(who) => (
                 people::address_of(tx.conn(), who)?.into_iter().collect(),
@@ -214,6 +216,55 @@ impl Reviews {
         let email = messages::work_arrived(
             &self.context(loaded, &subject),
             to,
+            &stage.key,
+            &definition.title,
+            arrival,
+            stage.due_at,
+        );
+        notify::enqueue_email(tx, &email, None)?;
+        Ok(())
+    }
+
+    /// The person newly assigned to answer or to decide a stage (unless
+    /// they assigned themselves), by the address the directory knows, or
+    /// the one they were assigned by before they ever signed in.
+    #[expect(clippy::too_many_arguments, reason = "one notice's facts")]
+    fn tell_assigned(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        stage: &StageRecord,
+        definition: &Stage,
+        duty: Duty,
+        who: &str,
+        caller: &Caller,
+    ) -> Result<(), ReviewError> {
+        if who == caller.id() {
+            return Ok(());
+        }
+        let Some(to) = people::address_of(tx.conn(), who)? else {
+            audit::append(
+                tx,
+                Change::review(
+                    crate::audit::Action::NotificationUndeliverable,
+                    &loaded.row.id,
+                )
+                .after(json!({
+                    "stage": stage.key, "notice": "assigned", "notify": {"assignee": who},
+                    "reason": "nobody with an address is known for this audience",
+                })),
+            )?;
+            return Ok(());
+        };
+        let subject = loaded.subject();
+        let arrival = Arrival::Assigned {
+            by: caller.id(),
+            duty,
+            now: stage.duty() == duty && stage.state.is_open(),
+        };
+        let email = messages::work_arrived(
+            &self.context(loaded, &subject),
+            vec![to],
             &stage.key,
             &definition.title,
             arrival,
@@ -412,20 +463,23 @@ fn arrival<'a>(
                     comment: comment.unwrap_or_default(),
                 })
             }
-            Some(StageState::AwaitingAnswers) => assigned(was, now, caller),
+            Some(StageState::AwaitingAnswers) => None,
             _ => Some(Arrival::ToAnswer),
         },
-        _ => assigned(was, now, caller),
+        _ => None,
     }
 }
 
-/// A stage newly assigned to someone.
-fn assigned<'a>(
+/// Who was newly assigned to which duty of a stage (not on its creation).
+fn newly_assigned<'a>(
     was: Option<&StageRecord>,
-    now: &StageRecord,
-    caller: &'a Caller,
-) -> Option<Arrival<'a>> {
-    let changed = was.is_some_and(|w| w.assignee != now.assignee);
-    (changed && now.assignee.is_some() && now.state.is_open())
-        .then(|| Arrival::Assigned { by: caller.id() })
+    now: &'a StageRecord,
+) -> impl Iterator<Item = (Duty, &'a str)> {
+    [Duty::Answer, Duty::Decide]
+        .into_iter()
+        .filter_map(move |duty| {
+            let who = now.assigned(duty)?;
+            let before = was?.assigned(duty);
+            (before != Some(who)).then_some((duty, who))
+        })
 }

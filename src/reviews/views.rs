@@ -44,7 +44,11 @@ pub fn summarize(
                 state: stage.state,
                 answered_by: definition.answered_by,
                 approver_role: definition.approver_role.as_str().to_owned(),
-                assignee: stage.assignee.clone(),
+                assignee: stage.assignee().map(str::to_owned),
+                assignees: super::Assignees {
+                    answer: stage.answer_assignee.clone(),
+                    decide: stage.decide_assignee.clone(),
+                },
                 due_at,
                 overdue: stage.state.is_open() && due_at.is_some_and(|d| d < now),
                 approvals_required: definition.approvals_for(row.tier),

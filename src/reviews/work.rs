@@ -13,26 +13,24 @@ use super::{ReviewError, ReviewSummary};
 use crate::auth::Principal;
 use crate::db::DbConnection;
 use crate::ids::{ReviewId, StageKey};
-use crate::workflow::engine::StageState;
+use crate::workflow::engine::{Duty, StageState};
 use crate::workflow::{Answerer, Catalog, LoadedWorkflow};
 
-/// Why a stage is on someone's list.
+/// Why a stage is on someone's list: what it waits on them for, and
+/// whether they are assigned to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Why {
-    /// Its questionnaire awaits the answers of a role they hold.
-    Answer,
-    /// It is in review and they may decide it.
-    Decide,
-    /// It is assigned to them.
-    Assigned,
+pub struct Why {
+    pub duty: Duty,
+    pub assigned: bool,
 }
 
 impl Why {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Why::Answer => "to answer",
-            Why::Decide => "to decide",
-            Why::Assigned => "assigned to you",
+        match (self.duty, self.assigned) {
+            (Duty::Answer, false) => "to answer",
+            (Duty::Decide, false) => "to decide",
+            (Duty::Answer, true) => "to answer, assigned to you",
+            (Duty::Decide, true) => "to decide, assigned to you",
         }
     }
 }
@@ -145,13 +143,14 @@ fn scope_of(
     Ok(scope)
 }
 
-/// Why `who` should act on `stage` now, if they should: assigned to them;
-/// else awaiting the answers of a role they hold; else in review, decided by
-/// a role they hold, and not barred by segregation of duties (they started
-/// the review or answered the stage) nor approved by them already (it needs
-/// another approval, from someone else). An assignee who is barred from
-/// deciding a stage in review, or has approved it, does not hold it: it is
-/// the approvers' again.
+/// Why `who` should act on `stage` now, if they should: assigned to what
+/// it waits on (answering while it awaits answers, deciding while in
+/// review); else, with nobody assigned to that, awaiting the answers of a
+/// role they hold, or in review, decided by a role they hold, and not
+/// barred by segregation of duties (they started the review or answered
+/// the stage) nor approved by them already (it needs another approval,
+/// from someone else). A decider who is barred from deciding, or has
+/// approved already, does not hold the stage: it is the approvers' again.
 pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Principal) -> Option<Why> {
     let is_me = |id: &str| id == who.sub || who.email.as_deref() == Some(id);
     let barred = |id: &str| {
@@ -165,23 +164,29 @@ pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Princip
             .iter()
             .any(|(sub, email)| sub == id || email.as_deref() == Some(id))
     };
-    let deciding = stage.state == StageState::InReview;
+    let duty = match stage.state {
+        StageState::AwaitingAnswers => Duty::Answer,
+        StageState::InReview => Duty::Decide,
+        _ => return None,
+    };
     let assignee = stage
         .assignee
         .as_deref()
-        .filter(|a| !(deciding && (barred(a) || approved(a))));
+        .filter(|a| !(duty == Duty::Decide && (barred(a) || approved(a))));
     if let Some(assignee) = assignee {
-        return is_me(assignee).then_some(Why::Assigned);
+        return is_me(assignee).then_some(Why {
+            duty,
+            assigned: true,
+        });
     }
-    match stage.state {
-        StageState::AwaitingAnswers => match definition.answered_by {
-            Answerer::Role(role) if who.has(role) => Some(Why::Answer),
-            _ => None,
-        },
-        StageState::InReview => {
-            (who.has(definition.approver_role) && !barred(&who.sub) && !approved(&who.sub))
-                .then_some(Why::Decide)
+    let mine = match duty {
+        Duty::Answer => matches!(definition.answered_by, Answerer::Role(role) if who.has(role)),
+        Duty::Decide => {
+            who.has(definition.approver_role) && !barred(&who.sub) && !approved(&who.sub)
         }
-        _ => None,
-    }
+    };
+    mine.then_some(Why {
+        duty,
+        assigned: false,
+    })
 }

@@ -21,7 +21,7 @@ use crate::notify::{self, messages};
 use crate::reviews::ReviewError;
 use crate::reviews::store::{self as review_store, OpenStage, PendingInvitation, utc};
 use crate::reviews::work::{self, Why};
-use crate::workflow::engine::StageState;
+use crate::workflow::engine::{Duty, StageState};
 use crate::workflow::{Answerer, LoadedWorkflow};
 
 /// What one digest run did.
@@ -178,14 +178,11 @@ fn digest_of(
     let to_do: Vec<_> = to_do
         .into_iter()
         .map(|(o, why)| {
-            let ask = match (why, o.stage.state) {
-                (Why::Decide, _) | (Why::Assigned, StageState::InReview) => {
-                    "your decision (approve, request changes or reject)"
-                }
-                (_, StageState::AwaitingAnswers) => "answers to its questionnaire",
-                _ => "you to take it forward",
+            let ask = match why.duty {
+                Duty::Decide => "your decision (approve, request changes or reject)",
+                Duty::Answer => "answers to its questionnaire",
             };
-            let assigned = if why == Why::Assigned {
+            let assigned = if why.assigned {
                 "assigned to you; "
             } else {
                 ""

@@ -113,7 +113,7 @@ impl super::Context {
         if let Some(step) = definition.escalation.get(level) {
             let intended = match &step.notify {
                 Notify::Assignee => {
-                    let assignee = match &row.assignee {
+                    let assignee = match row.assignee() {
                         Some(who) => people::address_of(tx.conn(), who)?,
                         None => None,
                     };
@@ -150,7 +150,7 @@ impl super::Context {
                     state: row.state.as_str(),
                     due_at,
                     level,
-                    assignee: row.assignee.as_deref(),
+                    assignee: row.assignee(),
                 };
                 let email = messages::overdue(&context, recipients.to.clone(), &stage);
                 let queued = notify::enqueue_email(

@@ -76,6 +76,15 @@ crate::names::stored_enum! {
     }
 }
 
+crate::names::named_enum! {
+    /// Which part of a stage an assignment gives a person: answering its
+    /// questionnaire, or deciding it.
+    pub enum Duty {
+        Answer,
+        Decide,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Approval {
     pub by: String,
@@ -88,7 +97,10 @@ pub struct Approval {
 pub struct StageRecord {
     pub key: StageKey,
     pub state: StageState,
-    pub assignee: Option<String>,
+    /// Who is assigned to answer its questionnaire.
+    pub answer_assignee: Option<String>,
+    /// Who is assigned to decide it.
+    pub decide_assignee: Option<String>,
     pub due_at: Option<DateTime<Utc>>,
     pub escalation_level: i32,
     /// Increases at each submission; approvals count within one round.
@@ -102,6 +114,52 @@ pub struct StageRecord {
     pub submitted_at: Option<DateTime<Utc>>,
     pub submitted_by: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl StageRecord {
+    /// The duty the stage waits on now: deciding while in review,
+    /// answering before.
+    pub fn duty(&self) -> Duty {
+        if self.state == StageState::InReview {
+            Duty::Decide
+        } else {
+            Duty::Answer
+        }
+    }
+
+    /// Who is assigned to `duty`.
+    pub fn assigned(&self, duty: Duty) -> Option<&str> {
+        match duty {
+            Duty::Answer => self.answer_assignee.as_deref(),
+            Duty::Decide => self.decide_assignee.as_deref(),
+        }
+    }
+
+    /// Who is assigned to what the stage waits on now.
+    pub fn assignee(&self) -> Option<&str> {
+        self.assigned(self.duty())
+    }
+}
+
+/// The duty an assignment that names none gives: deciding a stage in
+/// review or one the supplier answers, else answering.
+pub fn default_duty(definition: &Stage, state: Option<StageState>) -> Duty {
+    if state == Some(StageState::InReview) || definition.answered_by == Answerer::Supplier {
+        Duty::Decide
+    } else {
+        Duty::Answer
+    }
+}
+
+/// The role a duty on a stage needs: its answering role (a vendor
+/// manager, on the supplier's behalf, for a stage the supplier answers),
+/// or its approver role.
+pub fn duty_role(definition: &Stage, duty: Duty) -> Role {
+    match (duty, definition.answered_by) {
+        (Duty::Answer, Answerer::Role(role)) => role,
+        (Duty::Answer, Answerer::Supplier) => Role::VendorManager,
+        (Duty::Decide, _) => definition.approver_role,
+    }
 }
 
 /// The engine's view of a review.
@@ -179,8 +237,11 @@ pub enum Action {
         comment: Option<String>,
         conditions: Option<Conditions>,
     },
+    /// Assign answering or deciding (`None`: what a stage answered by a
+    /// role waits on now; deciding a stage the supplier answers).
     Assign {
         stage: StageKey,
+        duty: Option<Duty>,
         assignee: Option<String>,
     },
     RaiseTier {
@@ -480,7 +541,8 @@ pub fn start_at(
         .map(|stage| StageRecord {
             key: stage.key.clone(),
             state: StageState::Blocked,
-            assignee: None,
+            answer_assignee: None,
+            decide_assignee: None,
             due_at: None,
             escalation_level: 0,
             round: 0,
@@ -541,7 +603,11 @@ pub fn apply(
             comment,
             conditions,
         } => step.decide(stage, *decision, comment.as_deref(), conditions.as_ref())?,
-        Action::Assign { stage, assignee } => step.assign(stage, assignee.as_deref())?,
+        Action::Assign {
+            stage,
+            duty,
+            assignee,
+        } => step.assign(stage, *duty, assignee.as_deref())?,
         Action::RaiseTier { tier, reason } => step.raise_tier(*tier, reason)?,
         Action::Withdraw { reason } => {
             step.withdraw(reason)?;
@@ -744,10 +810,46 @@ impl Step<'_> {
         Ok(())
     }
 
-    fn assign(&mut self, stage: &StageKey, assignee: Option<&str>) -> Result<(), Refusal> {
-        find_stage(self.workflow, stage)?;
+    /// Assigns a stage's answering or its deciding to a person (or to
+    /// nobody). Deciding is never given to someone segregation of duties
+    /// bars from it (who started the review, answered the stage or is
+    /// assigned to answer it), nor answering to its decider.
+    fn assign(
+        &mut self,
+        stage: &StageKey,
+        duty: Option<Duty>,
+        assignee: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let definition = find_stage(self.workflow, stage)?;
+        let duty = duty
+            .unwrap_or_else(|| default_duty(definition, self.review.stage(stage).map(|r| r.state)));
+        let started_by = self.review.started_by.clone();
         let record = self.review.stage_mut(stage);
-        record.assignee = assignee.map(str::to_owned);
+        if let Some(who) = assignee {
+            let barred = match duty {
+                Duty::Decide if who == started_by => Some(format!(
+                    "{who} started this review, so may not decide its stages"
+                )),
+                Duty::Decide if record.answerers.contains(who) => Some(format!(
+                    "{who} answered the questionnaire of stage `{stage}`, so may not decide it"
+                )),
+                Duty::Decide if record.answer_assignee.as_deref() == Some(who) => Some(format!(
+                    "{who} is assigned to answer stage `{stage}`, so may not decide it"
+                )),
+                Duty::Answer if record.decide_assignee.as_deref() == Some(who) => Some(format!(
+                    "{who} is assigned to decide stage `{stage}`, so may not answer it"
+                )),
+                _ => None,
+            };
+            if let Some(why) = barred {
+                return Err(Refusal::Invalid(vec![FieldError::new("assignee", why)]));
+            }
+        }
+        let slot = match duty {
+            Duty::Answer => &mut record.answer_assignee,
+            Duty::Decide => &mut record.decide_assignee,
+        };
+        *slot = assignee.map(str::to_owned);
         Ok(())
     }
 

@@ -264,15 +264,19 @@ backend_tests! {
         assert!(sam.contains("1 stage waits for you"), "{sam}");
         assert!(home("pia", PRIVACY).await.contains("Nothing waits for you."));
 
-        // A stage assigned to someone is theirs whatever their roles (pia,
-        // signed in above, is in the directory once its write has landed).
+        // Pia is assigned to decide privacy (she is in the directory once
+        // the write of her sign-in above has landed): while it awaits the
+        // supplier's answers nothing waits for her; once they are in, it
+        // waits for her decision, as the one assigned.
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         let assigned = app
             .post(&flow.path("/stages/privacy/assign"), &app.manager(), &json!({"assignee": "pia"}))
             .await;
         assert_eq!(assigned.status(), 200);
+        assert!(home("pia", PRIVACY).await.contains("Nothing waits for you."));
+        flow.answer_and_submit(&victor_token, "privacy", json!({})).await;
         let pia = home("pia", PRIVACY).await;
-        assert!(pia.contains("Privacy and data protection review: assigned to you"), "{pia}");
+        assert!(pia.contains("Privacy and data protection review: to decide, assigned to you"), "{pia}");
         let sam = home("sam", SECURITY).await;
         assert!(!sam.contains("Privacy"), "{sam}");
     }

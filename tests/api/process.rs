@@ -60,6 +60,16 @@ async fn invite(app: &TestApp, flow: &Flow<'_>, stage: &str, email: &str, expire
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 
+/// The vendor manager assigns a duty of `stage` (as `body` says).
+async fn assign(app: &TestApp, flow: &Flow<'_>, stage: &str, body: Value) -> reqwest::Response {
+    app.post(
+        &flow.path(&format!("/stages/{stage}/assign")),
+        &app.manager(),
+        &body,
+    )
+    .await
+}
+
 async fn audit_after(app: &TestApp, action: &str) -> Vec<Value> {
     crate::scheduler::audit_events(app, action)
         .await
@@ -92,10 +102,18 @@ backend_tests! {
         assert!(problem["errors"][0]["message"].as_str().unwrap().contains("pia"), "{problem}");
         let assigned = app.post(&flow.path("/stages/privacy/assign"), &victor, &json!({"assignee": "pia"})).await;
         assert_eq!(assigned.status(), 200);
-        let told = sent(&app, "Assigned to you: Privacy").await;
+        // Pia reviews privacy: she is assigned to decide it, and told it
+        // waits on the supplier's answers first.
+        let told = sent(&app, "To decide: Privacy").await;
         assert_eq!(told.len(), 1, "{told:?}");
         assert_eq!(recipients(&told[0]), ["pia@example.com"]);
-        assert!(told[0]["text"].as_str().unwrap().contains("victor assigned you"));
+        let text = told[0]["text"].as_str().unwrap();
+        assert!(text.contains("victor assigned you to decide the Privacy"), "{text}");
+        assert!(text.contains("not ready for a decision yet"), "{text}");
+        let review = flow.review().await;
+        let privacy = review["stages"].as_array().unwrap().iter().find(|s| s["key"] == "privacy").unwrap().clone();
+        assert_eq!(privacy["assignees"], json!({"answer": null, "decide": "pia"}));
+        assert!(privacy["assignee"].is_null(), "it waits on the supplier now: {privacy}");
 
         // The supplier submits: the security reviewers hear of it.
         invite(&app, &flow, "security", "sec@supplier.example", "20d").await;
@@ -188,6 +206,50 @@ backend_tests! {
         );
     }
 
+    async fn an_assignment_names_answering_or_deciding_and_reaches_who_has_not_signed_in(app) {
+        known(&app, &[("vera", Role::VendorManager), ("sam", Role::SecurityReviewer), ("pia", Role::PrivacyReviewer)]).await;
+        let flow = Flow::start(&app).await;
+        let stage_of = |review: &Value, key: &str| {
+            review["stages"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap().clone()
+        };
+
+        // Vera answers the intake: she is told to answer it, now.
+        assert_eq!(assign(&app, &flow, "intake", json!({"assignee": "vera", "duty": "answer"})).await.status(), 200);
+        let told = sent(&app, "To answer: Intake").await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(recipients(&told[0]), ["vera@example.com"]);
+        assert!(told[0]["text"].as_str().unwrap().contains("Please answer its questionnaire"), "{}", told[0]["text"]);
+        // Victor started the review: he may not be its decider; nor may Vera,
+        // who answers it; and Pia does not hold the vendor manager role.
+        for (who, why) in [("victor", "started this review"), ("vera", "is assigned to answer"), ("pia", "does not hold the `vendor_manager` role")] {
+            let refused = assert_problem(assign(&app, &flow, "intake", json!({"assignee": who, "duty": "decide"})).await, 422).await;
+            assert_eq!(error_fields(&refused), ["assignee"]);
+            assert!(refused["errors"][0]["message"].as_str().unwrap().contains(why), "{refused}");
+        }
+
+        // Sam reviews security: with no duty named, his role says deciding.
+        assert_eq!(assign(&app, &flow, "security", json!({"assignee": "sam"})).await.status(), 200);
+        let review = flow.review().await;
+        assert_eq!(stage_of(&review, "security")["assignees"], json!({"answer": null, "decide": "sam"}));
+        assert_eq!(sent(&app, "To decide: Security").await.len(), 1);
+
+        // Nina has not signed in yet: she is assigned by her address, told by
+        // email, and the stage is hers by name once she signs in.
+        assert_eq!(assign(&app, &flow, "privacy", json!({"assignee": "Nina@Example.com", "duty": "decide"})).await.status(), 200);
+        let told = sent(&app, "To decide: Privacy").await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(recipients(&told[0]), ["nina@example.com"]);
+        let review = flow.review().await;
+        assert_eq!(stage_of(&review, "privacy")["assignees"]["decide"], "nina@example.com");
+        known(&app, &[("nina", Role::PrivacyReviewer)]).await;
+        let review = flow.review().await;
+        assert_eq!(stage_of(&review, "privacy")["assignees"]["decide"], "nina");
+        // Somebody neither known nor an address is refused, naming who may.
+        let unknown = assert_problem(assign(&app, &flow, "privacy", json!({"assignee": "pat", "duty": "decide"})).await, 422).await;
+        let message = unknown["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("nina") && message.contains("pia"), "{message}");
+    }
+
     async fn suppliers_are_reminded_before_their_deadlines_and_an_unused_link_is_reported(app) {
         let flow = Flow::start(&app).await;
         flow.through_intake(json!({})).await;
@@ -262,9 +324,9 @@ backend_tests! {
         assert!(chase.contains("Security review") && chase.contains("invited sec@supplier.example"), "{chase}");
         assert!(chase.contains("Privacy and data protection review") && chase.contains("nobody is invited"), "{chase}");
         assert!(!victors[0].contains("For you to act on"), "{}", victors[0]);
-        let pias = of("pia");
-        assert_eq!(pias.len(), 1);
-        assert!(pias[0].contains("Privacy and data protection review") && pias[0].contains("assigned to you"), "{}", pias[0]);
+        // Pia decides privacy once the supplier has answered: nothing waits
+        // for her yet.
+        assert!(of("pia").is_empty(), "{digests:?}");
         assert!(of("sam").is_empty(), "nothing waits for the security reviewer yet");
         assert_eq!(of("vera").len(), 1, "vera's first digest only");
     }
@@ -341,12 +403,12 @@ backend_tests! {
         assert_eq!(response.status(), 201);
         let re_review: Value = response.json().await.unwrap();
         assert_eq!(re_review["tier"], "medium");
-        let assignee = |key: &str| {
-            re_review["stages"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap()["assignee"].clone()
+        let assignees = |key: &str| {
+            re_review["stages"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap()["assignees"].clone()
         };
-        assert_eq!(assignee("security"), "sam");
-        assert_eq!(assignee("privacy"), "pia");
-        assert!(assignee("intake").is_null());
+        assert_eq!(assignees("security"), json!({"answer": null, "decide": "sam"}));
+        assert_eq!(assignees("privacy"), json!({"answer": null, "decide": "pia"}));
+        assert_eq!(assignees("intake"), json!({"answer": null, "decide": null}));
     }
 
     async fn regions_are_codes_compared_whatever_their_case(app) {

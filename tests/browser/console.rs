@@ -276,37 +276,114 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
             .contains("The invitation is on its way")
     );
 
-    // Someone else changes the review meanwhile: the open form is stale.
-    // (Pia has used Clearance before, so she may be assigned.)
-    let privacy_form = "#stage-privacy form[data-questionnaire]";
+    // The vendor manager assigns the privacy decision from the people who
+    // hold the role: a name nobody holds is refused beside the field, as
+    // typed. (Pia has signed in before, so the picker lists her.)
     let pia = app
         .get("/v1/reviews", &app.token("pia", &[Role::PrivacyReviewer]))
         .await;
     assert_eq!(pia.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    let assigned = app
-        .post(
-            &format!("/v1{review}/stages/privacy/assign"),
-            &app.token("vera", &[Role::VendorManager]),
-            &json!({"assignee": "pia"}),
-        )
+    console.goto(&review).await;
+    let assign = "#assign-decide-privacy";
+    let offered = console
+        .client()
+        .find_all(Locator::Css(&format!("{assign} datalist option")))
+        .await
+        .unwrap();
+    let mut names = Vec::new();
+    for option in offered {
+        names.push(option.attr("value").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(names, ["pia"], "the privacy reviewers");
+    console
+        .fill_in(Some(assign), "assignee", "nobody-here")
         .await;
-    assert_eq!(assigned.status(), 200);
+    console.click_button_in(Some(assign), "Assign").await;
+    let field = console
+        .client()
+        .find(Locator::Css(&format!("{assign} .error")))
+        .await
+        .expect("the reason beside the field")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        field.contains("Nobody called nobody-here is known"),
+        "{field}"
+    );
+    let kept = console
+        .client()
+        .find(Locator::Css(&format!("{assign} input[name=assignee]")))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("nobody-here"));
+    console.shot("review-assign-refused").await;
+    console.fill_in(Some(assign), "assignee", "pia").await;
+    console.click_button_in(Some(assign), "Assign").await;
+    let privacy = console
+        .client()
+        .find(Locator::Css("#stage-privacy"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(privacy.contains("pia is assigned to decide"), "{privacy}");
+    assert!(
+        privacy.contains("waits for the supplier's answers"),
+        "{privacy}"
+    );
+
+    // Answering the privacy questionnaire on the supplier's behalf: an
+    // assignment elsewhere meanwhile is no conflict...
+    let privacy_form = "#stage-privacy form[data-questionnaire]";
     let privacy = stage(&workflow, "privacy");
     let privacy_answers = in_order(privacy, &fill(privacy, &json!({})));
     console.answer(privacy_form, &privacy_answers).await;
+    // (Sam has not signed in yet: he is assigned by his address, and the
+    // stage is his once he does.)
+    let vera = app.token("vera", &[Role::VendorManager]);
+    let assigned = app
+        .post(
+            &format!("/v1{review}/stages/security/assign"),
+            &vera,
+            &json!({"assignee": "sam@example.com", "duty": "decide"}),
+        )
+        .await;
+    assert_eq!(assigned.status(), 200);
     console
         .click_button_in(Some(privacy_form), "Save draft")
         .await;
+    assert!(
+        notice(&console).await.contains("Your answers are saved"),
+        "{}",
+        console.text().await
+    );
+    // ... but someone else saving the same answers is: the form comes back
+    // saying what changed, with what was entered, to send again.
+    let saved = app
+        .put(
+            &format!("/v1{review}/stages/privacy/answers"),
+            &vera,
+            &json!({"answers": fill(privacy, &json!({"retention_period": "up_to_30_days"}))}),
+            None,
+        )
+        .await;
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    console
+        .click_button_in(Some(privacy_form), "Submit for review")
+        .await;
     let stale = notice(&console).await;
     assert!(
-        stale.contains("Someone changed this review since you opened it"),
+        stale.contains("While this page was open, this changed: vera")
+            && stale.contains("Privacy and data protection review"),
         "{stale}"
     );
     console.shot("review-stale-form").await;
-    console.click_link("Reload the review").await;
-    // Answered on the supplier's behalf, from the fresh page.
-    console.answer(privacy_form, &privacy_answers).await;
     console
         .click_button_in(Some(privacy_form), "Submit for review")
         .await;
@@ -398,7 +475,9 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     console.sign_in("pia").await;
     console.goto(&review).await;
     let form = "#stage-privacy form.decide";
-    console.choose(form, "decision", "approve").await;
+    // A request for changes needs a comment: the form comes back with the
+    // reason beside the comment and everything entered, the conditions open.
+    console.choose(form, "decision", "request_changes").await;
     console
         .client()
         .find(Locator::Css(&format!("{form} details summary")))
@@ -408,8 +487,43 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         .await
         .unwrap();
     console.choose(form, "data_classes", "public").await;
+    console.choose(form, "regions", "eu").await;
+    console
+        .click_button_in(Some(form), "Record my decision")
+        .await;
+    let refused = console
+        .client()
+        .find(Locator::Css(form))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        refused.contains("A comment is required to reject or request changes."),
+        "{refused}"
+    );
+    for checked in [
+        "input[name=decision][value=request_changes]",
+        "input[name=data_classes][value=public]",
+        "input[name=regions][value=eu]",
+    ] {
+        let css = format!("{form} {checked}");
+        let element = console.client().find(Locator::Css(&css)).await.unwrap();
+        assert_eq!(
+            element.prop("checked").await.unwrap().as_deref(),
+            Some("true"),
+            "{css}"
+        );
+    }
+    assert!(
+        console
+            .is_displayed(&format!("{form} input[name=regions]"))
+            .await
+    );
+    console.shot("review-decide-refused").await;
+    console.choose(form, "decision", "approve").await;
     console.choose(form, "data_classes", "internal").await;
-    console.fill_in(Some(form), "regions", "eu").await;
     console
         .client()
         .execute(
@@ -452,16 +566,25 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         status["conditions"]["data_classes"],
         json!(["public", "internal"])
     );
-    // The integrator's lookup shows among those who ask for the model.
-    console.goto("/providers/acme/models/claude").await;
-    let askers = console
-        .client()
-        .find(Locator::Css("#askers"))
-        .await
-        .expect("the integrators of the last 30 days")
-        .text()
-        .await
-        .unwrap();
+    // The integrator's lookup shows among those who ask for the model,
+    // with their address once the directory has noted them (a write that
+    // lands after the lookup's response).
+    let mut askers = String::new();
+    for _ in 0..30 {
+        console.goto("/providers/acme/models/claude").await;
+        askers = console
+            .client()
+            .find(Locator::Css("#askers"))
+            .await
+            .expect("the integrators of the last 30 days")
+            .text()
+            .await
+            .unwrap();
+        if askers.contains("ci@example.com") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(
         askers.contains("ci") && askers.contains("ci@example.com"),
         "{askers}"

@@ -61,8 +61,19 @@
   }
 
   // A form that came back with problems: their summary is read first.
+  // Another form that came back: the first problem beside its field is
+  // brought into view, and its field takes the focus.
   const summary = document.querySelector("[data-error-summary]");
-  if (summary) summary.focus();
+  const problem = document.querySelector("p.error");
+  if (summary) {
+    summary.focus();
+  } else if (problem) {
+    const details = problem.closest("details");
+    if (details) details.open = true;
+    problem.scrollIntoView({ block: "center" });
+    const field = problem.closest("form")?.querySelector('[aria-invalid="true"]');
+    if (field) field.focus({ preventScroll: true });
+  }
 
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (event) => {

@@ -77,6 +77,30 @@ impl Form {
     pub fn revision(&self) -> Option<i64> {
         self.get("revision").and_then(|r| r.parse().ok())
     }
+
+    /// What was typed, to show again: each field but the form's own
+    /// (`csrf`, `revision`, `scope`, `seen`), a field sent more than once
+    /// (the boxes of a list) as a list.
+    pub fn typed(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut typed = std::collections::BTreeMap::new();
+        for (key, value) in &self.0 {
+            if matches!(key.as_str(), "csrf" | "revision" | "scope" | "seen") {
+                continue;
+            }
+            let value = Value::from(value.as_str());
+            match typed.entry(key.clone()) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                std::collections::btree_map::Entry::Occupied(mut slot) => match slot.get_mut() {
+                    Value::Array(list) => list.push(value),
+                    first => *first = Value::Array(vec![first.take(), value]),
+                },
+            }
+        }
+        typed
+    }
 }
 
 /// One key or value of a form body, decoded, if it is UTF-8.

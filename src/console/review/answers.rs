@@ -47,7 +47,13 @@ pub(super) async fn answer(posted: OnStage<AnswerFields>) -> Result<HttpResponse
             let submit = Action::Submit {
                 stage: on.stage.clone(),
             };
-            act(&on.viewer, &on.id, Some(loaded.row.version), submit).await
+            act(
+                &on.viewer,
+                &on.id,
+                Some(Expected::Version(loaded.row.version)),
+                submit,
+            )
+            .await
         }
         other => other,
     };

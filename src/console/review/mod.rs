@@ -23,7 +23,8 @@ use super::page::{
 use super::words;
 use crate::auth::roles::STAFF;
 use crate::ids::{ReviewId, StageKey};
-use crate::reviews::service::Call;
+use crate::reviews::scope::Scope;
+use crate::reviews::service::{Call, Expected};
 use crate::reviews::store::Loaded;
 use crate::reviews::{ReviewDetail, ReviewError, ReviewSummary};
 use crate::validation::FieldError;
@@ -87,18 +88,35 @@ struct Target<S> {
     /// The stage the path names, for a form on one stage.
     stage: S,
     /// The revision the form was rendered from (the page's `If-Match`).
-    expected: Option<i64>,
+    revision: Option<i64>,
+    /// The token of what the form read (its `scope` field; see [`Scope`]).
+    token: Option<String>,
+    /// How many of the review's events the page showed (its `seen`
+    /// field): those after are what changed while it was open.
+    seen: Option<usize>,
 }
 
-impl<S> Target<S> {
+impl<S: Within> Target<S> {
+    /// What the form was rendered against: what it read of the review (a
+    /// form on a stage, that stage's work; else the review's state and
+    /// tier), or its revision.
+    fn expected(&self, scope: Scope) -> Option<Expected> {
+        Expected::of_form(scope, self.token.as_deref(), self.revision)
+    }
+
     /// A review service call by the viewer on this review.
     fn call(&self) -> Call {
-        call(&self.viewer, &self.id, self.expected)
+        call(&self.viewer, &self.id, self.expected(self.stage.scope()))
     }
 
     /// The viewer's `action` on this review.
     async fn act(&self, action: Action) -> Result<Loaded, ReviewError> {
-        act(&self.viewer, &self.id, self.expected, action).await
+        self.act_on(self.stage.scope(), action).await
+    }
+
+    /// The viewer's `action`, made against what the form read in `scope`.
+    async fn act_on(&self, scope: Scope, action: Action) -> Result<Loaded, ReviewError> {
+        act(&self.viewer, &self.id, self.expected(scope), action).await
     }
 
     /// After the action: see [`outcome`].
@@ -109,7 +127,21 @@ impl<S> Target<S> {
         form: &str,
         posted: Option<BTreeMap<String, serde_json::Value>>,
     ) -> Result<HttpResponse, PageError> {
-        outcome(&self.viewer, &self.id, result, done, form, posted).await
+        let anchor = self.stage.anchor(form);
+        let refused = |failure: Failure| Failure {
+            seen: self.seen,
+            ..failure
+        };
+        match result {
+            Ok(_) => Ok(redirect(&format!(
+                "/reviews/{}?done={done}#{anchor}",
+                self.id
+            ))),
+            Err(error) => {
+                let failure = refusal(&self.id, error, form, posted)?;
+                page::render(&self.viewer, &self.id, refused(failure), None).await
+            }
+        }
     }
 
     /// After a draft saved without the answers it `refused`: the page
@@ -126,6 +158,7 @@ impl<S> Target<S> {
             form: form.to_owned(),
             posted: Some(posted),
             status: Some(StatusCode::UNPROCESSABLE_ENTITY),
+            seen: None,
         };
         page::render(&self.viewer, &self.id, failure, None).await
     }
@@ -145,17 +178,39 @@ struct Segments {
 /// (read from its `{stage}` segment).
 pub(super) trait Within: Sized {
     fn read(stage: Option<&str>) -> Result<Self, PageError>;
+
+    /// What a form on it reads.
+    fn scope(&self) -> Scope;
+
+    /// Where on the page the form's outcome is seen.
+    fn anchor(&self, form: &str) -> String;
 }
 
 impl Within for () {
     fn read(_: Option<&str>) -> Result<Self, PageError> {
         Ok(())
     }
+
+    fn scope(&self) -> Scope {
+        Scope::Review
+    }
+
+    fn anchor(&self, form: &str) -> String {
+        form.to_owned()
+    }
 }
 
 impl Within for StageKey {
     fn read(stage: Option<&str>) -> Result<Self, PageError> {
         stage_key(stage.unwrap_or_default())
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Work(self.clone())
+    }
+
+    fn anchor(&self, _: &str) -> String {
+        format!("stage-{self}")
     }
 }
 
@@ -172,7 +227,9 @@ impl<T: DeserializeOwned + 'static, S: Within + 'static> FromRequest for OnRevie
                 PageError::BadRequest(format!("The address could not be read: {e}."))
             })?;
             let on = Target {
-                expected: posted.revision(),
+                revision: posted.revision(),
+                token: posted.form.get("scope").map(str::to_owned),
+                seen: posted.form.get("seen").and_then(|n| n.parse().ok()),
                 id: review_id(&segments.id)?,
                 stage: S::read(segments.stage.as_deref())?,
                 viewer: posted.viewer,
@@ -221,6 +278,8 @@ struct Failure {
     /// What the failed questionnaire form posted, to show it again.
     posted: Option<BTreeMap<String, serde_json::Value>>,
     status: Option<StatusCode>,
+    /// How many of the review's events the refused form's page showed.
+    seen: Option<usize>,
 }
 
 /// The review and what the viewer may do to it now (the engine's answer).
@@ -254,7 +313,7 @@ async fn load(viewer: &Viewer, id: &ReviewId) -> Result<ReviewDetail, PageError>
 
 /// A review service call by the viewer, on the revision the form was
 /// rendered from.
-fn call(viewer: &Viewer, id: &ReviewId, expected: Option<i64>) -> Call {
+fn call(viewer: &Viewer, id: &ReviewId, expected: Option<Expected>) -> Call {
     Call {
         review_id: id.clone(),
         expected,
@@ -269,7 +328,7 @@ fn call(viewer: &Viewer, id: &ReviewId, expected: Option<i64>) -> Call {
 async fn act(
     viewer: &Viewer,
     id: &ReviewId,
-    expected: Option<i64>,
+    expected: Option<Expected>,
     action: Action,
 ) -> Result<Loaded, ReviewError> {
     let call = call(viewer, id, expected);
@@ -280,32 +339,26 @@ async fn act(
         .await
 }
 
-/// After an action: on to the page (at `anchor`) with its notice, or the
-/// page again with the refusal where it happened.
-async fn outcome<T>(
-    viewer: &Viewer,
+/// A refused form, to show again: the service's reason in words, each
+/// problem beside its field, with what was `posted`; a 404 when the review
+/// is gone.
+fn refusal(
     id: &ReviewId,
-    result: Result<T, ReviewError>,
-    done: &str,
+    error: ReviewError,
     form: &str,
     posted: Option<BTreeMap<String, serde_json::Value>>,
-) -> Result<HttpResponse, PageError> {
-    match result {
-        Ok(_) => Ok(redirect(&format!("/reviews/{id}?done={done}#{form}"))),
-        Err(ReviewError::NotFound(id)) => {
-            Err(PageError::NotFound(format!("There is no review `{id}`.")))
-        }
-        Err(error) => {
-            let (notice, errors) = words::review_refusal(&error, &format!("/reviews/{id}"));
-            let status = refusal_status(error);
-            let failure = Failure {
-                notice: Some(notice),
-                errors,
-                form: form.to_owned(),
-                posted,
-                status: Some(status),
-            };
-            page::render(viewer, id, failure, None).await
-        }
+) -> Result<Failure, PageError> {
+    if let ReviewError::NotFound(id) = error {
+        return Err(PageError::NotFound(format!("There is no review `{id}`.")));
     }
+    let (notice, errors) = words::review_refusal(&error, &format!("/reviews/{id}"));
+    let status = refusal_status(error);
+    Ok(Failure {
+        notice: Some(notice),
+        errors,
+        form: form.to_owned(),
+        posted,
+        status: Some(status),
+        seen: None,
+    })
 }

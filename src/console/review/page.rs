@@ -9,16 +9,19 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::*;
+use crate::auth::Role;
 use crate::auth::roles::{MANAGERS, STAFF};
 use crate::conditions::DataClass;
 use crate::console::page::{self, Layout, Notice, PageError, Viewer};
 use crate::console::questionnaire::{self, SectionBlock};
 use crate::console::words;
 use crate::ids::ReviewId;
+use crate::reviews::ReviewDetail;
 use crate::reviews::ReviewError;
+use crate::reviews::scope::Scope;
 use crate::reviews::{FindingState, StageSummary};
 use crate::validation::FieldError;
-use crate::workflow::engine::{Decision, Refusal, ReviewState, StageState, Verb};
+use crate::workflow::engine::{self, Decision, Duty, Refusal, ReviewState, StageState, Verb};
 use crate::workflow::{Answerer, Severity, Tier};
 
 // --- The page -------------------------------------------------------------
@@ -43,7 +46,11 @@ struct StageBlock {
     badge: String,
     answered_by: String,
     approver_role: String,
-    assignee: Option<String>,
+    /// Who is assigned to answer it, and who to decide it.
+    answer_assignee: Option<String>,
+    decide_assignee: Option<String>,
+    /// The forms that assign its answering and its deciding.
+    assign_forms: Vec<AssignForm>,
     due: Option<String>,
     approvals_required: u32,
     approvals: Vec<ApprovalLine>,
@@ -52,8 +59,12 @@ struct StageBlock {
     /// The questionnaire as a form, when the viewer may answer it now.
     answer_form: bool,
     can_invite: bool,
-    can_assign: bool,
     can_decide: bool,
+    /// The decision form, as it was entered when it was refused.
+    decide: DecideForm,
+    /// What a form on the stage's work, or on its assignments, read.
+    work_scope: String,
+    assign_scope: String,
     /// Why the viewer, who holds the deciding role, may not decide.
     decide_refusal: Option<String>,
     decisions: Vec<DecisionLine>,
@@ -93,6 +104,204 @@ struct Choice {
     label: String,
 }
 
+/// A box of a pick list.
+struct Pick {
+    value: String,
+    label: String,
+    checked: bool,
+}
+
+/// A stage's decision form: empty, or as entered when it was refused,
+/// with each problem in words for the field it is about.
+struct DecideForm {
+    /// The form's id, and the refused form's name: `decide-<stage>`.
+    id: String,
+    decisions: Vec<Pick>,
+    comment: String,
+    /// The catalogue's use cases as boxes; empty while any is one (typed).
+    use_cases: Vec<Pick>,
+    use_cases_text: String,
+    data_classes: Vec<Pick>,
+    regions: Vec<Pick>,
+    features_off: String,
+    /// The conditions open: they hold an entry or a problem.
+    open_conditions: bool,
+    problems: BTreeMap<&'static str, String>,
+}
+
+impl DecideForm {
+    fn problem(&self, field: &str) -> Option<&str> {
+        self.problems.get(field).map(String::as_str)
+    }
+}
+
+/// The decision form of stage `key`, with what `failure` kept of it.
+fn decide_form(
+    key: &str,
+    failure: &Failure,
+    vocabulary: &crate::vocabulary::Vocabulary,
+) -> DecideForm {
+    let id = format!("decide-{key}");
+    let typed = failure.posted.as_ref().filter(|_| failure.form == id);
+    let values = |name: &str| -> Vec<String> {
+        match typed.and_then(|t| t.get(name)) {
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let text = |name: &str| values(name).join(", ");
+    let picks = |codes: Vec<(String, String)>, name: &str| -> Vec<Pick> {
+        let chosen: Vec<String> = values(name)
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_lowercase())
+            .collect();
+        codes
+            .into_iter()
+            .map(|(value, label)| Pick {
+                checked: chosen.contains(&value),
+                value,
+                label,
+            })
+            .collect()
+    };
+    let decisions = [
+        Decision::Approve,
+        Decision::RequestChanges,
+        Decision::Reject,
+    ]
+    .map(|d| {
+        (
+            d.as_str().to_owned(),
+            sentence_case(&words::label(d.as_str())),
+        )
+    });
+    let use_cases = vocabulary
+        .use_cases()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| (u.to_owned(), words::label(u)))
+        .collect();
+    let regions = vocabulary
+        .regions()
+        .into_iter()
+        .map(|r| (r.to_owned(), region_name(r)))
+        .collect();
+    let classes = DataClass::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), words::label(c.as_str())))
+        .collect();
+    let mut problems = BTreeMap::new();
+    if typed.is_some() {
+        for (field, name) in [
+            ("decision", "The decision"),
+            ("comment", "A comment"),
+            ("conditions", "Conditions"),
+            ("conditions.use_cases", "Use cases"),
+            ("conditions.data_classes", "Data classes"),
+            ("conditions.regions", "Regions"),
+            ("conditions.features_off", "Features that must stay off"),
+        ] {
+            let found: Vec<String> = failure
+                .errors
+                .iter()
+                .filter(|e| e.field == field)
+                .map(|e| words::beside(name, &e.message))
+                .collect();
+            if !found.is_empty() {
+                problems.insert(field, found.join(" "));
+            }
+        }
+    }
+    let form = DecideForm {
+        decisions: picks(decisions.into_iter().collect(), "decision"),
+        comment: text("comment"),
+        use_cases_text: if vocabulary.use_cases().is_some() {
+            String::new()
+        } else {
+            text("use_cases")
+        },
+        use_cases: picks(use_cases, "use_cases"),
+        data_classes: picks(classes, "data_classes"),
+        regions: picks(regions, "regions"),
+        features_off: text("features_off"),
+        open_conditions: false,
+        problems,
+        id,
+    };
+    DecideForm {
+        open_conditions: form.problems.keys().any(|f| f.starts_with("conditions"))
+            || [&form.use_cases, &form.data_classes, &form.regions]
+                .iter()
+                .any(|list| list.iter().any(|p| p.checked))
+            || !form.use_cases_text.is_empty()
+            || !form.features_off.is_empty(),
+        ..form
+    }
+}
+
+/// `request changes` → `Request changes`.
+fn sentence_case(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A region's code as people read it: `eu` → `EU`, `global` → `Global`.
+fn region_name(code: &str) -> String {
+    if code.len() <= 3 {
+        code.to_uppercase()
+    } else {
+        sentence_case(code)
+    }
+}
+
+/// What changed on the review while a refused form's page was open: the
+/// events after the `seen` first, in words.
+fn changed_since(
+    detail: &ReviewDetail,
+    seen: usize,
+    titles: &BTreeMap<String, String>,
+) -> Vec<String> {
+    detail
+        .timeline
+        .iter()
+        .skip(seen)
+        .map(|e| {
+            let stage = e
+                .detail
+                .as_ref()
+                .and_then(|d| d.pointer("/stage/key").or_else(|| d.get("stage")))
+                .and_then(|k| k.as_str())
+                .map(|k| format!(" ({})", titles.get(k).map_or(k, String::as_str)))
+                .unwrap_or_default();
+            format!(
+                "{} — {}{stage}",
+                actor_words(&e.actor, &detail.invitations),
+                words::label(&e.action.replace('.', " "))
+            )
+        })
+        .collect()
+}
+
+/// A form assigning one duty of a stage: who now (or as typed, when it
+/// was refused), the people who may take it, and why it was refused.
+struct AssignForm {
+    /// The form's id, and the refused form's name: `assign-<duty>-<stage>`.
+    id: String,
+    duty: &'static str,
+    label: String,
+    value: String,
+    people: Vec<Choice>,
+    error: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "console/review.html")]
 struct ReviewPage {
@@ -100,6 +309,10 @@ struct ReviewPage {
     csrf: String,
     id: String,
     revision: i64,
+    /// What a form on the whole review read (see [`Scope`]).
+    review_scope: String,
+    /// How many of the review's events the page shows.
+    seen: usize,
     subject: String,
     subject_href: String,
     kind: String,
@@ -132,7 +345,6 @@ struct ReviewPage {
     higher_tiers: Vec<Choice>,
     severities: Vec<Choice>,
     stage_choices: Vec<Choice>,
-    data_classes: Vec<Choice>,
     /// The form that was refused, to keep it in view: a stage key, `tier`,
     /// `finding`, `withdraw`.
     failed_form: String,
@@ -214,6 +426,11 @@ pub(super) async fn render(
             .ok_or(PageError::Internal)?;
     let in_progress = review.state == ReviewState::InProgress;
     let starter = viewer.has_any(MANAGERS);
+    let candidates = if in_progress && starter {
+        candidates(viewer, &workflow.workflow).await?
+    } else {
+        BTreeMap::new()
+    };
     let stages: Vec<StageBlock> = review
         .stages
         .iter()
@@ -250,7 +467,12 @@ pub(super) async fn render(
                 ),
                 _ => None,
             };
+            let work_scope = Scope::Work(summary.key.clone()).of_stage(summary, &answers);
+            let assign_scope = Scope::Assign(summary.key.clone()).of_stage(summary, &answers);
             Some(StageBlock {
+                decide: decide_form(summary.key.as_str(), &failure, &state.reviews.vocabulary),
+                work_scope,
+                assign_scope,
                 key: summary.key.to_string(),
                 title: summary.title.clone(),
                 state: words::label(summary.state.as_str()),
@@ -261,7 +483,13 @@ pub(super) async fn render(
                 },
                 answered_by: words::label(summary.answered_by.as_str()),
                 approver_role: words::label(&summary.approver_role),
-                assignee: summary.assignee.clone(),
+                answer_assignee: summary.assignees.answer.clone(),
+                decide_assignee: summary.assignees.decide.clone(),
+                assign_forms: if allowed.allows(key, Verb::Assign) {
+                    assign_forms(definition, summary, &failure, &candidates)
+                } else {
+                    Vec::new()
+                },
                 due: summary
                     .due_at
                     .filter(|_| summary.state.is_open())
@@ -287,7 +515,6 @@ pub(super) async fn render(
                         StageState::Blocked | StageState::AwaitingAnswers
                     )
                     && definition.answered_by == Answerer::Supplier,
-                can_assign: allowed.allows(key, Verb::Assign),
                 can_decide: may_decide,
                 decide_refusal,
                 decisions: detail
@@ -382,7 +609,24 @@ pub(super) async fn render(
     if let Some(notice) = done_notice(done) {
         layout = layout.notice(notice);
     }
-    if let Some(notice) = failure.notice {
+    let titles: BTreeMap<String, String> = workflow
+        .workflow
+        .stages
+        .iter()
+        .map(|s| (s.key.to_string(), s.title.clone()))
+        .collect();
+    let changes = match (failure.status, failure.seen) {
+        (Some(StatusCode::PRECONDITION_FAILED), Some(seen)) => {
+            changed_since(&detail, seen, &titles)
+        }
+        _ => Vec::new(),
+    };
+    if !changes.is_empty() {
+        layout = layout.notice(Notice::bad(format!(
+            "While this page was open, this changed: {}. So nothing you sent was saved; what you entered is still below — check it against the change and send it again.",
+            changes.join("; ")
+        )));
+    } else if let Some(notice) = failure.notice {
         layout = layout.notice(notice);
     }
     let invitable = stages.iter().filter(|s| s.can_invite).count();
@@ -391,6 +635,8 @@ pub(super) async fn render(
         csrf: viewer.session.csrf.clone(),
         id: review.id.to_string(),
         revision: review.version,
+        review_scope: Scope::Review.token(review, |_| None).unwrap_or_default(),
+        seen: detail.timeline.len(),
         subject: subject_of(review),
         subject_href: match &review.model {
             Some(m) => format!("/providers/{}/models/{m}", review.provider),
@@ -456,17 +702,105 @@ pub(super) async fn render(
                 label: s.title.clone(),
             })
             .collect(),
-        data_classes: DataClass::ALL
-            .iter()
-            .map(|c| Choice {
-                value: c.as_str().to_owned(),
-                label: words::label(c.as_str()),
-            })
-            .collect(),
         failed_form: failure.form,
         errors: failure.errors,
     };
     Ok(page::html(failure.status.unwrap_or(StatusCode::OK), &page))
+}
+
+/// The people who may be picked for each role the workflow's stages
+/// need: everyone the directory knows with the role (by `sub`), and the
+/// addresses the organisation lists for it.
+async fn candidates(
+    viewer: &Viewer,
+    workflow: &crate::workflow::Workflow,
+) -> Result<BTreeMap<Role, Vec<Choice>>, PageError> {
+    let roles: std::collections::BTreeSet<Role> = workflow
+        .stages
+        .iter()
+        .flat_map(|s| [Duty::Answer, Duty::Decide].map(|d| engine::duty_role(s, d)))
+        .collect();
+    let mailboxes = viewer.state.reviews.mailboxes.clone();
+    viewer
+        .state
+        .store
+        .run(move |conn| {
+            let mut found = BTreeMap::new();
+            for role in roles {
+                let choices = crate::people::candidates(conn, role, &mailboxes)?
+                    .into_iter()
+                    .map(|(value, label)| Choice { value, label })
+                    .collect();
+                found.insert(role, choices);
+            }
+            Ok::<_, crate::db::StoreError>(found)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading who may be assigned");
+            PageError::Internal
+        })
+}
+
+/// A stage's assignment forms: its answering (unless the supplier answers
+/// it) and its deciding, each with the person assigned (or what was typed
+/// into a refused form, with the reason beside it).
+fn assign_forms(
+    definition: &crate::workflow::Stage,
+    summary: &StageSummary,
+    failure: &Failure,
+    candidates: &BTreeMap<Role, Vec<Choice>>,
+) -> Vec<AssignForm> {
+    let mut duties = Vec::new();
+    if definition.answered_by != Answerer::Supplier {
+        duties.push((Duty::Answer, summary.assignees.answer.as_deref()));
+    }
+    duties.push((Duty::Decide, summary.assignees.decide.as_deref()));
+    duties
+        .into_iter()
+        .map(|(duty, now)| {
+            let id = format!("assign-{duty}-{}", summary.key);
+            let refused = failure.form == id;
+            let typed = failure
+                .posted
+                .as_ref()
+                .filter(|_| refused)
+                .and_then(|p| p.get("assignee"))
+                .and_then(|v| v.as_str());
+            let role = engine::duty_role(definition, duty);
+            let label = match duty {
+                Duty::Answer => format!("Who answers it (a {})", words::label(role.as_str())),
+                Duty::Decide => format!("Who decides it (a {})", words::label(role.as_str())),
+            };
+            let people = candidates
+                .get(&role)
+                .map(|c| {
+                    c.iter()
+                        .map(|c| Choice {
+                            value: c.value.clone(),
+                            label: c.label.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            AssignForm {
+                error: if refused {
+                    failure
+                        .errors
+                        .iter()
+                        .map(|e| words::beside("The person", &e.message))
+                        .next()
+                } else {
+                    None
+                },
+                value: typed.or(now).unwrap_or_default().to_owned(),
+                duty: duty.as_str(),
+                label,
+                people,
+                id,
+            }
+        })
+        .collect()
 }
 
 fn done_notice(done: Option<&str>) -> Option<Notice> {

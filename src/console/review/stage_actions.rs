@@ -1,7 +1,7 @@
 //! Actions on a stage: invite a supplier (one stage or all), revoke an
 //! invitation, assign, decide (with the conditions editor).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::{HttpResponse, web};
 use validator::Validate;
@@ -13,7 +13,7 @@ use crate::console::page::{Form, PageError};
 use crate::reviews::ReviewError;
 use crate::reviews::service::invitation_lifetime;
 use crate::validation::FieldError;
-use crate::workflow::engine::{Action, Decision};
+use crate::workflow::engine::{Action, Decision, Duty};
 
 /// An invitation form: the contact and, optionally, the link's lifetime.
 #[derive(Debug, Deserialize)]
@@ -123,33 +123,48 @@ pub(super) async fn revoke(
     on.outcome(result, "revoked", "invitations", None).await
 }
 
-/// The assign form: who (empty: nobody).
+/// The assign form: which duty (`answer` or `decide`), and who (empty:
+/// nobody).
 #[derive(Debug, Deserialize)]
 pub(super) struct AssignFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    duty: Option<String>,
     #[serde(default, deserialize_with = "forms::text")]
     assignee: Option<String>,
 }
 
-/// `POST /reviews/{id}/stages/{stage}/assign`.
+/// `POST /reviews/{id}/stages/{stage}/assign`: a refusal comes back beside
+/// the field, with what was typed.
 pub(super) async fn assign(posted: OnStage<AssignFields>) -> Result<HttpResponse, PageError> {
     let OnReview { on, fields, .. } = posted;
+    let duty = fields.duty.as_deref().and_then(Duty::parse);
+    let form = format!(
+        "assign-{}-{}",
+        duty.map_or("decide", Duty::as_str),
+        on.stage
+    );
+    let typed = BTreeMap::from([(
+        "assignee".to_owned(),
+        serde_json::Value::from(fields.assignee.clone().unwrap_or_default()),
+    )]);
     let action = Action::Assign {
         stage: on.stage.clone(),
+        duty,
         assignee: fields.assignee,
     };
-    let result = on.act(action).await;
-    on.outcome(result, "assigned", &on.stage, None).await
+    let result = on.act_on(Scope::Assign(on.stage.clone()), action).await;
+    on.outcome(result, "assigned", &form, Some(typed)).await
 }
 
-/// The conditions a decision form's editor gives: each list left empty is
-/// no limit of that kind.
-fn posted_conditions(
-    fields: &DecideFields,
-    form: &Form,
-) -> Result<Option<Conditions>, Vec<FieldError>> {
-    let list = |text: &str| -> Option<BTreeSet<String>> {
-        let items: BTreeSet<String> = text
-            .split([',', '\n'])
+/// The conditions a decision form's editor gives: each list (boxes
+/// ticked, or entries typed one a line or comma) left empty is no limit of
+/// that kind.
+fn posted_conditions(form: &Form) -> Result<Option<Conditions>, Vec<FieldError>> {
+    let list = |name: &str| -> Option<BTreeSet<String>> {
+        let items: BTreeSet<String> = form
+            .all(name)
+            .into_iter()
+            .flat_map(|text| text.split([',', '\n']))
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty())
             .collect();
@@ -171,10 +186,10 @@ fn posted_conditions(
         })
         .collect();
     let conditions = Conditions {
-        use_cases: list(&fields.use_cases),
+        use_cases: list("use_cases"),
         data_classes: (!classes.is_empty()).then_some(classes),
-        regions: list(&fields.regions),
-        features_off: list(&fields.features_off),
+        regions: list("regions"),
+        features_off: list("features_off"),
     };
     if let Err(invalid) = conditions.validate() {
         errors.extend(
@@ -189,40 +204,31 @@ fn posted_conditions(
     Ok((!conditions.is_empty()).then_some(conditions))
 }
 
-/// The decision form, with the conditions editor: each list one item a
-/// line or comma (its data classes, checkboxes, are read as a list).
+/// The decision form: the decision and comment (the conditions editor's
+/// lists, boxes and text, are read from the form as posted).
 #[derive(Debug, Deserialize)]
 pub(super) struct DecideFields {
     decision: Option<String>,
     #[serde(default, deserialize_with = "forms::text")]
     comment: Option<String>,
-    #[serde(default)]
-    use_cases: String,
-    #[serde(default)]
-    regions: String,
-    #[serde(default)]
-    features_off: String,
 }
 
-/// `POST /reviews/{id}/stages/{stage}/decide`.
+/// `POST /reviews/{id}/stages/{stage}/decide`: a refusal comes back with
+/// everything as it was entered, each problem beside its field.
 pub(super) async fn decide(posted: OnStage<DecideFields>) -> Result<HttpResponse, PageError> {
     let OnReview { on, fields, form } = posted;
-    let decision = match fields.decision.as_deref().and_then(Decision::parse) {
-        Some(decision) => decision,
-        None => {
-            let result: Result<(), ReviewError> = Err(ReviewError::Invalid(vec![FieldError::new(
-                "decision",
-                "is required: approve, reject or request changes",
-            )]));
-            return on.outcome(result, "decided", &on.stage, None).await;
-        }
+    let id = format!("decide-{}", on.stage);
+    let typed = Some(form.typed());
+    let refused = |errors| -> Result<(), ReviewError> { Err(ReviewError::Invalid(errors)) };
+    let Some(decision) = fields.decision.as_deref().and_then(Decision::parse) else {
+        let error = FieldError::new("decision", "Choose approve, request changes or reject.");
+        return on
+            .outcome(refused(vec![error]), "decided", &id, typed)
+            .await;
     };
-    let conditions = match posted_conditions(&fields, &form) {
+    let conditions = match posted_conditions(&form) {
         Ok(conditions) => conditions.filter(|_| decision == Decision::Approve),
-        Err(errors) => {
-            let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
-            return on.outcome(result, "decided", &on.stage, None).await;
-        }
+        Err(errors) => return on.outcome(refused(errors), "decided", &id, typed).await,
     };
     let action = Action::Decide {
         stage: on.stage.clone(),
@@ -231,5 +237,5 @@ pub(super) async fn decide(posted: OnStage<DecideFields>) -> Result<HttpResponse
         conditions,
     };
     let result = on.act(action).await;
-    on.outcome(result, "decided", &on.stage, None).await
+    on.outcome(result, "decided", &id, typed).await
 }

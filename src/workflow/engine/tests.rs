@@ -532,6 +532,7 @@ fn a_withdrawn_review_takes_no_more_actions() {
             &vm1(),
             Action::Assign {
                 stage: "intake".into(),
+                duty: Some(Duty::Answer),
                 assignee: Some("vm2".into()),
             },
         )
@@ -560,6 +561,7 @@ fn on_a_closed_review_a_caller_without_the_role_is_refused_for_the_role() {
             sec(1),
             Action::Assign {
                 stage: "intake".into(),
+                duty: Some(Duty::Answer),
                 assignee: None,
             },
         ),
@@ -680,6 +682,7 @@ fn action_for(workflow: &Workflow, kind: u8, stage_index: usize, variant: u8) ->
         },
         _ => Action::Assign {
             stage,
+            duty: Some(Duty::Decide),
             assignee: Some("someone".into()),
         },
     }
@@ -851,6 +854,7 @@ fn valid_action(verb: Verb, stage: Option<&StageKey>) -> Action {
         },
         Verb::Assign => Action::Assign {
             stage,
+            duty: Some(Duty::Decide),
             assignee: Some("someone".into()),
         },
         Verb::RaiseTier => Action::RaiseTier {
