@@ -31,6 +31,7 @@ use crate::workflow::engine::Action;
 use serde::Deserialize;
 
 mod answers;
+mod comments;
 mod evidence;
 mod findings;
 mod list;
@@ -58,7 +59,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/reviews/{id}/stages/{stage}/invite").post(stage_actions::invite))
     .service(web::resource("/reviews/{id}/invite").post(stage_actions::invite_all))
     .service(web::resource("/reviews/{id}/stages/{stage}/assign").post(stage_actions::assign))
-    .service(web::resource("/reviews/{id}/stages/{stage}/decide").post(stage_actions::decide));
+    .service(web::resource("/reviews/{id}/stages/{stage}/decide").post(stage_actions::decide))
+    .service(
+        web::resource("/reviews/{id}/stages/{stage}/questions/{question}/comments")
+            .post(comments::comment),
+    );
 }
 
 fn review_id(text: &str) -> Result<ReviewId, PageError> {
