@@ -102,6 +102,15 @@ pub struct CommentForm {
     pub error: Option<String>,
 }
 
+/// The questions a reviewer commented on, for a list at the top.
+pub fn commented(sections: &[SectionBlock]) -> Vec<&QuestionBlock> {
+    sections
+        .iter()
+        .flat_map(|s| &s.questions)
+        .filter(|q| !q.comments.is_empty())
+        .collect()
+}
+
 /// Puts each comment beside its question (of the stage `sections` show).
 pub fn add_comments(sections: &mut [SectionBlock], comments: &[QuestionCommentView]) {
     for question in sections.iter_mut().flat_map(|s| s.questions.iter_mut()) {
