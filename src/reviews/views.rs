@@ -1,7 +1,8 @@
 //! What the API shows of a review, built from what the store loaded: the
-//! summary with its stages, answers, decisions, findings, invitations, the
-//! timeline, and the stage view a respondent reads. Plain functions, no
-//! database access.
+//! summary with its stages, answers, decisions, findings (with the change of
+//! the answer that raised one), invitations, the timeline, comments on
+//! questions, the answers changed since changes were requested, and the
+//! stage view a respondent reads. Plain functions, no database access.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,6 @@
-//! Raising a finding and resolving, accepting or reopening one.
+//! Raising a finding; giving one an owner and a remediation due date;
+//! resolving, accepting or reopening one, or closing it in one step when
+//! the answer that raised it has changed.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};

@@ -3,7 +3,9 @@
 //! (with controls and markers), decisions, findings, invitations and the
 //! audit timeline — with every action as a form: start, answer, invite (and
 //! revoke), assign, decide (with a conditions editor), raise the tier,
-//! findings, withdraw, re-review, and the evidence pack.
+//! findings (their owner and due date, and closing one whose raising answer
+//! changed), comments on single questions, withdraw, re-review, and the
+//! evidence pack.
 //!
 //! Each action calls the review service the API calls. A refusal re-renders
 //! the page with the service's reason in plain words where it happened; a
@@ -226,6 +228,18 @@ struct Failure {
     /// What the failed questionnaire form posted, to show it again.
     posted: Option<BTreeMap<String, serde_json::Value>>,
     status: Option<StatusCode>,
+}
+
+impl Failure {
+    /// What the refused `form` posted in `field`, to show it again.
+    fn kept(&self, form: &str, field: &str) -> Option<String> {
+        self.posted
+            .as_ref()
+            .filter(|_| self.form == form)
+            .and_then(|p| p.get(field))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    }
 }
 
 /// The review and what the viewer may do to it now (the engine's answer).

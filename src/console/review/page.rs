@@ -248,14 +248,7 @@ fn stage_sections(
                 question.id
             ),
             csrf: viewer.session.csrf.clone(),
-            text: failure
-                .posted
-                .as_ref()
-                .filter(|_| failed)
-                .and_then(|p| p.get("text"))
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned(),
+            text: failure.kept(&anchor, "text").unwrap_or_default(),
             error: failed
                 .then(|| {
                     words::field_error(&failure.errors, "text")
@@ -434,15 +427,7 @@ pub(super) async fn render(
         .map(|f| {
             let form = format!("finding-{}", f.id);
             let failed = failure.form == form;
-            let kept = |field: &str| {
-                failure
-                    .posted
-                    .as_ref()
-                    .filter(|_| failed)
-                    .and_then(|p| p.get(field))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
+            let kept = |field: &str| failure.kept(&form, field);
             FindingLine {
                 owner_value: kept("owner").unwrap_or_else(|| f.owner.clone().unwrap_or_default()),
                 due_value: kept("remediation_due").unwrap_or_else(|| {
