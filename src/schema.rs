@@ -107,6 +107,7 @@ diesel::table! {
         conditions -> Nullable<Text>,
         created_at -> Timestamp,
         round -> Integer,
+        answers_then -> Nullable<Text>,
     }
 }
 
@@ -126,6 +127,19 @@ diesel::table! {
         updated_at -> Timestamp,
         source -> Nullable<Text>,
         resolved_by -> Nullable<Text>,
+        raised_by_value -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    question_comments (id) {
+        id -> Text,
+        stage_id -> Text,
+        question_id -> Text,
+        body -> Text,
+        author -> Text,
+        round -> Integer,
+        created_at -> Timestamp,
     }
 }
 
@@ -237,6 +251,7 @@ diesel::joinable!(answers -> review_stages (stage_id));
 diesel::joinable!(decisions -> review_stages (stage_id));
 diesel::joinable!(findings -> reviews (review_id));
 diesel::joinable!(respondent_tokens -> review_stages (stage_id));
+diesel::joinable!(question_comments -> review_stages (stage_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
@@ -247,6 +262,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     decisions,
     findings,
     respondent_tokens,
+    question_comments,
     audit_events,
     audit_head,
     outbox_messages,

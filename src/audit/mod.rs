@@ -249,6 +249,9 @@ crate::names::named_enum! {
         #[serde(rename = "finding.updated")]
         #[strum(serialize = "finding.updated")]
         FindingUpdated,
+        #[serde(rename = "question.commented")]
+        #[strum(serialize = "question.commented")]
+        QuestionCommented,
         #[serde(rename = "notification.undeliverable")]
         #[strum(serialize = "notification.undeliverable")]
         NotificationUndeliverable,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::page::Form;
 use super::words;
-use crate::reviews::{AnswerView, ReviewError};
+use crate::reviews::{AnswerView, QuestionCommentView, ReviewError};
 use crate::validation::FieldError;
 use crate::workflow::answers::is_shown;
 use crate::workflow::definition::QuestionKind;
@@ -77,6 +77,52 @@ pub struct QuestionBlock {
     pub error: Option<String>,
     pub min: String,
     pub max: String,
+    /// Reviewers' comments on the question, oldest first.
+    pub comments: Vec<CommentNote>,
+    /// The form that comments on it, for a reviewer who may.
+    pub comment_form: Option<CommentForm>,
+}
+
+/// A reviewer's comment beside a question.
+#[derive(Debug, Clone)]
+pub struct CommentNote {
+    pub text: String,
+    pub at: String,
+}
+
+/// The form beside a question on the review page that comments on it.
+#[derive(Debug, Clone)]
+pub struct CommentForm {
+    pub action: String,
+    /// The element id of the form (and the anchor to come back to).
+    pub anchor: String,
+    pub csrf: String,
+    /// What a refused form had in it.
+    pub text: String,
+    pub error: Option<String>,
+}
+
+/// The questions a reviewer commented on, for a list at the top.
+pub fn commented(sections: &[SectionBlock]) -> Vec<&QuestionBlock> {
+    sections
+        .iter()
+        .flat_map(|s| &s.questions)
+        .filter(|q| !q.comments.is_empty())
+        .collect()
+}
+
+/// Puts each comment beside its question (of the stage `sections` show).
+pub fn add_comments(sections: &mut [SectionBlock], comments: &[QuestionCommentView]) {
+    for question in sections.iter_mut().flat_map(|s| s.questions.iter_mut()) {
+        question.comments = comments
+            .iter()
+            .filter(|c| c.question == question.id)
+            .map(|c| CommentNote {
+                text: c.text.clone(),
+                at: words::when(c.at),
+            })
+            .collect();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -259,6 +305,8 @@ fn block(
         error: words::field_error(errors, &question.id),
         min: question.min.map(|m| m.to_string()).unwrap_or_default(),
         max: question.max.map(|m| m.to_string()).unwrap_or_default(),
+        comments: Vec::new(),
+        comment_form: None,
     }
 }
 

@@ -228,7 +228,8 @@ async fn render(
         status,
     } = shown;
     let answers = questionnaire::merged(&view.answers, posted.as_ref());
-    let sections = questionnaire::blocks(&view.questionnaire, &answers, None, &errors);
+    let mut sections = questionnaire::blocks(&view.questionnaire, &answers, None, &errors);
+    questionnaire::add_comments(&mut sections, &view.comments);
     let open = view.stage.state == StageState::AwaitingAnswers;
     let mut layout = Layout::public(format!("Questionnaire: {}", view.stage.title), false);
     if let Some(notice) = notice {

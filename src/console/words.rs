@@ -153,6 +153,7 @@ pub fn review_refusal(error: &ReviewError, reload: &str) -> (Notice, Vec<FieldEr
         ),
         ReviewError::NotFound(_)
         | ReviewError::FindingNotFound(_)
+        | ReviewError::QuestionNotFound(_)
         | ReviewError::InvitationNotFound(_)
         | ReviewError::Withdrawn => plain(&error.to_string()),
         ReviewError::Store(_) | ReviewError::Internal(_) => {

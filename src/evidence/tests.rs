@@ -122,6 +122,7 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
             created_by: "sam".into(),
             created_at: at(11),
             updated_at: at(12),
+            answer_changed: None,
         }],
         invitations: Vec::new(),
         timeline: vec![TimelineEntry {
@@ -130,6 +131,8 @@ fn detail(workflow: &LoadedWorkflow) -> ReviewDetail {
             action: "review.started".into(),
             detail: Some(json!({"subject": "anthropic/claude"})),
         }],
+        comments: Vec::new(),
+        changed_since_request: BTreeMap::new(),
     }
 }
 

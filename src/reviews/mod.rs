@@ -164,6 +164,45 @@ pub struct FindingView {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// On an open finding a risk rule raised: the answer that raised it,
+    /// changed since (the supplier may have removed the risk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_changed: Option<AnswerChange>,
+}
+
+/// One answer, then and now.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AnswerChange {
+    pub question: String,
+    /// The question as the questionnaire asks it.
+    pub question_text: String,
+    /// `null`: there was no answer.
+    pub before: Option<serde_json::Value>,
+    /// `null`: there is no answer now.
+    pub after: Option<serde_json::Value>,
+    /// When the answer last changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A reviewer's comment on one question, shown beside it to whoever answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuestionCommentView {
+    pub stage: StageKey,
+    pub question: String,
+    pub question_text: String,
+    pub text: String,
+    /// Who left it (a supplier's link does not show it).
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `POST /v1/reviews/{id}/stages/{stage}/questions/{question}/comments`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentInput {
+    #[validate(required, length(min = 1, max = 5000))]
+    #[schema(value_type = String, example = "Name the sub-processors, not only their countries.")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -196,6 +235,11 @@ pub struct ReviewDetail {
     pub findings: Vec<FindingView>,
     pub invitations: Vec<InvitationView>,
     pub timeline: Vec<TimelineEntry>,
+    /// Reviewers' comments on single questions, oldest first.
+    pub comments: Vec<QuestionCommentView>,
+    /// Per stage submitted again after a reviewer requested changes: the
+    /// answers that changed since that request.
+    pub changed_since_request: BTreeMap<String, Vec<AnswerChange>>,
 }
 
 /// One stage with its questionnaire and answers: what a respondent sees.
@@ -212,6 +256,10 @@ pub struct StageView {
     /// changes: the reviewer's comment, for whoever answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes_requested: Option<String>,
+    /// Reviewers' comments on this stage's questions, oldest first.
+    pub comments: Vec<QuestionCommentView>,
+    /// The answers changed since a reviewer last requested changes.
+    pub changed_since_request: Vec<AnswerChange>,
     /// The review's version (its `ETag`).
     pub version: i64,
 }
@@ -370,6 +418,8 @@ pub enum ReviewError {
     NotFound(String),
     #[error("no finding `{0}` in this review")]
     FindingNotFound(String),
+    #[error("no question `{0}` in this stage")]
+    QuestionNotFound(String),
     #[error("no invitation `{0}` in this review")]
     InvitationNotFound(String),
     #[error(

@@ -42,6 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/reviews/{id}/stages/{stage}/decisions").route(web::post().to(decide)),
     )
+    .service(
+        web::resource("/v1/reviews/{id}/stages/{stage}/questions/{question}/comments")
+            .route(web::post().to(comment)),
+    )
     .service(web::resource("/v1/reviews/{id}/tier").route(web::post().to(raise_tier)))
     .service(web::resource("/v1/reviews/{id}/withdraw").route(web::post().to(withdraw)))
     .service(web::resource("/v1/reviews/{id}/re-review").route(web::post().to(re_review)))
@@ -60,6 +64,7 @@ impl From<ReviewError> for ApiError {
         match error {
             ReviewError::NotFound(_)
             | ReviewError::FindingNotFound(_)
+            | ReviewError::QuestionNotFound(_)
             | ReviewError::InvitationNotFound(_) => ApiError::NotFound(error.to_string()),
             ReviewError::Stale { .. } => ApiError::PreconditionFailed(error.to_string()),
             ReviewError::Conflict(m) => ApiError::Conflict(m),
@@ -331,6 +336,12 @@ pub async fn get_stage(
         if let Some(fields) = shown.as_object_mut() {
             for internal in INTERNAL_STAGE_FIELDS {
                 fields.remove(*internal);
+            }
+            // Who left a comment is the reviewers' business too.
+            if let Some(serde_json::Value::Array(comments)) = fields.get_mut("comments") {
+                for comment in comments.iter_mut().filter_map(|c| c.as_object_mut()) {
+                    comment.remove("by");
+                }
             }
         }
         return Ok(with_etag(StatusCode::OK, view.version, &shown));
@@ -704,6 +715,38 @@ pub async fn update_finding(
         .update_finding(who.call(id)?, finding, body.0)
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// Comment on one question of a stage: whoever answers sees the comment
+/// beside the question.
+///
+/// Roles: the stage's deciding role, `admin`; while the stage is in review
+/// or sent back for changes. A comment leaves the review's version as it is.
+#[utoipa::path(post, path = "/v1/reviews/{id}/stages/{stage}/questions/{question}/comments", tag = "reviews",
+    request_body = super::CommentInput,
+    params(("id" = String, Path), ("stage" = String, Path), ("question" = String, Path)),
+    responses(
+        (status = 201, description = "The comment", body = super::QuestionCommentView),
+        (status = 403, description = "The caller does not decide this stage", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such review, stage or question", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The stage is neither in review nor sent back", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Empty or too long a comment", body = Problem, content_type = PROBLEM),
+    ), security(("bearer" = [])))]
+pub async fn comment(
+    who: Changer,
+    path: web::Path<(ReviewId, StageKey, String)>,
+    body: ValidJson<super::CommentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let who = who.require(STAFF)?;
+    let (id, stage, question) = path.into_inner();
+    let caller = caller(&who.principal, &id, Some(&stage))?;
+    let call = who.call(id)?;
+    let view = who
+        .state
+        .reviews
+        .comment(call, caller, stage, question, body.0)
+        .await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// Open a re-review of an approved review now (the re-review sweep does it

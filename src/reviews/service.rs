@@ -544,6 +544,7 @@ impl Reviews {
                     updated_at: now.naive_utc(),
                     source: None,
                     resolved_by: None,
+                    raised_by_value: None,
                 };
                 store::insert_finding(tx.conn(), &row)?;
                 store::touch(tx.conn(), &loaded.row.id, now)?;
@@ -566,6 +567,42 @@ impl Reviews {
         finding: String,
         patch: FindingPatch,
     ) -> Result<FindingView, ReviewError> {
+        self.change_finding(call, finding, move |_, _| Ok(patch))
+            .await
+    }
+
+    /// Resolves an open finding a risk rule raised whose raising answer has
+    /// changed since, with a resolution that says so: one step for the
+    /// reviewer. A 409 when the answer has not changed.
+    pub async fn close_answer_changed(
+        &self,
+        call: Call,
+        finding: String,
+    ) -> Result<FindingView, ReviewError> {
+        self.change_finding(call, finding, |loaded, row| {
+            let change = views::raising_answer_changed(loaded, row).ok_or_else(|| {
+                ReviewError::Conflict("the answer that raised this finding has not changed".into())
+            })?;
+            Ok(FindingPatch {
+                state: Some(FindingState::Resolved),
+                resolution: Some(closed_words(&loaded.workflow.workflow, &change)),
+                ..FindingPatch::default()
+            })
+        })
+        .await
+    }
+
+    /// Changes a finding by the patch `change` makes of it, with its audit
+    /// event.
+    async fn change_finding<F>(
+        &self,
+        call: Call,
+        finding: String,
+        change: F,
+    ) -> Result<FindingView, ReviewError>
+    where
+        F: FnOnce(&Loaded, &FindingRow) -> Result<FindingPatch, ReviewError> + Send + 'static,
+    {
         let reviews = self.clone();
         let (actor, now) = (call.actor.clone(), call.now);
         self.work
@@ -577,6 +614,7 @@ impl Reviews {
                     .find(|f| f.id == finding.as_str())
                     .cloned()
                     .ok_or_else(|| ReviewError::FindingNotFound(finding.clone()))?;
+                let patch = change(&loaded, &before)?;
                 let by = tx.actor().id();
                 let after = patched(&before, patch, &by, now)?;
                 store::update_finding(tx.conn(), &after)?;
@@ -586,6 +624,59 @@ impl Reviews {
                     tx,
                     Change::review(crate::audit::Action::FindingUpdated, &loaded.row.id)
                         .before(serde_json::to_value(views::finding(&before)).unwrap_or_default())
+                        .after(serde_json::to_value(&view).unwrap_or_default()),
+                )?;
+                Ok(view)
+            })
+            .await
+    }
+
+    /// A reviewer's comment on one question of a stage, for whoever answers
+    /// it. It changes no answer, decision or state, so it leaves the
+    /// review's version alone: nobody's open form goes stale over it.
+    pub async fn comment(
+        &self,
+        call: Call,
+        caller: Caller,
+        stage: StageKey,
+        question: String,
+        input: super::CommentInput,
+    ) -> Result<super::QuestionCommentView, ReviewError> {
+        let text = input.text.unwrap_or_default().trim().to_owned();
+        if text.is_empty() {
+            return Err(invalid("text", "is required".into()));
+        }
+        let reviews = self.clone();
+        let (actor, now) = (call.actor.clone(), call.now);
+        self.work
+            .run(actor, now, move |tx| {
+                let loaded = store::load(tx.conn(), &reviews.catalog, &call.review_id)?;
+                let workflow = &loaded.workflow.workflow;
+                engine::may_comment(workflow, &loaded.engine_review(), &caller, &stage)?;
+                if workflow
+                    .stage(&stage)
+                    .and_then(|s| s.question(&question))
+                    .is_none()
+                {
+                    return Err(ReviewError::QuestionNotFound(question));
+                }
+                let stage_row = loaded
+                    .stage_row(&stage)
+                    .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;
+                let row = store::CommentRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    stage_id: stage_row.id.clone(),
+                    question_id: question,
+                    body: text,
+                    author: caller.id().to_owned(),
+                    round: stage_row.round,
+                    created_at: now.naive_utc(),
+                };
+                store::insert_comment(tx.conn(), &row)?;
+                let view = views::comment(&loaded, &row, stage);
+                audit::append(
+                    tx,
+                    Change::review(crate::audit::Action::QuestionCommented, &loaded.row.id)
                         .after(serde_json::to_value(&view).unwrap_or_default()),
                 )?;
                 Ok(view)
@@ -615,9 +706,11 @@ impl Reviews {
             review: loaded.summary(now),
             answers: views::answers(loaded),
             decisions: views::decisions(loaded),
-            findings: loaded.findings.iter().map(views::finding).collect(),
+            findings: views::findings(loaded),
             invitations: views::invitations(loaded, invitations),
             timeline: views::timeline(timeline),
+            comments: views::comments(loaded, None),
+            changed_since_request: views::changed_since_request(loaded),
         })
     }
 
@@ -704,6 +797,17 @@ fn action_change<'a>(
             json!({"state": before.state, "tier": before.tier, "stage_state": stage_state(before)}),
         )
         .after(after_data)
+}
+
+/// The resolution of a finding closed because the answer that raised it
+/// changed: the question, the day, and the answer then and now.
+fn closed_words(workflow: &crate::workflow::Workflow, change: &super::AnswerChange) -> String {
+    let (before, after) = views::change_in_words(workflow, change);
+    format!(
+        "Closed: the answer to “{}” that raised it changed on {}: {before} → {after}.",
+        change.question_text,
+        change.changed_at.format("%-d %b %Y"),
+    )
 }
 
 /// A finding with a patch applied; resolving or accepting needs a resolution.

@@ -18,8 +18,8 @@ use crate::ids::{
     StageKey,
 };
 use crate::schema::{
-    answers, audit_events, decisions, findings, models, providers, respondent_tokens,
-    review_stages, reviews, workflow_definitions,
+    answers, audit_events, decisions, findings, models, providers, question_comments,
+    respondent_tokens, review_stages, reviews, workflow_definitions,
 };
 use crate::workflow::engine::{
     Approval, Decision, Effect, Review, ReviewKind, ReviewState, StageRecord, StageState,
@@ -111,6 +111,8 @@ pub struct DecisionRow {
     pub conditions: Option<Json<Conditions>>,
     pub created_at: NaiveDateTime,
     pub round: i32,
+    /// The stage's answers when changes were requested (only then).
+    pub answers_then: Option<Json<BTreeMap<String, Value>>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -131,6 +133,31 @@ pub struct FindingRow {
     pub source: Option<String>,
     /// Who resolved or accepted the finding.
     pub resolved_by: Option<String>,
+    /// The answer that made a risk rule raise it.
+    pub raised_by_value: Option<Json<Value>>,
+}
+
+impl FindingRow {
+    /// The question whose answer raised it, when a risk rule did
+    /// (`source` is `<stage>:<question>:<rule>`).
+    pub fn raising_question(&self) -> Option<(&str, &str)> {
+        let mut parts = self.source.as_deref()?.split(':');
+        Some((parts.next()?, parts.next()?))
+    }
+}
+
+/// A reviewer's comment on one question of a stage.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = question_comments)]
+pub struct CommentRow {
+    pub id: String,
+    pub stage_id: StageId,
+    pub question_id: String,
+    pub body: String,
+    pub author: String,
+    /// The stage's round when it was left.
+    pub round: i32,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -168,6 +195,8 @@ pub struct Loaded {
     pub answers: Vec<AnswerRow>,
     pub decisions: Vec<DecisionRow>,
     pub findings: Vec<FindingRow>,
+    /// Reviewers' comments on single questions, oldest first.
+    pub comments: Vec<CommentRow>,
 }
 
 impl Loaded {
@@ -370,6 +399,14 @@ pub fn load(
         .select(FindingRow::as_select())
         .order((findings::created_at.asc(), findings::id.asc()))
         .load(conn)?;
+    let comments = question_comments::table
+        .filter(question_comments::stage_id.eq_any(&stage_ids))
+        .select(CommentRow::as_select())
+        .order((
+            question_comments::created_at.asc(),
+            question_comments::id.asc(),
+        ))
+        .load(conn)?;
     Ok(Loaded {
         row,
         provider,
@@ -379,6 +416,7 @@ pub fn load(
         answers,
         decisions,
         findings,
+        comments,
     })
 }
 
@@ -530,6 +568,10 @@ pub fn save(
                 let Some(row) = loaded.stage_row(stage) else {
                     continue;
                 };
+                // What the next submission is compared with.
+                let answers_then = (*decision == Decision::RequestChanges)
+                    .then(|| before.stage(stage).map(|s| Json::new(s.answers.clone())))
+                    .flatten();
                 diesel::insert_into(decisions::table)
                     .values(&DecisionRow {
                         id: uuid::Uuid::now_v7().to_string(),
@@ -541,6 +583,7 @@ pub fn save(
                         conditions: conditions.clone().map(Json::new),
                         created_at: now.naive_utc(),
                         round: *round,
+                        answers_then,
                     })
                     .execute(conn)?;
             }
@@ -550,6 +593,11 @@ pub fn save(
                 severity,
                 text,
             } => {
+                let question = source.split(':').nth(1).unwrap_or_default();
+                let raised_by_value = after
+                    .stage(stage)
+                    .and_then(|s| s.answers.get(question))
+                    .map(|v| Json::new(v.clone()));
                 insert_finding(
                     conn,
                     &FindingRow {
@@ -567,6 +615,7 @@ pub fn save(
                         updated_at: now.naive_utc(),
                         source: Some(source.clone()),
                         resolved_by: None,
+                        raised_by_value,
                     },
                 )?;
             }
@@ -677,6 +726,14 @@ pub fn carry_forward(
         }
     }
     Ok(carried)
+}
+
+/// Records a reviewer's comment on a question.
+pub fn insert_comment(conn: &mut DbConnection, row: &CommentRow) -> QueryResult<()> {
+    diesel::insert_into(question_comments::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn insert_finding(conn: &mut DbConnection, row: &FindingRow) -> QueryResult<()> {

@@ -1,19 +1,21 @@
 //! What the API shows of a review, built from what the store loaded: the
-//! summary with its stages, answers, decisions, findings, invitations, the
-//! timeline, and the stage view a respondent reads. Plain functions, no
-//! database access.
+//! summary with its stages, answers, decisions, findings (with the change of
+//! the answer that raised one), invitations, the timeline, comments on
+//! questions, the answers changed since changes were requested, and the
+//! stage view a respondent reads. Plain functions, no database access.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use super::store::{
-    DecisionRow, FindingRow, InvitationRow, Loaded, ReviewRow, StageRow, TimelineRow, approvals_of,
-    opt_utc, utc,
+    CommentRow, DecisionRow, FindingRow, InvitationRow, Loaded, ReviewRow, StageRow, TimelineRow,
+    approvals_of, opt_utc, utc,
 };
 use super::{
-    AnswerView, ApprovalView, DecisionView, FindingView, InvitationView, ReviewError,
-    ReviewSummary, StageSummary, StageView, TimelineEntry, WorkflowRef,
+    AnswerChange, AnswerView, ApprovalView, DecisionView, FindingState, FindingView,
+    InvitationView, QuestionCommentView, ReviewError, ReviewSummary, StageSummary, StageView,
+    TimelineEntry, WorkflowRef,
 };
 use crate::conditions::DataClass;
 use crate::ids::{ModelSlug, ProviderSlug, StageKey};
@@ -150,6 +152,156 @@ pub fn finding(row: &FindingRow) -> FindingView {
         created_by: row.created_by.clone(),
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
+        answer_changed: None,
+    }
+}
+
+/// The review's findings, each open one a risk rule raised with the
+/// change of the answer that raised it.
+pub fn findings(loaded: &Loaded) -> Vec<FindingView> {
+    loaded
+        .findings
+        .iter()
+        .map(|row| FindingView {
+            answer_changed: raising_answer_changed(loaded, row),
+            ..finding(row)
+        })
+        .collect()
+}
+
+/// The answer that raised an open finding, when it changed since: its value
+/// differs from the one that raised it (or, for a finding raised before
+/// that value was kept, it was saved again after the finding).
+pub fn raising_answer_changed(loaded: &Loaded, row: &FindingRow) -> Option<AnswerChange> {
+    if row.state != FindingState::Open {
+        return None;
+    }
+    let (stage, question) = row.raising_question()?;
+    let stage_row = loaded.stage_row(stage)?;
+    let definition = loaded.workflow.workflow.stage(stage)?.question(question)?;
+    let answer = loaded
+        .answers
+        .iter()
+        .find(|a| a.stage_id == stage_row.id && a.question_id == question);
+    let now = answer.map(|a| a.value.get().clone());
+    let then = row.raised_by_value.as_ref().map(|v| v.get().clone());
+    let changed = match &then {
+        Some(then) => now.as_ref() != Some(then),
+        None => answer.is_none_or(|a| a.updated_at > row.created_at),
+    };
+    changed.then(|| AnswerChange {
+        question: question.to_owned(),
+        question_text: definition.text.clone(),
+        before: then,
+        after: now,
+        changed_at: utc(answer.map_or(stage_row.updated_at, |a| a.updated_at)),
+    })
+}
+
+/// A change's answer then and now in words, `no answer` for none.
+pub fn change_in_words(
+    workflow: &crate::workflow::Workflow,
+    change: &AnswerChange,
+) -> (String, String) {
+    let question = workflow
+        .stages
+        .iter()
+        .find_map(|s| s.question(&change.question));
+    let words = |value: &Option<serde_json::Value>| {
+        let text = value
+            .as_ref()
+            .map(|v| crate::evidence::answer_text(question, v))
+            .unwrap_or_default();
+        if text.is_empty() {
+            "no answer".to_owned()
+        } else {
+            text
+        }
+    };
+    (words(&change.before), words(&change.after))
+}
+
+/// Per stage submitted again since a reviewer requested changes: the
+/// answers that differ from those the reviewer saw.
+pub fn changed_since_request(loaded: &Loaded) -> BTreeMap<String, Vec<AnswerChange>> {
+    loaded
+        .stages
+        .iter()
+        .filter(|s| s.state != StageState::AwaitingAnswers)
+        .map(|s| (s.stage_key.to_string(), stage_changes(loaded, &s.stage_key)))
+        .filter(|(_, changes)| !changes.is_empty())
+        .collect()
+}
+
+/// The answers of `stage` that differ from those it had when a reviewer
+/// last requested changes (none when nobody has).
+pub fn stage_changes(loaded: &Loaded, stage: &str) -> Vec<AnswerChange> {
+    let (Some(row), Some(definition)) = (
+        loaded.stage_row(stage),
+        loaded.workflow.workflow.stage(stage),
+    ) else {
+        return Vec::new();
+    };
+    let Some((then, asked)) = loaded
+        .decisions
+        .iter()
+        .filter(|d| d.stage_id == row.id && d.decision == Decision::RequestChanges)
+        .filter_map(|d| Some((d.answers_then.as_ref()?.get(), d.created_at)))
+        .next_back()
+    else {
+        return Vec::new();
+    };
+    definition
+        .questionnaire
+        .questions()
+        .filter_map(|question| {
+            let answer = loaded
+                .answers
+                .iter()
+                .find(|a| a.stage_id == row.id && a.question_id == question.id);
+            let before = then.get(&question.id).cloned();
+            let after = answer.map(|a| a.value.get().clone());
+            (before != after).then(|| AnswerChange {
+                question: question.id.clone(),
+                question_text: question.text.clone(),
+                before,
+                after,
+                changed_at: utc(answer.map_or(asked, |a| a.updated_at)),
+            })
+        })
+        .collect()
+}
+
+/// Reviewers' comments on single questions (of `stage`, or of every stage).
+pub fn comments(loaded: &Loaded, stage: Option<&str>) -> Vec<QuestionCommentView> {
+    loaded
+        .comments
+        .iter()
+        .filter_map(|c| {
+            let row = loaded.stages.iter().find(|s| s.id == c.stage_id)?;
+            if stage.is_some_and(|s| row.stage_key != s) {
+                return None;
+            }
+            Some(comment(loaded, c, row.stage_key.clone()))
+        })
+        .collect()
+}
+
+/// One comment, on a question of `stage`.
+pub fn comment(loaded: &Loaded, row: &CommentRow, stage: StageKey) -> QuestionCommentView {
+    let question_text = loaded
+        .workflow
+        .workflow
+        .stage(&stage)
+        .and_then(|s| s.question(&row.question_id))
+        .map_or_else(|| row.question_id.clone(), |q| q.text.clone());
+    QuestionCommentView {
+        stage,
+        question: row.question_id.clone(),
+        question_text,
+        text: row.body.clone(),
+        by: row.author.clone(),
+        at: utc(row.created_at),
     }
 }
 
@@ -215,6 +367,8 @@ pub fn stage(loaded: &Loaded, stage: &str, now: DateTime<Utc>) -> Result<StageVi
         questionnaire: definition.questionnaire.clone(),
         answers,
         changes_requested: changes_requested(loaded, stage),
+        comments: comments(loaded, Some(stage)),
+        changed_since_request: stage_changes(loaded, stage),
         version: loaded.row.version,
     })
 }

@@ -323,6 +323,9 @@ pub struct Allowed {
     /// Each verb of each stage, and each verb of the review (stage `None`),
     /// with `Ok` or the refusal the API would give.
     pub answers: Vec<(Option<StageKey>, Verb, Result<(), Refusal>)>,
+    /// The stages on whose questions the caller may comment now (see
+    /// [`may_comment`]).
+    pub commentable: Vec<StageKey>,
 }
 
 impl Allowed {
@@ -357,7 +360,16 @@ pub fn allowed(workflow: &Workflow, review: &Review, caller: &Caller) -> Allowed
     for verb in Verb::OF_THE_REVIEW {
         answers.push((None, verb, may(workflow, review, caller, verb, None)));
     }
-    Allowed { answers }
+    let commentable = review
+        .stages
+        .iter()
+        .filter(|r| may_comment(workflow, review, caller, &r.key).is_ok())
+        .map(|r| r.key.clone())
+        .collect();
+    Allowed {
+        answers,
+        commentable,
+    }
 }
 
 /// Whether `caller` may take an action of kind `verb` (on `stage`, for the
@@ -410,6 +422,43 @@ pub fn may(
     }
     if let Verb::Decide(decision) = verb {
         segregation_of_duties(review, definition, record, caller.id(), decision)?;
+    }
+    Ok(())
+}
+
+/// Whether `caller` may comment on a question of `stage` now: whoever
+/// decides the stage (or an admin), while it is in review or sent back
+/// for changes (awaiting answers after a submission).
+pub fn may_comment(
+    workflow: &Workflow,
+    review: &Review,
+    caller: &Caller,
+    stage: &str,
+) -> Result<(), Refusal> {
+    let definition = find_stage(workflow, stage)?;
+    if !caller.has(definition.approver_role) && !caller.has(Role::Admin) {
+        return Err(Refusal::Forbidden(format!(
+            "questions of stage `{}` are commented on by the `{}` role or an admin",
+            definition.key, definition.approver_role
+        )));
+    }
+    if review.state != ReviewState::InProgress {
+        return Err(Refusal::NotAllowed {
+            action: "comment",
+            subject: "the review".into(),
+            state: review.state.as_str(),
+        });
+    }
+    let record = review
+        .stage(stage)
+        .ok_or_else(|| Refusal::UnknownStage(stage.to_owned()))?;
+    let sent_back = record.state == StageState::AwaitingAnswers && record.round > 0;
+    if record.state != StageState::InReview && !sent_back {
+        return Err(Refusal::NotAllowed {
+            action: "comment",
+            subject: format!("stage `{stage}`"),
+            state: record.state.as_str(),
+        });
     }
     Ok(())
 }

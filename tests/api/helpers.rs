@@ -333,6 +333,24 @@ impl TestApp {
         sent
     }
 
+    /// The `/respond/` link of the first email sent to `to` (the outbox run).
+    pub async fn invitation_link(&self, to: &str) -> String {
+        let email = self
+            .sent_emails()
+            .await
+            .into_iter()
+            .find(|e| e["to"][0] == to)
+            .unwrap_or_else(|| panic!("an email to {to}"));
+        email["text"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("/respond/"))
+            .expect("a link")
+            .trim()
+            .to_owned()
+    }
+
     /// The OpenAPI document the server publishes.
     pub async fn openapi(&self) -> Value {
         let response = self

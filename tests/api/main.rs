@@ -13,6 +13,7 @@ mod contract;
 mod evidence;
 mod exports;
 mod faults;
+mod findings;
 mod flow;
 mod gate;
 mod hardening;

@@ -222,6 +222,12 @@ const MATRIX: &[Row] = &[
         Roles(&[Role::Approver]),
     ),
     row(
+        "POST /v1/reviews/{id}/stages/{stage}/questions/{question}/comments",
+        "/v1/reviews/{review}/stages/{stage}/questions/encryption_in_transit/comments",
+        Some(|| json!({"text": "Commented by the matrix."})),
+        Roles(&[Role::SecurityReviewer, Role::Admin]),
+    ),
+    row(
         "POST /v1/reviews/{id}/tier",
         "/v1/reviews/{review}/tier",
         Some(|| json!({"tier": "high", "reason": "The matrix raises it."})),
@@ -556,19 +562,9 @@ impl Seeded {
             .await,
         )
         .await;
-        let email = app
-            .sent_emails()
+        let supplier = app
+            .invitation_link("sec@supplier.example")
             .await
-            .into_iter()
-            .find(|e| e["to"][0] == "sec@supplier.example")
-            .expect("the supplier's invitation is sent");
-        let supplier = email["text"]
-            .as_str()
-            .unwrap()
-            .lines()
-            .find(|l| l.contains("/respond/"))
-            .expect("a link")
-            .trim()
             .rsplit('/')
             .next()
             .unwrap()

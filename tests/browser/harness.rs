@@ -597,6 +597,17 @@ impl Console<'_> {
         );
     }
 
+    /// What the element `css` says.
+    pub async fn text_of(&self, css: &str) -> String {
+        self.client()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Checks the page for accessibility and keeps a screenshot of it.
     pub async fn look(&self, name: &str) {
         self.axe(name).await;

@@ -20,6 +20,7 @@ mod helpers;
 mod flow;
 
 mod console;
+mod findings;
 mod harness;
 
 /// Under CI (`CI=true`) missing browser tools fail the tests: run one of

@@ -1,4 +1,6 @@
-//! Raising a finding and resolving, accepting or reopening one.
+//! Raising a finding; giving one an owner and a remediation due date;
+//! resolving, accepting or reopening one, or closing it in one step when
+//! the answer that raised it has changed.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -83,10 +85,13 @@ pub(super) async fn add_finding(
     on.outcome(result, "finding", "finding", None).await
 }
 
-/// The form that resolves, accepts or reopens a finding.
+/// The form of an open finding: its owner and remediation due date, or
+/// resolve or accept it, or close it because its answer changed.
 #[derive(Debug, Deserialize)]
 pub(super) struct FindingPatchFields {
     state: Option<String>,
+    /// `answer_changed`: close it because the answer that raised it changed.
+    close: Option<String>,
     #[serde(default, deserialize_with = "forms::text")]
     owner: Option<String>,
     #[serde(default, deserialize_with = "forms::text")]
@@ -95,7 +100,8 @@ pub(super) struct FindingPatchFields {
     resolution: Option<String>,
 }
 
-/// `POST /reviews/{id}/findings/{finding}`: resolve, accept or reopen.
+/// `POST /reviews/{id}/findings/{finding}`: set the owner and due date,
+/// resolve, accept or reopen, or close because the answer changed.
 pub(super) async fn update_finding(
     path: web::Path<(String, String)>,
     posted: OnReview<FindingPatchFields>,
@@ -106,6 +112,26 @@ pub(super) async fn update_finding(
             "Only reviewers change findings.".into(),
         ));
     }
+    let finding = path.1.clone();
+    let form = format!("finding-{finding}");
+    let reviews = &on.viewer.state.reviews;
+    if fields.close.as_deref() == Some("answer_changed") {
+        let result = reviews.close_answer_changed(on.call(), finding).await;
+        return on.outcome(result, "finding-closed", &form, None).await;
+    }
+    let kept = [
+        ("owner", &fields.owner),
+        ("remediation_due", &fields.remediation_due),
+        ("resolution", &fields.resolution),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            k.to_owned(),
+            serde_json::Value::from(v.clone().unwrap_or_default()),
+        )
+    })
+    .collect();
     let mut errors = Vec::new();
     let remediation_due = date_field(fields.remediation_due.as_deref(), "remediation_due")
         .unwrap_or_else(|e| {
@@ -119,15 +145,16 @@ pub(super) async fn update_finding(
         remediation_due,
         resolution: fields.resolution,
     };
+    if let Err(invalid) = patch.validate() {
+        errors.extend(FieldError::from_validator(&invalid));
+    }
     let result = if errors.is_empty() {
-        on.viewer
-            .state
-            .reviews
-            .update_finding(on.call(), path.1.clone(), patch)
+        reviews
+            .update_finding(on.call(), finding, patch)
             .await
             .map(drop)
     } else {
         Err(ReviewError::Invalid(errors))
     };
-    on.outcome(result, "finding", "findings", None).await
+    on.outcome(result, "finding", &form, Some(kept)).await
 }

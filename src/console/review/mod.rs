@@ -3,7 +3,9 @@
 //! (with controls and markers), decisions, findings, invitations and the
 //! audit timeline — with every action as a form: start, answer, invite (and
 //! revoke), assign, decide (with a conditions editor), raise the tier,
-//! findings, withdraw, re-review, and the evidence pack.
+//! findings (their owner and due date, and closing one whose raising answer
+//! changed), comments on single questions, withdraw, re-review, and the
+//! evidence pack.
 //!
 //! Each action calls the review service the API calls. A refusal re-renders
 //! the page with the service's reason in plain words where it happened; a
@@ -32,6 +34,7 @@ use crate::workflow::engine::Action;
 use serde::Deserialize;
 
 mod answers;
+mod comments;
 mod evidence;
 mod findings;
 mod list;
@@ -59,7 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/reviews/{id}/stages/{stage}/invite").post(stage_actions::invite))
     .service(web::resource("/reviews/{id}/invite").post(stage_actions::invite_all))
     .service(web::resource("/reviews/{id}/stages/{stage}/assign").post(stage_actions::assign))
-    .service(web::resource("/reviews/{id}/stages/{stage}/decide").post(stage_actions::decide));
+    .service(web::resource("/reviews/{id}/stages/{stage}/decide").post(stage_actions::decide))
+    .service(
+        web::resource("/reviews/{id}/stages/{stage}/questions/{question}/comments")
+            .post(comments::comment),
+    );
 }
 
 fn review_id(text: &str) -> Result<ReviewId, PageError> {
@@ -280,6 +287,18 @@ struct Failure {
     status: Option<StatusCode>,
     /// How many of the review's events the refused form's page showed.
     seen: Option<usize>,
+}
+
+impl Failure {
+    /// What the refused `form` posted in `field`, to show it again.
+    fn kept(&self, form: &str, field: &str) -> Option<String> {
+        self.posted
+            .as_ref()
+            .filter(|_| self.form == form)
+            .and_then(|p| p.get(field))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    }
 }
 
 /// The review and what the viewer may do to it now (the engine's answer).

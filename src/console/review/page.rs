@@ -16,10 +16,8 @@ use crate::console::page::{self, Layout, Notice, PageError, Viewer};
 use crate::console::questionnaire::{self, SectionBlock};
 use crate::console::words;
 use crate::ids::ReviewId;
-use crate::reviews::ReviewDetail;
-use crate::reviews::ReviewError;
+use crate::reviews::{AnswerChange, FindingState, ReviewDetail, ReviewError, StageSummary, views};
 use crate::reviews::scope::Scope;
-use crate::reviews::{FindingState, StageSummary};
 use crate::validation::FieldError;
 use crate::workflow::engine::{self, Decision, Duty, Refusal, ReviewState, StageState, Verb};
 use crate::workflow::{Answerer, Severity, Tier};
@@ -68,8 +66,20 @@ struct StageBlock {
     /// Why the viewer, who holds the deciding role, may not decide.
     decide_refusal: Option<String>,
     decisions: Vec<DecisionLine>,
+    /// Submitted again after a reviewer requested changes: the answers
+    /// that changed since.
+    changed: Vec<ChangeLine>,
+    /// A comment on one of its questions was refused: its answers show open.
+    answers_open: bool,
     /// This stage's form was the one refused.
     failed: bool,
+}
+
+/// One answer, then and now, in words.
+struct ChangeLine {
+    question: String,
+    before: String,
+    after: String,
 }
 
 struct FindingLine {
@@ -82,6 +92,14 @@ struct FindingLine {
     due: String,
     resolution: Option<String>,
     open: bool,
+    /// The owner and due date in the form (what was typed, after a refusal).
+    owner_value: String,
+    due_value: String,
+    resolution_value: String,
+    /// How the answer that raised it changed since, in words.
+    answer_changed: Option<String>,
+    /// This finding's form was the one refused.
+    failed: bool,
 }
 
 struct InvitationLine {
@@ -411,6 +429,60 @@ fn next_actor(stage: &StageSummary) -> String {
     }
 }
 
+/// A stage's questionnaire with the reviewers' comments beside their
+/// questions and, when the viewer may comment (`commentable`, the review),
+/// a comment form beside each (the refused one with what was typed).
+fn stage_sections(
+    viewer: &Viewer,
+    detail: &ReviewDetail,
+    failure: &Failure,
+    mut sections: Vec<SectionBlock>,
+    commentable: Option<&ReviewId>,
+    stage: &StageKey,
+) -> Vec<SectionBlock> {
+    let comments: Vec<_> = detail
+        .comments
+        .iter()
+        .filter(|c| c.stage == *stage)
+        .cloned()
+        .collect();
+    questionnaire::add_comments(&mut sections, &comments);
+    let Some(id) = commentable else {
+        return sections;
+    };
+    for question in sections.iter_mut().flat_map(|s| s.questions.iter_mut()) {
+        let anchor = super::comments::comment_form(stage, &question.id);
+        let failed = failure.form == anchor;
+        question.comment_form = Some(questionnaire::CommentForm {
+            action: format!(
+                "/reviews/{id}/stages/{stage}/questions/{}/comments",
+                question.id
+            ),
+            csrf: viewer.session.csrf.clone(),
+            text: failure.kept(&anchor, "text").unwrap_or_default(),
+            error: failed
+                .then(|| {
+                    words::field_error(&failure.errors, "text")
+                        .map(|e| format!("Comment {e}"))
+                        .or_else(|| failure.notice.as_ref().map(|n| n.text.clone()))
+                })
+                .flatten(),
+            anchor,
+        });
+    }
+    sections
+}
+
+/// An answer then and now, in words.
+fn change_line(workflow: &crate::workflow::Workflow, change: &AnswerChange) -> ChangeLine {
+    let (before, after) = views::change_in_words(workflow, change);
+    ChangeLine {
+        question: change.question_text.clone(),
+        before,
+        after,
+    }
+}
+
 pub(super) async fn render(
     viewer: &Viewer,
     id: &ReviewId,
@@ -501,11 +573,18 @@ pub(super) async fn render(
                     .map(|a| ApprovalLine { by: a.by.clone() })
                     .collect(),
                 next: next_actor(summary),
-                sections: questionnaire::blocks(
-                    &definition.questionnaire,
-                    &shown,
-                    detail.answers.get(summary.key.as_str()),
-                    if failed { &failure.errors[..] } else { &[] },
+                sections: stage_sections(
+                    viewer,
+                    &detail,
+                    &failure,
+                    questionnaire::blocks(
+                        &definition.questionnaire,
+                        &shown,
+                        detail.answers.get(summary.key.as_str()),
+                        if failed { &failure.errors[..] } else { &[] },
+                    ),
+                    allowed.commentable.contains(&summary.key).then_some(id),
+                    &summary.key,
                 ),
                 answer_form: may_answer,
                 can_invite: in_progress
@@ -538,6 +617,19 @@ pub(super) async fn render(
                             .unwrap_or_default(),
                     })
                     .collect(),
+                answers_open: failure
+                    .form
+                    .starts_with(&super::comments::comment_form(&summary.key, "")),
+                changed: detail
+                    .changed_since_request
+                    .get(summary.key.as_str())
+                    .map(|changes| {
+                        changes
+                            .iter()
+                            .map(|c| change_line(&workflow.workflow, c))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 failed,
             })
         })
@@ -558,20 +650,41 @@ pub(super) async fn render(
     let findings = detail
         .findings
         .iter()
-        .map(|f| FindingLine {
-            id: f.id.to_string(),
-            severity: f.severity.as_str().to_owned(),
-            state: words::label(f.state.as_str()),
-            text: f.text.clone(),
-            stage: f
-                .stage
-                .as_ref()
-                .map(|s| words::label(s))
-                .unwrap_or_default(),
-            owner: f.owner.clone().unwrap_or_else(|| "nobody yet".into()),
-            due: f.remediation_due.map(words::day).unwrap_or_default(),
-            resolution: f.resolution.clone(),
-            open: f.state == FindingState::Open,
+        .map(|f| {
+            let form = format!("finding-{}", f.id);
+            let failed = failure.form == form;
+            let kept = |field: &str| failure.kept(&form, field);
+            FindingLine {
+                owner_value: kept("owner").unwrap_or_else(|| f.owner.clone().unwrap_or_default()),
+                due_value: kept("remediation_due").unwrap_or_else(|| {
+                    f.remediation_due
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default()
+                }),
+                resolution_value: kept("resolution").unwrap_or_default(),
+                answer_changed: f.answer_changed.as_ref().map(|c| {
+                    let (before, after) = views::change_in_words(&workflow.workflow, c);
+                    format!(
+                        "The answer that raised this, to “{}”, changed on {}: {before} → {after}",
+                        c.question_text,
+                        words::day(c.changed_at)
+                    )
+                }),
+                failed,
+                id: f.id.to_string(),
+                severity: f.severity.as_str().to_owned(),
+                state: words::label(f.state.as_str()),
+                text: f.text.clone(),
+                stage: f
+                    .stage
+                    .as_ref()
+                    .map(|s| words::label(s))
+                    .unwrap_or_default(),
+                owner: f.owner.clone().unwrap_or_else(|| "nobody yet".into()),
+                due: f.remediation_due.map(words::day).unwrap_or_default(),
+                resolution: f.resolution.clone(),
+                open: f.state == FindingState::Open,
+            }
         })
         .collect();
     let invitations = detail
@@ -814,6 +927,8 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
         "decided" => "Your decision is recorded.",
         "tier" => "The tier is raised.",
         "finding" => "The finding is recorded.",
+        "finding-closed" => "The finding is closed: the answer that raised it changed.",
+        "commented" => "Your comment is beside the question, for whoever answers it.",
         "withdrawn" => "The review is withdrawn.",
         _ => return None,
     };

@@ -351,6 +351,35 @@ fn requesting_changes_reopens_the_stage_and_clears_its_approvals() {
 }
 
 #[test]
+fn who_decides_a_stage_comments_on_it_in_review_or_sent_back() {
+    let mut run = Run::new();
+    run.through_intake(&["personal"]);
+    let may =
+        |run: &Run, caller: &Caller| may_comment(&run.workflow, &run.review, caller, "security");
+    assert!(
+        matches!(may(&run, &sec(1)), Err(Refusal::NotAllowed { .. })),
+        "not before the questionnaire is submitted"
+    );
+    run.supplier_submits("security", &[("iso27001", json!(false))]);
+    assert_eq!(may(&run, &sec(1)), Ok(()));
+    assert_eq!(may(&run, &person("ada", &[Role::Admin])), Ok(()));
+    assert!(matches!(may(&run, &vm2()), Err(Refusal::Forbidden(_))));
+    assert!(matches!(
+        may(&run, &supplier("security")),
+        Err(Refusal::Forbidden(_))
+    ));
+    run.decide(&sec(1), "security", Decision::RequestChanges)
+        .unwrap();
+    assert_eq!(may(&run, &sec(2)), Ok(()), "sent back for changes");
+    assert!(
+        allowed(&run.workflow, &run.review, &sec(2))
+            .commentable
+            .iter()
+            .any(|s| s == "security")
+    );
+}
+
+#[test]
 fn a_rejected_stage_rejects_the_review_and_stops_it() {
     let mut run = Run::new();
     run.through_intake(&["public"]);
