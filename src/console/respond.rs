@@ -28,6 +28,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/respond/{token}").get(show).post(post));
 }
 
+/// A questionnaire's link followed from the list of every questionnaire
+/// carries the list's token (`?hub=`), so that its pages lead back there.
+#[derive(Debug, serde::Deserialize)]
+struct FromHub {
+    hub: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "console/respond.html")]
 struct RespondPage {
@@ -41,6 +48,8 @@ struct RespondPage {
     /// The reviewer's comment, when they asked for changes.
     changes_requested: Option<String>,
     sections: Vec<SectionBlock>,
+    /// The supplier's list of every questionnaire, when they came from it.
+    hub: Option<String>,
 }
 
 #[derive(Template)]
@@ -55,6 +64,8 @@ struct RespondAllPage {
 struct Listed {
     title: String,
     state: String,
+    /// "3 of 12 questions answered".
+    progress: String,
     due: Option<String>,
     /// The questionnaire's own link, while it can be opened.
     link: Option<String>,
@@ -100,12 +111,32 @@ fn respondent(
     }
 }
 
+/// The list of every questionnaire that `hub` (a `?hub=` token) leads to,
+/// when it is a working link of the same person to the same review; else
+/// none (a page never leads to someone else's list).
+fn hub_of(
+    state: &AppState,
+    principal: &Principal,
+    review: &ReviewId,
+    hub: Option<&str>,
+) -> Option<String> {
+    let hub = hub?;
+    let listed = state.authenticator.verify(hub).ok()?;
+    let scope = listed.respondent.as_ref()?;
+    let same_person = match (&listed.email, &principal.email) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    };
+    (scope.stage == ALL_STAGES && scope.review == review.as_str() && same_person)
+        .then(|| format!("/respond/{hub}"))
+}
+
 /// The page of an invitation to several questionnaires: each with its
 /// state and, once open, its own link.
 async fn list_page(
     state: &AppState,
-    principal: Principal,
-    review: ReviewId,
+    (principal, review): (Principal, ReviewId),
+    token: &str,
 ) -> Result<HttpResponse, PageError> {
     let email = principal.email.clone().ok_or_else(refused)?;
     let reviews = state.reviews.clone();
@@ -129,9 +160,20 @@ async fn list_page(
             "This link no longer admits any questionnaire: it expired or was withdrawn. Ask the person who sent it for a new one.".into(),
         ));
     }
+    let hub: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("hub", token)
+        .finish();
     let questionnaires = listed
         .into_iter()
         .map(|q| Listed {
+            progress: {
+                let sections = questionnaire::blocks(&q.questionnaire, &q.answers, None, &[]);
+                let progress = questionnaire::progress(&sections);
+                format!(
+                    "{} of {} questions answered",
+                    progress.answered, progress.shown
+                )
+            },
             title: q.title,
             state: match q.state {
                 StageState::Blocked => "opens when our earlier review steps are done".into(),
@@ -143,13 +185,13 @@ async fn list_page(
                 .due_at
                 .filter(|_| q.state == StageState::AwaitingAnswers)
                 .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
-            link: q.link,
+            link: q.link.map(|link| format!("{link}?{hub}")),
         })
         .collect();
     Ok(page::html(
         StatusCode::OK,
         &RespondAllPage {
-            layout: Layout::public("Questionnaires", false),
+            layout: Layout::supplier("Questionnaires", Some(format!("/respond/{token}"))),
             subject,
             questionnaires,
         },
@@ -174,15 +216,18 @@ struct Shown {
     errors: Vec<crate::validation::FieldError>,
     posted: Option<BTreeMap<String, serde_json::Value>>,
     status: StatusCode,
+    /// The supplier's list of every questionnaire, when they came from it.
+    hub: Option<String>,
 }
 
 impl Shown {
-    fn plain() -> Self {
+    fn plain(hub: Option<String>) -> Self {
         Shown {
             notice: None,
             errors: Vec::new(),
             posted: None,
             status: StatusCode::OK,
+            hub,
         }
     }
 }
@@ -223,17 +268,26 @@ async fn render(
         errors,
         posted,
         status,
+        hub,
     } = shown;
     let answers = questionnaire::merged(&view.answers, posted.as_ref());
     let sections = questionnaire::blocks(&view.questionnaire, &answers, None, &errors);
     let open = view.stage.state == StageState::AwaitingAnswers;
-    let mut layout = Layout::public(format!("Questionnaire: {}", view.stage.title), false);
+    let mut layout = Layout::supplier(format!("Questionnaire: {}", view.stage.title), hub.clone());
+    let back = |notice: Notice| match &hub {
+        Some(hub) => notice.with_link(hub, "Back to all your questionnaires"),
+        None => notice,
+    };
     if let Some(notice) = notice {
-        layout = layout.notice(notice);
+        layout = layout.notice(if notice.kind == "ok" {
+            back(notice)
+        } else {
+            notice
+        });
     } else if !open {
-        layout = layout.notice(Notice::ok(
+        layout = layout.notice(back(Notice::ok(
             "Thank you: these answers are with the reviewers. Nothing more is needed from you now.",
-        ));
+        )));
     }
     Ok(page::html(
         status,
@@ -251,6 +305,7 @@ async fn render(
             revision: view.version,
             changes_requested: view.changes_requested.clone().filter(|_| open),
             sections,
+            hub,
         },
     ))
 }
@@ -260,12 +315,14 @@ async fn show(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    query: web::Query<FromHub>,
 ) -> Result<HttpResponse, PageError> {
     match admitted(&state, &req, &path)? {
         (principal, review, Some(stage)) => {
-            render(&state, &principal, &review, &stage, Shown::plain()).await
+            let hub = hub_of(&state, &principal, &review, query.hub.as_deref());
+            render(&state, &principal, &review, &stage, Shown::plain(hub)).await
         }
-        (principal, review, None) => list_page(&state, principal, review).await,
+        (principal, review, None) => list_page(&state, (principal, review), &path).await,
     }
 }
 
@@ -284,9 +341,11 @@ async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    query: web::Query<FromHub>,
     form: Form,
 ) -> Result<HttpResponse, PageError> {
     let (principal, review, stage) = respondent(&state, &req, &path)?;
+    let hub = hub_of(&state, &principal, &review, query.hub.as_deref());
     let reviews = state.reviews.clone();
     let now = state.clock.now();
     let (id, key, who) = (review.clone(), stage.clone(), caller(&principal, &stage));
@@ -325,6 +384,7 @@ async fn post(
             errors: refused,
             posted: Some(answers),
             status: StatusCode::UNPROCESSABLE_ENTITY,
+            hub,
         };
         return render(&state, &principal, &review, &stage, shown).await;
     }
@@ -344,12 +404,12 @@ async fn post(
         other => other,
     };
     let shown = match result {
-        Ok(_) if submit => Shown::plain(),
+        Ok(_) if submit => Shown::plain(hub),
         Ok(_) => Shown {
             notice: Some(Notice::ok(
                 "Your answers are saved. Submit them when they are complete.",
             )),
-            ..Shown::plain()
+            ..Shown::plain(hub)
         },
         Err(error) => {
             let (notice, errors) =
@@ -360,6 +420,7 @@ async fn post(
                 errors,
                 posted: Some(answers),
                 status,
+                hub,
             }
         }
     };

@@ -12,7 +12,7 @@ use crate::helpers::{Backend, SECRET, TestApp};
 
 /// A folder with the shipped workflow, but two security approvals at every
 /// tier: the scenario has two security reviewers sign off at a low tier.
-fn workflows() -> tempfile::TempDir {
+pub(crate) fn workflows() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/model-provider.toml"),
@@ -30,24 +30,31 @@ fn workflows() -> tempfile::TempDir {
     dir
 }
 
-/// The server, configured to sign people in with `provider`.
-async fn spawn(backend: Backend, provider: &Provider, workflows: &Path) -> Option<TestApp> {
+/// The server, configured to sign people in with `provider` (without one:
+/// with development sign-in links).
+pub(crate) async fn spawn(
+    backend: Backend,
+    provider: Option<&Provider>,
+    workflows: &Path,
+) -> Option<TestApp> {
     let port = free_port();
-    let issuer = provider.issuer.clone();
+    let issuer = provider.map(|p| p.issuer.clone());
     let folder = workflows.to_string_lossy().into_owned();
     TestApp::spawn_with(backend, move |raw| {
         raw.bind = format!("127.0.0.1:{port}");
         raw.public_url = Some(format!("http://127.0.0.1:{port}"));
-        raw.oidc_issuer = Some(issuer);
-        raw.oidc_client_id = Some("clearance-console".into());
-        raw.oidc_client_secret = Some("a-client-secret-for-tests".into());
+        if let Some(issuer) = issuer {
+            raw.oidc_issuer = Some(issuer);
+            raw.oidc_client_id = Some("clearance-console".into());
+            raw.oidc_client_secret = Some("a-client-secret-for-tests".into());
+        }
         raw.workflows = folder;
     })
     .await
 }
 
 /// The console in `browser`, keeping its screenshots per backend.
-fn console_of<'a>(
+pub(crate) fn console_of<'a>(
     app: &'a TestApp,
     browser: &'a Browser,
     tools: &'a Tools,
@@ -68,7 +75,7 @@ fn console_of<'a>(
 }
 
 /// A stage of the workflow document.
-fn stage<'w>(workflow: &'w Value, key: &str) -> &'w Value {
+pub(crate) fn stage<'w>(workflow: &'w Value, key: &str) -> &'w Value {
     workflow["stages"]
         .as_array()
         .unwrap()
@@ -79,7 +86,7 @@ fn stage<'w>(workflow: &'w Value, key: &str) -> &'w Value {
 
 /// The answers of `fill`, in questionnaire order (a conditional question's
 /// field opens only once its condition is answered).
-fn in_order(stage: &Value, answers: &Map<String, Value>) -> Vec<(String, Value)> {
+pub(crate) fn in_order(stage: &Value, answers: &Map<String, Value>) -> Vec<(String, Value)> {
     let mut ordered = Vec::new();
     for section in stage["questionnaire"]["sections"].as_array().unwrap() {
         for question in section["questions"].as_array().unwrap() {
@@ -111,7 +118,7 @@ fn conditional(stage: &Value) -> (String, String) {
     panic!("the stage has a conditional question");
 }
 
-async fn notice(console: &Console<'_>) -> String {
+pub(crate) async fn notice(console: &Console<'_>) -> String {
     let notices = console
         .client()
         .find_all(Locator::Css(".notice"))
@@ -137,7 +144,7 @@ async fn decide(console: &Console<'_>, review: &str, stage: &str, decision: &str
 async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tools) {
     let provider = Provider::start().await;
     let folder = workflows();
-    let Some(app) = spawn(backend, &provider, folder.path()).await else {
+    let Some(app) = spawn(backend, Some(&provider), folder.path()).await else {
         crate::helpers::skip(crate::helpers::NO_DATABASE);
         return;
     };
@@ -572,7 +579,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
 async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backend, tools: &Tools) {
     let provider = Provider::start().await;
     let folder = workflows();
-    let Some(app) = spawn(backend, &provider, folder.path()).await else {
+    let Some(app) = spawn(backend, Some(&provider), folder.path()).await else {
         crate::helpers::skip(crate::helpers::NO_DATABASE);
         return;
     };
@@ -688,6 +695,8 @@ macro_rules! browser_tests {
         }
     )*};
 }
+
+pub(crate) use browser_tests;
 
 browser_tests!(
     a_review_runs_from_sign_in_to_suspension,

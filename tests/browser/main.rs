@@ -21,6 +21,7 @@ mod flow;
 
 mod console;
 mod harness;
+mod pages;
 
 /// Under CI (`CI=true`) missing browser tools fail the tests: run one of
 /// them again, in a child process, with CI set and axe-core taken away.
