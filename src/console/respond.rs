@@ -131,6 +131,19 @@ fn hub_of(
         .then(|| format!("/respond/{hub}"))
 }
 
+/// The questionnaire's page afresh, from its list when it came from it.
+fn reload(path: &str, query: &FromHub, from_hub: bool) -> String {
+    match query.hub.as_deref().filter(|_| from_hub) {
+        Some(hub) => url::form_urlencoded::Serializer::for_suffix(
+            format!("/respond/{path}?"),
+            path.len() + 10,
+        )
+        .append_pair("hub", hub)
+        .finish(),
+        None => format!("/respond/{path}"),
+    }
+}
+
 /// The page of an invitation to several questionnaires: each with its
 /// state and, once open, its own link.
 async fn list_page(
@@ -310,19 +323,30 @@ async fn render(
     ))
 }
 
-/// `GET /respond/{token}`.
+/// `GET /respond/{token}`; what goes wrong is a supplier's page too.
 async fn show(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<FromHub>,
+) -> HttpResponse {
+    shown(&state, &req, &path, &query)
+        .await
+        .unwrap_or_else(|error| error.for_supplier())
+}
+
+async fn shown(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    query: &FromHub,
 ) -> Result<HttpResponse, PageError> {
-    match admitted(&state, &req, &path)? {
+    match admitted(state, req, path)? {
         (principal, review, Some(stage)) => {
-            let hub = hub_of(&state, &principal, &review, query.hub.as_deref());
-            render(&state, &principal, &review, &stage, Shown::plain(hub)).await
+            let hub = hub_of(state, &principal, &review, query.hub.as_deref());
+            render(state, &principal, &review, &stage, Shown::plain(hub)).await
         }
-        (principal, review, None) => list_page(&state, (principal, review), &path).await,
+        (principal, review, None) => list_page(state, (principal, review), path).await,
     }
 }
 
@@ -342,10 +366,24 @@ async fn post(
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<FromHub>,
+    form: Result<Form, PageError>,
+) -> HttpResponse {
+    let answered = match form {
+        Ok(form) => answer(&state, &req, &path, &query, form).await,
+        Err(error) => Err(error),
+    };
+    answered.unwrap_or_else(|error| error.for_supplier())
+}
+
+async fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    query: &FromHub,
     form: Form,
 ) -> Result<HttpResponse, PageError> {
-    let (principal, review, stage) = respondent(&state, &req, &path)?;
-    let hub = hub_of(&state, &principal, &review, query.hub.as_deref());
+    let (principal, review, stage) = respondent(state, req, path)?;
+    let hub = hub_of(state, &principal, &review, query.hub.as_deref());
     let reviews = state.reviews.clone();
     let now = state.clock.now();
     let (id, key, who) = (review.clone(), stage.clone(), caller(&principal, &stage));
@@ -359,7 +397,7 @@ async fn post(
         })?;
     let answers = questionnaire::posted_answers(&view.questionnaire, &form);
     let submit = form.fields::<Button>()?.action.as_deref() == Some("submit");
-    let actor = Actor::person(&principal, page::layout::request_id(&req));
+    let actor = Actor::person(&principal, page::layout::request_id(req));
     let call = |expected| Call {
         review_id: review.clone(),
         expected,
@@ -386,7 +424,7 @@ async fn post(
             status: StatusCode::UNPROCESSABLE_ENTITY,
             hub,
         };
-        return render(&state, &principal, &review, &stage, shown).await;
+        return render(state, &principal, &review, &stage, shown).await;
     }
     let result = match saved {
         Ok(loaded) if submit => {
@@ -413,7 +451,7 @@ async fn post(
         },
         Err(error) => {
             let (notice, errors) =
-                words::review_refusal(&error, &format!("/respond/{}", path.as_str()));
+                words::review_refusal(&error, &reload(path, query, hub.is_some()));
             let status = page::refusal_status(error);
             Shown {
                 notice: Some(notice),
@@ -424,5 +462,5 @@ async fn post(
             }
         }
     };
-    render(&state, &principal, &review, &stage, shown).await
+    render(state, &principal, &review, &stage, shown).await
 }

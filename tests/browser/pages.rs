@@ -256,6 +256,13 @@ async fn brand(console: &Console<'_>) -> Option<String> {
 
 /// The line of the questionnaire `title` on the supplier's list.
 async fn listed(console: &Console<'_>, title: &str) -> String {
+    // The list may still be loading on a busy machine.
+    console
+        .client()
+        .wait()
+        .for_element(Locator::Css("ul.questionnaires"))
+        .await
+        .expect("the list of questionnaires");
     let lines = console
         .client()
         .find_all(Locator::Css("ul.questionnaires li"))
@@ -267,7 +274,11 @@ async fn listed(console: &Console<'_>, title: &str) -> String {
             return text;
         }
     }
-    panic!("no questionnaire {title} listed");
+    panic!(
+        "no questionnaire {title} listed at {}: {}",
+        console.path().await,
+        console.text().await
+    );
 }
 
 /// A supplier goes from their list to a questionnaire and back, seeing
@@ -375,6 +386,13 @@ async fn the_supplier_finds_the_way_back_and_sign_in_returns_to_the_page(
     // Without its list, a questionnaire's name at the top leads nowhere
     // (never to the staff's sign-in).
     console.goto(&alone).await;
+    assert_eq!(brand(&console).await, None);
+    console.goto("/respond/not-a-link").await;
+    let text = console.text().await;
+    assert!(
+        text.contains("This link does not work") && !text.contains("Go to your work"),
+        "{text}"
+    );
     assert_eq!(brand(&console).await, None);
 
     // Signed out, a link to a page leads to sign in; the development link
