@@ -10,7 +10,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::page::{self, Layout, NoFields, Notice, PageError, Posted, Viewer, forms};
+use super::catalogue::{WorkflowChoice, workflow_choices};
+use super::page::{self, Layout, Notice, PageError, Posted, Viewer, forms};
 use super::words;
 use crate::auth::roles::MANAGERS;
 use crate::ids::{ModelSlug, ProviderSlug};
@@ -87,6 +88,8 @@ struct IntakePage {
     requests: Vec<RequestView>,
     over: Vec<OverLine>,
     next: Option<String>,
+    /// The workflows to choose from, when there is more than one.
+    workflows: Vec<WorkflowChoice>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +206,9 @@ async fn render(
             requests,
             over: over.iter().map(over_line).collect(),
             next,
+            workflows: Some(workflow_choices(viewer))
+                .filter(|w| w.len() > 1)
+                .unwrap_or_default(),
         },
     ))
 }
@@ -328,13 +334,20 @@ async fn again(viewer: &Viewer, refused: Refused) -> Result<HttpResponse, PageEr
     render(viewer, &query, None, Some(refused)).await
 }
 
+/// The start form: the workflow, when there was a choice.
+#[derive(Debug, Deserialize)]
+struct StartFields {
+    #[serde(default, deserialize_with = "forms::text")]
+    workflow: Option<String>,
+}
+
 /// `POST /intake/{provider}/{model}/review`: starts a review of the model
 /// (registering it when new) and goes to the review's page.
 async fn start(
     path: web::Path<(String, String)>,
-    posted: Posted<NoFields>,
+    posted: Posted<StartFields>,
 ) -> Result<HttpResponse, PageError> {
-    let viewer = posted.viewer;
+    let Posted { viewer, fields, .. } = posted;
     managers(&viewer)?;
     let subject = subject(&path)?;
     let state = &viewer.state;
@@ -344,7 +357,7 @@ async fn start(
         viewer.actor(),
         viewer.session.principal.email.clone(),
         subject,
-        None,
+        fields.workflow,
         state.clock.now(),
     )
     .await;
