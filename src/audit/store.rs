@@ -30,6 +30,15 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Where a page of events starts, and which way it reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Cursor {
+    /// In chain order, after this seq (from the first when `None`).
+    After(Option<i64>),
+    /// Newest first, before this seq (from the newest when `None`).
+    Before(Option<i64>),
+}
+
 /// A page of events in chain order; `after` is the last seq of the previous
 /// page. Returns up to `limit + 1` rows (the extra one says a page follows).
 pub fn list(
@@ -38,11 +47,37 @@ pub fn list(
     after: Option<i64>,
     limit: u32,
 ) -> QueryResult<Vec<AuditRow>> {
+    page(conn, filter, Cursor::After(after), limit)
+}
+
+/// A page of events from `cursor`, in its order. Returns up to `limit + 1`
+/// rows (the extra one says a page follows).
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    cursor: Cursor,
+    limit: u32,
+) -> QueryResult<Vec<AuditRow>> {
     let mut query = audit_events::table
         .select(AuditRow::as_select())
-        .order(audit_events::seq.asc())
         .limit(i64::from(limit) + 1)
         .into_boxed();
+    query = match cursor {
+        Cursor::After(after) => {
+            let query = query.order(audit_events::seq.asc());
+            match after {
+                Some(after) => query.filter(audit_events::seq.gt(after)),
+                None => query,
+            }
+        }
+        Cursor::Before(before) => {
+            let query = query.order(audit_events::seq.desc());
+            match before {
+                Some(before) => query.filter(audit_events::seq.lt(before)),
+                None => query,
+            }
+        }
+    };
     if let Some(seq) = filter.seq {
         query = query.filter(audit_events::seq.eq(seq));
     }
@@ -63,9 +98,6 @@ pub fn list(
     }
     if let Some(to) = filter.to {
         query = query.filter(audit_events::occurred_at.lt(to.naive_utc()));
-    }
-    if let Some(after) = after {
-        query = query.filter(audit_events::seq.gt(after));
     }
     query.load(conn)
 }

@@ -49,8 +49,10 @@ struct PersonLine {
 struct MailboxLine {
     role: &'static str,
     label: String,
+    /// As saved, or as typed when the form was refused.
     emails: String,
     source: &'static str,
+    error: Option<String>,
 }
 
 struct WebhookLine {
@@ -69,6 +71,7 @@ struct MessageLine {
 }
 
 struct WorkflowLine {
+    href: String,
     id: String,
     version: i64,
     title: String,
@@ -87,11 +90,53 @@ struct Overview {
     dead: Vec<MessageLine>,
     workflows: Vec<WorkflowLine>,
     diagnostics: Vec<String>,
+    webhook: WebhookForm,
+}
+
+/// The subscription form as typed, with its problems beside its fields.
+#[derive(Debug, Default)]
+struct WebhookForm {
+    url: String,
+    secret: String,
+    url_error: Option<String>,
+    secret_error: Option<String>,
+}
+
+/// What a refused form typed, shown again with its problem.
+#[derive(Debug, Default)]
+struct Typed {
+    /// The mailbox form of a role: what was typed, and what is wrong.
+    mailbox: Option<(Role, String, String)>,
+    webhook: WebhookForm,
 }
 
 /// `GET /admin`.
 async fn overview(viewer: Viewer, query: web::Query<Done>) -> Result<HttpResponse, PageError> {
     admin(&viewer)?;
+    let mut layout = viewer.layout("Admin", "/admin");
+    match query.done.as_deref() {
+        Some("job") => layout = layout.notice(Notice::ok("The job ran.")),
+        Some("mailbox") => layout = layout.notice(Notice::ok("The mailbox is saved.")),
+        Some("webhook") => {
+            let secret = query.secret.clone().unwrap_or_default();
+            layout = layout.notice(Notice::ok(format!(
+                "Subscribed. Its signing secret, shown this once: {secret}"
+            )));
+        }
+        Some("unsubscribed") => layout = layout.notice(Notice::ok("The subscription is deleted.")),
+        Some("retried") => layout = layout.notice(Notice::ok("The message is queued again.")),
+        _ => {}
+    }
+    render(&viewer, layout, Typed::default(), StatusCode::OK).await
+}
+
+/// The admin page, with what a refused form typed kept in it.
+async fn render(
+    viewer: &Viewer,
+    layout: Layout,
+    typed: Typed,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let state = viewer.state.clone();
     let configured = state.config.mailboxes.clone();
     let (people, stored, webhooks, dead) = state
@@ -121,11 +166,16 @@ async fn overview(viewer: Viewer, query: web::Query<Done>) -> Result<HttpRespons
                     None => (Vec::new(), "everyone with the role"),
                 },
             };
+            let refused = typed.mailbox.as_ref().filter(|(r, ..)| *r == role);
             MailboxLine {
                 role: role.as_str(),
-                label: words::label(role.as_str()),
-                emails: emails.join(", "),
+                label: words::role(role.as_str()),
+                emails: match refused {
+                    Some((_, typed, _)) => typed.clone(),
+                    None => emails.join(", "),
+                },
                 source,
+                error: refused.map(|(.., message)| message.clone()),
             }
         })
         .collect();
@@ -133,22 +183,8 @@ async fn overview(viewer: Viewer, query: web::Query<Done>) -> Result<HttpRespons
         Ok(_) => Vec::new(),
         Err(problems) => problems.iter().map(ToString::to_string).collect(),
     };
-    let mut layout = viewer.layout("Admin", "/admin");
-    match query.done.as_deref() {
-        Some("job") => layout = layout.notice(Notice::ok("The job ran.")),
-        Some("mailbox") => layout = layout.notice(Notice::ok("The mailbox is saved.")),
-        Some("webhook") => {
-            let secret = query.secret.clone().unwrap_or_default();
-            layout = layout.notice(Notice::ok(format!(
-                "Subscribed. Its signing secret, shown this once: {secret}"
-            )));
-        }
-        Some("unsubscribed") => layout = layout.notice(Notice::ok("The subscription is deleted.")),
-        Some("retried") => layout = layout.notice(Notice::ok("The message is queued again.")),
-        _ => {}
-    }
     Ok(page::html(
-        StatusCode::OK,
+        status,
         &Overview {
             layout,
             csrf: viewer.session.csrf.clone(),
@@ -187,6 +223,7 @@ async fn overview(viewer: Viewer, query: web::Query<Done>) -> Result<HttpRespons
                 .catalog
                 .all()
                 .map(|w| WorkflowLine {
+                    href: format!("/workflows/{}", w.workflow.id),
                     id: w.workflow.id.clone(),
                     version: w.workflow.version,
                     title: w.workflow.title.clone(),
@@ -200,9 +237,34 @@ async fn overview(viewer: Viewer, query: web::Query<Done>) -> Result<HttpRespons
                 })
                 .collect(),
             diagnostics,
+            webhook: typed.webhook,
         },
     ))
 }
+
+/// The admin page again after a refused form: the problem said at the top
+/// and beside its field, what was typed kept.
+async fn refused(
+    viewer: &Viewer,
+    (what, status): (&str, StatusCode),
+    typed: Typed,
+) -> Result<HttpResponse, PageError> {
+    let (form, name) = if typed.mailbox.is_some() {
+        ("#mailboxes", "Go to the mailboxes")
+    } else {
+        ("#webhooks", "Go to the subscription form")
+    };
+    let layout = viewer.layout("Admin", "/admin").notice(
+        Notice::bad(format!(
+            "{what}: correct what is marked below and try again."
+        ))
+        .with_link(form, name),
+    );
+    render(viewer, layout, typed, status).await
+}
+
+/// A form refused for what was typed in it.
+const INVALID: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
 /// `POST /admin/jobs/{job}`.
 async fn run_job(
@@ -243,10 +305,12 @@ async fn set_mailbox(
             continue;
         }
         if email.parse::<lettre::message::Mailbox>().is_err() || !email.contains('@') {
-            return Err(PageError::Refused(
-                format!("`{email}` is not an email address; nothing was saved."),
-                "/admin#mailboxes".into(),
-            ));
+            let message = format!("“{email}” is not an email address.");
+            let typed = Typed {
+                mailbox: Some((role, fields.emails.clone(), message)),
+                ..Typed::default()
+            };
+            return refused(&viewer, ("The mailbox was not saved", INVALID), typed).await;
         }
         emails.push(email.to_owned());
     }
@@ -270,23 +334,31 @@ async fn subscribe(posted: Posted<WebhookFields>) -> Result<HttpResponse, PageEr
     use validator::Validate;
     let Posted { viewer, fields, .. } = posted;
     admin(&viewer)?;
+    let mut form = WebhookForm {
+        url: fields.url.clone().unwrap_or_default(),
+        secret: fields.secret.clone().unwrap_or_default(),
+        ..WebhookForm::default()
+    };
     let input = crate::webhooks::NewWebhook {
         url: fields.url,
         secret: fields.secret,
         events: None,
     };
     if let Err(errors) = input.validate() {
-        let problems: Vec<String> = crate::validation::FieldError::from_validator(&errors)
-            .into_iter()
-            .map(|e| format!("{} {}", words::label(&e.field), e.message))
-            .collect();
-        return Err(PageError::Refused(
-            format!("The subscription was not made: {}.", problems.join("; ")),
-            "/admin#webhooks".into(),
-        ));
+        let errors = crate::validation::FieldError::from_validator(&errors);
+        let said = |field: &str, name: &str| {
+            words::field_error(&errors, field).map(|m| format!("The {name} {m}."))
+        };
+        form.url_error = said("url", "URL");
+        form.secret_error = said("secret", "signing secret");
+        let typed = Typed {
+            webhook: form,
+            ..Typed::default()
+        };
+        return refused(&viewer, ("The subscription was not made", INVALID), typed).await;
     }
     let state = &viewer.state;
-    let created = crate::webhooks::subscribe(
+    let created = match crate::webhooks::subscribe(
         &state.work,
         viewer.actor(),
         input,
@@ -294,16 +366,22 @@ async fn subscribe(posted: Posted<WebhookFields>) -> Result<HttpResponse, PageEr
         state.clock.now(),
     )
     .await
-    .map_err(|e| match e {
-        crate::webhooks::WebhookError::Refused(why) => PageError::Refused(
-            format!("The subscription was not made: {why}."),
-            "/admin#webhooks".into(),
-        ),
-        other => {
-            tracing::error!(error = %other, "subscribing a webhook failed");
-            PageError::Internal
+    {
+        Ok(created) => created,
+        Err(crate::webhooks::WebhookError::Refused(why)) => {
+            form.url_error = Some(format!("This URL is refused: {why}."));
+            let typed = Typed {
+                webhook: form,
+                ..Typed::default()
+            };
+            let what = ("The subscription was not made", StatusCode::CONFLICT);
+            return refused(&viewer, what, typed).await;
         }
-    })?;
+        Err(other) => {
+            tracing::error!(error = %other, "subscribing a webhook failed");
+            return Err(PageError::Internal);
+        }
+    };
     let secret = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("secret", &created.secret)
         .finish();
@@ -376,20 +454,34 @@ struct EventLine {
     href: Option<String>,
 }
 
+/// An action the log can be filtered by: its stored name and its words.
+struct ActionChoice {
+    value: &'static str,
+    label: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/audit.html")]
 struct AuditPage {
     layout: Layout,
     csrf: String,
     events: Vec<EventLine>,
-    next: Option<String>,
+    /// Older events, with the same filter.
+    earlier: Option<String>,
+    /// Back to the newest, with the same filter, when this page is not.
+    newest: Option<String>,
+    actions: Vec<ActionChoice>,
     action: String,
+    action_error: Option<String>,
     actor: String,
+    /// Events a page shows, when fewer than the default.
+    limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
-    after: Option<i64>,
+    before: Option<i64>,
+    limit: Option<u32>,
     action: Option<String>,
     actor: Option<String>,
     verified: Option<String>,
@@ -397,51 +489,89 @@ pub struct AuditQuery {
     bad: Option<i64>,
 }
 
-/// `GET /admin/audit`: the log, newest last, a hundred at a time.
+/// Events one page of the log shows, unless the query asks for fewer.
+const AUDIT_PAGE: u32 = 100;
+
+/// An action as people read it: `stage.decided` → `stage decided`.
+fn action_words(action: &str) -> String {
+    words::label(&action.replace('.', " "))
+}
+
+/// The audit page's link with its filter, `before` an event when given.
+fn audit_link(
+    action: Option<&str>,
+    actor: Option<&str>,
+    limit: u32,
+    before: Option<i64>,
+) -> String {
+    let mut url = url::form_urlencoded::Serializer::for_suffix(String::from("/admin/audit?"), 13);
+    if let Some(a) = action {
+        url.append_pair("action", a);
+    }
+    if let Some(a) = actor {
+        url.append_pair("actor", a);
+    }
+    if limit != AUDIT_PAGE {
+        url.append_pair("limit", &limit.to_string());
+    }
+    if let Some(before) = before {
+        url.append_pair("before", &before.to_string());
+    }
+    url.finish()
+}
+
+/// `GET /admin/audit`: the log, newest first, a hundred at a time, filtered
+/// by an action chosen from the known ones and by actor.
 async fn audit(viewer: Viewer, query: web::Query<AuditQuery>) -> Result<HttpResponse, PageError> {
     admin(&viewer)?;
+    let typed_action = query.action.clone().filter(|a| !a.is_empty());
+    let action = typed_action
+        .as_deref()
+        .and_then(crate::audit::Action::parse);
+    let action_error = match (&typed_action, action) {
+        (Some(typed), None) => Some(format!(
+            "“{typed}” is not an action the log records; showing every action."
+        )),
+        _ => None,
+    };
+    let action = action.map(|a| a.as_str());
+    let actor = query.actor.clone().filter(|a| !a.is_empty());
+    let limit = query.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
     let filter = crate::audit::store::AuditFilter {
-        action: query.action.clone().filter(|a| !a.is_empty()),
-        actor: query.actor.clone().filter(|a| !a.is_empty()),
+        action: action.map(str::to_owned),
+        actor: actor.clone(),
         ..Default::default()
     };
-    let after = query.after;
+    let cursor = crate::audit::store::Cursor::Before(query.before);
     let rows = viewer
         .state
         .store
         .run(move |conn| {
-            crate::audit::store::list(conn, &filter, after, 100)
+            crate::audit::store::page(conn, &filter, cursor, limit)
                 .map_err(crate::db::StoreError::from)
         })
         .await?;
-    let more = rows.len() > 100;
+    let more = rows.len() > limit as usize;
     let events: Vec<EventLine> = rows
         .iter()
-        .take(100)
+        .take(limit as usize)
         .map(|r| EventLine {
             seq: r.seq,
             at: words::when(r.occurred_at.and_utc()),
             actor: r.actor.clone(),
-            action: r.action.clone(),
+            action: action_words(&r.action),
             subject: r.subject.clone(),
             href: r.review_id.as_ref().map(|id| format!("/reviews/{id}")),
         })
         .collect();
-    let next = more.then(|| {
-        let mut url =
-            url::form_urlencoded::Serializer::for_suffix(String::from("/admin/audit?"), 13);
-        if let Some(a) = &query.action {
-            url.append_pair("action", a);
-        }
-        if let Some(a) = &query.actor {
-            url.append_pair("actor", a);
-        }
-        url.append_pair(
-            "after",
-            &events.last().map(|e| e.seq).unwrap_or(0).to_string(),
-        );
-        url.finish()
+    let earlier = more.then(|| {
+        let last = events.last().map(|e| e.seq);
+        audit_link(action, actor.as_deref(), limit, last)
     });
+    let newest = query
+        .before
+        .is_some()
+        .then(|| audit_link(action, actor.as_deref(), limit, None));
     let mut layout = viewer.layout("Audit log", "/admin");
     match (query.verified.as_deref(), query.events, query.bad) {
         (Some("ok"), Some(n), _) => {
@@ -456,15 +586,30 @@ async fn audit(viewer: Viewer, query: web::Query<AuditQuery>) -> Result<HttpResp
         }
         _ => {}
     }
+    let status = if action_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     Ok(page::html(
-        StatusCode::OK,
+        status,
         &AuditPage {
             layout,
             csrf: viewer.session.csrf.clone(),
             events,
-            next,
-            action: query.action.clone().unwrap_or_default(),
-            actor: query.actor.clone().unwrap_or_default(),
+            earlier,
+            newest,
+            actions: crate::audit::Action::ALL
+                .iter()
+                .map(|a| ActionChoice {
+                    value: a.as_str(),
+                    label: action_words(a.as_str()),
+                })
+                .collect(),
+            action: action.unwrap_or_default().to_owned(),
+            action_error,
+            actor: actor.unwrap_or_default(),
+            limit: (limit != AUDIT_PAGE).then_some(limit),
         },
     ))
 }

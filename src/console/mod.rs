@@ -9,8 +9,10 @@
 //! One module per area of pages: [`home`] (my work), [`portfolio`],
 //! [`catalogue`] (a folder: providers, models, their forms, the switch),
 //! [`review`] (a folder: the list, a review's page, answers, stage and
-//! review actions, findings, evidence), [`respond`] (the supplier's
-//! questionnaire, read by [`questionnaire`]), [`admin`]; beside the shared
+//! review actions, findings, evidence), [`intake`] (models integrators
+//! asked about), [`workflows`] (a workflow's stages drawn), [`respond`]
+//! (the supplier's questionnaire, read by [`questionnaire`]), [`admin`];
+//! beside the shared
 //! [`page`] (layout and viewer, errors, forms), [`words`], [`session`],
 //! [`signin`] with [`oidc`] and [`links`], and [`assets`].
 
@@ -24,6 +26,7 @@ pub mod admin;
 pub mod assets;
 pub mod catalogue;
 pub mod home;
+pub mod intake;
 pub mod links;
 pub mod oidc;
 pub mod page;
@@ -34,6 +37,7 @@ pub mod review;
 pub mod session;
 pub mod signin;
 pub mod words;
+pub mod workflows;
 
 /// What the console needs besides the application's services.
 #[derive(Debug)]
@@ -74,6 +78,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(portfolio::configure)
         .configure(catalogue::configure)
         .configure(review::configure)
+        .configure(intake::configure)
+        .configure(workflows::configure)
         .configure(respond::configure)
         .configure(admin::configure);
 }

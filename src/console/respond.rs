@@ -29,6 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/respond/{token}").get(show).post(post));
 }
 
+/// A questionnaire's link followed from the list of every questionnaire
+/// carries the list's token (`?hub=`), so that its pages lead back there.
+#[derive(Debug, serde::Deserialize)]
+struct FromHub {
+    hub: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "console/respond.html")]
 struct RespondPage {
@@ -44,6 +51,8 @@ struct RespondPage {
     /// The reviewer's comment, when they asked for changes.
     changes_requested: Option<String>,
     sections: Vec<SectionBlock>,
+    /// The supplier's list of every questionnaire, when they came from it.
+    hub: Option<String>,
 }
 
 #[derive(Template)]
@@ -58,6 +67,8 @@ struct RespondAllPage {
 struct Listed {
     title: String,
     state: String,
+    /// "3 of 12 questions answered".
+    progress: String,
     due: Option<String>,
     /// The questionnaire's own link, while it can be opened.
     link: Option<String>,
@@ -103,12 +114,45 @@ fn respondent(
     }
 }
 
+/// The list of every questionnaire that `hub` (a `?hub=` token) leads to,
+/// when it is a working link of the same person to the same review; else
+/// none (a page never leads to someone else's list).
+fn hub_of(
+    state: &AppState,
+    principal: &Principal,
+    review: &ReviewId,
+    hub: Option<&str>,
+) -> Option<String> {
+    let hub = hub?;
+    let listed = state.authenticator.verify(hub).ok()?;
+    let scope = listed.respondent.as_ref()?;
+    let same_person = match (&listed.email, &principal.email) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    };
+    (scope.stage == ALL_STAGES && scope.review == review.as_str() && same_person)
+        .then(|| format!("/respond/{hub}"))
+}
+
+/// The questionnaire's page afresh, from its list when it came from it.
+fn reload(path: &str, query: &FromHub, from_hub: bool) -> String {
+    match query.hub.as_deref().filter(|_| from_hub) {
+        Some(hub) => url::form_urlencoded::Serializer::for_suffix(
+            format!("/respond/{path}?"),
+            path.len() + 10,
+        )
+        .append_pair("hub", hub)
+        .finish(),
+        None => format!("/respond/{path}"),
+    }
+}
+
 /// The page of an invitation to several questionnaires: each with its
 /// state and, once open, its own link.
 async fn list_page(
     state: &AppState,
-    principal: Principal,
-    review: ReviewId,
+    (principal, review): (Principal, ReviewId),
+    token: &str,
 ) -> Result<HttpResponse, PageError> {
     let email = principal.email.clone().ok_or_else(refused)?;
     let reviews = state.reviews.clone();
@@ -132,9 +176,20 @@ async fn list_page(
             "This link no longer admits any questionnaire: it expired or was withdrawn. Ask the person who sent it for a new one.".into(),
         ));
     }
+    let hub: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("hub", token)
+        .finish();
     let questionnaires = listed
         .into_iter()
         .map(|q| Listed {
+            progress: {
+                let sections = questionnaire::blocks(&q.questionnaire, &q.answers, None, &[]);
+                let progress = questionnaire::progress(&sections);
+                format!(
+                    "{} of {} questions answered",
+                    progress.answered, progress.shown
+                )
+            },
             title: q.title,
             state: match q.state {
                 StageState::Blocked => "opens when our earlier review steps are done".into(),
@@ -146,13 +201,13 @@ async fn list_page(
                 .due_at
                 .filter(|_| q.state == StageState::AwaitingAnswers)
                 .map(|d| format!("{} ({})", words::day(d), words::due(d, now))),
-            link: q.link,
+            link: q.link.map(|link| format!("{link}?{hub}")),
         })
         .collect();
     Ok(page::html(
         StatusCode::OK,
         &RespondAllPage {
-            layout: Layout::public("Questionnaires", false),
+            layout: Layout::supplier("Questionnaires", Some(format!("/respond/{token}"))),
             subject,
             questionnaires,
         },
@@ -177,15 +232,18 @@ struct Shown {
     errors: Vec<crate::validation::FieldError>,
     posted: Option<BTreeMap<String, serde_json::Value>>,
     status: StatusCode,
+    /// The supplier's list of every questionnaire, when they came from it.
+    hub: Option<String>,
 }
 
 impl Shown {
-    fn plain() -> Self {
+    fn plain(hub: Option<String>) -> Self {
         Shown {
             notice: None,
             errors: Vec::new(),
             posted: None,
             status: StatusCode::OK,
+            hub,
         }
     }
 }
@@ -226,18 +284,27 @@ async fn render(
         errors,
         posted,
         status,
+        hub,
     } = shown;
     let answers = questionnaire::merged(&view.answers, posted.as_ref());
     let mut sections = questionnaire::blocks(&view.questionnaire, &answers, None, &errors);
     questionnaire::add_comments(&mut sections, &view.comments);
     let open = view.stage.state == StageState::AwaitingAnswers;
-    let mut layout = Layout::public(format!("Questionnaire: {}", view.stage.title), false);
+    let mut layout = Layout::supplier(format!("Questionnaire: {}", view.stage.title), hub.clone());
+    let back = |notice: Notice| match &hub {
+        Some(hub) => notice.with_link(hub, "Back to all your questionnaires"),
+        None => notice,
+    };
     if let Some(notice) = notice {
-        layout = layout.notice(notice);
+        layout = layout.notice(if notice.kind == "ok" {
+            back(notice)
+        } else {
+            notice
+        });
     } else if !open {
-        layout = layout.notice(Notice::ok(
+        layout = layout.notice(back(Notice::ok(
             "Thank you: these answers are with the reviewers. Nothing more is needed from you now.",
-        ));
+        )));
     }
     Ok(page::html(
         status,
@@ -256,21 +323,35 @@ async fn render(
             scope: Scope::Work(view.stage.key.clone()).of_stage(&view.stage, &view.answers),
             changes_requested: view.changes_requested.clone().filter(|_| open),
             sections,
+            hub,
         },
     ))
 }
 
-/// `GET /respond/{token}`.
+/// `GET /respond/{token}`; what goes wrong is a supplier's page too.
 async fn show(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    query: web::Query<FromHub>,
+) -> HttpResponse {
+    shown(&state, &req, &path, &query)
+        .await
+        .unwrap_or_else(|error| error.for_supplier())
+}
+
+async fn shown(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    query: &FromHub,
 ) -> Result<HttpResponse, PageError> {
-    match admitted(&state, &req, &path)? {
+    match admitted(state, req, path)? {
         (principal, review, Some(stage)) => {
-            render(&state, &principal, &review, &stage, Shown::plain()).await
+            let hub = hub_of(state, &principal, &review, query.hub.as_deref());
+            render(state, &principal, &review, &stage, Shown::plain(hub)).await
         }
-        (principal, review, None) => list_page(&state, principal, review).await,
+        (principal, review, None) => list_page(state, (principal, review), path).await,
     }
 }
 
@@ -289,9 +370,25 @@ async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    query: web::Query<FromHub>,
+    form: Result<Form, PageError>,
+) -> HttpResponse {
+    let answered = match form {
+        Ok(form) => answer(&state, &req, &path, &query, form).await,
+        Err(error) => Err(error),
+    };
+    answered.unwrap_or_else(|error| error.for_supplier())
+}
+
+async fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    query: &FromHub,
     form: Form,
 ) -> Result<HttpResponse, PageError> {
-    let (principal, review, stage) = respondent(&state, &req, &path)?;
+    let (principal, review, stage) = respondent(state, req, path)?;
+    let hub = hub_of(state, &principal, &review, query.hub.as_deref());
     let reviews = state.reviews.clone();
     let now = state.clock.now();
     let (id, key, who) = (review.clone(), stage.clone(), caller(&principal, &stage));
@@ -305,7 +402,7 @@ async fn post(
         })?;
     let answers = questionnaire::posted_answers(&view.questionnaire, &form);
     let submit = form.fields::<Button>()?.action.as_deref() == Some("submit");
-    let actor = Actor::person(&principal, page::layout::request_id(&req));
+    let actor = Actor::person(&principal, page::layout::request_id(req));
     let call = |expected| Call {
         review_id: review.clone(),
         expected,
@@ -334,8 +431,9 @@ async fn post(
             errors: refused,
             posted: Some(answers),
             status: StatusCode::UNPROCESSABLE_ENTITY,
+            hub,
         };
-        return render(&state, &principal, &review, &stage, shown).await;
+        return render(state, &principal, &review, &stage, shown).await;
     }
     let result = match saved {
         Ok(loaded) if submit => {
@@ -353,24 +451,25 @@ async fn post(
         other => other,
     };
     let shown = match result {
-        Ok(_) if submit => Shown::plain(),
+        Ok(_) if submit => Shown::plain(hub),
         Ok(_) => Shown {
             notice: Some(Notice::ok(
                 "Your answers are saved. Submit them when they are complete.",
             )),
-            ..Shown::plain()
+            ..Shown::plain(hub)
         },
         Err(error) => {
             let (notice, errors) =
-                words::review_refusal(&error, &format!("/respond/{}", path.as_str()));
+                words::review_refusal(&error, &reload(path, query, hub.is_some()));
             let status = page::refusal_status(error);
             Shown {
                 notice: Some(notice),
                 errors,
                 posted: Some(answers),
                 status,
+                hub,
             }
         }
     };
-    render(&state, &principal, &review, &stage, shown).await
+    render(state, &principal, &review, &stage, shown).await
 }

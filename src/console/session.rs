@@ -290,6 +290,39 @@ pub fn sign_in_of(req: &HttpRequest) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 100)
 }
 
+/// The cookie that keeps, while someone signs in with a development link,
+/// the page they asked for (the link comes from elsewhere, without it).
+pub const RETURN_COOKIE: &str = "clearance_return";
+
+/// The return cookie: a local path (percent-encoded), for the sign-in
+/// pages alone, for as long as a link works.
+pub fn return_cookie(path: &str, secure: bool) -> Cookie<'static> {
+    let value: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    Cookie::build(RETURN_COOKIE, value)
+        .path("/signin")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(CookieDuration::minutes(15))
+        .finish()
+}
+
+/// The cookie that removes the return cookie, once it served.
+pub fn return_removal(secure: bool) -> Cookie<'static> {
+    let mut cookie = return_cookie("", secure);
+    cookie.set_max_age(CookieDuration::ZERO);
+    cookie
+}
+
+/// The page the return cookie keeps, if any (not yet checked as local).
+pub fn return_of(req: &HttpRequest) -> Option<String> {
+    let cookie = req.cookie(RETURN_COOKIE)?;
+    let decoded: String = url::form_urlencoded::parse(format!("p={}", cookie.value()).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some(decoded).filter(|v| !v.is_empty())
+}
+
 /// The session id a request carries, if any.
 pub fn id_of(req: &HttpRequest) -> Option<String> {
     req.cookie(COOKIE)

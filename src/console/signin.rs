@@ -30,13 +30,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Where to go after signing in: a path on this site, never elsewhere.
-fn local(next: Option<&str>) -> String {
+/// Browsers drop tabs and line breaks from a URL and read `\` as `/`, so a
+/// path holding any of them (or a space, or any control character) is
+/// refused whole, not cleaned: `/\t/evil.example` must not become
+/// `//evil.example`.
+pub fn local(next: Option<&str>) -> String {
     match next {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
-                && !path.starts_with("/\\")
                 && !path.starts_with("/signin")
+                && !path.starts_with("/signout")
+                && !path
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
                 && path.len() <= 2000 =>
         {
             path.to_owned()
@@ -57,11 +64,15 @@ struct SignInPage {
     layout: Layout,
     provider: Option<String>,
     start: String,
+    /// The page a development link will lead on to.
+    next: Option<String>,
 }
 
-/// `GET /signin`.
+/// `GET /signin`. Without an identity provider, the page asked for is
+/// kept in a cookie for the development link that will be opened next.
 async fn sign_in_page(state: web::Data<AppState>, query: web::Query<Next>) -> HttpResponse {
     let next = local(query.next.as_deref());
+    let keep = state.console.oidc.is_none() && next != "/";
     let provider = state.console.oidc.as_ref().map(|o| o.provider_name());
     let mut layout = Layout::public("Sign in", provider.is_none());
     if query.signed_out.is_some() {
@@ -70,14 +81,22 @@ async fn sign_in_page(state: web::Data<AppState>, query: web::Query<Next>) -> Ht
     let start = url::form_urlencoded::Serializer::for_suffix(String::from("/signin/start?"), 14)
         .append_pair("next", &next)
         .finish();
-    page::html(
+    let mut response = page::html(
         StatusCode::OK,
         &SignInPage {
             layout,
             provider,
             start,
+            next: keep.then(|| next.clone()),
         },
-    )
+    );
+    if keep {
+        let cookie = session::return_cookie(&next, state.console.secure_cookies);
+        if response.add_cookie(&cookie).is_err() {
+            tracing::warn!("cannot keep the page asked for while signing in");
+        }
+    }
+    response
 }
 
 /// `GET /signin/start`: off to the identity provider.
@@ -190,6 +209,8 @@ struct LinkPage {
     token: String,
     sub: String,
     roles: String,
+    /// The page asked for before signing in, gone on to after.
+    next: Option<String>,
     /// The form's token, the value of this browser's sign-in cookie.
     csrf: String,
 }
@@ -215,6 +236,9 @@ async fn link_page(
             sub: who.sub,
             roles: roles.join(", "),
             csrf: csrf.clone(),
+            next: session::return_of(&req)
+                .map(|next| local(Some(&next)))
+                .filter(|next| next != "/"),
         },
     );
     response
@@ -273,9 +297,14 @@ async fn use_link(
                 .into(),
         ));
     }
-    let mut response = open_session(&state, who, "development link", "/").await?;
+    let next = local(form.get("next"));
+    let mut response = open_session(&state, who, "development link", &next).await?;
+    let secure = state.console.secure_cookies;
     response
-        .add_cookie(&session::sign_in_removal(state.console.secure_cookies))
+        .add_cookie(&session::sign_in_removal(secure))
+        .map_err(|_| PageError::Internal)?;
+    response
+        .add_cookie(&session::return_removal(secure))
         .map_err(|_| PageError::Internal)?;
     Ok(response)
 }
@@ -318,12 +347,23 @@ mod tests {
     #[test]
     fn sign_in_returns_only_to_this_site() {
         assert_eq!(local(Some("/reviews/x?y=1")), "/reviews/x?y=1");
+        assert_eq!(local(Some("/intake#intake-a-b")), "/intake#intake-a-b");
         for elsewhere in [
             "https://evil.example/",
+            "http:/evil.example/",
             "//evil.example/",
+            "///evil.example/",
             "/\\evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/x\\..\\\\evil.example",
             "javascript:x",
+            "evil.example",
+            "",
             "/signin",
+            "/signin/link/abc",
+            "/signout",
         ] {
             assert_eq!(local(Some(elsewhere)), "/", "{elsewhere}");
         }

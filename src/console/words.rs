@@ -15,6 +15,25 @@ pub fn label(name: &str) -> String {
     name.replace(['_', '-'], " ")
 }
 
+/// A role as people name it: `rai_reviewer` → `responsible AI reviewer`.
+pub fn role(name: &str) -> String {
+    match name {
+        "rai_reviewer" => "responsible AI reviewer".into(),
+        other => label(other),
+    }
+}
+
+/// One person holding the role `name`: `a security reviewer`, `an approver`.
+pub fn one_with_role(name: &str) -> String {
+    let role = role(name);
+    let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {role}")
+}
+
 /// A sentence from a refusal's text: capitalised, with a full stop.
 fn sentence(text: &str) -> String {
     let mut chars = text.trim().chars();
@@ -235,6 +254,13 @@ mod tests {
         );
         assert!(stale.text.contains("Someone changed this review"));
         assert_eq!(stale.link.unwrap().href, "/reviews/x");
+    }
+
+    #[test]
+    fn roles_read_as_people() {
+        assert_eq!(one_with_role("approver"), "an approver");
+        assert_eq!(one_with_role("rai_reviewer"), "a responsible AI reviewer");
+        assert_eq!(one_with_role("vendor_manager"), "a vendor manager");
     }
 
     #[test]

@@ -277,6 +277,9 @@ pub struct InvitedStage {
     pub due_at: Option<DateTime<Utc>>,
     /// The questionnaire's own link, once it has opened.
     pub link: Option<String>,
+    /// The questionnaire and the answers saved so far, for its progress.
+    pub questionnaire: crate::workflow::Questionnaire,
+    pub answers: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Reviews {
@@ -325,11 +328,14 @@ impl Reviews {
                     now,
                 )?),
             };
+            let view = views::stage(&loaded, definition.key.as_str(), now)?;
             listed.push(InvitedStage {
                 title: definition.title.clone(),
                 state: row.state,
                 due_at: row.due_at.map(store::utc),
                 link,
+                questionnaire: view.questionnaire,
+                answers: view.answers,
             });
         }
         Ok((loaded.subject(), listed))

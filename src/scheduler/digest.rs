@@ -252,10 +252,11 @@ fn some_of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
 }
 
 /// The intake's lines of a vendor manager's digest: the newest requests (at
-/// most [`crate::intake::DIGEST_MAX`]), one line for the rest with the
-/// listing's link, and one line per asker past the bound.
+/// most [`crate::intake::DIGEST_MAX`]), each linked to its place on the
+/// console's intake page (where it is started or dismissed), one line for
+/// the rest, and one line per asker past the bound.
 fn intake_items(asked: &crate::intake::NewRequests, public_url: &str) -> Vec<messages::Item> {
-    let listing = format!("{public_url}/v1/intake?state=open");
+    let listing = format!("{public_url}/intake");
     let mut items: Vec<messages::Item> = asked
         .listed
         .iter()
@@ -268,13 +269,14 @@ fn intake_items(asked: &crate::intake::NewRequests, public_url: &str) -> Vec<mes
             messages::Item {
                 title: format!("{}/{}", request.provider, request.model),
                 detail: format!(
-                    "asked {} times{use_cases} by {who_asked}; first on {}. Start a review with POST /v1/intake/{}/{}/review, or dismiss it",
+                    "asked {} times{use_cases} by {who_asked}; first on {}. Start a review of it or dismiss it on the intake page",
                     request.asked,
                     messages::date(request.first_seen),
-                    request.provider,
-                    request.model
                 ),
-                link: format!("{public_url}/providers/{}", request.provider),
+                link: format!(
+                    "{listing}#intake-{}-{}",
+                    request.provider, request.model
+                ),
                 overdue: false,
             }
         })
@@ -282,7 +284,7 @@ fn intake_items(asked: &crate::intake::NewRequests, public_url: &str) -> Vec<mes
     if asked.more > 0 {
         items.push(messages::Item {
             title: format!("and {} more models asked for", asked.more),
-            detail: "not listed here; the intake lists every one".into(),
+            detail: "not listed here; the intake page lists every one".into(),
             link: listing.clone(),
             overdue: false,
         });
@@ -294,7 +296,7 @@ fn intake_items(asked: &crate::intake::NewRequests, public_url: &str) -> Vec<mes
                 over.names, over.sub
             ),
             detail: format!(
-                "{} asks on {} past the bound of new models one asker may add a day (CLEARANCE_INTAKE_PER_ASKER); counted, not listed",
+                "{} asks on {}, past the number of new models one asker may add a day; counted, not listed",
                 over.asked,
                 over.day.format("%Y-%m-%d")
             ),

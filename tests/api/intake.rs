@@ -251,11 +251,12 @@ backend_tests! {
             .find(|e| e["to"][0] == "victor@example.com")
             .unwrap_or_else(|| panic!("no digest for the manager in {emails:?}"));
         let text = digest["text"].as_str().unwrap();
-        let listed_models = text.matches("Start a review with").count();
+        let listed_models = text.matches("on the intake page").count();
         assert_eq!(listed_models, 20, "{text}");
         assert!(text.contains("and 80 more models asked for"), "{text}");
         assert!(text.contains("and 900 more models asked for by flood-bot"), "{text}");
-        assert!(text.contains("/v1/intake?state=open"), "{text}");
+        assert!(text.contains("/intake#intake-shadowco-made-up-"), "{text}");
+        assert!(!text.contains("POST"), "no API calls to make: {text}");
         assert!(text.len() < 20_000, "the digest is {} bytes", text.len());
     }
 }

@@ -22,6 +22,7 @@ mod flow;
 mod console;
 mod findings;
 mod harness;
+mod pages;
 
 /// Under CI (`CI=true`) missing browser tools fail the tests: run one of
 /// them again, in a child process, with CI set and axe-core taken away.

@@ -212,12 +212,14 @@ fn review_lines(reviews: &[ReviewSummary]) -> Vec<ReviewLine> {
         .collect()
 }
 
-struct WorkflowChoice {
-    id: String,
-    title: String,
+/// A workflow a review may be started with, for a form's choice.
+pub(crate) struct WorkflowChoice {
+    pub(crate) id: String,
+    pub(crate) title: String,
 }
 
-fn workflow_choices(viewer: &Viewer) -> Vec<WorkflowChoice> {
+/// The workflows a review may be started with.
+pub(crate) fn workflow_choices(viewer: &Viewer) -> Vec<WorkflowChoice> {
     viewer
         .state
         .reviews

@@ -51,7 +51,8 @@ struct ErrorPage {
     layout: Layout,
     heading: &'static str,
     message: String,
-    back: String,
+    /// Where to go from here; none on a supplier's page.
+    back: Option<String>,
 }
 
 impl ResponseError for PageError {
@@ -77,6 +78,18 @@ impl ResponseError for PageError {
                 .finish();
             return redirect(&target);
         }
+        self.page(false)
+    }
+}
+
+impl PageError {
+    /// The error as a supplier's page: nothing on it leads to the staff's
+    /// pages or their sign-in.
+    pub fn for_supplier(&self) -> HttpResponse {
+        self.page(true)
+    }
+
+    fn page(&self, supplier: bool) -> HttpResponse {
         let heading = match self {
             PageError::Csrf => "This form has expired",
             PageError::Forbidden(_) => "Not allowed",
@@ -89,11 +102,17 @@ impl ResponseError for PageError {
             _ => "Something went wrong",
         };
         let back = match self {
-            PageError::Refused(_, back) => back.clone(),
-            _ => "/".to_owned(),
+            _ if supplier => None,
+            PageError::Refused(_, back) => Some(back.clone()),
+            _ => Some("/".to_owned()),
+        };
+        let layout = if supplier {
+            Layout::supplier(heading, None)
+        } else {
+            Layout::public(heading, false)
         };
         let page = ErrorPage {
-            layout: Layout::public(heading, false),
+            layout,
             heading,
             message: self.to_string(),
             back,

@@ -127,11 +127,15 @@ impl Viewer {
             NavItem::new("/providers", "Providers", current),
             NavItem::new("/reviews", "Reviews", current),
         ];
+        if self.has_any(crate::auth::roles::MANAGERS) {
+            nav.push(NavItem::new("/intake", "Intake", current));
+        }
         if self.has(Role::Admin) {
             nav.push(NavItem::new("/admin", "Admin", current));
         }
         Layout {
             title: title.into(),
+            brand: Some("/".into()),
             viewer: Some(ViewerInfo {
                 name: self.session.name.clone(),
                 roles: if roles.is_empty() {
@@ -196,6 +200,9 @@ impl FromRequest for Viewer {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub title: String,
+    /// Where the name at the top leads; `None`: nowhere (a supplier's page
+    /// without a page of theirs to lead to; never the staff's sign-in).
+    pub brand: Option<String>,
     pub viewer: Option<ViewerInfo>,
     pub nav: Vec<NavItem>,
     pub notices: Vec<Notice>,
@@ -209,11 +216,21 @@ impl Layout {
     pub fn public(title: impl Into<String>, dev_sign_in: bool) -> Self {
         Layout {
             title: title.into(),
+            brand: Some("/".into()),
             viewer: None,
             nav: Vec::new(),
             notices: Vec::new(),
             dev_sign_in,
             assets: crate::console::assets::links(),
+        }
+    }
+
+    /// The frame of a supplier's page: the name at the top leads to `home`
+    /// (their list of questionnaires), or nowhere.
+    pub fn supplier(title: impl Into<String>, home: Option<String>) -> Self {
+        Layout {
+            brand: home,
+            ..Layout::public(title, false)
         }
     }
 
