@@ -149,6 +149,9 @@ pub struct Loaded {
     pub row: ReviewRow,
     pub provider: ProviderSlug,
     pub model: Option<ModelSlug>,
+    /// The provider's and the model's display names: what emails say.
+    pub provider_name: String,
+    pub model_name: Option<String>,
     pub workflow: Arc<LoadedWorkflow>,
     pub stages: Vec<StageRow>,
     pub answers: Vec<AnswerRow>,
@@ -163,6 +166,12 @@ impl Loaded {
             Some(model) => format!("{}/{model}", self.provider),
             None => self.provider.to_string(),
         }
+    }
+
+    /// The provider or model by its display names, as people read it:
+    /// `Orion 7 by Acme AI`, or `Acme AI` for a provider.
+    pub fn named(&self) -> String {
+        crate::notify::messages::named(&self.provider_name, self.model_name.as_deref())
     }
 
     pub fn stage_row(&self, key: &str) -> Option<&StageRow> {
@@ -321,18 +330,19 @@ pub fn load(
         .first(conn)
         .optional()?
         .ok_or_else(|| ReviewError::NotFound(id.to_string()))?;
-    let provider = providers::table
+    let (provider, provider_name) = providers::table
         .filter(providers::id.eq(&row.provider_id))
-        .select(providers::slug)
-        .first::<ProviderSlug>(conn)?;
-    let model = match &row.model_id {
-        Some(model_id) => Some(
-            models::table
+        .select((providers::slug, providers::name))
+        .first::<(ProviderSlug, String)>(conn)?;
+    let (model, model_name) = match &row.model_id {
+        Some(model_id) => {
+            let (slug, name) = models::table
                 .filter(models::id.eq(model_id))
-                .select(models::slug)
-                .first::<ModelSlug>(conn)?,
-        ),
-        None => None,
+                .select((models::slug, models::name))
+                .first::<(ModelSlug, String)>(conn)?;
+            (Some(slug), Some(name))
+        }
+        None => (None, None),
     };
     let workflow = pinned_workflow(conn, catalog, &row.workflow_digest)?;
     let stages: Vec<StageRow> = review_stages::table
@@ -359,6 +369,8 @@ pub fn load(
         row,
         provider,
         model,
+        provider_name,
+        model_name,
         workflow,
         stages,
         answers,

@@ -516,9 +516,8 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     assert_eq!(status["status"], "suspended");
     let sent = app.sent_emails().await;
     assert!(
-        sent.iter()
-            .any(|e| e["to"] == json!(["ci@example.com"])
-                && e["subject"] == "Suspended: acme/claude"),
+        sent.iter().any(|e| e["to"] == json!(["ci@example.com"])
+            && e["subject"] == "Suspended: Claude by Acme AI"),
         "{sent:?}"
     );
 
