@@ -1100,6 +1100,63 @@ mod tests {
     }
 
     #[test]
+    fn a_suppliers_email_carries_its_link_once_as_a_button() {
+        let expires = DateTime::parse_from_rfc3339("2026-03-20T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let link = format!("https://clearance.example/respond/{}", "t".repeat(450));
+        let opened = |title: &str| Opened {
+            title: title.into(),
+            due_at: None,
+        };
+        let listed = Questionnaire {
+            title: "Security".into(),
+            questions: 12,
+            open: false,
+            due_at: None,
+        };
+        for (email, button) in [
+            (
+                invitation_to_all(
+                    &context(),
+                    "s@x.example",
+                    &[listed.clone(), listed],
+                    &link,
+                    expires,
+                ),
+                "Open the questionnaires",
+            ),
+            (
+                questionnaires_opened(
+                    &context(),
+                    "s@x.example",
+                    &[opened("Security"), opened("Privacy")],
+                    &link,
+                    expires,
+                ),
+                "Open the questionnaires",
+            ),
+            (
+                questionnaires_opened(
+                    &context(),
+                    "s@x.example",
+                    &[opened("Security")],
+                    &link,
+                    expires,
+                ),
+                "Open the questionnaire",
+            ),
+        ] {
+            let html = email.html.as_deref().unwrap();
+            assert_eq!(email.text.matches(&link).count(), 1, "{}", email.text);
+            assert!(email.text.lines().any(|l| l == link), "{}", email.text);
+            assert_eq!(html.matches(&link).count(), 1, "{html}");
+            assert!(html.contains(&format!(">{button}</a>")), "{html}");
+            assert!(email.text.contains("Example Bank"), "{}", email.text);
+        }
+    }
+
+    #[test]
     fn a_decision_is_told_in_words_not_its_code() {
         let email = decision_notice(
             &context(),

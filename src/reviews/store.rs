@@ -964,6 +964,9 @@ pub struct OpenStage {
     pub workflow_digest: String,
     pub provider: ProviderSlug,
     pub model: Option<ModelSlug>,
+    /// The display names of the provider and model: what emails say.
+    pub provider_name: String,
+    pub model_name: Option<String>,
     pub started_by: String,
     pub started_by_email: Option<String>,
     pub answerers: Json<BTreeSet<String>>,
@@ -988,12 +991,19 @@ struct OpenStageRow {
     workflow_digest: String,
     provider: ProviderSlug,
     model: Option<ModelSlug>,
+    provider_name: String,
+    model_name: Option<String>,
     started_by: String,
     started_by_email: Option<String>,
     answerers: Json<BTreeSet<String>>,
 }
 
 impl OpenStage {
+    /// The provider or model by its display names, as emails name it.
+    pub fn named(&self) -> String {
+        crate::notify::messages::named(&self.provider_name, self.model_name.as_deref())
+    }
+
     /// `provider` or `provider/model`.
     pub fn subject(&self) -> String {
         match &self.model {
@@ -1036,6 +1046,8 @@ pub fn open_stages(
             reviews::workflow_digest,
             providers::slug,
             models::slug.nullable(),
+            providers::name,
+            models::name.nullable(),
             reviews::started_by,
             reviews::started_by_email,
             review_stages::answerers,
@@ -1113,6 +1125,8 @@ pub fn open_stages(
             workflow_digest: row.workflow_digest,
             provider: row.provider,
             model: row.model,
+            provider_name: row.provider_name,
+            model_name: row.model_name,
             started_by: row.started_by,
             started_by_email: row.started_by_email,
             answerers: row.answerers,

@@ -240,7 +240,7 @@ backend_tests! {
         assert_eq!(to, [vec!["vera@example.com".to_owned()]], "{digests:?}");
         let text = digests[0]["text"].as_str().unwrap();
         assert!(text.contains("For you to act on"), "{text}");
-        assert!(text.contains("anthropic/claude: Intake and risk tiering"), "{text}");
+        assert!(text.contains("Claude by ANTHROPIC: Intake and risk tiering"), "{text}");
 
         flow.approve(&app.token("vera", &[Role::VendorManager]), "intake").await;
         let assigned = app.post(&flow.path("/stages/privacy/assign"), &victor, &json!({"assignee": "pia"})).await;
