@@ -156,10 +156,7 @@ fn keep_html(name: &str, message: &Value) {
 smtp_tests! {
     async fn questionnaires_opening_soon_after_an_invitation_are_announced_once_a_day_later(inbox, app) {
         let flow = Flow::start(&app).await;
-        let invited = app
-            .post(&flow.path("/invite"), &app.manager(), &json!({"email": CONTACT, "expires_in": "30d"}))
-            .await;
-        assert_eq!(invited.status(), 201);
+        flow.invite_all(CONTACT).await;
         // Both questionnaires open minutes after the invitation.
         flow.through_intake(json!({})).await;
         run_job(&app, "outbox").await;

@@ -47,7 +47,7 @@ async fn spawn(backend: Backend, provider: &Provider, workflows: &Path) -> Optio
 }
 
 /// The console in `browser`, keeping its screenshots per backend.
-fn console_of<'a>(
+pub(crate) fn console_of<'a>(
     app: &'a TestApp,
     browser: &'a Browser,
     tools: &'a Tools,
@@ -584,14 +584,7 @@ async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backen
         .await
         .unwrap();
     let flow = crate::flow::Flow::start(&app).await;
-    let invited = app
-        .post(
-            &flow.path("/invite"),
-            &app.manager(),
-            &json!({"email": "contact@acme.example"}),
-        )
-        .await;
-    assert_eq!(invited.status(), 201);
+    flow.invite_all("contact@acme.example").await;
     let email = app
         .sent_emails()
         .await

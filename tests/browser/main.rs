@@ -19,8 +19,10 @@ mod helpers;
 )]
 mod flow;
 
+#[macro_use]
 mod console;
 mod harness;
+mod mail;
 
 /// Under CI (`CI=true`) missing browser tools fail the tests: run one of
 /// them again, in a child process, with CI set and axe-core taken away.
