@@ -11,12 +11,14 @@ use std::collections::BTreeSet;
 
 use chrono::TimeDelta;
 use diesel::prelude::*;
+use serde_json::json;
 
 use super::ReviewError;
 use super::invite::ALL_STAGES;
 use super::service::Reviews;
 use super::store::{self, InvitationRow, Loaded, utc};
 use super::tell::live_invitations;
+use crate::audit::{self, Change};
 use crate::auth::RespondentScope;
 use crate::db::DbConnection;
 use crate::ids::{InvitationId, ReviewId, StageKey};
@@ -200,7 +202,18 @@ impl Reviews {
             contact.to_lowercase(),
             now.timestamp()
         );
-        Ok(notify::enqueue_email(tx, &email, Some(key))?)
+        let queued = notify::enqueue_email(tx, &email, Some(key))?;
+        if queued {
+            let stages: Vec<&str> = opened.iter().map(|o| o.title.as_str()).collect();
+            audit::append(
+                tx,
+                Change::review(audit::Action::SupplierNotified, &loaded.row.id).after(json!({
+                    "contact": through[0].email, "opened": stages,
+                    "invitations": through.iter().map(|i| &i.id).collect::<Vec<_>>(),
+                })),
+            )?;
+        }
+        Ok(queued)
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::flow::Flow;
 use crate::helpers::{Backend, TestApp};
 use crate::process::known;
-use crate::scheduler::{advance, run_job};
+use crate::scheduler::{advance, audit_events, run_job};
 use crate::smtp::{SmtpSink, available, free_port};
 use crate::status::approve;
 
@@ -185,6 +185,9 @@ smtp_tests! {
         let page = app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
         assert_eq!(page.matches("open for your answers").count(), 2, "{page}");
 
+        let notified = audit_events(&app, "supplier.notified").await;
+        assert_eq!(notified.len(), 1, "{notified:?}");
+        assert_eq!(notified[0]["after"]["contact"], CONTACT);
         advance(&restarted, "P2D").await;
         assert_eq!(run_job(&restarted, "sla-sweep").await["opening_notices"], 0);
     }
