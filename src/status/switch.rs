@@ -1,6 +1,8 @@
 //! The admin's emergency switch: suspend or resume a model, or every model
-//! of a provider. One unit of work: the switch, its audit event, the notice
-//! to the vendor managers, and the announcement of the clearances it moves.
+//! of a provider. One unit of work: the switch, its audit event, the notices
+//! (a suspension to the vendor managers and the integrators that asked about
+//! it lately; a resumption to everyone told of the suspension), and the
+//! announcement of the clearances it moves.
 
 use std::collections::BTreeMap;
 
@@ -181,7 +183,6 @@ pub async fn throw(
                 _ => {}
             }
             tx.watch(&provider.id, model_slug)?;
-            let mut notified: Vec<String> = Vec::new();
             let suspension = match &throw {
                 Throw::Suspend { reason } => Some((now, reason.as_str())),
                 Throw::Resume { .. } => None,
@@ -201,8 +202,7 @@ pub async fn throw(
                 suspended: suspend,
                 reason: reason.as_deref(),
             };
-            let told = tell(tx, &subject, &switched, &mailboxes, &public_url, now)?;
-            notified.extend(told);
+            let notified = tell(tx, &subject, &switched, &mailboxes, &public_url, now)?;
             let mut after = json!({"suspended": suspend, "reason": reason});
             if !notified.is_empty() {
                 after["integrators_notified"] = json!(notified);
