@@ -156,6 +156,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    supplier_notices (invitation_id) {
+        invitation_id -> Text,
+        review_id -> Text,
+        email -> Text,
+        stage_key -> Text,
+        opened_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    suspension_notices (subject, email) {
+        subject -> Text,
+        email -> Text,
+        audience -> Text,
+        sub -> Nullable<Text>,
+        told_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_events (seq) {
         seq -> BigInt,
         id -> Text,

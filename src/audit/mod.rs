@@ -240,6 +240,11 @@ crate::names::named_enum! {
         #[serde(rename = "supplier.reminded")]
         #[strum(serialize = "supplier.reminded")]
         SupplierReminded,
+        /// A supplier contact was told that questionnaires opened (at once,
+        /// or after their quiet day).
+        #[serde(rename = "supplier.notified")]
+        #[strum(serialize = "supplier.notified")]
+        SupplierNotified,
         #[serde(rename = "invitation.expired_unused")]
         #[strum(serialize = "invitation.expired_unused")]
         InvitationExpiredUnused,

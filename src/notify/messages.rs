@@ -30,6 +30,12 @@ impl ReviewContext<'_> {
         }
     }
 
+    /// Who asks, to start a sentence to a supplier: the organisation when
+    /// it is configured, else "We".
+    pub fn asking(&self) -> &str {
+        self.organisation.unwrap_or("We")
+    }
+
     /// The review's page in the console (which asks a stranger to sign in
     /// and then opens it).
     pub fn review_link(&self) -> String {
@@ -61,6 +67,14 @@ pub fn stage_page(public_url: &str, review_id: &str, stage: &str) -> String {
     format!("{}#stage-{stage}", review_page(public_url, review_id))
 }
 
+/// A provider, or a model of it, by display names: `Orion 7 by Acme AI`.
+pub fn named(provider: &str, model: Option<&str>) -> String {
+    match model {
+        Some(model) => format!("{model} by {provider}"),
+        None => provider.to_owned(),
+    }
+}
+
 /// A date as people read it.
 pub fn date(at: DateTime<Utc>) -> String {
     at.format("%A %-d %B %Y, %H:%M UTC").to_string()
@@ -71,6 +85,8 @@ pub fn date(at: DateTime<Utc>) -> String {
 pub struct Item {
     pub title: String,
     pub detail: String,
+    /// The item's own link; empty when the email's one button opens it
+    /// (a supplier's email carries its personal link once).
     pub link: String,
     pub overdue: bool,
 }
@@ -178,6 +194,15 @@ fn open_stage(review: &ReviewContext<'_>, stage_key: &str) -> (&'static str, Str
     ("Open the stage", review.stage_link(stage_key))
 }
 
+/// `text` with its first letter in capitals: "our" starts a sentence as "Our".
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// The polite ask for a supplier's `what` (answers, changes) by when it is due.
 fn grateful_by(what: &str, due_at: Option<DateTime<Utc>>) -> Option<String> {
     due_at.map(|due| format!("We would be grateful for your {what} by {}.", date(due)))
@@ -239,7 +264,7 @@ pub fn invitation(
         date(expires_at)
     ));
     let title = format!("Questionnaire: {stage_title} for {}", review.subject);
-    let action = ("Answer the questionnaire", link.to_owned());
+    let action = ("Open the questionnaire", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
         .signed_by_team(review)
         .email(vec![to.to_owned()])
@@ -277,15 +302,15 @@ pub fn invitation_to_all(
                     q.questions
                 ),
             },
-            link: link.to_owned(),
+            link: String::new(),
             overdue: false,
         })
         .collect();
     let paragraphs = vec![
         format!(
             "As part of {} due-diligence review of {} ({}), we would like you to answer the \
-             questionnaires below. One link opens them all; save drafts and come back as often \
-             as you need.",
+             questionnaires below. The button below opens them all; save drafts and come back \
+             as often as you need.",
             review.our(),
             review.subject,
             review.workflow_title
@@ -311,26 +336,81 @@ pub fn invitation_to_all(
     .email(vec![to.to_owned()])
 }
 
-/// To a supplier contact invited before a questionnaire opened: it is open.
-pub fn questionnaire_opened(
+/// A questionnaire that opened for a contact invited before it did.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub title: String,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// To a supplier contact invited before questionnaires opened: they are
+/// open now. One message names every questionnaire that opened since the
+/// contact was last emailed; `link` opens the one, or the list of them.
+pub fn questionnaires_opened(
     review: &ReviewContext<'_>,
     to: &str,
-    stage_title: &str,
+    opened: &[Opened],
     link: &str,
-    due_at: Option<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 ) -> Email {
-    let facts = supplier_facts(review, stage_title, due_at, expires_at);
-    let mut paragraphs = vec![format!(
-        "The {stage_title} questionnaire about {} is open for your answers now.",
-        review.subject
-    )];
-    paragraphs.extend(grateful_by("answers", due_at));
-    let title = format!("Now open: {stage_title} for {}", review.subject);
-    let action = ("Answer the questionnaire", link.to_owned());
-    Notice::hello(title, paragraphs, facts, action)
-        .signed_by_team(review)
-        .email(vec![to.to_owned()])
+    let asking = review.asking();
+    let (title, paragraphs, facts, lists, label) = match opened {
+        [one] => {
+            let mut paragraphs = vec![format!(
+                "{asking} would like your answers to the {} questionnaire about {}: it is open now.",
+                one.title, review.subject
+            )];
+            paragraphs.extend(grateful_by("answers", one.due_at));
+            (
+                format!("Now open: {} for {}", one.title, review.subject),
+                paragraphs,
+                supplier_facts(review, &one.title, one.due_at, expires_at),
+                Vec::new(),
+                "Open the questionnaire",
+            )
+        }
+        many => {
+            let mut facts = review_facts(review, None);
+            facts.push(("Link works until".into(), date(expires_at)));
+            let items = many
+                .iter()
+                .map(|q| Item {
+                    title: q.title.clone(),
+                    detail: match q.due_at {
+                        Some(due) => format!("open now, answers due {}", date(due)),
+                        None => "open now".into(),
+                    },
+                    link: String::new(),
+                    overdue: false,
+                })
+                .collect();
+            (
+                format!(
+                    "Now open: {} questionnaires for {}",
+                    many.len(),
+                    review.subject
+                ),
+                vec![format!(
+                    "{asking} would like your answers to {} questionnaires about {}: they are \
+                     open now. The button below lists them; save drafts and come back as often \
+                     as you need.",
+                    many.len(),
+                    review.subject
+                )],
+                facts,
+                vec![List {
+                    heading: "Open now".into(),
+                    items,
+                }],
+                "Open the questionnaires",
+            )
+        }
+    };
+    Notice {
+        lists,
+        ..Notice::hello(title, paragraphs, facts, (label, link.to_owned())).signed_by_team(review)
+    }
+    .email(vec![to.to_owned()])
 }
 
 /// To whoever started the review: a stage was decided.
@@ -525,15 +605,13 @@ pub fn approval_expired(
     re_review: Option<&str>,
 ) -> Email {
     let mut paragraphs = vec![format!(
-        "The approval of {} expired on {}. Integrators asking for its status are now told `expired`, \
-         and it is no longer allowed until a new decision.",
+        "The approval of {} expired on {}. Integrators asking for its status are now told it has \
+         expired, and it is no longer allowed until a new decision.",
         review.subject,
         date(valid_until)
     )];
     paragraphs.push(match re_review {
-        Some(id) => {
-            format!("A re-review ({id}) is in progress; completing it restores the clearance.")
-        }
+        Some(_) => "A re-review is in progress; completing it restores the clearance.".into(),
         None => "No re-review is in progress: start one to restore the clearance.".into(),
     });
     let mut facts = review_facts(review, None);
@@ -544,61 +622,105 @@ pub fn approval_expired(
         .email(vec![to.to_owned()])
 }
 
-/// To vendor managers: a model or provider was suspended by an admin.
-pub fn suspension(
-    public_url: &str,
-    to: Vec<String>,
-    subject: &str,
-    reason: &str,
-    by: &str,
-) -> Email {
-    let paragraphs = vec![
-        format!(
-            "{by} suspended {subject}, effective at once: every status check now answers `suspended` \
-             and denies its use."
-        ),
-        format!("Their reason: \"{reason}\""),
-    ];
-    let title = format!("Suspended: {subject}");
-    let action = ("See it in Clearance", subject_page(public_url, subject));
-    let facts = vec![("Subject".into(), subject.to_owned())];
+/// What the admin's switch did to a provider or model, for its notices.
+#[derive(Debug, Clone, Copy)]
+pub struct Switched<'a> {
+    /// `provider` or `provider/model`: where its page is (never shown).
+    pub slugs: &'a str,
+    /// Its display names, as people read them.
+    pub named: &'a str,
+    /// Suspended (true) or resumed.
+    pub suspended: bool,
+    pub reason: Option<&'a str>,
+}
+
+impl Switched<'_> {
+    /// Its page in the console.
+    fn action(&self, public_url: &str) -> (&'static str, String) {
+        ("See it in Clearance", subject_page(public_url, self.slugs))
+    }
+
+    /// The title, the effect in words, and the reason's sentence.
+    fn words(&self) -> (String, &'static str, Option<String>) {
+        let named = self.named;
+        let reason = self.reason.map(|r| format!("The reason given: \"{r}\""));
+        if self.suspended {
+            (
+                format!("Suspended: {named}"),
+                "every status check now answers that it is suspended and denies its use",
+                reason,
+            )
+        } else {
+            (
+                format!("Resumed: {named}"),
+                "status checks answer from its reviews again, as before the suspension",
+                reason,
+            )
+        }
+    }
+}
+
+/// To vendor managers (the admins when none is known): a model or provider
+/// was suspended or resumed by an admin.
+pub fn switched(public_url: &str, to: Vec<String>, switch: &Switched<'_>, by: &str) -> Email {
+    let (title, effect, reason) = switch.words();
+    let verb = if switch.suspended {
+        "suspended"
+    } else {
+        "resumed"
+    };
+    let mut paragraphs = vec![format!(
+        "{by} {verb} {}, effective at once: {effect}.",
+        switch.named
+    )];
+    paragraphs.extend(reason);
+    let action = switch.action(public_url);
+    let facts = vec![("Subject".into(), switch.named.to_owned())];
     Notice::hello(title, paragraphs, facts, action)
         .signed_by_clearance()
         .email(to)
 }
 
-/// To an integrator that asked about `subject` lately: it is suspended,
-/// and every answer to them now denies it.
-pub fn suspension_for_integrator(
+/// To an integrator that asked about a provider or model lately (told of
+/// its suspension, then of its resumption).
+pub fn switched_for_integrator(
     public_url: &str,
     to: &str,
-    subject: &str,
-    reason: &str,
-    integrator: &crate::usage::Integrator,
+    switch: &Switched<'_>,
+    integrator: Option<&crate::usage::Integrator>,
 ) -> Email {
-    let answers = integrator.allowed + integrator.denied;
-    let mut facts = vec![
-        ("Subject".into(), subject.to_owned()),
-        ("Asked as".into(), integrator.sub.clone()),
-        (
+    let (title, effect, reason) = switch.words();
+    let named = switch.named;
+    let mut facts = vec![("Subject".into(), named.to_owned())];
+    let mut paragraphs = Vec::new();
+    if switch.suspended {
+        paragraphs.push(format!(
+            "{named} was suspended, effective at once: {effect}. Calls through gateways that ask \
+             Clearance are refused."
+        ));
+    } else {
+        paragraphs.push(format!(
+            "{named} was resumed, effective at once: {effect}. You are told because you were told \
+             of its suspension."
+        ));
+    }
+    if let Some(integrator) = integrator {
+        let answers = integrator.allowed + integrator.denied;
+        facts.push(("Asked as".into(), integrator.sub.clone()));
+        facts.push((
             "Answers in the last 30 days".into(),
             format!("{answers} ({} allowed)", integrator.allowed),
-        ),
-    ];
-    if !integrator.use_cases.is_empty() {
-        facts.push(("Use cases".into(), integrator.use_cases.join(", ")));
-    }
-    let paragraphs = vec![
-        format!(
-            "{subject} was suspended, effective at once: status lookups and checks now answer \
-             `suspended` and deny its use. You are told because `{}` asked about it in the last 30 days; \
-             calls through gateways that ask Clearance are refused.",
+        ));
+        if !integrator.use_cases.is_empty() {
+            facts.push(("Use cases".into(), integrator.use_cases.join(", ")));
+        }
+        paragraphs.push(format!(
+            "You are told because {} asked about it in the last 30 days.",
             integrator.sub
-        ),
-        format!("The reason given: \"{reason}\""),
-    ];
-    let title = format!("Suspended: {subject}");
-    let action = ("See it in Clearance", subject_page(public_url, subject));
+        ));
+    }
+    paragraphs.extend(reason);
+    let action = switch.action(public_url);
     Notice::hello(title, paragraphs, facts, action)
         .signed_by_clearance()
         .email(vec![to.to_owned()])
@@ -825,16 +947,17 @@ pub fn changes_requested(
     let facts = supplier_facts(review, stage_title, due_at, expires_at);
     let mut paragraphs = vec![
         format!(
-            "Thank you for your answers to the {stage_title} questionnaire about {}. Our reviewer \
+            "Thank you for your answers to the {stage_title} questionnaire about {}. {} reviewer \
              asks for some changes before they can decide:",
-            review.subject
+            review.subject,
+            capitalised(&review.our())
         ),
         format!("\"{comment}\""),
         "Your answers are kept: change what the comment asks and submit again.".into(),
     ];
     paragraphs.extend(grateful_by("changes", due_at));
     let title = format!("Changes requested: {stage_title} for {}", review.subject);
-    let action = ("Change the answers", link.to_owned());
+    let action = ("Open the questionnaire", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
         .signed_by_team(review)
         .email(vec![to.to_owned()])
@@ -877,8 +1000,9 @@ pub fn supplier_reminder(
         SupplierNudge::DueSoon => (
             format!("Reminder: {stage_title} for {} is due soon", review.subject),
             format!(
-                "A reminder that we are waiting for your answers to the {stage_title} questionnaire \
+                "A reminder that {} is waiting for your answers to the {stage_title} questionnaire \
                  about {}{}.",
+                review.organisation.unwrap_or("our team"),
                 review.subject,
                 due_at
                     .map(|d| format!(", due on {}", date(d)))
@@ -888,8 +1012,9 @@ pub fn supplier_reminder(
         SupplierNudge::Overdue => (
             format!("Overdue: {stage_title} for {}", review.subject),
             format!(
-                "Your answers to the {stage_title} questionnaire about {} were due{} and have not \
+                "Your answers to {} {stage_title} questionnaire about {} were due{} and have not \
                  reached us yet. If something stops you, reply and tell us.",
+                review.our(),
                 review.subject,
                 due_at
                     .map(|d| format!(" on {}", date(d)))
@@ -902,8 +1027,9 @@ pub fn supplier_reminder(
                 review.subject
             ),
             format!(
-                "The link to the {stage_title} questionnaire about {} stops working on {}. Please \
+                "The link to {} {stage_title} questionnaire about {} stops working on {}. Please \
                  submit your answers before then, or tell us if you need more time.",
+                review.our(),
                 review.subject,
                 date(expires_at)
             ),
@@ -913,7 +1039,7 @@ pub fn supplier_reminder(
         opening,
         "Drafts you saved are kept; submit when every required question is answered.".into(),
     ];
-    let action = ("Answer the questionnaire", link.to_owned());
+    let action = ("Open the questionnaire", link.to_owned());
     Notice::hello(title, paragraphs, facts, action)
         .signed_by_team(review)
         .email(vec![to.to_owned()])
@@ -989,6 +1115,63 @@ mod tests {
             "{}",
             email.text
         );
+    }
+
+    #[test]
+    fn a_suppliers_email_carries_its_link_once_as_a_button() {
+        let expires = DateTime::parse_from_rfc3339("2026-03-20T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let link = format!("https://clearance.example/respond/{}", "t".repeat(450));
+        let opened = |title: &str| Opened {
+            title: title.into(),
+            due_at: None,
+        };
+        let listed = Questionnaire {
+            title: "Security".into(),
+            questions: 12,
+            open: false,
+            due_at: None,
+        };
+        for (email, button) in [
+            (
+                invitation_to_all(
+                    &context(),
+                    "s@x.example",
+                    &[listed.clone(), listed],
+                    &link,
+                    expires,
+                ),
+                "Open the questionnaires",
+            ),
+            (
+                questionnaires_opened(
+                    &context(),
+                    "s@x.example",
+                    &[opened("Security"), opened("Privacy")],
+                    &link,
+                    expires,
+                ),
+                "Open the questionnaires",
+            ),
+            (
+                questionnaires_opened(
+                    &context(),
+                    "s@x.example",
+                    &[opened("Security")],
+                    &link,
+                    expires,
+                ),
+                "Open the questionnaire",
+            ),
+        ] {
+            let html = email.html.as_deref().unwrap();
+            assert_eq!(email.text.matches(&link).count(), 1, "{}", email.text);
+            assert!(email.text.lines().any(|l| l == link), "{}", email.text);
+            assert_eq!(html.matches(&link).count(), 1, "{html}");
+            assert!(html.contains(&format!(">{button}</a>")), "{html}");
+            assert!(email.text.contains("Example Bank"), "{}", email.text);
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Reviews {
             now,
         )?;
         let due_at = stage_row.due_at.map(store::utc);
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let message = messages::invitation(
             &self.context(&loaded, &subject),
             email,
@@ -188,7 +188,7 @@ impl Reviews {
             stage: ALL_STAGES.to_owned(),
         };
         let link = self.scoped_link(&scope, email, expires_at, now)?;
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let message = messages::invitation_to_all(
             &self.context(&loaded, &subject),
             email,

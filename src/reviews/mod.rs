@@ -17,6 +17,7 @@ use crate::workflow::engine::{Decision, ReviewKind, ReviewState, StageState};
 use crate::workflow::{Questionnaire, Severity, Tier};
 
 pub mod invite;
+pub mod openings;
 pub mod portfolio;
 pub mod routes;
 pub mod scope;

@@ -652,14 +652,14 @@ impl Reviews {
             .run(actor, now, move |tx| {
                 let loaded = store::load(tx.conn(), &reviews.catalog, &call.review_id)?;
                 let workflow = &loaded.workflow.workflow;
-                engine::may_comment(workflow, &loaded.engine_review(), &caller, &stage)?;
-                if workflow
-                    .stage(&stage)
-                    .and_then(|s| s.question(&question))
-                    .is_none()
+                // What the path names is checked first: an unknown question
+                // is a 404 whatever the stage's state.
+                if let Some(definition) = workflow.stage(&stage)
+                    && definition.question(&question).is_none()
                 {
                     return Err(ReviewError::QuestionNotFound(question));
                 }
+                engine::may_comment(workflow, &loaded.engine_review(), &caller, &stage)?;
                 let stage_row = loaded
                     .stage_row(&stage)
                     .ok_or_else(|| engine::Refusal::UnknownStage(stage.to_string()))?;

@@ -190,6 +190,9 @@ pub struct Loaded {
     pub row: ReviewRow,
     pub provider: ProviderSlug,
     pub model: Option<ModelSlug>,
+    /// The provider's and the model's display names: what emails say.
+    pub provider_name: String,
+    pub model_name: Option<String>,
     pub workflow: Arc<LoadedWorkflow>,
     pub stages: Vec<StageRow>,
     pub answers: Vec<AnswerRow>,
@@ -206,6 +209,12 @@ impl Loaded {
             Some(model) => format!("{}/{model}", self.provider),
             None => self.provider.to_string(),
         }
+    }
+
+    /// The provider or model by its display names, as people read it:
+    /// `Orion 7 by Acme AI`, or `Acme AI` for a provider.
+    pub fn named(&self) -> String {
+        crate::notify::messages::named(&self.provider_name, self.model_name.as_deref())
     }
 
     pub fn stage_row(&self, key: &str) -> Option<&StageRow> {
@@ -365,18 +374,19 @@ pub fn load(
         .first(conn)
         .optional()?
         .ok_or_else(|| ReviewError::NotFound(id.to_string()))?;
-    let provider = providers::table
+    let (provider, provider_name) = providers::table
         .filter(providers::id.eq(&row.provider_id))
-        .select(providers::slug)
-        .first::<ProviderSlug>(conn)?;
-    let model = match &row.model_id {
-        Some(model_id) => Some(
-            models::table
+        .select((providers::slug, providers::name))
+        .first::<(ProviderSlug, String)>(conn)?;
+    let (model, model_name) = match &row.model_id {
+        Some(model_id) => {
+            let (slug, name) = models::table
                 .filter(models::id.eq(model_id))
-                .select(models::slug)
-                .first::<ModelSlug>(conn)?,
-        ),
-        None => None,
+                .select((models::slug, models::name))
+                .first::<(ModelSlug, String)>(conn)?;
+            (Some(slug), Some(name))
+        }
+        None => (None, None),
     };
     let workflow = pinned_workflow(conn, catalog, &row.workflow_digest)?;
     let stages: Vec<StageRow> = review_stages::table
@@ -411,6 +421,8 @@ pub fn load(
         row,
         provider,
         model,
+        provider_name,
+        model_name,
         workflow,
         stages,
         answers,
@@ -1032,6 +1044,9 @@ pub struct OpenStage {
     pub workflow_digest: String,
     pub provider: ProviderSlug,
     pub model: Option<ModelSlug>,
+    /// The display names of the provider and model: what emails say.
+    pub provider_name: String,
+    pub model_name: Option<String>,
     pub started_by: String,
     pub started_by_email: Option<String>,
     pub answerers: Json<BTreeSet<String>>,
@@ -1057,12 +1072,19 @@ struct OpenStageRow {
     workflow_digest: String,
     provider: ProviderSlug,
     model: Option<ModelSlug>,
+    provider_name: String,
+    model_name: Option<String>,
     started_by: String,
     started_by_email: Option<String>,
     answerers: Json<BTreeSet<String>>,
 }
 
 impl OpenStage {
+    /// The provider or model by its display names, as emails name it.
+    pub fn named(&self) -> String {
+        crate::notify::messages::named(&self.provider_name, self.model_name.as_deref())
+    }
+
     /// `provider` or `provider/model`.
     pub fn subject(&self) -> String {
         match &self.model {
@@ -1107,6 +1129,8 @@ pub fn open_stages(
             reviews::workflow_digest,
             providers::slug,
             models::slug.nullable(),
+            providers::name,
+            models::name.nullable(),
             reviews::started_by,
             reviews::started_by_email,
             review_stages::answerers,
@@ -1189,6 +1213,8 @@ pub fn open_stages(
             workflow_digest: row.workflow_digest,
             provider: row.provider,
             model: row.model,
+            provider_name: row.provider_name,
+            model_name: row.model_name,
             started_by: row.started_by,
             started_by_email: row.started_by_email,
             answerers: row.answerers,

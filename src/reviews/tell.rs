@@ -3,7 +3,8 @@
 //! person a stage now waits for — its assignee, else the people of the role
 //! that acts next — hears that it arrived (submitted, ready for review, open
 //! to answer, sent back with changes, assigned to them); the supplier
-//! contact hears that the reviewer asked for changes, with a working link.
+//! contact hears that the reviewer asked for changes, with a working link,
+//! and that questionnaires opened (through [`super::openings`]).
 //! A stage nobody can be told about is recorded in the audit log.
 
 use chrono::{DateTime, Utc};
@@ -47,10 +48,25 @@ impl Reviews {
                 self.tell_assigned(tx, loaded, stage, definition, duty, who, caller)?;
             }
         }
+        let opened: Vec<&StageKey> = outcome
+            .effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::StageOpened { stage } => Some(stage),
+                _ => None,
+            })
+            .filter(|stage| {
+                loaded
+                    .workflow
+                    .workflow
+                    .stage(stage)
+                    .is_some_and(|d| d.answered_by == Answerer::Supplier)
+            })
+            .collect();
+        if !opened.is_empty() {
+            self.tell_suppliers_of_openings(tx, loaded, &outcome.review, &opened)?;
+        }
         for effect in &outcome.effects {
-            if let Effect::StageOpened { stage } = effect {
-                self.tell_supplier_of_opening(tx, loaded, &outcome.review, stage)?;
-            }
             if let Effect::Decided {
                 stage,
                 decision: Decision::RequestChanges,
@@ -75,7 +91,7 @@ impl Reviews {
         let Some(to) = loaded.row.started_by_email.clone() else {
             return Ok(());
         };
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let context = self.context(loaded, &subject);
         for effect in &outcome.effects {
             let email = match effect {
@@ -152,20 +168,15 @@ impl Reviews {
         for who in &cannot {
             cannot_addresses.extend(people::address_of(tx.conn(), who)?);
         }
-        // Nor is anybody told of what they did themselves.
-        let own = tx.actor().id();
-        let own = people::address_of(tx.conn(), &own)?;
+        // Nobody is told of what they did themselves: `notify::enqueue_email`
+        // leaves the actor out.
         let everyone: Vec<String> = to;
         let eligible: Vec<String> = everyone
             .iter()
             .filter(|a| !cannot_addresses.contains(a))
             .cloned()
             .collect();
-        let to: Vec<String> = eligible
-            .iter()
-            .filter(|a| Some(*a) != own.as_ref())
-            .cloned()
-            .collect();
+        let to = eligible.clone();
         if !everyone.is_empty() && eligible.is_empty() {
             // Everyone who holds the role is barred from deciding it: the
             // admins are told, so that someone else is given the role.
@@ -180,7 +191,7 @@ impl Reviews {
             let admins =
                 people::role_addresses(tx.conn(), crate::auth::Role::Admin, &self.mailboxes)?;
             if !admins.is_empty() {
-                let subject = loaded.subject();
+                let subject = loaded.named();
                 let email = messages::work_arrived(
                     &self.context(loaded, &subject),
                     admins,
@@ -212,7 +223,7 @@ impl Reviews {
             )?;
             return Ok(());
         }
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let email = messages::work_arrived(
             &self.context(loaded, &subject),
             to,
@@ -308,7 +319,7 @@ impl Reviews {
             expires_at,
             now,
         )?;
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let due_at = review.stage(stage).and_then(|s| s.due_at);
         let email = messages::changes_requested(
             &self.context(loaded, &subject),
@@ -324,48 +335,6 @@ impl Reviews {
             &email,
             Some(format!("changes:{}:{round}", invitation.id)),
         )?;
-        Ok(())
-    }
-
-    /// The supplier contacts invited to a stage before it opened: it is open
-    /// now, with a link to it.
-    fn tell_supplier_of_opening(
-        &self,
-        tx: &mut Tx<'_>,
-        loaded: &Loaded,
-        review: &engine::Review,
-        stage: &StageKey,
-    ) -> Result<(), ReviewError> {
-        let Some(definition) = loaded.workflow.workflow.stage(stage) else {
-            return Ok(());
-        };
-        if definition.answered_by != Answerer::Supplier {
-            return Ok(());
-        }
-        let now = tx.now();
-        let live = live_invitations(tx, loaded, stage)?;
-        let subject = loaded.subject();
-        let due_at = review.stage(stage).and_then(|s| s.due_at);
-        for invitation in live {
-            let expires_at = utc(invitation.expires_at);
-            let link = self.respondent_link(
-                &invitation.id,
-                &loaded.row.id,
-                stage,
-                &invitation.email,
-                expires_at,
-                now,
-            )?;
-            let email = messages::questionnaire_opened(
-                &self.context(loaded, &subject),
-                &invitation.email,
-                &definition.title,
-                &link,
-                due_at,
-                expires_at,
-            );
-            notify::enqueue_email(tx, &email, Some(format!("opened:{}", invitation.id)))?;
-        }
         Ok(())
     }
 
@@ -410,7 +379,7 @@ impl Reviews {
 }
 
 /// The unrevoked, unexpired invitations to `stage`.
-fn live_invitations(
+pub(super) fn live_invitations(
     tx: &mut Tx<'_>,
     loaded: &Loaded,
     stage: &StageKey,

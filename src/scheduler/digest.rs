@@ -166,7 +166,7 @@ fn digest_of(
         return None;
     }
     let item = |o: &Open, detail: String| messages::Item {
-        title: format!("{}: {}", o.stage.subject(), o.definition.title),
+        title: format!("{}: {}", o.stage.named(), o.definition.title),
         detail,
         link: messages::stage_page(public_url, o.stage.review_id.as_str(), &o.stage.key),
         overdue: overdue(o.stage.due_at, now),

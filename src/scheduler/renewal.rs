@@ -175,7 +175,7 @@ impl Context {
             return Ok(None);
         }
         let summary = self.reviews.re_review_in(tx, previous, None)?;
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let context = messages::ReviewContext {
             review_id: summary.id.as_str(),
             subject: &subject,
@@ -222,7 +222,7 @@ impl Context {
             loaded.model.as_ref(),
             valid_until - TimeDelta::microseconds(1),
         )?;
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let re_review = review_store::open_review_of(
             tx.conn(),
             &loaded.row.provider_id,
@@ -236,7 +236,7 @@ impl Context {
         audit::append(
             tx,
             Change::review(crate::audit::Action::StatusExpired, id).before(json!({"status": loaded.row.state, "valid_until": valid_until})).after(
-                    json!({"status": "expired", "subject": subject, "to": to, "re_review": re_review}),
+                    json!({"status": "expired", "subject": loaded.subject(), "to": to, "re_review": re_review}),
                 ),
         )?;
         if to.is_empty() {

@@ -37,6 +37,9 @@ pub struct SlaReport {
     pub supplier_reminders: usize,
     /// Vendor managers told that a supplier's link expired unused.
     pub expired_links: usize,
+    /// Supplier contacts told of questionnaires that opened while they
+    /// were not to be emailed again yet.
+    pub opening_notices: usize,
 }
 
 impl Scheduler {
@@ -65,6 +68,7 @@ impl Scheduler {
         let chased = self.chase_suppliers(now).await?;
         report.supplier_reminders = chased.reminders;
         report.expired_links = chased.expired_links;
+        report.opening_notices = self.announce_openings(now).await?;
         Ok(report)
     }
 }
@@ -93,7 +97,7 @@ impl super::Context {
         let Some(definition) = loaded.workflow.workflow.stage(&row.stage_key) else {
             return Ok(report);
         };
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let context = self.reviews.context(&loaded, &subject);
         let start = usize::try_from(row.escalation_level).unwrap_or(0);
         // Only the highest level now due is sent: a stage found several

@@ -5,8 +5,10 @@
 //! `supplier-expiry:<invitation>`); when a link expires before any answer
 //! was saved through it, and no newer link to the stage works, the vendor
 //! manager who started the review is told (`invitation-expired:<invitation>`).
-//! Part of the SLA sweep (reported as `supplier_reminders` and
-//! `expired_links`).
+//! The notices of questionnaires that opened while their contact's quiet
+//! day ran ([`crate::reviews::openings`]) are sent here too. Part of the SLA
+//! sweep (reported as `supplier_reminders`, `expired_links` and
+//! `opening_notices`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
@@ -15,8 +17,8 @@ use super::Scheduler;
 use crate::audit::{self, Actor, Change};
 use crate::notify::{self, messages};
 use crate::people;
-use crate::reviews::ReviewError;
 use crate::reviews::store::{self as review_store, ChasedInvitation, utc};
+use crate::reviews::{ReviewError, openings};
 use crate::unit::Tx;
 use crate::workflow::engine::{ReviewState, StageState};
 
@@ -117,6 +119,31 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    /// Sends the notices of opened questionnaires that waited for their
+    /// contact's quiet day to pass (see [`crate::reviews::openings`]);
+    /// answers how many were sent.
+    pub async fn announce_openings(&self, now: DateTime<Utc>) -> Result<usize, ReviewError> {
+        let waiting = self
+            .store
+            .run(|conn| openings::waiting(conn).map_err(ReviewError::from))
+            .await?;
+        let mut sent = 0;
+        for (review, contact) in waiting {
+            let reviews = self.reviews.clone();
+            let queued = self
+                .work
+                .run(Actor::system("sla-sweep"), now, move |tx| {
+                    let loaded = review_store::load(tx.conn(), &reviews.catalog, &review)?;
+                    reviews.announce_openings(tx, &loaded, &loaded.engine_review(), &contact)
+                })
+                .await?;
+            sent += usize::from(queued);
+        }
+        Ok(sent)
+    }
+}
+
 impl super::Context {
     /// Queues one chase in a write transaction, re-reading the stage there;
     /// answers whether an email was queued (not already sent).
@@ -139,7 +166,7 @@ impl super::Context {
         let Some(definition) = loaded.workflow.workflow.stage(&stage.stage_key) else {
             return Ok(false);
         };
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let context = self.reviews.context(&loaded, &subject);
         let expires_at = utc(invitation.expires_at);
         let due_at = stage.due_at.map(utc);

@@ -1,6 +1,8 @@
 //! The admin's emergency switch: suspend or resume a model, or every model
-//! of a provider. One unit of work: the switch, its audit event, the notice
-//! to the vendor managers, and the announcement of the clearances it moves.
+//! of a provider. One unit of work: the switch, its audit event, the notices
+//! (a suspension to the vendor managers and the integrators that asked about
+//! it lately; a resumption to everyone told of the suspension), and the
+//! announcement of the clearances it moves.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +33,7 @@ impl Subject {
         }
     }
 
-    /// `acme` or `acme/m`, as people read it.
+    /// `acme` or `acme/m`: where its pages are.
     pub fn label(&self) -> String {
         match self {
             Subject::Provider(provider) => provider.to_string(),
@@ -181,7 +183,6 @@ pub async fn throw(
                 _ => {}
             }
             tx.watch(&provider.id, model_slug)?;
-            let mut notified: Vec<String> = Vec::new();
             let suspension = match &throw {
                 Throw::Suspend { reason } => Some((now, reason.as_str())),
                 Throw::Resume { .. } => None,
@@ -192,38 +193,16 @@ pub async fn throw(
                 model.as_ref().map(|m| &m.id),
                 suspension,
             )?;
-            if suspend {
-                // Vendor managers hear of it at once (the admins when none is known).
-                let managers =
-                    crate::people::role_addresses(tx.conn(), Role::VendorManager, &mailboxes)?;
-                let recipients = crate::people::or_admins(tx.conn(), managers, &mailboxes)?;
-                let email = crate::notify::messages::suspension(
-                    &public_url,
-                    recipients.to,
-                    &subject.label(),
-                    reason.as_deref().unwrap_or_default(),
-                    &tx.actor().id(),
-                );
-                crate::notify::enqueue_email(tx, &email, None)?;
-                // And each integrator that asked about it lately, by itself.
-                let (provider_slug, model_filter) = subject.slugs();
-                let (_, integrators) =
-                    crate::usage::impact(tx.conn(), provider_slug.as_str(), model_filter, now)?;
-                for integrator in &integrators {
-                    let Some(address) = &integrator.email else {
-                        continue;
-                    };
-                    let email = crate::notify::messages::suspension_for_integrator(
-                        &public_url,
-                        address,
-                        &subject.label(),
-                        reason.as_deref().unwrap_or_default(),
-                        integrator,
-                    );
-                    crate::notify::enqueue_email(tx, &email, None)?;
-                    notified.push(integrator.sub.clone());
-                }
-            }
+            let switched = crate::notify::messages::Switched {
+                slugs: &subject.label(),
+                named: &crate::notify::messages::named(
+                    &provider.name,
+                    model.as_ref().map(|m| m.name.as_str()),
+                ),
+                suspended: suspend,
+                reason: reason.as_deref(),
+            };
+            let notified = tell(tx, &subject, &switched, &mailboxes, &public_url, now)?;
             let mut after = json!({"suspended": suspend, "reason": reason});
             if !notified.is_empty() {
                 after["integrators_notified"] = json!(notified);
@@ -247,3 +226,88 @@ pub async fn throw(
         .await?;
     Ok(clearances)
 }
+
+/// Who is told of a throw of the switch: of a suspension, the vendor
+/// managers (the admins when none is known) and each integrator that asked
+/// about the subject lately, by itself; each is remembered
+/// (`suspension_notices`), and told again when the subject is resumed
+/// (with the vendor managers of the day). Answers the integrators told.
+fn tell(
+    tx: &mut crate::unit::Tx<'_>,
+    subject: &Subject,
+    switched: &crate::notify::messages::Switched<'_>,
+    mailboxes: &BTreeMap<Role, Vec<String>>,
+    public_url: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, SwitchError> {
+    use crate::notify::{self, messages};
+    use crate::schema::suspension_notices as told;
+    use diesel::prelude::*;
+
+    let key = subject.audited().to_string();
+    let by = tx.actor().id();
+    let managers = crate::people::role_addresses(tx.conn(), Role::VendorManager, mailboxes)?;
+    let mut staff = crate::people::or_admins(tx.conn(), managers, mailboxes)?.to;
+    // Integrators to tell: `(sub, address, what they asked)`.
+    let mut integrators: Vec<(String, String, Option<Integrator>)> = Vec::new();
+    if switched.suspended {
+        let (provider_slug, model_filter) = subject.slugs();
+        let (_, asked) =
+            crate::usage::impact(tx.conn(), provider_slug.as_str(), model_filter, now)?;
+        for integrator in asked {
+            if let Some(address) = integrator.email.clone() {
+                integrators.push((integrator.sub.clone(), address, Some(integrator)));
+            }
+        }
+    } else {
+        let earlier: Vec<(String, String, Option<String>)> = told::table
+            .filter(told::subject.eq(&key))
+            .select((told::email, told::audience, told::sub))
+            .load(tx.conn())?;
+        for (address, audience, sub) in earlier {
+            if audience == INTEGRATOR {
+                integrators.push((sub.unwrap_or_default(), address, None));
+            } else if !staff.iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+                staff.push(address);
+            }
+        }
+        diesel::delete(told::table.filter(told::subject.eq(&key))).execute(tx.conn())?;
+    }
+    let mut remembered: Vec<(String, &str, Option<String>)> = Vec::new();
+    let email = messages::switched(public_url, staff, switched, &by);
+    for address in notify::enqueue(tx, &email, None)? {
+        remembered.push((address, STAFF, None));
+    }
+    let mut notified = Vec::new();
+    for (sub, address, integrator) in &integrators {
+        let email =
+            messages::switched_for_integrator(public_url, address, switched, integrator.as_ref());
+        if notify::enqueue_email(tx, &email, None)? {
+            remembered.push((address.clone(), INTEGRATOR, Some(sub.clone())));
+            notified.push(sub.clone());
+        }
+    }
+    if switched.suspended {
+        diesel::delete(told::table.filter(told::subject.eq(&key))).execute(tx.conn())?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (address, audience, sub) in remembered {
+            if !seen.insert(address.to_lowercase()) {
+                continue;
+            }
+            diesel::insert_into(told::table)
+                .values((
+                    told::subject.eq(&key),
+                    told::email.eq(&address),
+                    told::audience.eq(audience),
+                    told::sub.eq(sub),
+                    told::told_at.eq(now.naive_utc()),
+                ))
+                .execute(tx.conn())?;
+        }
+    }
+    Ok(notified)
+}
+
+/// The audiences of `suspension_notices`.
+const STAFF: &str = "staff";
+const INTEGRATOR: &str = "integrator";

@@ -231,6 +231,20 @@ impl<'a> Flow<'a> {
         );
     }
 
+    /// Victor invites `email` to every supplier questionnaire of the
+    /// review, with one link, before or after they open.
+    pub async fn invite_all(&self, email: &str) {
+        let invited = self
+            .app
+            .post(
+                &self.path("/invite"),
+                &self.app.manager(),
+                &json!({"email": email, "expires_in": "30d"}),
+            )
+            .await;
+        assert_eq!(invited.status(), 201, "{}", invited.text().await.unwrap());
+    }
+
     /// Intake answered by the starter (victor) and confirmed by vera.
     pub async fn through_intake(&self, overrides: Value) {
         let victor = self.app.token("victor", &[Role::VendorManager]);

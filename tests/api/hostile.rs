@@ -527,6 +527,7 @@ impl Seed {
             "provider" => "anthropic".into(),
             "model" => "claude".into(),
             "stage" => "security".into(),
+            "question" => "iso27001".into(),
             "finding" => self.finding.clone(),
             "invitation" => self.invitation.clone(),
             "job" => "digest".into(),
@@ -610,6 +611,9 @@ impl Seed {
             }
             ("put", "/v1/reviews/{id}/stages/{stage}/answers") => json!({"answers": self.answers}),
             ("post", "/v1/reviews/{id}/stages/{stage}/assign") => json!({"assignee": "victor"}),
+            ("post", "/v1/reviews/{id}/stages/{stage}/questions/{question}/comments") => {
+                json!({"text": "Please name the certificate's scope."})
+            }
             ("post", "/v1/reviews/{id}/stages/{stage}/decisions") => json!({
                 "decision": "approve", "comment": "Looks right.\nShip it.", "conditions": conditions,
             }),

@@ -20,6 +20,7 @@ mod hardening;
 mod hostile;
 mod image;
 mod intake;
+mod mail;
 mod matrix;
 mod operations;
 mod process;

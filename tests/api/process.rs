@@ -18,7 +18,7 @@ async fn settle() {
 }
 
 /// Makes each person known to the directory (they have called the API).
-async fn known(app: &TestApp, people: &[(&str, Role)]) {
+pub(crate) async fn known(app: &TestApp, people: &[(&str, Role)]) {
     for (sub, role) in people {
         let response = app.get("/v1/reviews", &app.token(sub, &[*role])).await;
         assert_eq!(response.status(), 200, "{sub} lists reviews");
@@ -262,7 +262,7 @@ backend_tests! {
         let report = run_job(&app, "sla-sweep").await;
         assert_eq!(report["supplier_reminders"], 1, "{report}");
         assert_eq!(run_job(&app, "sla-sweep").await["supplier_reminders"], 0, "once only");
-        let due = sent(&app, "Reminder: Security review for anthropic/claude is due soon").await;
+        let due = sent(&app, "Reminder: Security review for Claude by ANTHROPIC is due soon").await;
         assert_eq!(due.len(), 1);
         assert_eq!(recipients(&due[0]), ["sec@supplier.example"]);
         // The reminder's link works.
@@ -302,7 +302,7 @@ backend_tests! {
         assert_eq!(to, [vec!["vera@example.com".to_owned()]], "{digests:?}");
         let text = digests[0]["text"].as_str().unwrap();
         assert!(text.contains("For you to act on"), "{text}");
-        assert!(text.contains("anthropic/claude: Intake and risk tiering"), "{text}");
+        assert!(text.contains("Claude by ANTHROPIC: Intake and risk tiering"), "{text}");
 
         flow.approve(&app.token("vera", &[Role::VendorManager]), "intake").await;
         let assigned = app.post(&flow.path("/stages/privacy/assign"), &victor, &json!({"assignee": "pia"})).await;
@@ -343,7 +343,7 @@ backend_tests! {
         let emails = sent(&app, "").await;
         let about_intake: Vec<_> = emails
             .iter()
-            .filter(|e| e["subject"].as_str().unwrap().contains("Intake and risk tiering of anthropic/claude is overdue"))
+            .filter(|e| e["subject"].as_str().unwrap().contains("Intake and risk tiering of Claude by ANTHROPIC is overdue"))
             .collect();
         assert_eq!(about_intake.len(), 1, "{about_intake:?}");
         assert!(about_intake[0]["subject"].as_str().unwrap().starts_with("Escalation 2:"));
@@ -465,7 +465,7 @@ backend_tests! {
         let invited: Value = response.json().await.unwrap();
         let stages: Vec<&str> = invited["invitations"].as_array().unwrap().iter().map(|i| i["stage"].as_str().unwrap()).collect();
         assert_eq!(stages, ["security", "privacy"]);
-        let emails = sent(&app, "Questionnaires for anthropic/claude").await;
+        let emails = sent(&app, "Questionnaires for Claude by ANTHROPIC").await;
         assert_eq!(emails.len(), 1, "one email for both");
         assert_eq!(recipients(&emails[0]), ["contact@supplier.example"]);
         let bundle = link_token(&emails[0]);
@@ -476,19 +476,25 @@ backend_tests! {
         let page = list(bundle.clone()).await;
         assert!(page.contains("Security review") && page.contains("Privacy and data protection review"), "{page}");
         assert!(page.contains("opens when our earlier review steps are done"), "{page}");
-        assert!(!page.contains("/respond/"), "no questionnaire opens yet: {page}");
+        assert!(!page.contains("?hub="), "no questionnaire opens yet: {page}");
         // The list's link admits no answers through the API.
         let refused = app.get(&flow.path("/stages/security"), &bundle).await;
         assert!(matches!(refused.status().as_u16(), 401 | 403), "{}", refused.status());
 
         flow.through_intake(json!({})).await;
+        // The contact was invited minutes ago: both openings wait for one
+        // message the next day.
+        assert!(sent(&app, "Now open:").await.is_empty());
+        advance(&app, "P1D").await;
+        run_job(&app, "sla-sweep").await;
         let opened = sent(&app, "Now open:").await;
-        assert_eq!(opened.len(), 2, "{opened:?}");
-        assert!(opened.iter().all(|e| recipients(e) == ["contact@supplier.example"]));
+        assert_eq!(opened.len(), 1, "{opened:?}");
+        assert_eq!(opened[0]["subject"], "Now open: 2 questionnaires for Claude by ANTHROPIC");
+        assert_eq!(recipients(&opened[0]), ["contact@supplier.example"]);
         let page = list(bundle).await;
         assert_eq!(page.matches("open for your answers").count(), 2, "{page}");
-        let link = page.split("href=\"").filter(|p| p.contains("/respond/")).map(|p| p.split('"').next().unwrap().to_owned()).next().expect("a questionnaire link");
-        let token = link.rsplit('/').next().unwrap();
+        let link = page.split("href=\"").filter(|p| p.contains("?hub=")).map(|p| p.split('"').next().unwrap().to_owned()).next().expect("a questionnaire link");
+        let token = link.split('?').next().unwrap().rsplit('/').next().unwrap();
         flow.answer_and_submit(token, "security", json!({})).await;
         let review = flow.review().await;
         let security = review["stages"].as_array().unwrap().iter().find(|s| s["key"] == "security").unwrap().clone();

@@ -15,7 +15,7 @@ use crate::helpers::{Backend, TestApp};
 use crate::scheduler::{advance, run_job};
 
 /// A running aiosmtpd; stopped when dropped.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
     folder: PathBuf,
     _dir: tempfile::TempDir,
@@ -51,7 +51,7 @@ pub(crate) fn available() -> bool {
 }
 
 impl SmtpSink {
-    fn start(port: u16) -> SmtpSink {
+    pub(crate) fn start(port: u16) -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("mail");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
@@ -76,7 +76,7 @@ impl SmtpSink {
     }
 
     /// Every message received so far, oldest first.
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         read_folder(&self.folder)
     }
 }
@@ -148,7 +148,7 @@ async fn an_invitation_arrives_as_text_and_html_with_a_working_link() {
     let text = invitation["text"].as_str().unwrap();
     let html = invitation["html"].as_str().unwrap();
     for body in [text, html] {
-        assert!(body.contains("anthropic/claude"), "{body}");
+        assert!(body.contains("Claude by ANTHROPIC"), "{body}");
         assert!(body.contains("questionnaire"), "{body}");
     }
     let link = text

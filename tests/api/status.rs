@@ -455,7 +455,7 @@ backend_tests! {
         assert_problem(app.post("/v1/models/acme/nope/suspend", &app.admin(), &json!({"reason": "x"})).await, 404).await;
         assert_eq!(app.post("/v1/providers/acme/suspend", &app.admin(), &json!({"reason": "Breach"})).await.status(), 200);
         assert_eq!(status(&app, "m").await["status"], "suspended");
-        let notices: Vec<Value> = app.sent_emails().await.into_iter().filter(|e| e["subject"] == "Suspended: acme").collect();
+        let notices: Vec<Value> = app.sent_emails().await.into_iter().filter(|e| e["subject"] == "Suspended: ACME").collect();
         assert_eq!(notices.len(), 1, "the vendor managers (or admins) are told");
         assert!(notices[0]["text"].as_str().unwrap().contains("Breach"), "{}", notices[0]);
         assert_problem(app.post("/v1/providers/acme/suspend", &app.admin(), &json!({"reason": "again"})).await, 409).await;
@@ -476,7 +476,7 @@ backend_tests! {
             statuses.sort();
             assert_eq!(statuses, [200, 409], "{switch}");
         }
-        let notices = app.sent_emails().await.into_iter().filter(|e| e["subject"] == "Suspended: acme/m").count();
+        let notices = app.sent_emails().await.into_iter().filter(|e| e["subject"] == "Suspended: m by ACME").count();
         assert_eq!(notices, 1, "one suspension, told once");
         assert_eq!(status(&app, "m").await["status"], "approved");
     }

@@ -231,7 +231,7 @@ backend_tests! {
         };
         let told = to("gateway@example.com");
         assert_eq!(told.len(), 1, "{sent:?}");
-        assert_eq!(told[0]["subject"], "Suspended: acme/open");
+        assert_eq!(told[0]["subject"], "Suspended: open by ACME");
         let text = told[0]["text"].as_str().unwrap();
         assert!(text.contains("Provider incident under investigation") && text.contains("gateway"), "{text}");
         assert_eq!(told[0]["to"].as_array().unwrap().len(), 1, "each integrator is told alone");

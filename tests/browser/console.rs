@@ -205,11 +205,35 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         "{text}"
     );
 
-    // ... and starts a review of it.
+    // ... and starts a review of it, in one form: the provider's contact
+    // is invited to every questionnaire, and Sam, who has not signed in
+    // yet, is assigned by his address to decide the security review (the
+    // stage is his once he signs in).
+    let contact = console
+        .client()
+        .find(Locator::Css("form.launch input[name=email]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(contact.as_deref(), Some("security@acme.example"));
+    console.look("model-launch").await;
+    console.fill("decide.security", "sam@example.com").await;
+    // (The field's list of suggestions closes as a person moves on.)
+    console
+        .client()
+        .execute("document.activeElement.blur()", vec![])
+        .await
+        .unwrap();
     console.click_button("Start a review of Claude").await;
     let review = console.path().await;
     let review = review.split('?').next().unwrap().to_owned();
-    assert!(review.starts_with("/reviews/"), "{review}");
+    assert!(
+        review.starts_with("/reviews/"),
+        "{review}: {}",
+        console.text().await
+    );
     assert!(notice(&console).await.contains("The review has started"));
 
     // Intake, answered by the vendor manager.
@@ -351,14 +375,12 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     let privacy = stage(&workflow, "privacy");
     let privacy_answers = in_order(privacy, &fill(privacy, &json!({})));
     console.answer(privacy_form, &privacy_answers).await;
-    // (Sam has not signed in yet: he is assigned by his address, and the
-    // stage is his once he does.)
     let vera = app.token("vera", &[Role::VendorManager]);
     let assigned = app
         .post(
             &format!("/v1{review}/stages/security/assign"),
             &vera,
-            &json!({"assignee": "sam@example.com", "duty": "decide"}),
+            &json!({"assignee": "vera", "duty": "answer"}),
         )
         .await;
     assert_eq!(assigned.status(), 200);
@@ -400,8 +422,21 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         console.text().await
     );
 
-    // The supplier opens the emailed link.
-    let link = app.invitation_link("security@acme.example").await;
+    // The supplier opens the link of the security questionnaire's own
+    // invitation (the first, from the start, lists every questionnaire).
+    let link = app
+        .sent_emails()
+        .await
+        .into_iter()
+        .rev()
+        .filter(|e| e["to"][0] == "security@acme.example")
+        .find_map(|e| {
+            let text = e["text"].as_str()?.to_owned();
+            text.lines()
+                .find(|l| l.contains("/respond/"))
+                .map(|l| l.trim().to_owned())
+        })
+        .expect("the security questionnaire's invitation");
     console.sign_out().await;
     console.client().goto(&link).await.unwrap();
     let text = console.text().await;
@@ -633,9 +668,8 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     assert_eq!(status["status"], "suspended");
     let sent = app.sent_emails().await;
     assert!(
-        sent.iter()
-            .any(|e| e["to"] == json!(["ci@example.com"])
-                && e["subject"] == "Suspended: acme/claude"),
+        sent.iter().any(|e| e["to"] == json!(["ci@example.com"])
+            && e["subject"] == "Suspended: Claude by Acme AI"),
         "{sent:?}"
     );
 
@@ -702,14 +736,7 @@ async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backen
         .await
         .unwrap();
     let flow = crate::flow::Flow::start(&app).await;
-    let invited = app
-        .post(
-            &flow.path("/invite"),
-            &app.manager(),
-            &json!({"email": "contact@acme.example"}),
-        )
-        .await;
-    assert_eq!(invited.status(), 201);
+    flow.invite_all("contact@acme.example").await;
     let link = app.invitation_link("contact@acme.example").await;
 
     // Before intake is approved, the list says when each opens.
@@ -793,7 +820,6 @@ macro_rules! browser_tests {
     )*};
 }
 
-pub(crate) use browser_tests;
 
 browser_tests!(
     a_review_runs_from_sign_in_to_suspension,

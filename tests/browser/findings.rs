@@ -8,7 +8,7 @@ use clearance::auth::Role;
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-use crate::console::{browser_tests, console_of, notice, spawn};
+use crate::console::{console_of, notice, spawn};
 use crate::harness::{Browser, Console, Provider, Tools, tools};
 use crate::helpers::Backend;
 

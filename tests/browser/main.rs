@@ -19,9 +19,11 @@ mod helpers;
 )]
 mod flow;
 
+#[macro_use]
 mod console;
 mod findings;
 mod harness;
+mod mail;
 mod pages;
 
 /// Under CI (`CI=true`) missing browser tools fail the tests: run one of

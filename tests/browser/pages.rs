@@ -9,7 +9,7 @@ use clearance::auth::Role;
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-use crate::console::{browser_tests, console_of, in_order, notice, spawn, stage};
+use crate::console::{console_of, in_order, notice, spawn, stage};
 use crate::flow::fill;
 use crate::harness::{Browser, Console, Provider, Tools, tools};
 use crate::helpers::{Backend, SECRET};

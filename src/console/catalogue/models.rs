@@ -42,6 +42,86 @@ struct ModelPage {
     is_admin: bool,
     /// The integrators of the last 30 days (shown to vendor managers and admins).
     askers: Vec<AskerLine>,
+    /// The start form: the provider's contact to invite, and who may be
+    /// assigned to each stage of the default workflow.
+    launch: Launch,
+}
+
+/// What the start form offers: the supplier contact the provider's record
+/// names, and, per stage of the workflow it starts by default, the people
+/// who may answer it (a stage answered by a role) and decide it.
+#[derive(Default)]
+struct Launch {
+    contact: String,
+    stages: Vec<LaunchStage>,
+}
+
+struct LaunchStage {
+    title: String,
+    /// `answer.<stage>` and `decide.<stage>`, each with its label and the
+    /// people who hold its role.
+    pickers: Vec<Picker>,
+}
+
+struct Picker {
+    name: String,
+    label: String,
+    people: Vec<(String, String)>,
+}
+
+/// The start form's offer for a provider with `contacts`.
+async fn launch(
+    viewer: &Viewer,
+    contacts: &[crate::providers::Contact],
+) -> Result<Launch, PageError> {
+    use crate::workflow::engine::{Duty, duty_role};
+    let Some(workflow) = viewer.state.reviews.catalog.all().next() else {
+        return Ok(Launch::default());
+    };
+    let stages: Vec<crate::workflow::Stage> = workflow.workflow.stages.clone();
+    let mailboxes = viewer.state.reviews.mailboxes.clone();
+    let stages = viewer
+        .state
+        .store
+        .run(move |conn| {
+            let mut found = Vec::new();
+            for stage in &stages {
+                let mut pickers = Vec::new();
+                for duty in [Duty::Answer, Duty::Decide] {
+                    if duty == Duty::Answer
+                        && stage.answered_by == crate::workflow::Answerer::Supplier
+                    {
+                        continue;
+                    }
+                    let role = duty_role(stage, duty);
+                    let verb = match duty {
+                        Duty::Answer => "answers",
+                        Duty::Decide => "decides",
+                    };
+                    pickers.push(Picker {
+                        name: format!("{duty}.{}", stage.key),
+                        label: format!("Who {verb} it ({})", words::one_with_role(role.as_str())),
+                        people: crate::people::candidates(conn, role, &mailboxes)?,
+                    });
+                }
+                found.push(LaunchStage {
+                    title: stage.title.clone(),
+                    pickers,
+                });
+            }
+            Ok::<_, crate::db::StoreError>(found)
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "reading who may be assigned");
+            PageError::Internal
+        })?;
+    let contact = contacts
+        .iter()
+        .map(|c| c.email.clone())
+        .next()
+        .unwrap_or_default();
+    Ok(Launch { contact, stages })
 }
 
 /// An integrator that asked about a model lately, as the model page lists it.
@@ -134,6 +214,11 @@ pub(super) async fn model_page(
     } else {
         Vec::new()
     };
+    let launch = if viewer.has_any(MANAGERS) {
+        launch(&viewer, provider_row.contacts.get()).await?
+    } else {
+        Launch::default()
+    };
     let mut layout = viewer.layout(format!("{provider}/{model}"), "/providers");
     if let Some(notice) = done_notice(query.done.as_deref()) {
         layout = layout.notice(notice);
@@ -167,6 +252,7 @@ pub(super) async fn model_page(
             can_write: viewer.has_any(MANAGERS),
             is_admin: viewer.has(Role::Admin),
             askers,
+            launch,
         },
     ))
 }

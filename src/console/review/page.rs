@@ -16,8 +16,8 @@ use crate::console::page::{self, Layout, Notice, PageError, Viewer};
 use crate::console::questionnaire::{self, SectionBlock};
 use crate::console::words;
 use crate::ids::ReviewId;
-use crate::reviews::{AnswerChange, FindingState, ReviewDetail, ReviewError, StageSummary, views};
 use crate::reviews::scope::Scope;
+use crate::reviews::{AnswerChange, FindingState, ReviewDetail, ReviewError, StageSummary, views};
 use crate::validation::FieldError;
 use crate::workflow::engine::{self, Decision, Duty, Refusal, ReviewState, StageState, Verb};
 use crate::workflow::{Answerer, Severity, Tier};
@@ -340,6 +340,7 @@ struct ReviewPage {
     tier: String,
     tier_reason: Option<String>,
     workflow: String,
+    workflow_id: String,
     started_by: String,
     started: String,
     decided: Option<String>,
@@ -397,7 +398,7 @@ fn actor_words(actor: &str, invitations: &[crate::reviews::InvitationView]) -> S
 /// has of how many, and who may give the next one (an assignee who has
 /// approved already no longer holds it).
 fn next_actor(stage: &StageSummary) -> String {
-    let role = |r: &str| words::label(r);
+    let role = |r: &str| words::role(r);
     let approved = |who: &str| stage.approvals.iter().any(|a| a.by == who);
     match stage.state {
         StageState::Blocked => "waits for earlier stages".into(),
@@ -406,7 +407,10 @@ fn next_actor(stage: &StageSummary) -> String {
         }
         StageState::AwaitingAnswers => match stage.assignee.as_deref() {
             Some(who) => format!("waits for {who} to answer"),
-            None => format!("waits for a {} to answer", role(stage.answered_by.as_str())),
+            None => format!(
+                "waits for {} to answer",
+                words::one_with_role(stage.answered_by.as_str())
+            ),
         },
         StageState::InReview if !stage.approvals.is_empty() => {
             let next = match stage.assignee.as_deref().filter(|who| !approved(who)) {
@@ -421,7 +425,10 @@ fn next_actor(stage: &StageSummary) -> String {
         }
         StageState::InReview => match stage.assignee.as_deref() {
             Some(who) => format!("waits for {who} to decide"),
-            None => format!("waits for a {} to decide", role(&stage.approver_role)),
+            None => format!(
+                "waits for {} to decide",
+                words::one_with_role(&stage.approver_role)
+            ),
         },
         StageState::Approved => "approved".into(),
         StageState::Rejected => "rejected".into(),
@@ -553,8 +560,8 @@ pub(super) async fn render(
                 } else {
                     summary.state.as_str().to_owned()
                 },
-                answered_by: words::label(summary.answered_by.as_str()),
-                approver_role: words::label(&summary.approver_role),
+                answered_by: words::role(summary.answered_by.as_str()),
+                approver_role: words::role(&summary.approver_role),
                 answer_assignee: summary.assignees.answer.clone(),
                 decide_assignee: summary.assignees.decide.clone(),
                 assign_forms: if allowed.allows(key, Verb::Assign) {
@@ -645,7 +652,7 @@ pub(super) async fn render(
                 f.remediation_due.is_some(),
             )
         })
-        .map(|f| format!("{} ({}): {}", f.text, f.severity, f.id))
+        .map(|f| format!("{} ({})", f.text, f.severity))
         .collect();
     let findings = detail
         .findings
@@ -761,6 +768,7 @@ pub(super) async fn render(
         in_progress,
         tier: review.tier.as_str().to_owned(),
         tier_reason: review.tier_reason.clone(),
+        workflow_id: review.workflow.id.clone(),
         workflow: format!(
             "{} (version {}, {})",
             review.workflow.title,
@@ -882,8 +890,8 @@ fn assign_forms(
                 .and_then(|v| v.as_str());
             let role = engine::duty_role(definition, duty);
             let label = match duty {
-                Duty::Answer => format!("Who answers it (a {})", words::label(role.as_str())),
-                Duty::Decide => format!("Who decides it (a {})", words::label(role.as_str())),
+                Duty::Answer => format!("Who answers it ({})", words::one_with_role(role.as_str())),
+                Duty::Decide => format!("Who decides it ({})", words::one_with_role(role.as_str())),
             };
             let people = candidates
                 .get(&role)

@@ -48,8 +48,17 @@ pub(super) async fn invite(posted: OnStage<InviteFields>) -> Result<HttpResponse
     on.outcome(result, "invited", &on.stage, None).await
 }
 
+impl InviteFields {
+    pub(super) fn new(email: String, expires_in: Option<String>) -> Self {
+        Self {
+            email: Some(email),
+            expires_in,
+        }
+    }
+}
+
 /// The contact's address and the link's lifetime an invitation form gives.
-fn invitation_form(
+pub(super) fn invitation_form(
     fields: InviteFields,
 ) -> Result<(String, Option<chrono::TimeDelta>), Vec<FieldError>> {
     let email = fields.email.unwrap_or_default();

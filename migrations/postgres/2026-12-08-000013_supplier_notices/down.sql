@@ -1,0 +1,2 @@
+DROP TABLE suspension_notices;
+DROP TABLE supplier_notices;
