@@ -180,13 +180,13 @@ impl Reviews {
         if !everyone.is_empty() && eligible.is_empty() {
             // Everyone who holds the role is barred from deciding it: the
             // admins are told, so that someone else is given the role.
-            audit::append(
+            undeliverable(
                 tx,
-                Change::review(crate::audit::Action::NotificationUndeliverable, &loaded.row.id)
-                    .after(json!({
-                        "stage": stage.key, "notice": arrival.name(), "notify": audience,
-                        "reason": "everyone who may decide it started the review, answered the stage or approved it already",
-                    })),
+                loaded,
+                stage,
+                arrival.name(),
+                &audience,
+                "everyone who may decide it started the review, answered the stage or approved it already",
             )?;
             let admins =
                 people::role_addresses(tx.conn(), crate::auth::Role::Admin, &self.mailboxes)?;
@@ -210,18 +210,7 @@ impl Reviews {
             if !everyone.is_empty() {
                 return Ok(());
             }
-            audit::append(
-                tx,
-                Change::review(
-                    crate::audit::Action::NotificationUndeliverable,
-                    &loaded.row.id,
-                )
-                .after(json!({
-                    "stage": stage.key, "notice": arrival.name(), "notify": audience,
-                    "reason": "nobody with an address is known for this audience",
-                })),
-            )?;
-            return Ok(());
+            return undeliverable(tx, loaded, stage, arrival.name(), &audience, NO_ADDRESS);
         }
         let subject = loaded.named();
         let email = messages::work_arrived(
@@ -254,20 +243,10 @@ impl Reviews {
             return Ok(());
         }
         let Some(to) = people::address_of(tx.conn(), who)? else {
-            audit::append(
-                tx,
-                Change::review(
-                    crate::audit::Action::NotificationUndeliverable,
-                    &loaded.row.id,
-                )
-                .after(json!({
-                    "stage": stage.key, "notice": "assigned", "notify": {"assignee": who},
-                    "reason": "nobody with an address is known for this audience",
-                })),
-            )?;
-            return Ok(());
+            let audience = json!({"assignee": who});
+            return undeliverable(tx, loaded, stage, "assigned", &audience, NO_ADDRESS);
         };
-        let subject = loaded.subject();
+        let subject = loaded.named();
         let arrival = Arrival::Assigned {
             by: caller.id(),
             duty,
@@ -392,6 +371,30 @@ pub(super) fn live_invitations(
         .into_iter()
         .filter(|i| i.stage_id == row.id && i.revoked_at.is_none() && utc(i.expires_at) > now)
         .collect())
+}
+
+/// Why a notice reached nobody: nobody it is for has an address.
+const NO_ADDRESS: &str = "nobody with an address is known for this audience";
+
+/// Records that nobody could be told `notice` about `stage` (meant for
+/// `audience`), and why.
+fn undeliverable(
+    tx: &mut Tx<'_>,
+    loaded: &Loaded,
+    stage: &StageRecord,
+    notice: &str,
+    audience: &serde_json::Value,
+    reason: &str,
+) -> Result<(), ReviewError> {
+    audit::append(
+        tx,
+        Change::review(
+            crate::audit::Action::NotificationUndeliverable,
+            &loaded.row.id,
+        )
+        .after(json!({"stage": stage.key, "notice": notice, "notify": audience, "reason": reason})),
+    )?;
+    Ok(())
 }
 
 /// What a stage's change means for whoever acts on it next, if anything.

@@ -78,7 +78,7 @@ backend_tests! {
         assert_eq!(admin.status(), 201);
 
         // Not on a questionnaire nobody has submitted yet.
-        let privacy = comment(&app, &flow, &pia, "privacy", "retention_days", json!({"text": "?"})).await;
+        let privacy = comment(&app, &flow, &pia, "privacy", "retention_period", json!({"text": "?"})).await;
         assert_problem(privacy, 409).await;
     }
 

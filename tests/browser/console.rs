@@ -257,14 +257,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     // Who started the review may not confirm its intake: the page offers no
     // decision and says why.
     console.goto(&review).await;
-    let intake = console
-        .client()
-        .find(Locator::Css("#stage-intake"))
-        .await
-        .expect("the intake stage")
-        .text()
-        .await
-        .unwrap();
+    let intake = console.text_of("#stage-intake").await;
     assert!(
         intake.contains(
             "You started this review, so you may not decide its stages (segregation of duties)"
@@ -355,14 +348,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     console.shot("review-assign-refused").await;
     console.fill_in(Some(assign), "assignee", "pia").await;
     console.click_button_in(Some(assign), "Assign").await;
-    let privacy = console
-        .client()
-        .find(Locator::Css("#stage-privacy"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let privacy = console.text_of("#stage-privacy").await;
     assert!(privacy.contains("pia is assigned to decide"), "{privacy}");
     assert!(
         privacy.contains("waits for the supplier's answers"),
@@ -497,7 +483,17 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     decide(&console, &review, "security", "approve").await;
     assert!(notice(&console).await.contains("Your decision is recorded"));
     console.sign_out().await;
+    // Sam, the one assigned, has approved: the second approval is anyone
+    // else's with the role, and the page and Sid's work say so.
     console.sign_in("sid").await;
+    let home = console.text().await;
+    assert!(home.contains("Security review: to decide"), "{home}");
+    console.goto(&review).await;
+    let security = console.text_of("#stage-security [data-next]").await;
+    assert!(
+        security.contains("1 of 2 approvals — needs another security reviewer"),
+        "{security}"
+    );
     decide(&console, &review, "security", "approve").await;
     assert!(notice(&console).await.contains("Your decision is recorded"));
     console.sign_out().await;
@@ -520,14 +516,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     console
         .click_button_in(Some(form), "Record my decision")
         .await;
-    let refused = console
-        .client()
-        .find(Locator::Css(form))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let refused = console.text_of(form).await;
     assert!(
         refused.contains("A comment is required to reject or request changes."),
         "{refused}"
@@ -819,7 +808,6 @@ macro_rules! browser_tests {
         }
     )*};
 }
-
 
 browser_tests!(
     a_review_runs_from_sign_in_to_suspension,

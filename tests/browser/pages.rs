@@ -14,18 +14,6 @@ use crate::flow::fill;
 use crate::harness::{Browser, Console, Provider, Tools, tools};
 use crate::helpers::{Backend, SECRET};
 
-/// The text of the element `css`.
-async fn text_of(console: &Console<'_>, css: &str) -> String {
-    console
-        .client()
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The value of the field `css` as the browser holds it.
 async fn value_of(console: &Console<'_>, css: &str) -> String {
     console
@@ -94,7 +82,8 @@ async fn staff_pages_from_intake_to_the_audit_log(backend: Backend, tools: &Tool
         assert!(text.contains(said), "{said}: {text}");
     }
     assert!(
-        text_of(&console, "nav[aria-label=Main]")
+        console
+            .text_of("nav[aria-label=Main]")
             .await
             .contains("Intake")
     );
@@ -122,7 +111,7 @@ async fn staff_pages_from_intake_to_the_audit_log(backend: Backend, tools: &Tool
     // A dismissal needs a reason: said beside the request.
     let shadow_2 = "#intake-newco-shadow-2";
     console.click_button_in(Some(shadow_2), "Dismiss").await;
-    let beside = text_of(&console, shadow_2).await;
+    let beside = console.text_of(shadow_2).await;
     assert!(beside.contains("Say why it is dismissed"), "{beside}");
     console
         .fill_in(Some(shadow_2), "reason", "Use the approved model instead")
@@ -153,7 +142,7 @@ async fn staff_pages_from_intake_to_the_audit_log(backend: Backend, tools: &Tool
     let typed = "sec@example.com, not-an-address";
     console.fill_in(Some(mailbox), "emails", typed).await;
     console.click_button_in(Some(mailbox), "Save").await;
-    let beside = text_of(&console, mailbox).await;
+    let beside = console.text_of(mailbox).await;
     assert!(
         beside.contains("“not-an-address” is not an email address."),
         "{beside}"
@@ -168,7 +157,7 @@ async fn staff_pages_from_intake_to_the_audit_log(backend: Backend, tools: &Tool
         .await;
     console.fill_in(Some(webhook), "secret", "too short").await;
     console.click_button_in(Some(webhook), "Subscribe").await;
-    let beside = text_of(&console, webhook).await;
+    let beside = console.text_of(webhook).await;
     assert!(
         beside.contains("The URL must be an http:// or https:// URL")
             && beside.contains("The signing secret"),
@@ -225,7 +214,7 @@ async fn staff_pages_from_intake_to_the_audit_log(backend: Backend, tools: &Tool
         .await
         .unwrap();
     console.click_button("Filter").await;
-    let newest = text_of(&console, "tbody").await;
+    let newest = console.text_of("tbody").await;
     assert!(
         newest.contains("session signed in") && newest.contains("ada"),
         "{newest}"
@@ -233,7 +222,7 @@ async fn staff_pages_from_intake_to_the_audit_log(backend: Backend, tools: &Tool
     console.look("audit-filtered").await;
     console.click_link("Earlier events").await;
     assert!(console.path().await.contains("action=session.signed_in"));
-    let earlier = text_of(&console, "tbody").await;
+    let earlier = console.text_of("tbody").await;
     assert!(
         earlier.contains("session signed in") && earlier.contains("victor"),
         "{earlier}"
@@ -302,29 +291,9 @@ async fn the_supplier_finds_the_way_back_and_sign_in_returns_to_the_page(
         .await
         .unwrap();
     let flow = crate::flow::Flow::start(&app).await;
-    let invited = app
-        .post(
-            &flow.path("/invite"),
-            &app.manager(),
-            &json!({"email": "contact@acme.example"}),
-        )
-        .await;
-    assert_eq!(invited.status(), 201);
+    flow.invite_all("contact@acme.example").await;
     flow.through_intake(json!({})).await;
-    let email = app
-        .sent_emails()
-        .await
-        .into_iter()
-        .find(|e| e["to"][0] == "contact@acme.example")
-        .expect("an invitation");
-    let link = email["text"]
-        .as_str()
-        .unwrap()
-        .lines()
-        .find(|l| l.contains("/respond/"))
-        .expect("a link")
-        .trim()
-        .to_owned();
+    let link = app.invitation_link("contact@acme.example").await;
     let hub = url::Url::parse(&link).unwrap().path().to_owned();
 
     // The list says how far each questionnaire is.
