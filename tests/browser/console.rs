@@ -218,6 +218,14 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
         .await
         .unwrap();
     assert_eq!(contact.as_deref(), Some("security@acme.example"));
+    console
+        .client()
+        .execute(
+            "document.querySelector('form.launch').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
     console.look("model-launch").await;
     console.fill("decide.security", "sam@example.com").await;
     // (The field's list of suggestions closes as a person moves on.)
