@@ -45,7 +45,7 @@ pub(super) struct FindingFields {
 pub(super) async fn add_finding(
     posted: OnReview<FindingFields>,
 ) -> Result<HttpResponse, PageError> {
-    let OnReview { on, fields, .. } = posted;
+    let OnReview { on, fields, form } = posted;
     if !on.viewer.has_any(STAFF) {
         return Err(PageError::Forbidden(
             "Only reviewers raise findings.".into(),
@@ -82,7 +82,8 @@ pub(super) async fn add_finding(
     } else {
         Err(ReviewError::Invalid(errors))
     };
-    on.outcome(result, "finding", "finding", None).await
+    on.outcome(result, "finding", "finding", Some(form.typed()))
+        .await
 }
 
 /// The form of an open finding: its owner and remediation due date, or

@@ -71,8 +71,6 @@ struct StageBlock {
     changed: Vec<ChangeLine>,
     /// A comment on one of its questions was refused: its answers show open.
     answers_open: bool,
-    /// This stage's form was the one refused.
-    failed: bool,
 }
 
 /// One answer, then and now, in words.
@@ -368,11 +366,23 @@ struct ReviewPage {
     /// `finding`, `withdraw`.
     failed_form: String,
     errors: Vec<FieldError>,
+    /// What the refused form held, to show it again.
+    typed: BTreeMap<String, serde_json::Value>,
 }
 
 impl ReviewPage {
     fn error(&self, field: &str) -> Option<String> {
         words::field_error(&self.errors, field)
+    }
+
+    /// What the refused form `form` held in `field`, to show it again.
+    fn kept(&self, form: &str, field: &str) -> String {
+        self.typed
+            .get(field)
+            .filter(|_| self.failed_form == form)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -637,7 +647,6 @@ pub(super) async fn render(
                             .collect()
                     })
                     .unwrap_or_default(),
-                failed,
             })
         })
         .collect();
@@ -823,6 +832,7 @@ pub(super) async fn render(
                 label: s.title.clone(),
             })
             .collect(),
+        typed: failure.posted.unwrap_or_default(),
         failed_form: failure.form,
         errors: failure.errors,
     };

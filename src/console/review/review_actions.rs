@@ -141,20 +141,21 @@ pub(super) struct TierFields {
 
 /// `POST /reviews/{id}/tier`.
 pub(super) async fn raise_tier(posted: OnReview<TierFields>) -> Result<HttpResponse, PageError> {
-    let OnReview { on, fields, .. } = posted;
+    let OnReview { on, fields, form } = posted;
+    let typed = Some(form.typed());
     let Some(tier) = fields.tier.as_deref().and_then(Tier::parse) else {
         let result: Result<(), ReviewError> = Err(ReviewError::Invalid(vec![FieldError::new(
             "tier",
             "is required",
         )]));
-        return on.outcome(result, "tier", "tier", None).await;
+        return on.outcome(result, "tier", "tier", typed).await;
     };
     let action = Action::RaiseTier {
         tier,
         reason: fields.reason.unwrap_or_default(),
     };
     let result = on.act(action).await;
-    on.outcome(result, "tier", "tier", None).await
+    on.outcome(result, "tier", "tier", typed).await
 }
 
 /// A form that gives only a reason.
@@ -166,12 +167,13 @@ pub(super) struct ReasonFields {
 
 /// `POST /reviews/{id}/withdraw`.
 pub(super) async fn withdraw(posted: OnReview<ReasonFields>) -> Result<HttpResponse, PageError> {
-    let OnReview { on, fields, .. } = posted;
+    let OnReview { on, fields, form } = posted;
     let action = Action::Withdraw {
         reason: fields.reason.unwrap_or_default(),
     };
     let result = on.act(action).await;
-    on.outcome(result, "withdrawn", "withdraw", None).await
+    on.outcome(result, "withdrawn", "withdraw", Some(form.typed()))
+        .await
 }
 
 /// `POST /reviews/{id}/re-review`.

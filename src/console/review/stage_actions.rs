@@ -26,7 +26,8 @@ pub(super) struct InviteFields {
 
 /// `POST /reviews/{id}/stages/{stage}/invite`.
 pub(super) async fn invite(posted: OnStage<InviteFields>) -> Result<HttpResponse, PageError> {
-    let OnReview { on, fields, .. } = posted;
+    let OnReview { on, fields, form } = posted;
+    let (id, typed) = (format!("invite-{}", on.stage), Some(form.typed()));
     if !on.viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
@@ -36,7 +37,7 @@ pub(super) async fn invite(posted: OnStage<InviteFields>) -> Result<HttpResponse
         Ok(parsed) => parsed,
         Err(errors) => {
             let result: Result<(), ReviewError> = Err(ReviewError::Invalid(errors));
-            return on.outcome(result, "invited", &on.stage, None).await;
+            return on.outcome(result, "invited", &id, typed).await;
         }
     };
     let result = on
@@ -45,7 +46,7 @@ pub(super) async fn invite(posted: OnStage<InviteFields>) -> Result<HttpResponse
         .reviews
         .invite(on.call(), on.stage.clone(), email, lifetime)
         .await;
-    on.outcome(result, "invited", &on.stage, None).await
+    on.outcome(result, "invited", &id, typed).await
 }
 
 impl InviteFields {
@@ -93,7 +94,7 @@ pub(super) fn invitation_form(
 /// `POST /reviews/{id}/invite`: one contact, every supplier questionnaire
 /// still to answer, one link.
 pub(super) async fn invite_all(posted: OnReview<InviteFields>) -> Result<HttpResponse, PageError> {
-    let OnReview { on, fields, .. } = posted;
+    let OnReview { on, fields, form } = posted;
     if !on.viewer.has_any(MANAGERS) {
         return Err(PageError::Forbidden(
             "Only a vendor manager or an admin invites a supplier.".into(),
@@ -109,7 +110,8 @@ pub(super) async fn invite_all(posted: OnReview<InviteFields>) -> Result<HttpRes
             .map(drop),
         Err(errors) => Err(ReviewError::Invalid(errors)),
     };
-    on.outcome(result, "invited", "invite-all", None).await
+    on.outcome(result, "invited", "invite-all", Some(form.typed()))
+        .await
 }
 
 /// `POST /reviews/{id}/invitations/{invitation}/revoke`.
