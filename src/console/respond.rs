@@ -310,7 +310,7 @@ async fn render(
         status,
         &RespondPage {
             layout,
-            subject: view.subject.clone(),
+            subject: view.named.clone(),
             stage: view.stage.title.clone(),
             state: words::label(view.stage.state.as_str()),
             open,

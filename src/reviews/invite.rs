@@ -284,7 +284,7 @@ pub struct InvitedStage {
 
 impl Reviews {
     /// The questionnaires of a review that `email` holds a working
-    /// invitation to, in workflow order, with the review's subject.
+    /// invitation to, in workflow order, with the review's subject by name.
     pub fn invited_to(
         &self,
         conn: &mut crate::db::DbConnection,
@@ -338,6 +338,6 @@ impl Reviews {
                 answers: view.answers,
             });
         }
-        Ok((loaded.subject(), listed))
+        Ok((loaded.named(), listed))
     }
 }

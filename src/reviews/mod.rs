@@ -249,6 +249,9 @@ pub struct StageView {
     pub review_id: ReviewId,
     /// `provider` or `provider/model`.
     pub subject: String,
+    /// The subject by name, as people read it (`Claude by Anthropic`).
+    #[serde(skip)]
+    pub named: String,
     #[serde(flatten)]
     pub stage: StageSummary,
     pub questionnaire: Questionnaire,

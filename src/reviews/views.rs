@@ -363,6 +363,7 @@ pub fn stage(loaded: &Loaded, stage: &str, now: DateTime<Utc>) -> Result<StageVi
     Ok(StageView {
         review_id: loaded.row.id.clone(),
         subject: loaded.subject(),
+        named: loaded.named(),
         stage: stage_summary,
         questionnaire: definition.questionnaire.clone(),
         answers,

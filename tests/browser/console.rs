@@ -458,7 +458,7 @@ async fn a_review_runs_from_sign_in_to_suspension(backend: Backend, tools: &Tool
     console.client().goto(&link).await.unwrap();
     let text = console.text().await;
     assert!(
-        text.contains("Security") && text.contains("acme/claude"),
+        text.contains("Security") && text.contains("Claude by Acme AI"),
         "{text}"
     );
     console.look("respond").await;
@@ -763,7 +763,7 @@ async fn a_supplier_answers_every_questionnaire_through_one_link(backend: Backen
     console.client().goto(&link).await.unwrap();
     let text = console.text().await;
     assert!(
-        text.contains("Questionnaires") && text.contains("anthropic/claude"),
+        text.contains("Questionnaires") && text.contains("Claude by ANTHROPIC"),
         "{text}"
     );
     assert_eq!(
