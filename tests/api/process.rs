@@ -204,6 +204,13 @@ backend_tests! {
             events.iter().any(|e| e["stage"] == "intake" && e["reason"].as_str().unwrap().contains("started the review, answered the stage")),
             "{events:?}"
         );
+        // The review's page says so where it says who acts next.
+        let cookie = crate::console::sign_in(&app, "ada", &[Role::Admin]).await;
+        let page = crate::console::page(&app, &format!("/reviews/{}", flow.id), &cookie).await.text().await.unwrap();
+        assert!(
+            page.contains("nobody known to Clearance may decide it: everyone with the vendor manager role started the review"),
+            "{page}"
+        );
     }
 
     async fn an_assignment_names_answering_or_deciding_and_reaches_who_has_not_signed_in(app) {

@@ -306,6 +306,84 @@ fn changed_since(
         .collect()
 }
 
+/// Who the directory knows with each approver role of the stages in
+/// review, by `sub`.
+async fn deciders(
+    viewer: &Viewer,
+    review: &crate::reviews::ReviewSummary,
+) -> Result<BTreeMap<String, Vec<String>>, PageError> {
+    let roles: std::collections::BTreeSet<String> = review
+        .stages
+        .iter()
+        .filter(|s| s.state == StageState::InReview)
+        .map(|s| s.approver_role.clone())
+        .collect();
+    if roles.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    viewer
+        .state
+        .store
+        .run(move |conn| {
+            let mut found = BTreeMap::new();
+            for name in roles {
+                let Some(role) = Role::parse(&name) else {
+                    continue;
+                };
+                let subs = crate::people::people_with_role(conn, role)?
+                    .into_iter()
+                    .map(|(sub, _)| sub)
+                    .collect();
+                found.insert(name, subs);
+            }
+            Ok::<_, crate::db::StoreError>(found)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading who may decide");
+            PageError::Internal
+        })
+}
+
+/// For a stage in review with nobody assigned to decide it, when
+/// segregation of duties bars everyone the directory knows with its role
+/// (they started the review, answered the stage or approved it already):
+/// the page says so, and what to do.
+fn nobody_may_decide(
+    stage: &StageSummary,
+    detail: &ReviewDetail,
+    deciders: &BTreeMap<String, Vec<String>>,
+) -> Option<String> {
+    if stage.state != StageState::InReview || stage.assignees.decide.is_some() {
+        return None;
+    }
+    let answered: Vec<&str> = detail
+        .answers
+        .get(stage.key.as_str())
+        .map(|a| a.values().map(|v| v.answered_by.as_str()).collect())
+        .unwrap_or_default();
+    let barred = |who: &str| {
+        who == detail.review.started_by
+            || answered.contains(&who)
+            || stage.approvals.iter().any(|a| a.by == who)
+    };
+    let known = deciders.get(&stage.approver_role)?;
+    if known.iter().any(|who| !barred(who)) {
+        return None;
+    }
+    let role = words::role(&stage.approver_role);
+    let why = if known.is_empty() {
+        format!("nobody known to Clearance holds the {role} role yet")
+    } else {
+        format!(
+            "nobody known to Clearance may decide it: everyone with the {role} role started the review, answered the stage or approved it already, so segregation of duties keeps them from it"
+        )
+    };
+    Some(format!(
+        "{why}. Give the role to someone else, or assign someone who has not signed in yet by their email address"
+    ))
+}
+
 /// A form assigning one duty of a stage: who now (or as typed, when it
 /// was refused), the people who may take it, and why it was refused.
 struct AssignForm {
@@ -515,6 +593,7 @@ pub(super) async fn render(
             .ok_or(PageError::Internal)?;
     let in_progress = review.state == ReviewState::InProgress;
     let starter = viewer.has_any(MANAGERS);
+    let deciders = deciders(viewer, review).await?;
     let candidates = if in_progress && starter {
         candidates(viewer, &workflow.workflow).await?
     } else {
@@ -589,7 +668,10 @@ pub(super) async fn render(
                     .iter()
                     .map(|a| ApprovalLine { by: a.by.clone() })
                     .collect(),
-                next: next_actor(summary),
+                next: match nobody_may_decide(summary, &detail, &deciders) {
+                    Some(why) => why,
+                    None => next_actor(summary),
+                },
                 sections: stage_sections(
                     viewer,
                     &detail,
