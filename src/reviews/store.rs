@@ -22,7 +22,7 @@ use crate::schema::{
     respondent_tokens, review_stages, reviews, workflow_definitions,
 };
 use crate::workflow::engine::{
-    Approval, Decision, Effect, Review, ReviewKind, ReviewState, StageRecord, StageState,
+    Approval, Decision, Duty, Effect, Review, ReviewKind, ReviewState, StageRecord, StageState,
 };
 use crate::workflow::{Catalog, LoadedWorkflow, Severity, Tier};
 
@@ -79,10 +79,10 @@ impl StageRow {
     /// Who is assigned to what the stage waits on now: deciding while in
     /// review, answering before.
     pub fn assignee(&self) -> Option<&str> {
-        match self.state {
-            StageState::InReview => self.decide_assignee.as_deref(),
-            _ => self.answer_assignee.as_deref(),
-        }
+        Duty::waited_on(self.state).pick((
+            self.answer_assignee.as_deref(),
+            self.decide_assignee.as_deref(),
+        ))
     }
 }
 
@@ -1205,10 +1205,7 @@ pub fn open_stages(
             key: row.key,
             state: row.state,
             review_id: row.review_id,
-            assignee: match row.state {
-                StageState::InReview => row.decide_assignee,
-                _ => row.answer_assignee,
-            },
+            assignee: Duty::waited_on(row.state).pick((row.answer_assignee, row.decide_assignee)),
             due_at: row.due_at,
             workflow_digest: row.workflow_digest,
             provider: row.provider,

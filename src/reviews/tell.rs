@@ -170,14 +170,15 @@ impl Reviews {
         }
         // Nobody is told of what they did themselves: `notify::enqueue_email`
         // leaves the actor out.
-        let everyone: Vec<String> = to;
-        let eligible: Vec<String> = everyone
+        let eligible: Vec<String> = to
             .iter()
             .filter(|a| !cannot_addresses.contains(a))
             .cloned()
             .collect();
-        let to = eligible.clone();
-        if !everyone.is_empty() && eligible.is_empty() {
+        if to.is_empty() {
+            return undeliverable(tx, loaded, stage, arrival.name(), &audience, NO_ADDRESS);
+        }
+        if eligible.is_empty() {
             // Everyone who holds the role is barred from deciding it: the
             // admins are told, so that someone else is given the role.
             undeliverable(
@@ -191,27 +192,26 @@ impl Reviews {
             let admins =
                 people::role_addresses(tx.conn(), crate::auth::Role::Admin, &self.mailboxes)?;
             if !admins.is_empty() {
-                let subject = loaded.named();
-                let email = messages::work_arrived(
-                    &self.context(loaded, &subject),
-                    admins,
-                    &stage.key,
-                    &definition.title,
-                    Arrival::NobodyMayDecide {
-                        role: definition.approver_role.as_str(),
-                    },
-                    stage.due_at,
-                );
-                notify::enqueue_email(tx, &email, None)?;
+                let role = definition.approver_role.as_str();
+                let arrival = Arrival::NobodyMayDecide { role };
+                self.work_arrived(tx, loaded, admins, stage, definition, arrival)?;
             }
             return Ok(());
         }
-        if to.is_empty() {
-            if !everyone.is_empty() {
-                return Ok(());
-            }
-            return undeliverable(tx, loaded, stage, arrival.name(), &audience, NO_ADDRESS);
-        }
+        self.work_arrived(tx, loaded, eligible, stage, definition, arrival)
+    }
+
+    /// Queues the email telling `to` that `stage` waits for them, as
+    /// `arrival` says.
+    fn work_arrived(
+        &self,
+        tx: &mut Tx<'_>,
+        loaded: &Loaded,
+        to: Vec<String>,
+        stage: &StageRecord,
+        definition: &Stage,
+        arrival: Arrival<'_>,
+    ) -> Result<(), ReviewError> {
         let subject = loaded.named();
         let email = messages::work_arrived(
             &self.context(loaded, &subject),
@@ -246,22 +246,12 @@ impl Reviews {
             let audience = json!({"assignee": who});
             return undeliverable(tx, loaded, stage, "assigned", &audience, NO_ADDRESS);
         };
-        let subject = loaded.named();
         let arrival = Arrival::Assigned {
             by: caller.id(),
             duty,
             now: stage.duty() == duty && stage.state.is_open(),
         };
-        let email = messages::work_arrived(
-            &self.context(loaded, &subject),
-            vec![to],
-            &stage.key,
-            &definition.title,
-            arrival,
-            stage.due_at,
-        );
-        notify::enqueue_email(tx, &email, None)?;
-        Ok(())
+        self.work_arrived(tx, loaded, vec![to], stage, definition, arrival)
     }
 
     /// The supplier contact whose answers a reviewer sent back: the comment

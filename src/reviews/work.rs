@@ -164,11 +164,10 @@ pub fn why(stage: &OpenStage, definition: &crate::workflow::Stage, who: &Princip
             .iter()
             .any(|(sub, email)| sub == id || email.as_deref() == Some(id))
     };
-    let duty = match stage.state {
-        StageState::AwaitingAnswers => Duty::Answer,
-        StageState::InReview => Duty::Decide,
-        _ => return None,
-    };
+    if !stage.state.is_open() {
+        return None;
+    }
+    let duty = Duty::waited_on(stage.state);
     let assignee = stage
         .assignee
         .as_deref()

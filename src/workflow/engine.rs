@@ -116,23 +116,38 @@ pub struct StageRecord {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-impl StageRecord {
-    /// The duty the stage waits on now: deciding while in review,
+impl Duty {
+    /// The duty a stage in `state` waits on: deciding while in review,
     /// answering before.
-    pub fn duty(&self) -> Duty {
-        if self.state == StageState::InReview {
+    pub fn waited_on(state: StageState) -> Duty {
+        if state == StageState::InReview {
             Duty::Decide
         } else {
             Duty::Answer
         }
     }
 
+    /// Of a stage's `(answer, decide)` assignees, the one for this duty.
+    pub fn pick<T>(self, (answer, decide): (T, T)) -> T {
+        match self {
+            Duty::Answer => answer,
+            Duty::Decide => decide,
+        }
+    }
+}
+
+impl StageRecord {
+    /// The duty the stage waits on now: see [`Duty::waited_on`].
+    pub fn duty(&self) -> Duty {
+        Duty::waited_on(self.state)
+    }
+
     /// Who is assigned to `duty`.
     pub fn assigned(&self, duty: Duty) -> Option<&str> {
-        match duty {
-            Duty::Answer => self.answer_assignee.as_deref(),
-            Duty::Decide => self.decide_assignee.as_deref(),
-        }
+        duty.pick((
+            self.answer_assignee.as_deref(),
+            self.decide_assignee.as_deref(),
+        ))
     }
 
     /// Who is assigned to what the stage waits on now.
@@ -894,10 +909,7 @@ impl Step<'_> {
                 return Err(Refusal::Invalid(vec![FieldError::new("assignee", why)]));
             }
         }
-        let slot = match duty {
-            Duty::Answer => &mut record.answer_assignee,
-            Duty::Decide => &mut record.decide_assignee,
-        };
+        let slot = duty.pick((&mut record.answer_assignee, &mut record.decide_assignee));
         *slot = assignee.map(str::to_owned);
         Ok(())
     }

@@ -78,44 +78,37 @@ async fn launch(
     let Some(workflow) = viewer.state.reviews.catalog.all().next() else {
         return Ok(Launch::default());
     };
-    let stages: Vec<crate::workflow::Stage> = workflow.workflow.stages.clone();
-    let mailboxes = viewer.state.reviews.mailboxes.clone();
-    let stages = viewer
-        .state
-        .store
-        .run(move |conn| {
-            let mut found = Vec::new();
-            for stage in &stages {
-                let mut pickers = Vec::new();
-                for duty in [Duty::Answer, Duty::Decide] {
-                    if duty == Duty::Answer
-                        && stage.answered_by == crate::workflow::Answerer::Supplier
-                    {
-                        continue;
-                    }
+    let people = crate::console::review::candidates(viewer, &workflow.workflow).await?;
+    let stages = workflow
+        .workflow
+        .stages
+        .iter()
+        .map(|stage| {
+            let pickers = [Duty::Answer, Duty::Decide]
+                .into_iter()
+                .filter(|duty| {
+                    *duty == Duty::Decide
+                        || stage.answered_by != crate::workflow::Answerer::Supplier
+                })
+                .map(|duty| {
                     let role = duty_role(stage, duty);
                     let verb = match duty {
                         Duty::Answer => "answers",
                         Duty::Decide => "decides",
                     };
-                    pickers.push(Picker {
+                    Picker {
                         name: format!("{duty}.{}", stage.key),
                         label: format!("Who {verb} it ({})", words::one_with_role(role.as_str())),
-                        people: crate::people::candidates(conn, role, &mailboxes)?,
-                    });
-                }
-                found.push(LaunchStage {
-                    title: stage.title.clone(),
-                    pickers,
-                });
+                        people: people.get(&role).cloned().unwrap_or_default(),
+                    }
+                })
+                .collect();
+            LaunchStage {
+                title: stage.title.clone(),
+                pickers,
             }
-            Ok::<_, crate::db::StoreError>(found)
         })
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "reading who may be assigned");
-            PageError::Internal
-        })?;
+        .collect();
     let contact = contacts
         .iter()
         .map(|c| c.email.clone())

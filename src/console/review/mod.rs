@@ -39,6 +39,8 @@ mod evidence;
 mod findings;
 mod list;
 mod page;
+
+pub(crate) use page::candidates;
 mod review_actions;
 mod stage_actions;
 
@@ -292,13 +294,23 @@ struct Failure {
 impl Failure {
     /// What the refused `form` posted in `field`, to show it again.
     fn kept(&self, form: &str, field: &str) -> Option<String> {
-        self.posted
-            .as_ref()
-            .filter(|_| self.form == form)
-            .and_then(|p| p.get(field))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
+        kept_value(self.posted.as_ref(), &self.form, form, field)
     }
+}
+
+/// What `posted`, by the form `refused`, held in `field`, when `form` is
+/// that form: a refused form's value, to show it again.
+fn kept_value(
+    posted: Option<&BTreeMap<String, serde_json::Value>>,
+    refused: &str,
+    form: &str,
+    field: &str,
+) -> Option<String> {
+    posted
+        .filter(|_| refused == form)
+        .and_then(|p| p.get(field))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 /// The review and what the viewer may do to it now (the engine's answer).

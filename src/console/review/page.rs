@@ -455,12 +455,7 @@ impl ReviewPage {
 
     /// What the refused form `form` held in `field`, to show it again.
     fn kept(&self, form: &str, field: &str) -> String {
-        self.typed
-            .get(field)
-            .filter(|_| self.failed_form == form)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
+        kept_value(Some(&self.typed), &self.failed_form, form, field).unwrap_or_default()
     }
 }
 
@@ -922,12 +917,13 @@ pub(super) async fn render(
 }
 
 /// The people who may be picked for each role the workflow's stages
-/// need: everyone the directory knows with the role (by `sub`), and the
-/// addresses the organisation lists for it.
-async fn candidates(
+/// need, as `(value, label)`: everyone the directory knows with the role
+/// (by `sub`), and the addresses the organisation lists for it. The
+/// review's assign forms and the model page's start form offer them.
+pub(crate) async fn candidates(
     viewer: &Viewer,
     workflow: &crate::workflow::Workflow,
-) -> Result<BTreeMap<Role, Vec<Choice>>, PageError> {
+) -> Result<BTreeMap<Role, Vec<(String, String)>>, PageError> {
     let roles: std::collections::BTreeSet<Role> = workflow
         .stages
         .iter()
@@ -940,11 +936,7 @@ async fn candidates(
         .run(move |conn| {
             let mut found = BTreeMap::new();
             for role in roles {
-                let choices = crate::people::candidates(conn, role, &mailboxes)?
-                    .into_iter()
-                    .map(|(value, label)| Choice { value, label })
-                    .collect();
-                found.insert(role, choices);
+                found.insert(role, crate::people::candidates(conn, role, &mailboxes)?);
             }
             Ok::<_, crate::db::StoreError>(found)
         })
@@ -962,7 +954,7 @@ fn assign_forms(
     definition: &crate::workflow::Stage,
     summary: &StageSummary,
     failure: &Failure,
-    candidates: &BTreeMap<Role, Vec<Choice>>,
+    candidates: &BTreeMap<Role, Vec<(String, String)>>,
 ) -> Vec<AssignForm> {
     let mut duties = Vec::new();
     if definition.answered_by != Answerer::Supplier {
@@ -987,15 +979,13 @@ fn assign_forms(
             };
             let people = candidates
                 .get(&role)
-                .map(|c| {
-                    c.iter()
-                        .map(|c| Choice {
-                            value: c.value.clone(),
-                            label: c.label.clone(),
-                        })
-                        .collect()
+                .into_iter()
+                .flatten()
+                .map(|(value, label)| Choice {
+                    value: value.clone(),
+                    label: label.clone(),
                 })
-                .unwrap_or_default();
+                .collect();
             AssignForm {
                 error: if refused {
                     failure
